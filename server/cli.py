@@ -1,0 +1,281 @@
+"""The `collapse-lab` command: train, options (and the server's commands as they join).
+
+Flags of `train` are generated from the trainer's knob registry, so a new knob appears here, in
+/api/options and in the dashboard at once. `collapse-lab train` never starts a server and never
+imports FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from trainer.config import ConfigError, knobs
+
+log = logging.getLogger("collapse_lab")
+
+ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent")
+
+
+def default_data_dir() -> Path:
+    """$COLLAPSE_LAB_DATA_DIR, else the user's data directory (XDG), e.g. ~/.local/share/collapse-lab."""
+    env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "collapse-lab"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_knob_flags(p: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per knob; values stay strings until the registry checks them (clear errors)."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for k in knobs():
+        if k["name"] in exclude:
+            continue
+        g = groups.setdefault(k["group"], p.add_argument_group(f"{k['group']} knobs"))
+        default = k["default"]
+        rng = (f" [{k['min']:g}, {k['max']:g}]" if "min" in k else
+               f" {{{', '.join(k['choices'])}}}" if "choices" in k else "")
+        help_ = f"{k['help']}{rng} (default: {default})".replace("%", "%%")
+        if k["type"] == "bool":
+            g.add_argument(flag(k["name"]), dest=k["name"], action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=help_)
+        else:
+            g.add_argument(flag(k["name"]), dest=k["name"], default=argparse.SUPPRESS,
+                           metavar=k["type"].upper() if k["type"] != "choice" else "NAME",
+                           help=help_)
+
+
+def knob_values(ns: argparse.Namespace) -> dict[str, Any]:
+    names = {k["name"] for k in knobs()}
+    return {k: v for k, v in vars(ns).items() if k in names}
+
+
+def config_from_args(ns: argparse.Namespace):
+    from trainer.presets import from_preset
+
+    try:
+        return from_preset(ns.preset, knob_values(ns))
+    except ConfigError as e:
+        fail(f"{flag(e.field) if e.field != 'preset' else '--preset'}: {e.message}")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"collapse-lab: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+# ---------------------------------------------------------------------------- train
+class Progress:
+    """A one-line progress bar on a terminal's stderr; silent when stderr is not a tty."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.stream = total, stream
+        self.enabled = stream.isatty()
+        self.t0 = time.perf_counter()
+
+    def update(self, tick: dict[str, Any], total: int) -> None:
+        if not self.enabled:
+            return
+        self.total = total
+        frac = min(tick["step"] / max(total, 1), 1.0)
+        bar = "█" * int(frac * 30) + "·" * (30 - int(frac * 30))
+        el = time.perf_counter() - self.t0
+        eta = el / frac - el if frac > 0 else 0.0
+        k = len(tick["occupancy"])
+        line = (f"\r{bar} {tick['step']:>6}/{total}  {tick['steps_per_sec']:6.0f} steps/s  "
+                f"covered {tick['modes_covered']:>2}/{k}  eff {tick['effective_modes']:5.2f}  "
+                f"eta {eta:4.0f}s ")
+        self.stream.write(line)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def scalar_view(tick: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in tick.items() if k not in ARRAY_KEYS}
+
+
+def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
+    k = len(tick["occupancy"])
+    rows = [
+        ("dataset / objective", f"{cfg.dataset} / {cfg.objective}"),
+        ("steps", f"{tick['step']}"),
+        ("modes covered", f"{tick['modes_covered']} / {k}   (occupancy ≥ 1/(4K))"),
+        ("modes captured", f"{tick['modes_captured']} / {k}   (≥ 1 high-quality sample)"),
+        ("high-quality samples", f"{100 * tick['hq_fraction']:.1f} %"),
+        ("effective modes", f"{tick['effective_modes']:.2f}"),
+        ("reverse KL", f"{tick['reverse_kl']:.3f}"),
+        ("loss D / G", f"{tick['loss_d']:.4f} / {tick['loss_g']:.4f}"),
+        ("wall time", f"{tick['time']:.1f} s on {info['device']}"),
+    ]
+    w = max(len(r[0]) for r in rows)
+    for name, val in rows:
+        print(f"{name:<{w}}  {val}")
+    occ = " ".join(f"{100 * o:4.1f}" for o in tick["occupancy"])
+    print(f"{'occupancy %':<{w}}  {occ}")
+
+
+def cmd_train(ns: argparse.Namespace) -> int:
+    from trainer.loop import Callbacks, Diverged, Trainer, run
+
+    cfg = config_from_args(ns)
+    data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
+    try:
+        trainer = Trainer.restore(Path(ns.resume), data_dir) if ns.resume else Trainer(cfg, data_dir)
+    except ConfigError as e:
+        fail(f"{flag(e.field)}: {e.message}")
+    except (OSError, KeyError, RuntimeError) as e:
+        fail(f"--resume: cannot read checkpoint {ns.resume}: {e}")
+    cfg = trainer.cfg
+    info = trainer.info()
+    bar = Progress(cfg.steps)
+    stop = {"asked": False}
+
+    def on_sigint(signum, frame):
+        if stop["asked"]:
+            raise KeyboardInterrupt
+        stop["asked"] = True  # the first Ctrl-C ends the run cleanly; a second one aborts
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    ticks: list[dict[str, Any]] = []
+    cb = Callbacks(on_tick=lambda t: (ticks.append(scalar_view(t)), bar.update(t, trainer.cfg.steps)),
+                   should_stop=lambda: stop["asked"])
+    try:
+        last = run(trainer, cb)
+    except Diverged as e:
+        bar.close()
+        fail(f"run diverged: {e}", code=1)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    bar.close()
+    if ns.save:
+        trainer.save(Path(ns.save))
+    if ns.json:
+        out = dict(config=cfg.to_dict(), info=info, final=scalar_view(last))
+        if ns.series:
+            out["series"] = ticks
+        json.dump(out, sys.stdout, default=_json_default)
+        sys.stdout.write("\n")
+    else:
+        print_table(last, cfg, info)
+        if ns.save:
+            print(f"checkpoint saved to {ns.save}")
+    return 0
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ---------------------------------------------------------------------------- options
+def cmd_options(ns: argparse.Namespace) -> int:
+    from trainer.registry import options
+
+    opts = options()
+    if ns.json:
+        json.dump(opts, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print("datasets:")
+    for d in opts["datasets"]:
+        print(f"  {d['name']:<10} {d['help']}")
+    print("objectives:")
+    for o in opts["objectives"]:
+        print(f"  {o['name']:<10} {o['help']} ({o['source']})")
+    print("remedies:")
+    for r in opts["remedies"]:
+        print(f"  {r['name']:<15} {r['help']} ({r['source']})")
+    print("presets (collapse-lab train --preset NAME [overrides]):")
+    for p in opts["presets"]:
+        print(f"  {p['name']:<16} {p['help']}")
+    print("knobs (live = may change mid-run):")
+    print(f"  {'flag':<18} {'type':<7} {'default':<8} {'allowed':<22} live  help")
+    for k in opts["knobs"]:
+        allowed = (f"[{k['min']:g}, {k['max']:g}]" if "min" in k else
+                   ",".join(k["choices"]) if "choices" in k else "")
+        if len(allowed) > 22:
+            allowed = allowed[:21] + "…"
+        d = "-" if k["default"] is None else str(k["default"])
+        print(f"  {flag(k['name']):<18} {k['type']:<7} {d:<8} {allowed:<22} "
+              f"{'yes ' if k['live'] else 'no  '}  {k['help']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+def build_parser() -> Parser:
+    p = Parser(prog="collapse-lab", description="Watch GAN mode collapse happen, and steer it.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    t = sub.add_parser("train", help="train one run headless and print its final metrics")
+    t.add_argument("--preset", help="start from a named configuration (see `options`)")
+    t.add_argument("--data-dir", help="where caches live (default: %s)" % default_data_dir())
+    t.add_argument("--json", action="store_true", help="final metrics as one JSON object")
+    t.add_argument("--series", action="store_true", help="with --json: include every tick")
+    t.add_argument("--save", metavar="PATH", help="write a checkpoint at the end")
+    t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    add_knob_flags(t)
+    t.set_defaults(func=cmd_train)
+
+    o = sub.add_parser("options", help="every dataset, objective, remedy, preset and knob")
+    o.add_argument("--json", action="store_true", help="the registry as JSON")
+    o.set_defaults(func=cmd_options)
+
+    for register in _extensions():
+        register(sub)
+    return p
+
+
+def _extensions():
+    """Commands that live beside their subsystem (serve, watch, sweep), if installed."""
+    out = []
+    for mod, fn in (("server.cli_server", "register"), ("server.sweep", "register")):
+        try:
+            m = __import__(mod, fromlist=[fn])
+        except ImportError as e:
+            if e.name != mod:
+                raise
+            continue
+        out.append(getattr(m, fn))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(ns, "func", None):
+        parser.print_help()
+        return 2
+    return int(ns.func(ns) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

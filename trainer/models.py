@@ -1,0 +1,163 @@
+"""MLP generator and discriminator, with every weight stacked along a leading runs dimension R.
+
+A single run is R = 1. Writing the layers as batched matmuls (`baddbmm` over (R, in, out)
+weights) from the start means a compare grid of R runs trains as one set of kernels without a
+second model implementation; on one run it costs the same as `nn.Linear`.
+
+Shapes: inputs are (R, B, features); D returns (R, B) scores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACT = {
+    "relu": torch.relu,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
+    "tanh": torch.tanh,
+}
+
+
+class StackedLinear(nn.Module):
+    """R independent linear layers: y[r] = x[r] @ W[r] + b[r]."""
+
+    def __init__(self, runs: int, fan_in: int, fan_out: int, gen: torch.Generator):
+        super().__init__()
+        bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+        w = (torch.rand(fan_in, fan_out, generator=gen) * 2 - 1) * bound
+        b = (torch.rand(1, fan_out, generator=gen) * 2 - 1) * bound
+        # every run starts from the same weights: differences come from the config alone
+        self.weight = nn.Parameter(w.expand(runs, -1, -1).clone())  # (R, in, out)
+        self.bias = nn.Parameter(b.expand(runs, -1, -1).clone())  # (R, 1, out)
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight if weight is None else weight)
+
+
+class Generator(nn.Module):
+    def __init__(self, runs: int, z_dim: int, width: int, depth: int, out_dim: int,
+                 activation: str, out_tanh: bool, gen: torch.Generator):
+        super().__init__()
+        dims = [z_dim] + [width] * depth + [out_dim]
+        self.layers = nn.ModuleList(StackedLinear(runs, a, b, gen) for a, b in zip(dims, dims[1:]))
+        self.act = ACT[activation]
+        self.out_tanh = out_tanh
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (R, B, z) -> (R, B, out)
+        h = z
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = self.act(h)
+        return torch.tanh(h) if self.out_tanh else h
+
+
+class Discriminator(nn.Module):
+    """MLP body f(x), optional batch features, linear head.
+
+    The head always has columns for the minibatch-discrimination and minibatch-stddev features,
+    so turning a remedy on or off mid-run keeps every parameter's shape (and the optimizer's
+    state). A feature that is off feeds zeros; when it is turned on its head columns are zeroed
+    (see `zero_head_columns`), so D's output is unchanged at the switch and it learns to use them.
+    """
+
+    def __init__(self, runs: int, in_dim: int, width: int, depth: int, activation: str,
+                 mbd_kernels: int, mbd_dim: int, gen: torch.Generator):
+        super().__init__()
+        dims = [in_dim] + [width] * depth
+        self.body = nn.ModuleList(StackedLinear(runs, a, b, gen) for a, b in zip(dims, dims[1:]))
+        self.act = ACT[activation]
+        self.mbd_kernels, self.mbd_dim = mbd_kernels, mbd_dim
+        # minibatch discrimination tensor T (Salimans et al. 2016): A × B × C, A = width
+        t = torch.randn(width, mbd_kernels * mbd_dim, generator=gen) * 0.1
+        self.mbd_T = nn.Parameter(t.expand(runs, -1, -1).clone())  # (R, A, B*C)
+        self.head = StackedLinear(runs, width + mbd_kernels + 1, 1, gen)
+        # power-iteration vectors of spectral normalization, one per weight matrix
+        for i, layer in enumerate(self.linears()):
+            r, fan_in, fan_out = layer.weight.shape
+            u = F.normalize(torch.randn(fan_out, generator=gen), dim=0)
+            self.register_buffer(f"sn_u{i}", u.expand(r, -1).clone())  # (R, out)
+
+    def linears(self) -> list[StackedLinear]:
+        return [*self.body, self.head]
+
+    def feature_slices(self) -> dict[str, slice]:
+        w = self.body[-1].weight.shape[-1]
+        return {"mbd": slice(w, w + self.mbd_kernels), "mbstd": slice(w + self.mbd_kernels, None)}
+
+    @torch.no_grad()
+    def zero_head_columns(self, feature: str) -> None:
+        self.head.weight[:, self.feature_slices()[feature], :] = 0.0
+
+    @torch.no_grad()
+    def power_iteration(self) -> None:
+        """One power-iteration step per weight (Miyato et al. 2018); call once per update."""
+        for i, layer in enumerate(self.linears()):
+            w = layer.weight  # (R, in, out)
+            u = getattr(self, f"sn_u{i}")
+            v = F.normalize(torch.bmm(w, u[:, :, None]).squeeze(2), dim=1)  # (R, in)
+            u.copy_(F.normalize(torch.bmm(v[:, None, :], w).squeeze(1), dim=1))
+
+    def _sn_weight(self, i: int, w: torch.Tensor) -> torch.Tensor:
+        u = getattr(self, f"sn_u{i}")  # (R, out)
+        v = F.normalize(torch.bmm(w, u[:, :, None]).squeeze(2), dim=1).detach()  # (R, in)
+        sigma = torch.einsum("ri,rio,ro->r", v, w, u)  # (R,) largest singular value estimate
+        return w / sigma[:, None, None]
+
+    def forward(self, x: torch.Tensor, *, mbd: bool = False, mbstd: bool = False,
+                sn: bool = False, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (R, B) for x (R, B, in).
+
+        The batch features compare each sample with the others of its batch; with `context`
+        (R, Bc, in) they compare it with that batch instead (used to draw D's landscape: how D
+        would score a point among the current fakes).
+        """
+        f = self.features(x, sn)  # (R, B, A)
+        r, b, _ = f.shape
+        extra = f.new_zeros(r, b, self.mbd_kernels + 1)
+        if mbd or mbstd:
+            fc = f if context is None else self.features(context, sn)
+            if mbd:
+                extra[:, :, : self.mbd_kernels] = self.minibatch_features(f, fc, context is None)
+            if mbstd:
+                # mean over features of the per-feature std across the batch (Karras et al. 2018)
+                # (√(var + 1e-8) as in ProGAN: the plain std has no derivative where it is 0)
+                std = torch.sqrt(fc.var(dim=1, unbiased=False) + 1e-8)  # (R, A)
+                extra[:, :, -1:] = std.mean(dim=1)[:, None, None]
+        h = torch.cat([f, extra], dim=2)
+        w = self.head.weight
+        if sn:
+            w = self._sn_weight(len(self.body), w)
+        return self.head(h, w).squeeze(2)
+
+    def features(self, x: torch.Tensor, sn: bool) -> torch.Tensor:
+        h = x
+        for i, layer in enumerate(self.body):
+            h = self.act(layer(h, self._sn_weight(i, layer.weight) if sn else None))
+        return h
+
+    def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:
+        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁), j over the batch (self excluded) — (R, B, kernels).
+
+        The L1 distance is summed one kernel dimension at a time, so memory stays at
+        R·kernels·B·Bc and no 4-D (B, B, kernels, dim) tensor is materialised; on CPU this
+        measured faster than an L1 `cdist` and its backward.
+        """
+        r, b, _ = f.shape
+        k, c = self.mbd_kernels, self.mbd_dim
+        m = torch.bmm(f, self.mbd_T).view(r, b, k, c).permute(0, 2, 3, 1).contiguous()  # (R,K,C,B)
+        if same:
+            mc = m
+        else:
+            mc = torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c).permute(0, 2, 3, 1).contiguous()
+        dist = (m[:, :, 0, :, None] - mc[:, :, 0, None, :]).abs()  # (R, K, B, Bc)
+        for j in range(1, c):
+            dist = dist + (m[:, :, j, :, None] - mc[:, :, j, None, :]).abs()
+        o = torch.exp(-dist).sum(dim=3)  # (R, K, B)
+        if same:
+            o = o - 1.0  # the self-pair, exp(0)
+        return o.transpose(1, 2)
