@@ -1,0 +1,137 @@
+"""`collapse-lab sweep`: many seeds × configs, a paper-style table (mean ± s.e.) and a CSV.
+
+    collapse-lab sweep --preset collapse-ring8 --vary objective=nsgan,wgan-gp \
+                       --vary minibatch_disc=0,1 --seeds 0-9 --steps 3000 [--csv out.csv]
+    collapse-lab sweep --table veegan      # the VEEGAN / PacGAN ring8 + grid25 protocol
+
+The work is trainer/sweep.py; this file only parses flags and prints. Registered by server/cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trainer.config import ConfigError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="configs × seeds, a mean ± s.e. table like the papers'")
+    p.add_argument("--preset", help="the config every row starts from (see `options`)")
+    p.add_argument("--vary", action="append", default=[], metavar="KNOB=V1,V2",
+                   help="a knob and its values; several --vary give their cartesian product")
+    p.add_argument("--set", action="append", default=[], metavar="KNOB=V",
+                   help="a knob fixed for every row (on top of the preset)")
+    p.add_argument("--seeds", help="seeds, e.g. 0-9 or 0,3,5 (default 0-4; with --table the "
+                   "paper's number of runs)")
+    p.add_argument("--steps", type=int, default=3000, help="generator steps per run (default 3000)")
+    p.add_argument("--tick-every", type=int, default=100,
+                   help="steps between the ticks that feed max hopping (default 100)")
+    p.add_argument("--table", choices=["veegan", "pacgan"],
+                   help="run the paper's ring8 and grid25 rows and print its numbers beside ours")
+    p.add_argument("--csv", metavar="PATH", help="write one row per run")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes, one torch thread each (default: one per core)")
+    p.add_argument("--data-dir", help="where caches live (digits classifier)")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _fail(message: str) -> int:
+    print(f"collapse-lab: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def __call__(self, done: int, total: int, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        el = time.perf_counter() - self.t0
+        eta = el / done * (total - done)
+        sys.stderr.write(f"\r{done:>4}/{total} runs  last: {row['label'][:40]:<40} seed "
+                         f"{row['seed']:<3} covered {row['modes_covered']:>2}  eta {eta:5.0f}s ")
+        sys.stderr.flush()
+        if done == total:
+            sys.stderr.write("\n")
+
+
+def cmd_sweep(ns: argparse.Namespace) -> int:
+    from trainer import paper_tables
+    from trainer import sweep as sw
+    from trainer.presets import preset_values
+
+    workers = ns.workers or os.cpu_count() or 1
+    if ns.steps < 1:
+        _fail("--steps: expected a positive integer")
+    try:
+        fixed = dict(sw.parse_vary(ns.set))
+        fixed = {k: v[-1] for k, v in fixed.items()}
+        if ns.table:
+            table = paper_tables.TABLES[ns.table]
+            if ns.vary or ns.preset:
+                _fail("--table runs the paper's own rows; leave out --preset and --vary")
+            seeds = sw.parse_seeds(ns.seeds or table.seeds)
+            configs = []
+            for d in paper_tables.DATASETS:
+                for label, pattern, _ in table.ours:
+                    configs.append((f"{d}: {label}", pattern.format(d=d), dict(fixed)))
+        else:
+            seeds = sw.parse_seeds(ns.seeds or "0-4")
+            if ns.preset:
+                preset_values(ns.preset)  # unknown preset: a one-line error now, not in a worker
+            configs = [(label, ns.preset, {**fixed, **ov})
+                       for label, ov in sw.grid(sw.parse_vary(ns.vary))]
+            from trainer.presets import from_preset
+
+            for _, preset, ov in configs:  # refuse bad combinations before any run starts
+                from_preset(preset, ov)
+    except ConfigError as e:
+        _fail(f"--{e.field.replace('_', '-')}: {e.message}")
+    jobs = sw.jobs_for(configs, seeds, ns.steps, ns.tick_every, ns.data_dir)
+    if sys.stderr.isatty():
+        sys.stderr.write(f"{len(jobs)} runs ({len(configs)} configs × {len(seeds)} seeds) on "
+                         f"{min(workers, len(jobs))} processes\n")
+    rows = sw.run_jobs(jobs, workers, _Progress())
+    if ns.csv:
+        Path(ns.csv).write_text(sw.to_csv(rows))
+    summaries = sw.summarise(rows)
+    if ns.table:
+        table = paper_tables.TABLES[ns.table]
+        for d in paper_tables.DATASETS:
+            mine = [s for s in summaries if s.label.startswith(f"{d}: ")]
+            pub = {}
+            for (_, _, model), s in zip(table.ours, mine, strict=True):
+                if model:
+                    cells = table.published[model][d]
+                    pub[s.label] = {f"{model}:": ""} | cells
+            k = 8 if d == "ring8" else 25
+            title = f"{d} ({k} modes), {ns.steps} steps, seeds {ns.seeds or table.seeds}"
+            print(sw.format_table(mine, title, published=_flat(pub), published_name=ns.table))
+            print(f"published, {table.caption}")
+            print("\n".join(paper_tables.published_lines(table, d)))
+            print()
+    else:
+        title = f"preset {ns.preset or '(defaults)'}, {ns.steps} steps, seeds " \
+                f"{ns.seeds or '0-4'}: mean ± s.e."
+        print(sw.format_table(summaries, title))
+    if ns.csv:
+        print(f"{len(rows)} rows written to {ns.csv}")
+    return 0
+
+
+def _flat(pub: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """{'GAN:': '', 'modes': '1'} → printed as 'GAN: modes 1, HQ % 99.3'."""
+    out = {}
+    for label, cells in pub.items():
+        items = list(cells.items())
+        head = items[0][0]
+        rest = ", ".join(f"{k} {v}" for k, v in items[1:])
+        out[label] = {head: rest}
+    return out
