@@ -1,0 +1,96 @@
+"""The sweep: parsing, the table's arithmetic on fixed rows, the CSV, and one real tiny sweep."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import pytest
+
+from trainer import sweep as sw
+from trainer.config import ConfigError
+
+
+def _row(label, seed, **kw):
+    base = dict(label=label, preset="p", dataset="ring8", objective="nsgan", seed=seed, steps=10,
+                modes_captured=8, modes_covered=8, num_modes=8, hq_pct=50.0,
+                effective_modes=8.0, reverse_kl=0.0, max_hopping=0.0, covered_min=0,
+                covered_max=8, frac_ticks_le3=0.0, wall_s=1.0, overrides="")
+    base.update(kw)
+    return base
+
+
+def test_parse_seeds():
+    assert sw.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert sw.parse_seeds("0-2,7,2") == [0, 1, 2, 7]
+    for bad in ("", "a", "5-3", "1-x"):
+        with pytest.raises(ConfigError) as e:
+            sw.parse_seeds(bad)
+        assert e.value.field == "seeds"
+
+
+def test_parse_vary_coerces_and_makes_the_product():
+    varies = sw.parse_vary(["objective=nsgan,wgan-gp", "minibatch-disc=0,1"])
+    assert varies == [("objective", ["nsgan", "wgan-gp"]), ("minibatch_disc", [False, True])]
+    g = sw.grid(varies)
+    assert [label for label, _ in g] == [
+        "objective=nsgan minibatch_disc=off", "objective=nsgan minibatch_disc=on",
+        "objective=wgan-gp minibatch_disc=off", "objective=wgan-gp minibatch_disc=on"]
+    assert g[3][1] == {"objective": "wgan-gp", "minibatch_disc": True}
+    assert sw.grid([]) == [("base", {})]
+    with pytest.raises(ConfigError) as e:
+        sw.parse_vary(["objective=nope"])
+    assert e.value.field == "objective"
+    with pytest.raises(ConfigError):
+        sw.parse_vary(["lr_g"])
+    with pytest.raises(ConfigError):
+        sw.parse_vary(["seed=1,2"])
+
+
+def test_summary_mean_and_standard_error_on_fixed_rows():
+    rows = [_row("a", 0, modes_covered=1, hq_pct=90.0), _row("a", 1, modes_covered=3, hq_pct=96.0),
+            _row("a", 2, modes_covered=2, hq_pct=93.0), _row("b", 0, modes_covered=8)]
+    a, b = sw.summarise(rows)
+    assert (a.label, a.n, b.label, b.n) == ("a", 3, "b", 1)
+    m, se = a.stats["modes_covered"]
+    # values 1, 3, 2: mean 2, sample std 1, s.e. 1/√3
+    assert m == pytest.approx(2.0) and se == pytest.approx(1 / math.sqrt(3))
+    m, se = a.stats["hq_pct"]
+    assert m == pytest.approx(93.0) and se == pytest.approx(3 / math.sqrt(3))
+    assert b.stats["modes_covered"] == (8.0, 0.0)  # one seed: no spread to report
+    text = sw.format_table([a, b], "t", published={"a": {"GAN:": "modes 1"}})
+    assert "2.0 ± 0.6" in text and "93.0 ± 1.7" in text and "GAN: modes 1" in text
+    assert text.splitlines()[0] == "t"
+
+
+def test_csv_has_one_row_per_run_and_the_documented_columns():
+    rows = [_row("a", 0, reverse_kl=0.123456789), _row("b", 1)]
+    text = sw.to_csv(rows)
+    r = list(csv.DictReader(io.StringIO(text)))
+    assert list(r[0]) == list(sw.CSV_COLUMNS)
+    assert len(r) == 2 and r[1]["label"] == "b" and r[1]["seed"] == "1"
+    assert r[0]["reverse_kl"] == "0.123457"
+    for col in ("modes_captured", "modes_covered", "hq_pct", "effective_modes", "reverse_kl"):
+        assert col in sw.CSV_COLUMNS
+
+
+def test_real_sweep_is_deterministic_per_seed_and_keeps_job_order():
+    jobs = sw.jobs_for([("ns", "collapse-ring8", {}), ("wg", "collapse-ring8",
+                        {"objective": "wgan-gp"})], [0, 1], steps=40, tick_every=20)
+    rows = sw.run_jobs(jobs, workers=1)
+    assert [(r["label"], r["seed"]) for r in rows] == [("ns", 0), ("ns", 1), ("wg", 0), ("wg", 1)]
+    again = sw.run_job(jobs[1])
+    for k in ("modes_captured", "modes_covered", "hq_pct", "effective_modes", "reverse_kl",
+              "max_hopping"):
+        assert again[k] == rows[1][k]
+    assert rows[0]["effective_modes"] != rows[1]["effective_modes"]  # seeds differ
+
+
+def test_spawned_workers_match_the_single_process_rows():
+    jobs = sw.jobs_for([("ns", "collapse-ring8", {})], [0, 1], steps=20, tick_every=20)
+    one = sw.run_jobs(jobs, workers=1)
+    two = sw.run_jobs(jobs, workers=2)
+    for a, b in zip(one, two, strict=True):
+        assert (a["seed"], a["effective_modes"], a["reverse_kl"]) == \
+               (b["seed"], b["effective_modes"], b["reverse_kl"])
