@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
                    help="a knob fixed for every row (on top of the preset)")
     p.add_argument("--seeds", help="seeds, e.g. 0-9 or 0,3,5 (default 0-4; with --table the "
                    "paper's number of runs)")
-    p.add_argument("--steps", type=int, default=3000, help="generator steps per run (default 3000)")
+    p.add_argument("--steps", type=int, help="generator steps per run (default: each preset's own, "
+                   "else 3000)")
     p.add_argument("--tick-every", type=int, default=100,
                    help="steps between the ticks that feed max hopping (default 100)")
     p.add_argument("--table", choices=["veegan", "pacgan"],
@@ -65,10 +66,10 @@ class _Progress:
 def cmd_sweep(ns: argparse.Namespace) -> int:
     from trainer import paper_tables
     from trainer import sweep as sw
-    from trainer.presets import preset_values
+    from trainer.presets import from_preset, preset_values
 
     workers = ns.workers or os.cpu_count() or 1
-    if ns.steps < 1:
+    if ns.steps is not None and ns.steps < 1:
         _fail("--steps: expected a positive integer")
     try:
         fixed = dict(sw.parse_vary(ns.set))
@@ -80,21 +81,22 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
             seeds = sw.parse_seeds(ns.seeds or table.seeds)
             configs = []
             for d in paper_tables.DATASETS:
-                for label, pattern, _ in table.ours:
-                    configs.append((f"{d}: {label}", pattern.format(d=d), dict(fixed)))
+                for label, preset, _ in paper_tables.rows(table, d):
+                    configs.append((f"{d}: {label}", preset, dict(fixed)))
         else:
             seeds = sw.parse_seeds(ns.seeds or "0-4")
             if ns.preset:
                 preset_values(ns.preset)  # unknown preset: a one-line error now, not in a worker
             configs = [(label, ns.preset, {**fixed, **ov})
                        for label, ov in sw.grid(sw.parse_vary(ns.vary))]
-            from trainer.presets import from_preset
-
             for _, preset, ov in configs:  # refuse bad combinations before any run starts
                 from_preset(preset, ov)
     except ConfigError as e:
         _fail(f"--{e.field.replace('_', '-')}: {e.message}")
-    jobs = sw.jobs_for(configs, seeds, ns.steps, ns.tick_every, ns.data_dir)
+    jobs = []
+    for label, preset, ov in configs:
+        steps = ns.steps or int(from_preset(preset, ov).steps)
+        jobs += sw.jobs_for([(label, preset, ov)], seeds, steps, ns.tick_every, ns.data_dir)
     if sys.stderr.isatty():
         sys.stderr.write(f"{len(jobs)} runs ({len(configs)} configs × {len(seeds)} seeds) on "
                          f"{min(workers, len(jobs))} processes\n")
@@ -107,19 +109,20 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         for d in paper_tables.DATASETS:
             mine = [s for s in summaries if s.label.startswith(f"{d}: ")]
             pub = {}
-            for (_, _, model), s in zip(table.ours, mine, strict=True):
+            for (_, _, model), s in zip(paper_tables.rows(table, d), mine, strict=True):
                 if model:
                     cells = table.published[model][d]
                     pub[s.label] = {f"{model}:": ""} | cells
             k = 8 if d == "ring8" else 25
-            title = f"{d} ({k} modes), {ns.steps} steps, seeds {ns.seeds or table.seeds}"
+            steps = ns.steps or "each preset's own"
+            title = f"{d} ({k} modes), steps: {steps}, seeds {ns.seeds or table.seeds}"
             print(sw.format_table(mine, title, published=_flat(pub), published_name=ns.table))
             print(f"published, {table.caption}")
             print("\n".join(paper_tables.published_lines(table, d)))
             print()
     else:
-        title = f"preset {ns.preset or '(defaults)'}, {ns.steps} steps, seeds " \
-                f"{ns.seeds or '0-4'}: mean ± s.e."
+        title = (f"preset {ns.preset or '(defaults)'}, {jobs[0].steps} steps, seeds "
+                 f"{ns.seeds or '0-4'}: mean ± s.e. over seeds")
         print(sw.format_table(summaries, title))
     if ns.csv:
         print(f"{len(rows)} rows written to {ns.csv}")

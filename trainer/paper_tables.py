@@ -24,7 +24,8 @@ class PaperTable:
     seeds: str  # the paper's number of runs, as a --seeds range
     # published rows: model -> dataset -> {column: text}
     published: dict[str, dict[str, dict[str, str]]]
-    # our rows: (label, preset by dataset, the published model it stands beside or None)
+    # our rows: (label, preset by dataset, the published model it stands beside or None);
+    # a row whose preset does not exist for a dataset is left out
     ours: tuple[tuple[str, str, str | None], ...]
 
 
@@ -83,4 +84,16 @@ def published_lines(table: PaperTable, dataset: str) -> list[str]:
         cells = by_data.get(dataset)
         if cells:
             out.append(f"  {model:<24} " + "  ".join(f"{k} {v}" for k, v in cells.items()))
+    return out
+
+
+def rows(table: PaperTable, dataset: str) -> list[tuple[str, str, str | None]]:
+    """Our rows for one dataset: (label, preset, published model), presets that exist only."""
+    from trainer.presets import PRESETS
+
+    out = []
+    for label, pattern, model in table.ours:
+        name = pattern.format(d=dataset)
+        if name in PRESETS:
+            out.append((label, name, model))
     return out
