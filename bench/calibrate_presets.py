@@ -27,11 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated preset names (default: every preset)")
     p.add_argument("--out", default="docs/presets.md")
     p.add_argument("--csv", help="also write one row per run")
+    p.add_argument("--from-csv", help="comma-separated CSVs of earlier runs (--csv): write the "
+                   "document from them without training")
     p.add_argument("--tick-every", type=int, default=20,
                    help="ticks feeding max hopping; 20 is the dashboard's default")
     ns = p.parse_args(argv)
 
     names = ns.only.split(",") if ns.only else [n for n, pr in PRESETS.items() if pr.expect]
+    if ns.from_csv:
+        rows = []
+        for path in ns.from_csv.split(","):
+            rows += sw.read_csv(Path(path).read_text())
+        names = [n for n in names if any(r["label"] == n for r in rows)]
+        seeds_text = ",".join(sorted({str(r["seed"]) for r in rows}, key=int))
+        lines = _document(names, rows, seeds_text, ns.tick_every, sum(r["wall_s"] for r in rows))
+        Path(ns.out).write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return 0
     seeds = sw.parse_seeds(ns.seeds)
     configs = [(n, n, {}) for n in names]
     jobs = []
@@ -72,7 +84,8 @@ def _document(names: list[str], rows: list[dict], seeds: str, tick_every: int,
         "(docs/metrics.md); *max hop* is its largest value during the run.",
         "",
         f"Seeds {seeds}; torch {torch.__version__}, {platform.machine()}, "
-        f"{dt.date.today().isoformat()}; {total_s / 60:.1f} min for the whole table.",
+        f"{dt.date.today().isoformat()}; {total_s / 60:.1f} min of run time in all (a shared "
+        "2-core machine: wall times are upper bounds).",
         "",
         "| preset | claim | success | median covered | median HQ % | median max hop | "
         "steps | median wall s |",

@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="processes, one torch thread each (default: one per core)")
     p.add_argument("--data-dir", help="where caches live (digits classifier)")
+    p.add_argument("--from-csv", metavar="PATH[,PATH]",
+                   help="print the table from earlier runs' CSVs instead of training (with "
+                   "--table, rows are matched to the paper's rows by preset and dataset)")
     p.set_defaults(func=cmd_sweep)
 
 
@@ -97,11 +100,14 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     for label, preset, ov in configs:
         steps = ns.steps or int(from_preset(preset, ov).steps)
         jobs += sw.jobs_for([(label, preset, ov)], seeds, steps, ns.tick_every, ns.data_dir)
-    if sys.stderr.isatty():
-        sys.stderr.write(f"{len(jobs)} runs ({len(configs)} configs × {len(seeds)} seeds) on "
-                         f"{min(workers, len(jobs))} processes\n")
-    rows = sw.run_jobs(jobs, workers, _Progress())
-    if ns.csv:
+    if ns.from_csv:
+        rows = _rows_from_csv(ns.from_csv, configs, set(seeds))
+    else:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"{len(jobs)} runs ({len(configs)} configs × {len(seeds)} seeds) "
+                             f"on {min(workers, len(jobs))} processes\n")
+        rows = sw.run_jobs(jobs, workers, _Progress())
+    if ns.csv and not ns.from_csv:
         Path(ns.csv).write_text(sw.to_csv(rows))
     summaries = sw.summarise(rows)
     if ns.table:
@@ -121,12 +127,35 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
             print("\n".join(paper_tables.published_lines(table, d)))
             print()
     else:
-        title = (f"preset {ns.preset or '(defaults)'}, {jobs[0].steps} steps, seeds "
+        title = (f"preset {ns.preset or '(defaults)'}, {rows[0]['steps']} steps, seeds "
                  f"{ns.seeds or '0-4'}: mean ± s.e. over seeds")
         print(sw.format_table(summaries, title))
-    if ns.csv:
+    if ns.csv and not ns.from_csv:
         print(f"{len(rows)} rows written to {ns.csv}")
     return 0
+
+
+def _rows_from_csv(paths: str, configs: list, seeds: set[int]) -> list[dict[str, Any]]:
+    """Earlier runs matched to this sweep's configs: by label, else by preset (+ dataset)."""
+    from trainer import sweep as sw
+
+    found: list[dict[str, Any]] = []
+    for path in paths.split(","):
+        try:
+            found += sw.read_csv(Path(path).read_text())
+        except (OSError, KeyError, ValueError) as e:
+            _fail(f"--from-csv: cannot read {path}: {e}")
+    rows = []
+    for label, preset, _ in configs:
+        dataset = label.split(": ", 1)[0] if ": " in label else None
+        mine = [r for r in found if r["seed"] in seeds and r["label"] == label]
+        if not mine:  # e.g. the calibration's rows, labelled by preset
+            mine = [r for r in found if r["seed"] in seeds and r["preset"] == preset
+                    and r["label"] == preset and dataset in (None, r["dataset"])]
+        rows += [dict(r, label=label) for r in mine]
+    if not rows:
+        _fail("--from-csv: no rows match these configs and seeds")
+    return rows
 
 
 def _flat(pub: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

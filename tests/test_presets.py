@@ -62,10 +62,37 @@ def test_overrides_win_and_bad_names_are_refused():
     assert e.value.field == "preset"
 
 
-def test_ring8_collapse_covers_fewer_modes_than_its_remedy_twin():
-    seed = 1
-    collapsed = _final("collapse-ring8", 2000, seed)
-    fixed = _final("balanced-ring8", 2000, seed)
-    assert collapsed["effective_modes"] < 2.5
-    assert fixed["effective_modes"] > collapsed["effective_modes"] + 3
-    assert fixed["modes_covered"] >= collapsed["modes_covered"] + 2
+# (collapse preset, remedy twin, steps): short runs where the direction is already clear
+TWINS = [
+    ("collapse-ring8", "wgan-gp-ring8", 600),
+    ("collapse-ring8", "minibatch-ring8", 300),
+    ("collapse-ring8", "balanced-ring8", 1500),
+    ("collapse-grid25", "wgan-gp-grid25", 600),
+]
+
+
+@pytest.mark.parametrize(("collapse", "twin", "steps"), TWINS)
+def test_collapse_preset_spreads_over_fewer_modes_than_its_twin(collapse, twin, steps):
+    """Same seed, same data: the twin's mass spreads over clearly more modes.
+
+    Effective modes (exp of the entropy of the nearest-mode histogram) is the measure here: in a
+    short run the twins are not yet sharp enough for `modes_covered`, but their spread is.
+    """
+    seed = 0
+    a = _final(collapse, steps, seed)
+    b = _final(twin, steps, seed)
+    k = len(a["occupancy"])
+    assert a["effective_modes"] < 0.25 * k
+    assert b["effective_modes"] > a["effective_modes"] + 0.3 * k
+
+
+def test_balanced_twin_covers_more_ring_modes_than_the_collapse():
+    a = _final("collapse-ring8", 1500, 0)
+    b = _final("balanced-ring8", 1500, 0)
+    assert a["modes_covered"] <= 1
+    assert b["modes_covered"] >= a["modes_covered"] + 2
+
+
+def test_collapse_digits_draws_few_classes():
+    t = _final("collapse-digits", 600, 0)
+    assert t["modes_covered"] <= 2

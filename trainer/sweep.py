@@ -247,6 +247,25 @@ def format_table(summaries: Sequence[Summary], title: str = "",
     return "\n".join(lines)
 
 
+_INT_COLUMNS = ("seed", "steps", "modes_captured", "modes_covered", "num_modes", "covered_min",
+                "covered_max")
+_FLOAT_COLUMNS = ("hq_pct", "effective_modes", "reverse_kl", "max_hopping", "frac_ticks_le3",
+                  "wall_s")
+
+
+def read_csv(text: str) -> list[dict[str, Any]]:
+    """Rows written by `to_csv`, with their numbers typed again."""
+    out = []
+    for r in csv.DictReader(io.StringIO(text)):
+        row: dict[str, Any] = dict(r)
+        for k in _INT_COLUMNS:
+            row[k] = int(r[k])
+        for k in _FLOAT_COLUMNS:
+            row[k] = float(r[k])
+        out.append(row)
+    return out
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore",
