@@ -67,6 +67,45 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# What the search for these presets found besides them (single runs, 3,000 steps unless said,
+# ring8, 2×128 ReLU networks, batch 256): kept here so the next person does not repeat it.
+FINDINGS = """\
+## How the presets were found, and what did not work
+
+- **The collapse recipe.** Non-saturating GAN, D's learning rate 1e-3 and G's 2e-4, Adam β1 0.9:
+  after a few hundred steps as a blob the generator lands on one ring mode with 80–99 % of its
+  samples high quality — VEEGAN's "GAN: 1 mode, 99.3 % HQ" row. With β1 0.5 the same rates
+  leave it on two modes; equal rates (1e-3) with β1 0.9 collapse into a blob that later spreads
+  over 6–8 modes; G faster than D (1e-3 against 1e-4, the Unrolled GAN demo's rates, tanh, z 256)
+  never settles on any mode (≈ 10 % HQ).
+- **Hopping on the ring was not found.** Once collapsed onto a ring mode the generator stays
+  there; a stronger D (2 D steps a G step, D lr 2e-3) pushes it off and back onto the *same*
+  mode (max hop 0.3–0.5), not to another. The picture of Metz et al. — the generator rotating
+  from mode to mode — appears on **digits** with the same recipe: the generator draws one class,
+  then another (7 → 1 → 0 → 7 → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart.
+- **Remedies spread the mass quickly but sharpen slowly.** On the collapse preset every remedy
+  tried (WGAN-GP, minibatch discrimination, R1 γ 1, spectral normalization, the minibatch-stddev
+  feature, the entropy bonus) either left the collapse in place (minibatch stddev, entropy 0.1,
+  unrolling) or spread the generator over all eight modes (effective modes 6–8) while leaving its
+  samples blurry: ring modes have std 0.02, so a sample counts only within 0.06 of a centre, and
+  with G's small learning rate it takes many thousands of steps to get there. Recovering ≥ 7
+  covered modes needed the remedy *and* a faster generator: WGAN-GP with β (0.5, 0.9) and both
+  learning rates 5e-4 for 8,000 steps.
+- **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9)) spreads over all
+  eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
+- **Minibatch discrimination** costs about as much as 3–5 plain steps per step on a CPU even with
+  8 kernels and batch 64–128; it prevents the single-point collapse (effective modes ≈ 5–7) but
+  its samples stayed blurry (0–28 % HQ) in every short run tried, including 8,000 steps.
+- **Unrolling (k = 5)** costs ~7 plain steps per step and, on this collapse (D 5× faster than G),
+  did not prevent it: the generator still sat on one mode. Unrolling helps when D is the slower
+  player (Metz et al. use D lr 1e-4, G lr 1e-3); with those rates our runs stayed blurry.
+- **grid25** is harder still: its modes have std 0.05 on a spacing of 2; short runs of any
+  setting tried stay blurry (≤ 5 of 25 covered, ≤ 36 % HQ at 6,000 steps with β1 0.5, lr 1e-3),
+  so the grid presets' claims are about how far the mass spreads (effective modes), not about
+  covered modes.
+"""
+
+
 def _document(names: list[str], rows: list[dict], seeds: str, tick_every: int,
               total_s: float) -> list[str]:
     import platform
@@ -104,7 +143,7 @@ def _document(names: list[str], rows: list[dict], seeds: str, tick_every: int,
     out += ["", "## What each preset is for", ""]
     for name in names:
         out.append(f"- **`{name}`** — {PRESETS[name].help}")
-    out += ["", "## Per seed", "",
+    out += ["", FINDINGS, "## Per seed", "",
             "| preset | seed | covered | captured | HQ % | effective modes | reverse KL | "
             "max hop | ticks with ≤ 3 covered |",
             "|---|---|---|---|---|---|---|---|---|"]

@@ -94,3 +94,11 @@ def test_spawned_workers_match_the_single_process_rows():
     for a, b in zip(one, two, strict=True):
         assert (a["seed"], a["effective_modes"], a["reverse_kl"]) == \
                (b["seed"], b["effective_modes"], b["reverse_kl"])
+
+
+def test_csv_round_trip_keeps_numbers():
+    rows = [_row("a", 3, modes_covered=5, hq_pct=12.5), _row("b", 4, reverse_kl=0.25)]
+    back = sw.read_csv(sw.to_csv(rows))
+    assert back[0]["seed"] == 3 and back[0]["modes_covered"] == 5 and back[0]["hq_pct"] == 12.5
+    assert back[1]["reverse_kl"] == 0.25
+    assert sw.summarise(back)[0].stats["modes_covered"] == (5.0, 0.0)
