@@ -101,10 +101,12 @@ FINDINGS = """\
 - **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9)) spreads over all
   eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
 - **Minibatch discrimination** costs about as much as 3–5 plain steps per step on a CPU even with
-  8 kernels and batch 64–128; it prevents the single-point collapse (effective modes ≈ 5–7) but
-  its samples stayed blurry (0–28 % HQ) in every short run tried, including 8,000 steps.
-- **Unrolling (k = 5)** costs ~7 plain steps per step and, on this collapse (D 5× faster than G),
-  did not prevent it: the generator still sat on one mode. Unrolling helps when D is the slower
+  8 kernels and batch 64–128; on about 6 seeds in 10 it breaks the single-point collapse
+  (effective modes ≈ 5–7) but its samples stayed blurry (0–28 % HQ) in every short run tried,
+  including 8,000 steps at batch 128 with β1 0.5.
+- **Unrolling (k = 5)** costs ~7 plain steps per step (60–100 s for 3,000 steps at batch 64 on
+  one thread) and, on this collapse (D 5× faster than G), did not prevent it: the generator still
+  sat on one mode. Unrolling helps when D is the slower
   player (Metz et al. use D lr 1e-4, G lr 1e-3); with those rates our runs stayed blurry.
 - **grid25** is harder still: its modes have std 0.05 on a spacing of 2; short runs of any
   setting tried stay blurry (≤ 5 of 25 covered, ≤ 36 % HQ at 6,000 steps with β1 0.5, lr 1e-3),
