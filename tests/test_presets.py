@@ -47,11 +47,14 @@ def test_every_preset_builds_and_states_what_to_see():
 
 def test_claims():
     assert claim_text("collapse-ring8") == "≤ 3 of 8 modes covered at the end"
-    assert claim_text("wgan-gp-ring8") == "≥ 7 of 8 modes covered at the end"
+    assert claim_text("balanced-ring8") == "≥ 6 of 8 modes covered at the end"
+    assert claim_text("wgan-gp-ring8") == "effective modes ≥ 5 at the end (of 8)"
     assert meets_claim("collapse-ring8", {"modes_covered": 3})
     assert not meets_claim("collapse-ring8", {"modes_covered": 4})
-    assert meets_claim("wgan-gp-ring8", {"modes_covered": 7})
-    assert not meets_claim("wgan-gp-ring8", {"modes_covered": 6})
+    assert meets_claim("balanced-ring8", {"modes_covered": 6})
+    assert not meets_claim("balanced-ring8", {"modes_covered": 5})
+    assert meets_claim("wgan-gp-ring8", {"effective_modes": 5.0, "modes_covered": 0})
+    assert not meets_claim("wgan-gp-ring8", {"effective_modes": 4.9, "modes_covered": 8})
 
 
 def test_overrides_win_and_bad_names_are_refused():
@@ -63,10 +66,10 @@ def test_overrides_win_and_bad_names_are_refused():
 
 
 # (collapse preset, remedy twin, steps): short runs where the direction is already clear
+# (measured on seed 0 at 1,500 steps: collapse 1.0 effective modes, balanced 7.8, WGAN-GP 7.0)
 TWINS = [
-    ("collapse-ring8", "wgan-gp-ring8", 600),
+    ("collapse-ring8", "wgan-gp-ring8", 1500),
     ("collapse-ring8", "balanced-ring8", 1500),
-    ("collapse-grid25", "wgan-gp-grid25", 600),
 ]
 
 
@@ -85,11 +88,11 @@ def test_collapse_preset_spreads_over_fewer_modes_than_its_twin(collapse, twin, 
     assert b["effective_modes"] > a["effective_modes"] + 0.3 * k
 
 
-def test_balanced_twin_covers_more_ring_modes_than_the_collapse():
-    a = _final("collapse-ring8", 1500, 0)
-    b = _final("balanced-ring8", 1500, 0)
-    assert a["modes_covered"] <= 1
-    assert b["modes_covered"] >= a["modes_covered"] + 2
+def test_collapse_grid25_stays_off_the_grid():
+    """grid25 has no working twin in a short run (docs/presets.md); its collapse claim holds."""
+    t = _final("collapse-grid25", 1000, 0)
+    assert t["modes_covered"] <= 1
+    assert t["hq_fraction"] < 0.05
 
 
 def test_collapse_digits_draws_few_classes():
