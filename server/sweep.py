@@ -116,8 +116,8 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
             mine = [s for s in summaries if s.label.startswith(f"{d}: ")]
             pub = {}
             for (_, _, model), s in zip(paper_tables.rows(table, d), mine, strict=True):
-                if model:
-                    cells = table.published[model][d]
+                cells = table.published.get(model or "", {}).get(d)
+                if cells:
                     pub[s.label] = {f"{model}:": ""} | cells
             k = 8 if d == "ring8" else 25
             steps = ns.steps or "each preset's own"

@@ -36,12 +36,14 @@ _OURS = (
     ("Unrolled GAN, k=5", "unrolled-{d}", "Unrolled GAN (5 steps)"),
     ("WGAN-GP", "wgan-gp-{d}", None),
     ("Minibatch discrimination", "minibatch-{d}", None),
+    ("Balanced optimiser", "balanced-{d}", None),
 )
 
 VEEGAN = PaperTable(
     name="veegan",
     caption=("VEEGAN Table 1 (Srivastava et al. 2017): modes captured and high-quality % over "
-             "5 runs of 2,500 samples; no error bars published."),
+             "5 runs of 2,500 samples; no error bars published. Their 'modes' is our "
+             "'captured'."),
     seeds="0-4",
     published={
         "GAN": {"ring8": {"modes": "1", "HQ %": "99.3"},
@@ -60,7 +62,7 @@ PACGAN = PaperTable(
     name="pacgan",
     caption=("PacGAN Table 1 (Lin et al. 2018): mean ± s.e. over 10 trials; their ring is "
              "radius 1, std 0.01 (ours: radius 2, std 0.02, the same shape scaled ×2); their grid "
-             "is ours."),
+             "is ours. Their 'modes' is our 'captured'."),
     seeds="0-9",
     published={
         "GAN": {"ring8": {"modes": "6.3±0.5", "HQ %": "98.2±0.2", "rKL": "0.45±0.09"},
