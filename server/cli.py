@@ -140,12 +140,17 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 def cmd_train(ns: argparse.Namespace) -> int:
     from trainer.loop import Callbacks, Diverged, Trainer, run
 
-    cfg = config_from_args(ns)
+    cfg = config_from_args(ns) if not ns.resume else None
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
+    trainer: Trainer
     try:
         if ns.resume:
             trainer = Trainer.restore(Path(ns.resume), data_dir)
+            overrides = knob_values(ns)  # flags given with --resume change the restored run
+            if overrides:
+                trainer.apply(overrides)
         else:
+            assert cfg is not None
             trainer = Trainer(cfg, data_dir)
     except ConfigError as e:
         fail(f"{flag(e.field)}: {e.message}")
