@@ -235,7 +235,7 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train one run headless and print its final metrics")
     t.add_argument("--preset", help="start from a named configuration (see `options`)")
-    t.add_argument("--data-dir", help="where caches live (default: %s)" % default_data_dir())
+    t.add_argument("--data-dir", help=f"where caches live (default: {default_data_dir()})")
     t.add_argument("--json", action="store_true", help="final metrics as one JSON object")
     t.add_argument("--series", action="store_true", help="with --json: include every tick")
     t.add_argument("--save", metavar="PATH", help="write a checkpoint at the end")
