@@ -51,7 +51,8 @@ def effective_token(settings: Settings) -> str | None:
 
 def _field_of(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    # a union's branch name (ActionIn/SetIn, tagged "action"/"set") is noise for a person
+    if len(parts) > 1 and parts[0] in ("action", "set"):
+        parts = parts[1:]  # the control union's tag ("action"/"set") is noise for a person
     return ".".join(parts) or "body"
 
 
