@@ -10,7 +10,7 @@ import ipaddress
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,12 @@ class Settings(BaseSettings):
                               description="text messages queued per viewer before it is dropped")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, v: object) -> object:
+        # `COLLAPSE_LAB_TOKEN=` (as docker-compose passes an unset variable) means "no token"
+        return None if isinstance(v, str) and not v.strip() else v
 
     def is_loopback(self) -> bool:
         if self.host == "localhost":
