@@ -184,7 +184,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if ns.save:
         trainer.save(Path(ns.save))
     if ns.json:
-        out = dict(config=cfg.to_dict(), info=info, final=scalar_view(last))
+        out: dict[str, Any] = dict(config=cfg.to_dict(), info=info, final=scalar_view(last))
         if ns.series:
             out["series"] = ticks
         json.dump(out, sys.stdout, default=_json_default)

@@ -47,7 +47,7 @@ RUN_COLUMNS = ("id", "created", "status", "reason", "config", "group_id", "label
 JSON_COLUMNS = ("config", "provenance", "hello", "last")
 ACTIVE = ("queued", "running", "paused", "stopping")
 
-Job = Callable[[sqlite3.Connection], None]
+Job = Callable[[sqlite3.Connection], object]  # return value ignored
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -99,6 +99,14 @@ class Outbox:
                 return
 
 
+@dataclass
+class _LoopState:
+    status: str = "running"  # as the frames report it: running | paused
+    ticks: int = 0
+    due: float = 0.0  # monotonic time the next frame is due
+    stop: bool = False
+
+
 def main(spec: WorkerSpec, control: Connection, out: Connection) -> None:
     """Entry point of the worker process."""
     import torch
@@ -149,7 +157,7 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
              encode_real(real, modes_np, trainer.step, trainer.version), trainer.step,
              trainer.version))
 
-    state = {"status": "running", "ticks": 0, "due": 0.0, "stop": False}
+    state = _LoopState()
     period = 1.0 / spec.frame_rate
 
     def extra() -> dict[str, Any]:
@@ -157,27 +165,27 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
                 "objective": trainer.cfg.objective}
 
     def on_tick(tick: dict[str, Any]) -> None:
-        state["ticks"] += 1
+        state.ticks += 1
         scalars = {k: v for k, v in tick.items() if k not in ARRAY_KEYS}
         box.put(("tick", scalars))
         now = time.monotonic()
         frame = None
-        if now >= state["due"] or state["status"] == "paused":
-            frame = encode_frame(tick, state["status"], extra())
+        if now >= state.due or state.status == "paused":
+            frame = encode_frame(tick, state.status, extra())
             # a schedule, not a minimum gap: ticks that jitter around the period still give
             # frame_rate frames a second on average, never more
-            state["due"] = max(state["due"] + period, now - period / 2)
+            state.due = max(state.due + period, now - period / 2)
             box.put_frame(frame)
-        if state["ticks"] % spec.snapshot_every == 1 or spec.snapshot_every == 1:
-            box.put(("snapshot", tick["step"], frame or encode_frame(tick, state["status"],
+        if state.ticks % spec.snapshot_every == 1 or spec.snapshot_every == 1:
+            box.put(("snapshot", tick["step"], frame or encode_frame(tick, state.status,
                                                                       extra())))
-        if state["ticks"] % spec.checkpoint_every == 0:
+        if state.ticks % spec.checkpoint_every == 0:
             trainer.save(ckpt)
             box.put(("checkpoint", trainer.step))
 
     def on_event(ev: dict[str, Any]) -> None:
         if ev.get("type") == "state":
-            state["status"] = ev["state"]
+            state.status = ev["state"]
         box.put(("event", ev))
 
     def poll(timeout: float) -> list[dict[str, Any]]:
@@ -187,20 +195,20 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
                 try:
                     msg = control.recv()
                 except EOFError:  # the server went away: end cleanly with a checkpoint
-                    state["stop"] = True
+                    state.stop = True
                     break
                 if isinstance(msg, dict) and "ping" in msg:
                     box.put(("pong", msg["ping"]))
                 else:
                     cmds.append(msg)
                     if msg.get("action") == "stop":
-                        state["stop"] = True
+                        state.stop = True
                 if not control.poll(0):
                     break
         return cmds
 
     last = run(trainer, Callbacks(on_tick=on_tick, on_event=on_event, poll=poll,
-                                  should_stop=lambda: state["stop"]))
+                                  should_stop=lambda: state.stop))
     final = encode_frame(last, "done", extra())
     box.put(("snapshot", last["step"], final))
     box.put_frame(final)
