@@ -97,7 +97,7 @@ class BatchedTrainer:
 
     # ------------------------------------------------------------ training
     def train_step(self) -> None:
-        self.stepper.step()
+        self.stepper.step(want_norms=(self.step + 1) % self.cfgs[0].tick_every == 0)
         self.step += 1
         self._acc_steps += 1
 
@@ -144,6 +144,7 @@ class BatchedTrainer:
         nearest, hq = nearest.view(r, n), hq.view(r, n)
         weights = getattr(self.data, "weights", None)
         means = self.stepper.acc / max(self._acc_steps, 1)  # (R, 7)
+        means[:, 5:7] = self.stepper.acc[:, 5:7]  # the last step's gradient norms, not sums
         rows = []
         for i in range(r):
             mm = mode_metrics(nearest[i], hq[i], self.data.num_modes, self.prev_occupancy[i],

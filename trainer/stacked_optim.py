@@ -88,12 +88,31 @@ class StackedOptimizer:
         self.t = torch.zeros(r, device=dev)  # steps taken, per run
         self.exp_avg = torch.zeros(flat.total, device=dev)  # Adam's m (unused by RMSprop)
         self.exp_avg_sq = torch.zeros(flat.total, device=dev)  # Adam's v, RMSprop's square_avg
+        self.expand_hparams()
 
     def set_hparams(self, lr: Sequence[float], beta1: Sequence[float],
                     beta2: Sequence[float]) -> None:
         """New values, copied into the existing device tensors (graphs keep reading them)."""
         for dst, src in ((self.lr, lr), (self.beta1, beta1), (self.beta2, beta2)):
             dst.copy_(torch.tensor(list(src), dtype=dst.dtype))
+        self.expand_hparams()
+
+    def expand_hparams(self) -> None:
+        """Per-element copies of the values that do not change from step to step.
+
+        Gathering them once per change rather than once per step saves three whole-buffer
+        gathers a step; in place, so a captured graph sees new values.
+        """
+        idx = self.flat.run_index
+        for name, src in (("_b1", self.beta1), ("_b2", self.beta2), ("_lr", self.lr)):
+            if not hasattr(self, name):
+                setattr(self, name, torch.empty(self.flat.total, device=src.device))
+            getattr(self, name).copy_(src[idx])
+        if not hasattr(self, "_1mb1"):
+            self._1mb1 = torch.empty_like(self._b1)
+            self._1mb2 = torch.empty_like(self._b2)
+        torch.sub(1.0, self._b1, out=self._1mb1)
+        torch.sub(1.0, self._b2, out=self._1mb2)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -101,19 +120,17 @@ class StackedOptimizer:
         g, p = self.flat.grad, self.flat.data
         self.t.add_(1.0)
         if self.kind == "adam":
-            b1, b2 = self.beta1[idx], self.beta2[idx]  # (total,)
-            self.exp_avg.lerp_(g, 1.0 - b1)
-            self.exp_avg_sq.mul_(b2).addcmul_(g, g * (1.0 - b2))
+            self.exp_avg.lerp_(g, self._1mb1)
+            self.exp_avg_sq.mul_(self._b2).addcmul_(g, g * self._1mb2)
             bc1 = 1.0 - torch.pow(self.beta1, self.t)  # (R,)
             bc2_sqrt = torch.sqrt(1.0 - torch.pow(self.beta2, self.t))
-            step_size = (self.lr / bc1)[idx]
-            denom = (self.exp_avg_sq.sqrt() / bc2_sqrt[idx]).add_(EPS)
-            p.addcdiv_(self.exp_avg * step_size, denom, value=-1.0)
+            per_run = torch.stack([self.lr / bc1, bc2_sqrt], 1)[idx]  # (total, 2): one gather
+            denom = (self.exp_avg_sq.sqrt() / per_run[:, 1]).add_(EPS)
+            p.addcdiv_(self.exp_avg * per_run[:, 0], denom, value=-1.0)
         else:
-            alpha = self.beta2[idx]
-            self.exp_avg_sq.mul_(alpha).addcmul_(g, g * (1.0 - alpha))
+            self.exp_avg_sq.mul_(self._b2).addcmul_(g, g * self._1mb2)
             denom = self.exp_avg_sq.sqrt().add_(EPS)
-            p.addcdiv_(g * self.lr[idx], denom, value=-1.0)
+            p.addcdiv_(g * self._lr, denom, value=-1.0)
 
     # ------------------------------------------------------------ torch.optim state exchange
     def load_from_torch(self, opt: torch.optim.Optimizer) -> None:

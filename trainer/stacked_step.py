@@ -142,8 +142,12 @@ class StackedStep:
         assert loss is not None
         return loss
 
-    def step(self) -> None:
-        """One generator step; adds this step's scalars to `acc` (R, 7)."""
+    def step(self, want_norms: bool = True) -> None:
+        """One generator step; adds this step's scalars to `acc` (R, 7).
+
+        The gradient norms (columns 5, 6) are those of this step's last D and G updates, written
+        over rather than added (only where `want_norms`: the step before a tick).
+        """
         nc = float(self.n_critic)
         r = self.runs
         zero = self.zero
@@ -157,7 +161,12 @@ class StackedStep:
                 fake = self.G(self._noise())
             if self.flags["sn"]:
                 self.D.power_iteration()
-            loss = self._d_loss(self._d(real), self._d(fake))  # (R,)
+            if self.flags["mbd"] or self.flags["mbstd"]:  # batch features: one batch at a time
+                sr, sf = self._d(real), self._d(fake)
+            else:  # one pass over real and fake together: half the kernels, same maths
+                s = self._d(torch.cat([real, fake], dim=1))
+                sr, sf = s[:, : self.batch_size], s[:, self.batch_size :]
+            loss = self._d_loss(sr, sf)  # (R,)
             d_loss_sum = d_loss_sum + loss.detach()
             if self.has_gp:
                 gp = self.gp_w * gradient_penalty(self._d, real1, fake, self.gen)
@@ -169,7 +178,8 @@ class StackedStep:
                 loss = loss + r1
             self.flat_d.zero_grad()
             loss.sum().backward()
-            gn_d = self.flat_d.grad_norm()
+            if want_norms:
+                gn_d = self.flat_d.grad_norm()
             self.opt_d.step()
             if self.any_clip:
                 self._clip_d()
@@ -188,12 +198,12 @@ class StackedStep:
             g_total = loss_g + ent
         self.flat_g.zero_grad()
         g_total.sum().backward()
-        gn_g = self.flat_g.grad_norm()
+        if want_norms:
+            self.acc[:, 5:7] = torch.stack([gn_d, self.flat_g.grad_norm()], dim=1)
         self.opt_g.step()
         self.D.requires_grad_(True)
-        cols = [d_loss_sum / nc, loss_g.detach(), gp_sum / nc, r1_sum / nc, ent.detach(), gn_d,
-                gn_g]
-        self.acc.add_(torch.stack(cols, dim=1))
+        cols = [d_loss_sum / nc, loss_g.detach(), gp_sum / nc, r1_sum / nc, ent.detach()]
+        self.acc[:, :5] += torch.stack(cols, dim=1)
 
     @torch.no_grad()
     def _clip_d(self) -> None:
