@@ -46,6 +46,9 @@ def structure(cfg: RunConfig) -> tuple:
 class StackedStep:
     """n_critic D updates and one G update for R runs, stacked along dim 0."""
 
+    # D scores real and fake in one pass (half the kernels) unless batch features need them apart
+    joint_d_pass = True
+
     def __init__(self, G: Generator, D: Discriminator, data: Dataset, gen: torch.Generator,
                  cfgs: Sequence[RunConfig], acc: torch.Tensor | None = None):
         self.G, self.D, self.data, self.gen = G, D, data, gen
@@ -161,7 +164,7 @@ class StackedStep:
                 fake = self.G(self._noise())
             if self.flags["sn"]:
                 self.D.power_iteration()
-            if self.flags["mbd"] or self.flags["mbstd"]:  # batch features: one batch at a time
+            if self.flags["mbd"] or self.flags["mbstd"] or not self.joint_d_pass:
                 sr, sf = self._d(real), self._d(fake)
             else:  # one pass over real and fake together: half the kernels, same maths
                 s = self._d(torch.cat([real, fake], dim=1))
