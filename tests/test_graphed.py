@@ -71,7 +71,7 @@ def test_live_changes_on_cuda():
     assert fast.captures == 1
     assert float(fast.stepper.opt_d.lr[0]) == pytest.approx(1e-4)
     before = _params(t)
-    t.apply({"objective": "wgan-gp"})  # a different step: captured again, state carried on
+    t.apply({"objective": "wgan-gp", "gp": 10.0})  # a different step: captured again
     t.train_step()
     t.train_step()
     assert fast.captures == 2
