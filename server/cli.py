@@ -26,7 +26,7 @@ ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent")
 
 
 def default_data_dir() -> Path:
-    """$COLLAPSE_LAB_DATA_DIR, else the user's data directory (XDG), e.g. ~/.local/share/collapse-lab."""
+    """$COLLAPSE_LAB_DATA_DIR, else the user's XDG data directory (~/.local/share/collapse-lab)."""
     env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
     if env:
         return Path(env).expanduser()
@@ -140,10 +140,18 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 def cmd_train(ns: argparse.Namespace) -> int:
     from trainer.loop import Callbacks, Diverged, Trainer, run
 
-    cfg = config_from_args(ns)
+    cfg = config_from_args(ns) if not ns.resume else None
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
+    trainer: Trainer
     try:
-        trainer = Trainer.restore(Path(ns.resume), data_dir) if ns.resume else Trainer(cfg, data_dir)
+        if ns.resume:
+            trainer = Trainer.restore(Path(ns.resume), data_dir)
+            overrides = knob_values(ns)  # flags given with --resume change the restored run
+            if overrides:
+                trainer.apply(overrides)
+        else:
+            assert cfg is not None
+            trainer = Trainer(cfg, data_dir)
     except ConfigError as e:
         fail(f"{flag(e.field)}: {e.message}")
     except (OSError, KeyError, RuntimeError) as e:
@@ -160,8 +168,11 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     ticks: list[dict[str, Any]] = []
-    cb = Callbacks(on_tick=lambda t: (ticks.append(scalar_view(t)), bar.update(t, trainer.cfg.steps)),
-                   should_stop=lambda: stop["asked"])
+    def on_tick(t: dict[str, Any]) -> None:
+        ticks.append(scalar_view(t))
+        bar.update(t, trainer.cfg.steps)
+
+    cb = Callbacks(on_tick=on_tick, should_stop=lambda: stop["asked"])
     try:
         last = run(trainer, cb)
     except Diverged as e:
@@ -235,7 +246,7 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train one run headless and print its final metrics")
     t.add_argument("--preset", help="start from a named configuration (see `options`)")
-    t.add_argument("--data-dir", help="where caches live (default: %s)" % default_data_dir())
+    t.add_argument("--data-dir", help=f"where caches live (default: {default_data_dir()})")
     t.add_argument("--json", action="store_true", help="final metrics as one JSON object")
     t.add_argument("--series", action="store_true", help="with --json: include every tick")
     t.add_argument("--save", metavar="PATH", help="write a checkpoint at the end")

@@ -244,6 +244,8 @@ def check_combination(cfg: RunConfig) -> None:
 def make_config(values: dict[str, Any] | None = None) -> RunConfig:
     """A validated RunConfig from a dict of (possibly string) values."""
     values = dict(values or {})
+    if values.get("data") and "dataset" not in values:
+        values["dataset"] = "csv"  # `--data points.csv` alone means: learn these points
     coerced = {k: coerce(k, v) for k, v in values.items()}
     cfg = RunConfig(**coerced)
     check_combination(cfg)

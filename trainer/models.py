@@ -141,7 +141,7 @@ class Discriminator(nn.Module):
         return h
 
     def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:
-        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁), j over the batch (self excluded) — (R, B, kernels).
+        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁) over the batch, self excluded -> (R, B, kernels).
 
         The L1 distance is summed one kernel dimension at a time, so memory stays at
         R·kernels·B·Bc and no 4-D (B, B, kernels, dim) tensor is materialised; on CPU this
@@ -153,7 +153,8 @@ class Discriminator(nn.Module):
         if same:
             mc = m
         else:
-            mc = torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c).permute(0, 2, 3, 1).contiguous()
+            mc = torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c)
+            mc = mc.permute(0, 2, 3, 1).contiguous()
         dist = (m[:, :, 0, :, None] - mc[:, :, 0, None, :]).abs()  # (R, K, B, Bc)
         for j in range(1, c):
             dist = dist + (m[:, :, j, :, None] - mc[:, :, j, None, :]).abs()
