@@ -24,6 +24,7 @@ from torch.func import functional_call
 from trainer import objectives as objectives_mod
 from trainer.config import ConfigError, RunConfig, make_config, validate_changes
 from trainer.datasets import make_dataset
+from trainer.graphed import pick_step_impl
 from trainer.metrics import mode_metrics
 from trainer.models import Discriminator, Generator
 from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
@@ -84,8 +85,6 @@ class Trainer:
             self.grid = torch.stack([gx, gy], 2).view(1, n * n, 2).to(self.device)
             self.extent = ext
         # --- the step implementation: eager (train_step below) or a captured CUDA graph
-        from trainer.graphed import pick_step_impl
-
         self.fast_step, self.cuda_graph_reason = pick_step_impl(self)
 
     # ---------------------------------------------------------------- optimizers
