@@ -105,6 +105,9 @@ class RunConfig:
     device: str = knob("auto", "auto = CUDA when present, else CPU", group="run", choices=DEVICES)
     threads: int = knob(0, "CPU threads for this run; 0 = torch's default", group="run", lo=0,
                         hi=256)
+    cuda_graph: str = knob("auto", "capture the training step as a CUDA graph: auto = where a "
+                           "quick self-check passes on this device", group="run",
+                           choices=("auto", "on", "off"))
 
     # ------------------------------------------------------------------ derived values
     @property

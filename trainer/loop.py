@@ -24,6 +24,7 @@ from torch.func import functional_call
 from trainer import objectives as objectives_mod
 from trainer.config import ConfigError, RunConfig, make_config, validate_changes
 from trainer.datasets import make_dataset
+from trainer.graphed import pick_step_impl
 from trainer.metrics import mode_metrics
 from trainer.models import Discriminator, Generator
 from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
@@ -83,6 +84,8 @@ class Trainer:
             gy, gx = torch.meshgrid(ys, xs, indexing="ij")  # row = y, column = x
             self.grid = torch.stack([gx, gy], 2).view(1, n * n, 2).to(self.device)
             self.extent = ext
+        # --- the step implementation: eager (train_step below) or a captured CUDA graph
+        self.fast_step, self.cuda_graph_reason = pick_step_impl(self)
 
     # ---------------------------------------------------------------- optimizers
     def _optimizers(self):
@@ -113,6 +116,8 @@ class Trainer:
         old = self.cfg
         new = old.replace(**changes)
         applied = {k: v for k, v in changes.items() if getattr(old, k) != v}
+        if self.fast_step is not None:
+            self.fast_step.sync()  # its optimizer state -> the torch optimizers below
         self.cfg = new
         if new.objective != old.objective:
             self.objective = objectives_mod.get_objective(new.objective)
@@ -124,6 +129,8 @@ class Trainer:
             self.D.zero_head_columns("mbd")
         if new.mbstd and not old.mbstd:
             self.D.zero_head_columns("mbstd")
+        if self.fast_step is not None:
+            self.fast_step.reload()  # values only: no re-capture; structure: at the next step
         if applied:
             self.version += 1
         return dict(type="config", version=self.version, step=self.step, changes=applied,
@@ -142,6 +149,10 @@ class Trainer:
 
     def train_step(self) -> None:
         """n_critic discriminator updates, then one generator update."""
+        if self.fast_step is not None and self.fast_step.step():  # trainer/graphed.py
+            self.step += 1
+            self._acc_steps += 1
+            return
         c = self.cfg
         b = c.batch_size
         acc = torch.zeros(len(SCALARS), device=self.device)
@@ -255,6 +266,7 @@ class Trainer:
         mm = mode_metrics(nearest, hq, self.data.num_modes, self.prev_occupancy, weights)
         self.prev_occupancy = mm["occupancy"]
         means = self._acc / max(self._acc_steps, 1)
+        means[5:7] = self._acc[5:7]  # gradient norms are the last step's, not sums
         packed = torch.cat([means, torch.stack([mm[k] for k in METRICS]), mm["occupancy"]])
         host = packed.cpu().numpy().astype(float)  # the one sync of the tick
         self._acc.zero_()
@@ -293,6 +305,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
+        if self.fast_step is not None:
+            self.fast_step.sync()
         return dict(
             format=1,
             config=self.cfg.to_dict(),
@@ -326,6 +340,8 @@ class Trainer:
         self.prev_occupancy = None if po is None else po.to(self.device)
         self._acc = sd["acc"].to(self.device)
         self._acc_steps = int(sd["acc_steps"])
+        if self.fast_step is not None:
+            self.fast_step.reload()
 
     def save(self, path: Path) -> None:
         path = Path(path)
@@ -345,7 +361,8 @@ class Trainer:
         return dict(device=str(self.device), torch=torch.__version__,
                     threads=torch.get_num_threads(), dataset=self.data.describe(),
                     objectives={o["name"]: o["value_kind"] for o in objectives_mod.describe()},
-                    cuda_graph=False, cuda_graph_reason="not implemented in this version")
+                    cuda_graph=self.fast_step is not None,
+                    cuda_graph_reason=self.cuda_graph_reason)
 
     def real_samples(self, n: int = 2500) -> np.ndarray:
         g = torch.Generator().manual_seed(self.cfg.seed + 1)
