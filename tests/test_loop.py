@@ -188,3 +188,12 @@ def test_tick_carries_picture_for_2d(small):
     p = t.objective.value(torch.zeros(1))
     assert 0 <= float(tick["value_grid"].min()) and float(tick["value_grid"].max()) <= 1
     assert float(p) == 0.5
+
+
+def test_tick_without_picture_skips_only_the_landscape(small):
+    t = Trainer(make_config(dict(small, steps=10)))
+    with_pic, without = t.tick(picture=True), Trainer(make_config(dict(small, steps=10))).tick(
+        picture=False)
+    assert "value_grid" in with_pic and "value_grid" not in without
+    assert with_pic["occupancy"] == without["occupancy"]
+    assert (with_pic["samples"] == without["samples"]).all()

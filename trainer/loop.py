@@ -252,8 +252,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- metrics tick
     @torch.no_grad()
-    def tick(self) -> dict[str, Any]:
-        """One flat dict of metrics (docs/metrics.md), plus samples and D's landscape."""
+    def tick(self, picture: bool = True) -> dict[str, Any]:
+        """One flat dict of metrics (docs/metrics.md), plus samples and, with `picture`, D's
+        landscape (half the cost of a tick: skipped when nobody will draw it)."""
         c = self.cfg
         now = time.perf_counter()
         t_last, s_last = self._last_tick
@@ -291,11 +292,13 @@ class Trainer:
         out["hq"] = hq.cpu().numpy()
         if self.data.kind == "2d":
             out["samples"] = samples.float().cpu().numpy()  # (N, 2)
+            out["extent"] = self.extent
+            if not picture:
+                return out
             # batch features of a grid point are taken against (part of) the current fakes
             ctx = x[:, : min(c.batch_size, 128)] if (c.minibatch_disc or c.mbstd) else None
             v = self.objective.value(self._d_scores(self.grid, context=ctx))
             out["value_grid"] = v.view(c.grid_size, c.grid_size).float().cpu().numpy()
-            out["extent"] = self.extent
         else:
             out["samples"] = samples[:64].float().cpu().numpy()  # (64, 64) images for display
         return out
@@ -384,6 +387,7 @@ class Callbacks:
     on_event: Callable[[dict[str, Any]], None] | None = None  # config changes, pause/resume
     poll: Callable[[float], list[Command]] | None = None  # poll(timeout) -> pending commands
     should_stop: Callable[[], bool] | None = None
+    want_picture: Callable[[], bool] | None = None  # asked before each tick; None = always
 
 
 def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
@@ -395,9 +399,14 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
     """
     cb = cb or Callbacks()
     emit = cb.on_event or (lambda e: None)
-    last = trainer.tick()
-    if cb.on_tick:
-        cb.on_tick(last)
+
+    def tick() -> dict[str, Any]:
+        t = trainer.tick(picture=cb.want_picture() if cb.want_picture else True)
+        if cb.on_tick:
+            cb.on_tick(t)
+        return t
+
+    last = tick()
     paused = False
     single = 0  # single steps owed while paused
     while trainer.step < trainer.cfg.steps:
@@ -429,13 +438,9 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
         if stepped_alone:
             single -= 1
         if trainer.step % trainer.cfg.tick_every == 0 or stepped_alone:
-            last = trainer.tick()
-            if cb.on_tick:
-                cb.on_tick(last)
+            last = tick()
     if last["step"] != trainer.step:
-        last = trainer.tick()
-        if cb.on_tick:
-            cb.on_tick(last)
+        last = tick()
     return last
 
 
