@@ -1,0 +1,262 @@
+// The live view of one run: its websocket, the samples canvas, the Plotly charts, the metric
+// cards, and, for a finished run, the replay scrubber. Frames are drawn on the next animation
+// frame, latest wins, so a burst of frames costs one draw.
+
+import { api } from "./api.js";
+import { RunCharts } from "./charts.js";
+import { RunSocket } from "./connection.js";
+import { decode, unpackRecords, REAL } from "./protocol.js";
+import { SamplesChart } from "./samples_chart.js";
+import {
+  TickLog, markersFromEvents, describeChanges, formatNumber, occupancySummary, indexAtStep,
+} from "./series.js";
+
+const $ = (id) => document.getElementById(id);
+export const FINAL = new Set(["done", "failed", "interrupted"]);
+export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
+
+/** Timings of drawn frames, read by bench/browser_frame.py (window.collapseLab.perf). */
+export const perf = { frames: [], // [performance.now() at draw, JS ms spent drawing]
+  reset() { this.frames = []; } };
+
+export class LiveView {
+  /** hooks: {status(run), config(cfg, event), rejected(ev), connection(info), error(text), replayStep(step)} */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.samples = new SamplesChart($("samples"));
+    this.charts = new RunCharts({ loss: $("chart-loss"), modes: $("chart-modes"), bars: $("chart-bars"), heat: $("chart-heat") });
+    this.log = new TickLog();
+    this.events = [];
+    this.run = null;
+    this.socket = null;
+    this.dataset = null;
+    this.pending = null; // latest frame not yet drawn
+    this.raf = 0;
+    this.replay = null;
+    this.playTimer = 0;
+    this.samples.clear("Start a run, or open one from History");
+    $("scrub").addEventListener("input", () => this.showReplay(Number($("scrub").value)));
+    $("scrub-play").addEventListener("click", () => this.togglePlay());
+    new ResizeObserver(() => {
+      if (this.samples.lastFrame) this.samples.draw(this.samples.lastFrame);
+    }).observe($("samples"));
+  }
+
+  get runId() {
+    return this.run ? this.run.id : null;
+  }
+
+  /** Show run `run` (a RunOut): history first, then the live stream (or the replay when over). */
+  async open(run, replayStep = null) {
+    this.close();
+    this.run = run;
+    this.log = new TickLog();
+    this.events = [];
+    this.dataset = run.dataset || null;
+    this.samples.setDataset(run.dataset, run.value_kind);
+    this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
+    this.charts.reset(this.dataset, [], []);
+    this.updateCards(run.last || {});
+    $("csv").href = api.csvUrl(run.id);
+    $("csv").setAttribute("download", `run-${run.id}.csv`);
+    $("scrubber").hidden = true;
+    try {
+      const h = await api.history(run.id);
+      if (this.run !== run) return;
+      for (const t of h.ticks) this.log.push(t);
+      this.events = h.events.filter((e) => e.type === "config");
+      if (this.dataset) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+    } catch (e) {
+      this.hooks.error(`could not load the run's history: ${e.message}`);
+    }
+    if (FINAL.has(run.status)) {
+      await this.loadReplay(replayStep);
+      this.hooks.connection({ state: "closed" });
+    } else {
+      this.connect();
+    }
+  }
+
+  connect() {
+    const run = this.run;
+    this.socket = new RunSocket(run.id, {
+      hello: (m) => this.onHello(m),
+      real: (m) => { this.samples.setReal(m); },
+      frame: (m) => this.onFrame(m),
+      event: (ev) => this.onEvent(ev),
+      status: (m) => this.onStatus(m),
+      error: (m) => this.hooks.error(m.message),
+      state: (s) => this.hooks.connection(s),
+    }, api.token);
+    this.socket.connect();
+  }
+
+  onHello(m) {
+    const first = !this.dataset || this.dataset.num_modes !== m.dataset.num_modes;
+    this.dataset = m.dataset;
+    this.run = { ...this.run, ...m.run };
+    this.samples.setDataset(m.dataset, m.value_kind);
+    $("samples-note").textContent = `${m.dataset.name} · ${m.dataset.num_modes} modes · ${m.value_kind === "probability" ? "D = P(real)" : "critic value"}`;
+    const known = new Set(this.events.map((e) => e.version));
+    for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
+    this.events.sort((a, b) => a.version - b.version);
+    if (first || !this.charts.ready) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+    else this.charts.setMarkers(markersFromEvents(this.events));
+    this.hooks.status(this.run);
+  }
+
+  onFrame(m) {
+    const tick = { ...m.scalars, step: m.step, config_version: m.configVersion, occupancy: m.occupancy };
+    const what = this.log.push(tick);
+    if (what === "append") this.charts.push(tick);
+    else if (what === "reset" && this.dataset) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+    if (m.scalars.status && this.run && m.scalars.status !== this.run.status && !FINAL.has(this.run.status)) {
+      this.run = { ...this.run, status: m.scalars.status };
+      this.hooks.status(this.run);
+    }
+    this.pending = m;
+    if (!this.raf) this.raf = requestAnimationFrame(() => this.drawPending());
+  }
+
+  drawPending() {
+    this.raf = 0;
+    const m = this.pending;
+    if (!m) return;
+    this.pending = null;
+    const t0 = performance.now();
+    this.samples.draw(m);
+    this.charts.flush();
+    this.updateCards(m.scalars, m.occupancy);
+    const t1 = performance.now();
+    perf.frames.push([t1, t1 - t0]);
+    if (perf.frames.length > 20000) perf.frames.splice(0, 10000);
+  }
+
+  onEvent(ev) {
+    if (ev.type === "config") {
+      if (!this.events.some((e) => e.version === ev.version)) this.events.push(ev);
+      this.charts.setMarkers(markersFromEvents(this.events));
+      this.run = { ...this.run, config: ev.config, config_version: ev.version };
+      this.hooks.config(ev.config, ev);
+    } else if (ev.type === "state") {
+      this.run = { ...this.run, status: ev.state };
+      this.hooks.status(this.run);
+    } else if (ev.type === "rejected") {
+      this.hooks.rejected(ev);
+    }
+  }
+
+  async onStatus(m) {
+    this.run = { ...this.run, status: m.status, reason: m.reason };
+    this.hooks.status(this.run);
+    if (FINAL.has(m.status)) {
+      // the run is over: the recorded frames become a replay
+      await this.loadReplay(null);
+    }
+  }
+
+  updateCards(s, occupancy) {
+    const k = this.dataset ? this.dataset.num_modes : null;
+    const set = (id, text) => { $(id).textContent = text; };
+    const cov = s.modes_covered;
+    set("m-covered", cov === undefined || cov === null ? "–" : `${cov}${k ? ` / ${k}` : ""}`);
+    const card = $("m-covered").parentElement;
+    if (k && typeof cov === "number") card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
+    let sub = `captured ${s.modes_captured ?? "–"}`;
+    if (occupancy && occupancy.length) {
+      const c = occupancySummary(occupancy);
+      sub += ` · ${c.starving} starving · ${c.dropped} dropped`;
+    }
+    set("m-captured", sub);
+    set("m-effective", formatNumber(s.effective_modes, 3));
+    set("m-hq", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–");
+    set("m-rkl", formatNumber(s.reverse_kl, 3));
+    set("m-hop", formatNumber(s.hopping, 2));
+    set("m-step", s.step === undefined ? "–" : String(s.step));
+    set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
+    const prov = this.run && this.run.provenance;
+    set("m-device", (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–");
+  }
+
+  // ------------------------------------------------------------------ replay
+  async loadReplay(step) {
+    const run = this.run;
+    let body;
+    try {
+      body = await api.replay(run.id);
+    } catch (e) {
+      this.hooks.error(`could not load the replay: ${e.message}`);
+      return;
+    }
+    if (this.run !== run && (!this.run || this.run.id !== run.id)) return;
+    const frames = [];
+    for (const rec of unpackRecords(body)) {
+      const m = decode(rec);
+      if (m.type === REAL) this.samples.setReal(m);
+      else frames.push(m);
+    }
+    this.replay = { frames, steps: frames.map((f) => f.step) };
+    if (!frames.length) {
+      this.samples.clear(run.status === "failed" ? `Run failed: ${run.reason || "no reason given"}` : "No frames were recorded");
+      return;
+    }
+    const scrub = $("scrub");
+    scrub.max = String(frames.length - 1);
+    const i = step === null ? frames.length - 1 : indexAtStep(this.replay.steps, step);
+    scrub.value = String(i);
+    $("scrubber").hidden = false;
+    this.showReplay(i, step === null);
+  }
+
+  showReplay(i, atEnd = false) {
+    if (!this.replay) return;
+    const f = this.replay.frames[i];
+    if (!f) return;
+    this.samples.draw(f);
+    this.charts.setBars(f.occupancy);
+    this.charts.setCursor(atEnd ? null : f.step);
+    this.updateCards(f.scalars, f.occupancy);
+    $("scrub-step").textContent = `step ${f.step}`;
+    if (!atEnd) this.hooks.replayStep(f.step);
+  }
+
+  togglePlay() {
+    if (this.playTimer) {
+      clearInterval(this.playTimer);
+      this.playTimer = 0;
+      $("scrub-play").textContent = "▶";
+      return;
+    }
+    const scrub = $("scrub");
+    if (Number(scrub.value) >= Number(scrub.max)) scrub.value = "0";
+    $("scrub-play").textContent = "❚❚";
+    this.playTimer = setInterval(() => {
+      const i = Number(scrub.value) + 1;
+      if (i > Number(scrub.max)) { this.togglePlay(); return; }
+      scrub.value = String(i);
+      this.showReplay(i);
+    }, 100);
+  }
+
+  /** Send a control message over the socket, or over HTTP when the socket is not open. */
+  async control(body) {
+    if (!this.run) return;
+    if (this.socket && this.socket.send(body)) return;
+    await api.control(this.run.id, body);
+  }
+
+  close() {
+    if (this.socket) this.socket.close();
+    this.socket = null;
+    if (this.raf) cancelAnimationFrame(this.raf);
+    this.raf = 0;
+    if (this.playTimer) this.togglePlay();
+    this.replay = null;
+    this.pending = null;
+    this.charts.cursor = null;
+  }
+
+  describe(ev) {
+    return `${describeChanges(ev.changes)} at step ${ev.step}`;
+  }
+}
