@@ -5,7 +5,8 @@ import { api, ApiError } from "./api.js";
 import { buildControls } from "./controls.js";
 import { CompareView, compareVariants, REMEDY_ON } from "./compare.js";
 import { HistoryView } from "./history.js";
-import { LiveView, FINAL, ACTIVE, perf } from "./live.js";
+import { curvePerf } from "./charts.js";
+import { LiveView, ACTIVE, perf } from "./live.js";
 import { describeChanges, percentile } from "./series.js";
 import {
   baseConfig, configDiff, decodeHash, effectiveConfig, encodeHash, initialState, knobIndex,
@@ -438,6 +439,7 @@ async function boot() {
 window.collapseLab = {
   app,
   perf,
+  curvePerf,
   summary() {
     const f = perf.frames;
     if (f.length < 2) return { frames: f.length };

@@ -1,11 +1,18 @@
-// Plotly charts of one run: loss curves, modes over time, occupancy bars and the occupancy-over-
-// time heatmap (modes × ticks). Built once per run (`reset`); each frame only extends them
-// (`Plotly.extendTraces`) or restyles the bars (`Plotly.restyle`), never a rebuild.
-// Data maths (classes, markers, columns) is in series.js.
+// The charts of one run: loss curves and modes over time in Plotly (hover, zoom, PNG export),
+// occupancy bars and the occupancy-over-time heatmap on canvas (occupancy_chart.js).
+// Built once per run (`reset`). Each frame redraws the two canvas charts (well under 1 ms); the
+// Plotly curves are extended (`Plotly.extendTraces`, never rebuilt) on their own timer, one chart
+// per task every CURVE_MS, because one Plotly update costs 7–15 ms on a small CPU: done every
+// frame it alone would break the 8 ms frame budget. Data maths is in series.js.
 
-import {
-  LOSS_TRACES, MODE_TRACES, occupancyColors, finiteOrNull, markerLayout,
-} from "./series.js";
+import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
+import { LOSS_TRACES, MODE_TRACES, finiteOrNull, markerLayout } from "./series.js";
+
+/** How often each curve chart takes the ticks that arrived (ms); the two charts alternate. */
+export const CURVE_MS = 1000;
+
+/** Durations (ms) of Plotly curve updates, for bench/browser_frame.py. */
+export const curvePerf = [];
 
 const Plotly = () => globalThis.Plotly;
 
@@ -22,98 +29,72 @@ const MAX_POINTS = 4000; // per curve; older points scroll out
 function baseLayout(extra = {}) {
   return {
     font: FONT,
-    margin: { l: 44, r: 10, t: 22, b: 30 },
+    margin: { l: 46, r: 10, t: 26, b: 34 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
     showlegend: true,
     legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 } },
-    xaxis: { title: { text: "step", standoff: 2 }, gridcolor: "#eceef3", zeroline: false, automargin: true },
-    yaxis: { gridcolor: "#eceef3", zeroline: false, automargin: true },
+    xaxis: { title: { text: "step", standoff: 2 }, gridcolor: "#eceef3", zeroline: false },
+    yaxis: { gridcolor: "#eceef3", zeroline: false },
     uirevision: "keep", // zoom survives updates
     ...extra,
   };
 }
 
 export class RunCharts {
-  /** els: {loss, modes, bars, heat} — the four chart <div>s. */
+  /** els: {loss, modes}: Plotly <div>s; {bars, heat}: <canvas>es. */
   constructor(els) {
     this.els = els;
+    this.bars = new OccupancyBars(els.bars);
+    this.heat = new OccupancyHeatmap(els.heat);
     this.k = 0;
-    this.modeNames = [];
-    this.pending = [];
+    this.pending = { loss: [], modes: [] };
     this.markers = [];
     this.cursor = null;
+    this.lastOcc = null;
     this.lossVisible = new Set(["loss_d", "loss_g"]);
     this.ready = false;
+    this.timer = 0;
+    this.turn = 0;
   }
 
   /** (Re)build every chart for a run: K modes, ticks so far, config-change markers. */
   reset(dataset, ticks = [], markers = []) {
     const P = Plotly();
     this.k = dataset ? dataset.num_modes : 0;
-    this.modeNames = (dataset && dataset.mode_names) || Array.from({ length: this.k }, (_, i) => `${i}`);
     this.markers = markers;
-    this.pending = [];
+    this.pending = { loss: [], modes: [] };
     this.lossVisible = new Set(["loss_d", "loss_g"]);
     for (const t of ticks) this.noteTerms(t);
     const col = (key) => ({ x: ticks.map((t) => t.step), y: ticks.map((t) => finiteOrNull(t[key])) });
+    const lay = markerLayout(markers);
 
     const lossTraces = LOSS_TRACES.map((tr) => ({
       type: "scatter", mode: "lines", name: tr.label, line: { color: tr.color, width: 1.6 },
       visible: this.lossVisible.has(tr.key) ? true : "legendonly", ...col(tr.key),
     }));
-    const lay = markerLayout(markers);
     P.react(this.els.loss, lossTraces, baseLayout({
-      yaxis: { title: { text: "loss", standoff: 4 }, gridcolor: "#eceef3", zeroline: false, automargin: true },
+      yaxis: { title: { text: "loss", standoff: 4 }, gridcolor: "#eceef3", zeroline: false },
       shapes: this.withCursor(lay.shapes), annotations: lay.annotations,
     }), PLOT_CONFIG);
 
     const modeTraces = MODE_TRACES.map((tr) => ({
-      type: "scatter", mode: "lines", name: tr.label, line: { color: tr.color, width: tr.key === "modes_covered" ? 2.2 : 1.4 },
-      ...col(tr.key),
+      type: "scatter", mode: "lines", name: tr.label,
+      line: { color: tr.color, width: tr.key === "modes_covered" ? 2.2 : 1.4 }, ...col(tr.key),
     }));
     P.react(this.els.modes, modeTraces, baseLayout({
       yaxis: { title: { text: "modes", standoff: 4 }, range: [0, Math.max(this.k, 1) + 0.5],
-        gridcolor: "#eceef3", zeroline: false, automargin: true },
+        gridcolor: "#eceef3", zeroline: false },
       shapes: this.withCursor(lay.shapes), annotations: lay.annotations,
     }), PLOT_CONFIG);
 
-    const last = ticks.length ? ticks[ticks.length - 1].occupancy : new Array(this.k).fill(0);
-    const fair = this.k ? 1 / (4 * this.k) : 0;
-    P.react(this.els.bars, [{
-      type: "bar", x: this.modeNames, y: Array.from(last), marker: { color: occupancyColors(last) },
-      hovertemplate: "mode %{x}: %{y:.1%}<extra></extra>", name: "occupancy",
-    }], baseLayout({
-      showlegend: false,
-      margin: { l: 44, r: 10, t: 8, b: 30 },
-      xaxis: { type: "category", gridcolor: "#eceef3", automargin: true, tickfont: { size: 10 } },
-      yaxis: { title: { text: "occupancy", standoff: 4 }, tickformat: ".0%", range: [0, Math.max(0.3, 2.5 / Math.max(this.k, 1))],
-        gridcolor: "#eceef3", zeroline: false, automargin: true },
-      shapes: [
-        { type: "line", xref: "paper", x0: 0, x1: 1, y0: fair, y1: fair, line: { color: "#e0a526", width: 1, dash: "dash" } },
-        { type: "line", xref: "paper", x0: 0, x1: 1, y0: 1 / Math.max(this.k, 1), y1: 1 / Math.max(this.k, 1), line: { color: "#9aa0ae", width: 1, dash: "dot" } },
-      ],
-      annotations: [
-        { xref: "paper", x: 1, y: fair, yanchor: "bottom", xanchor: "right", showarrow: false, text: "covered ≥ 1/(4K)", font: { size: 9, color: "#b7861a" } },
-        { xref: "paper", x: 1, y: 1 / Math.max(this.k, 1), yanchor: "bottom", xanchor: "right", showarrow: false, text: "fair share 1/K", font: { size: 9, color: "#7d8393" } },
-      ],
-    }), PLOT_CONFIG);
-
-    // z rows are ticks, shown transposed so ticks run along x: then a new tick is one appended
-    // row, which extendTraces can add without resending the matrix
-    P.react(this.els.heat, [{
-      type: "heatmap", transpose: true, x: ticks.map((t) => t.step), y: this.modeNames,
-      z: ticks.map((t) => Array.from(t.occupancy)), zmin: 0, zmax: Math.max(0.05, 2 / Math.max(this.k, 1)),
-      colorscale: [[0, "#ffffff"], [0.12, "#fde9c9"], [0.5, "#f08a4b"], [1, "#7a1f3d"]],
-      colorbar: { thickness: 8, tickformat: ".0%", len: 0.9, outlinewidth: 0, tickfont: { size: 9 } },
-      hovertemplate: "step %{x}, mode %{y}: %{z:.1%}<extra></extra>",
-    }], baseLayout({
-      showlegend: false,
-      margin: { l: 44, r: 10, t: 8, b: 30 },
-      yaxis: { type: "category", title: { text: "mode", standoff: 4 }, automargin: true, tickfont: { size: 9 } },
-      shapes: this.withCursor(markerLayout(markers, false).shapes),
-    }), PLOT_CONFIG);
+    this.lastOcc = ticks.length ? ticks[ticks.length - 1].occupancy : new Float32Array(this.k);
+    this.heat.setMarkers(markers);
+    this.heat.setCursor(this.cursor);
+    this.heat.reset(this.k, ticks);
+    this.bars.draw(this.lastOcc);
     this.ready = true;
+    if (!this.timer) this.timer = setInterval(() => this.flushCurves(), CURVE_MS / 2);
   }
 
   noteTerms(t) {
@@ -122,37 +103,53 @@ export class RunCharts {
     }
   }
 
-  /** Queue a new tick; flush() draws everything queued at once. */
+  /** A new tick: the heatmap takes its column now, the curves at their next turn. */
   push(tick) {
-    this.pending.push(tick);
+    this.pending.loss.push(tick);
+    this.pending.modes.push(tick);
+    this.heat.append(tick);
+    this.lastOcc = tick.occupancy;
   }
 
-  /** Draw queued ticks: one extendTraces per chart, one restyle of the bars. */
-  flush() {
-    if (!this.ready || !this.pending.length) return;
+  /** Per frame: redraw the canvas charts (bars at the latest tick, heatmap). */
+  drawFrame() {
+    if (!this.ready) return;
+    this.bars.draw(this.lastOcc);
+    this.heat.draw();
+  }
+
+  /** Extend one curve chart with the ticks that arrived since its last turn (alternating). */
+  flushCurves() {
+    if (!this.ready) return;
+    const which = this.turn++ % 2 === 0 ? "loss" : "modes";
+    const ticks = this.pending[which];
+    if (!ticks.length || document.hidden) return;
+    this.pending[which] = [];
     const P = Plotly();
-    const ticks = this.pending;
-    this.pending = [];
+    const t0 = performance.now();
+    const traces = which === "loss" ? LOSS_TRACES : MODE_TRACES;
     const xs = ticks.map((t) => t.step);
-    const ext = (traces) => ({
+    const update = {
       x: traces.map(() => xs),
       y: traces.map((tr) => ticks.map((t) => finiteOrNull(t[tr.key]))),
-    });
-    const before = this.lossVisible.size;
-    for (const t of ticks) this.noteTerms(t);
-    P.extendTraces(this.els.loss, ext(LOSS_TRACES), LOSS_TRACES.map((_, i) => i), MAX_POINTS);
-    if (this.lossVisible.size !== before) {
-      // a remedy term became non-zero (e.g. WGAN-GP switched on): show its curve
-      P.restyle(this.els.loss, { visible: LOSS_TRACES.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
+    };
+    P.extendTraces(this.els[which], update, traces.map((_, i) => i), MAX_POINTS);
+    if (which === "loss") {
+      const before = this.lossVisible.size;
+      for (const t of ticks) this.noteTerms(t);
+      if (this.lossVisible.size !== before) {
+        // a remedy term became non-zero (e.g. WGAN-GP switched on): show its curve
+        P.restyle(this.els.loss, { visible: LOSS_TRACES.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
+      }
     }
-    P.extendTraces(this.els.modes, ext(MODE_TRACES), MODE_TRACES.map((_, i) => i), MAX_POINTS);
-    P.extendTraces(this.els.heat, { x: [xs], z: [ticks.map((t) => Array.from(t.occupancy))] }, [0], MAX_POINTS);
-    this.setBars(ticks[ticks.length - 1].occupancy);
+    curvePerf.push(performance.now() - t0);
+    if (curvePerf.length > 5000) curvePerf.splice(0, 2500);
   }
 
+  /** The bars at a given occupancy (the replay scrubber's frame). */
   setBars(occupancy) {
-    if (!this.ready) return;
-    Plotly().restyle(this.els.bars, { y: [Array.from(occupancy)], "marker.color": [occupancyColors(occupancy)] }, [0]);
+    this.lastOcc = occupancy;
+    this.drawFrame();
   }
 
   withCursor(shapes) {
@@ -166,12 +163,14 @@ export class RunCharts {
   /** Replace the config-change markers on every time chart. */
   setMarkers(markers) {
     this.markers = markers;
+    this.heat.setMarkers(markers);
     this.relayoutMarkers();
   }
 
   /** A solid vertical line at `step` (the replay scrubber's position); null removes it. */
   setCursor(step) {
     this.cursor = step;
+    this.heat.setCursor(step);
     this.relayoutMarkers();
   }
 
@@ -182,16 +181,18 @@ export class RunCharts {
     const shapes = this.withCursor(lay.shapes);
     P.relayout(this.els.loss, { shapes, annotations: lay.annotations });
     P.relayout(this.els.modes, { shapes, annotations: lay.annotations });
-    P.relayout(this.els.heat, { shapes: this.withCursor(markerLayout(this.markers, false).shapes) });
+    this.heat.draw();
   }
 
   resize() {
     if (!this.ready) return;
-    for (const el of Object.values(this.els)) Plotly().Plots.resize(el);
+    Plotly().Plots.resize(this.els.loss);
+    Plotly().Plots.resize(this.els.modes);
+    this.drawFrame();
   }
 
-  purge() {
-    for (const el of Object.values(this.els)) Plotly().purge(el);
-    this.ready = false;
+  stop() {
+    clearInterval(this.timer);
+    this.timer = 0;
   }
 }

@@ -5,8 +5,9 @@
 import { api } from "./api.js";
 import { PLOT_CONFIG } from "./charts.js";
 import { RunSocket } from "./connection.js";
+import { OccupancyBars } from "./occupancy_chart.js";
 import { SamplesChart } from "./samples_chart.js";
-import { TickLog, OCC_COLORS, classifyOccupancy, finiteOrNull, formatNumber } from "./series.js";
+import { TickLog, finiteOrNull, formatNumber } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
 const PALETTE = ["#4c8bf5", "#e4572e", "#2e9e5b", "#a05cd6", "#d4a017", "#2bb3a3", "#d6457a", "#5f6577"];
@@ -27,33 +28,6 @@ function el(tag, cls, text) {
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
-}
-
-function drawBars(canvas, occupancy) {
-  const dpr = Math.min(window.devicePixelRatio || 1, 2);
-  const r = canvas.getBoundingClientRect();
-  const w = Math.max(1, Math.round(r.width * dpr));
-  const h = Math.max(1, Math.round(r.height * dpr));
-  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, w, h);
-  const k = occupancy.length;
-  if (!k) return;
-  const cls = classifyOccupancy(occupancy);
-  const top = Math.max(2.5 / k, ...occupancy);
-  const bw = w / k;
-  for (let i = 0; i < k; i++) {
-    const bh = Math.max(cls[i] === "dropped" ? 2 * dpr : 0, (occupancy[i] / top) * (h - 2));
-    ctx.fillStyle = OCC_COLORS[cls[i]];
-    ctx.fillRect(i * bw + 1, h - bh, Math.max(1, bw - 2), bh);
-  }
-  const fair = h - (1 / k / top) * (h - 2);
-  ctx.strokeStyle = "#9aa0ae";
-  ctx.setLineDash([3 * dpr, 3 * dpr]);
-  ctx.beginPath();
-  ctx.moveTo(0, fair);
-  ctx.lineTo(w, fair);
-  ctx.stroke();
 }
 
 export class CompareView {
@@ -122,7 +96,7 @@ export class CompareView {
     const chart = new SamplesChart(canvas, { legend: false, pointSize: 1.6 });
     chart.setDataset(run.dataset, run.value_kind);
     chart.clear(run.status === "queued" ? "queued…" : "connecting…");
-    const c = { run, i, color, card, chart, bars, badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0 };
+    const c = { run, i, color, card, chart, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0 };
     c.socket = new RunSocket(run.id, {
       hello: (m) => { c.k = m.dataset.num_modes; chart.setDataset(m.dataset, m.value_kind); },
       real: (m) => chart.setReal(m),
@@ -161,7 +135,7 @@ export class CompareView {
       if (!m) continue;
       c.pending = null;
       c.chart.draw(m);
-      drawBars(c.bars, m.occupancy);
+      c.barChart.draw(m.occupancy);
       const s = m.scalars;
       c.covered.textContent = `covered ${s.modes_covered ?? "–"}/${c.k || "?"}`;
       c.eff.textContent = `eff ${formatNumber(s.effective_modes, 3)}`;

@@ -39,7 +39,38 @@ export class LiveView {
     $("scrub-play").addEventListener("click", () => this.togglePlay());
     new ResizeObserver(() => {
       if (this.samples.lastFrame) this.samples.draw(this.samples.lastFrame);
+      this.charts.drawFrame();
     }).observe($("samples"));
+    this.hoverTips();
+  }
+
+  /** Hover read-outs of the canvas occupancy charts (Plotly charts have their own). */
+  hoverTips() {
+    const tip = $("occ-tip");
+    const panel = tip.parentElement;
+    const place = (e, text) => {
+      const r = panel.getBoundingClientRect();
+      tip.textContent = text;
+      tip.hidden = false;
+      tip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 160)}px`;
+      tip.style.top = `${e.clientY - r.top + 12}px`;
+    };
+    const name = (m) => (this.dataset && this.dataset.mode_names ? this.dataset.mode_names[m] : `mode ${m}`);
+    $("chart-bars").addEventListener("mousemove", (e) => {
+      const r = e.currentTarget.getBoundingClientRect();
+      const m = this.charts.bars.modeAt(e.clientX - r.left);
+      const occ = this.charts.lastOcc;
+      if (m < 0 || !occ) { tip.hidden = true; return; }
+      place(e, `mode ${m} ${name(m)}: ${(100 * occ[m]).toFixed(1)} %`);
+    });
+    $("chart-heat").addEventListener("mousemove", (e) => {
+      const r = e.currentTarget.getBoundingClientRect();
+      const c = this.charts.heat.cellAt(e.clientX - r.left, e.clientY - r.top);
+      const t = c && this.log.ticks.find((x) => x.step === c.step);
+      if (!c || !t) { tip.hidden = true; return; }
+      place(e, `step ${c.step}, mode ${c.mode} ${name(c.mode)}: ${(100 * t.occupancy[c.mode]).toFixed(1)} %`);
+    });
+    for (const id of ["chart-bars", "chart-heat"]) $(id).addEventListener("mouseleave", () => { tip.hidden = true; });
   }
 
   get runId() {
@@ -125,7 +156,7 @@ export class LiveView {
     this.pending = null;
     const t0 = performance.now();
     this.samples.draw(m);
-    this.charts.flush();
+    this.charts.drawFrame();
     this.updateCards(m.scalars, m.occupancy);
     const t1 = performance.now();
     perf.frames.push([t1, t1 - t0]);
@@ -162,12 +193,11 @@ export class LiveView {
     set("m-covered", cov === undefined || cov === null ? "–" : `${cov}${k ? ` / ${k}` : ""}`);
     const card = $("m-covered").parentElement;
     if (k && typeof cov === "number") card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
-    let sub = `captured ${s.modes_captured ?? "–"}`;
+    set("m-captured", `captured ${s.modes_captured ?? "–"}`);
     if (occupancy && occupancy.length) {
       const c = occupancySummary(occupancy);
-      sub += ` · ${c.starving} starving · ${c.dropped} dropped`;
+      card.title = `${c.covered} covered, ${c.starving} starving, ${c.dropped} dropped`;
     }
-    set("m-captured", sub);
     set("m-effective", formatNumber(s.effective_modes, 3));
     set("m-hq", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–");
     set("m-rkl", formatNumber(s.reverse_kl, 3));

@@ -8,7 +8,7 @@ import {
 } from "./field.js";
 
 const LUT = buildLUT();
-const REAL_COLOR = "rgba(20, 20, 20, 0.22)";
+const REAL_COLOR = "rgba(20, 20, 20, 0.35)";
 const FAKE_HQ = "#1b1f3b";
 const FAKE_LQ = "rgba(140, 40, 160, 0.55)";
 
@@ -103,6 +103,10 @@ export class SamplesChart {
     const [bx, by, bw, bh] = t.box;
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, w, h);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(bx, by, bw, bh);
+    ctx.clip(); // samples that wander off the extent are cut at the frame, not drawn on the legend
 
     // value heatmap: the grid goes into a GW×GH canvas once, then one scaled drawImage
     let range = null;
@@ -167,6 +171,7 @@ export class SamplesChart {
       ctx.stroke();
     }
 
+    ctx.restore();
     ctx.strokeStyle = "#c9ccd6";
     ctx.lineWidth = 1;
     ctx.strokeRect(bx + 0.5, by + 0.5, bw - 1, bh - 1);
