@@ -353,6 +353,7 @@ async function boot() {
     status: (run) => setRunUI(run),
     config: (cfg, ev) => {
       loadConfigIntoControls(cfg);
+      setRunUI(app.live.run);
       toast(`Changed at step ${ev.step}: ${describeChanges(ev.changes)}`);
     },
     rejected: (ev) => {

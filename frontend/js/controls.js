@@ -2,6 +2,8 @@
 // a select per choice, a switch per flag, a slider per bounded number (log scale where the knob
 // spans decades), a text field per string. The slider maths at the top is pure and tested.
 
+import { formatNumber } from "./series.js";
+
 const SLIDER_STEPS = 1000;
 
 /** Round to 3 significant digits (sliders should give 0.0005, not 0.000501187). */
@@ -21,12 +23,15 @@ export function sliderScale(knob) {
   if (knob.log && min > 0) kind = "log";
   else if (!isInt && min === 0 && max >= 100) kind = "zerolog"; // 0 = off, then decades
   else if (isInt && min > 0 && max / min >= 100) kind = "log"; // batch sizes
+  // two significant digits on log scales: a slider step is ~1 % there, so 0.0005 and 10 are
+  // reachable rather than 0.000501 and 9.95
+  const fixLog = (v) => (isInt ? Math.round(v) : roundSig(v, 2));
   if (kind === "log") {
     const r = Math.log(max / min);
     return {
       kind,
       toPos: (v) => Math.round((Math.log(Math.max(v, min) / min) / r) * SLIDER_STEPS),
-      fromPos: (p) => fix(min * Math.exp((p / SLIDER_STEPS) * r)),
+      fromPos: (p) => fixLog(min * Math.exp((p / SLIDER_STEPS) * r)),
     };
   }
   if (kind === "zerolog") {
@@ -35,7 +40,7 @@ export function sliderScale(knob) {
     return {
       kind,
       toPos: (v) => (v <= 0 ? 0 : Math.max(1, Math.round(1 + (Math.log(Math.max(v, lo) / lo) / r) * (SLIDER_STEPS - 1)))),
-      fromPos: (p) => (p <= 0 ? 0 : fix(lo * Math.exp(((p - 1) / (SLIDER_STEPS - 1)) * r))),
+      fromPos: (p) => (p <= 0 ? 0 : fixLog(lo * Math.exp(((p - 1) / (SLIDER_STEPS - 1)) * r))),
     };
   }
   const steps = isInt ? max - min : SLIDER_STEPS;
@@ -53,9 +58,7 @@ export function showValue(knob, v) {
   if (typeof v === "boolean") return v ? "on" : "off";
   if (typeof v === "number") {
     if (knob.type === "int") return String(v);
-    const a = Math.abs(v);
-    if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(1).replace("e-", "e−");
-    return String(roundSig(v));
+    return formatNumber(v).replace("e-", "e−");
   }
   return String(v);
 }

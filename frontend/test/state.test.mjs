@@ -108,3 +108,24 @@ test("live changes separate live knobs from ones that need a new run", () => {
   assert.deepEqual(changes, { objective: "wgan-gp" });
   assert.deepEqual(frozen.sort(), ["dataset", "seed"]);
 });
+
+test("sliders: log knobs span decades, 0 stays off, ints stay ints", async () => {
+  const { sliderScale, showValue } = await import("../js/controls.js");
+  const lr = sliderScale(KNOBS.find((k) => k.name === "lr_g") && { ...KNOBS.find((k) => k.name === "lr_g"), log: true });
+  assert.equal(lr.kind, "log");
+  assert.equal(lr.fromPos(lr.toPos(0.0005)), 0.0005);
+  assert.equal(lr.fromPos(0), 0.000001);
+  assert.equal(lr.fromPos(1000), 0.1);
+  const gp = sliderScale(KNOBS.find((k) => k.name === "gp"));
+  assert.equal(gp.kind, "zerolog");
+  assert.equal(gp.toPos(0), 0);
+  assert.equal(gp.fromPos(0), 0);
+  assert.equal(gp.fromPos(gp.toPos(10)), 10);
+  const nc = sliderScale(KNOBS.find((k) => k.name === "n_critic"));
+  assert.equal(nc.kind, "linear");
+  assert.equal(nc.fromPos(nc.toPos(5)), 5);
+  assert.equal(sliderScale(KNOBS.find((k) => k.name === "seed")), null); // typed, not slid
+  assert.equal(showValue({ type: "float" }, 0.0003), "3e−4");
+  assert.equal(showValue({ type: "float" }, null), "auto");
+  assert.equal(showValue({ type: "int" }, 5), "5");
+});
