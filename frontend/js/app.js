@@ -363,6 +363,7 @@ async function boot() {
     connection: (s) => setConnection(s),
     error: (text) => toast(text, 6000),
     replayStep: (step) => { app.state.replay = step; writeHash(); },
+    valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
   });
   app.compare = new CompareView({
     open: (id) => { app.state.view = "live"; app.state.replay = null; showView(); openRun(id); },

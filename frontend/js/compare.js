@@ -52,6 +52,7 @@ export class CompareView {
     grid.replaceChildren();
     runs.forEach((run, i) => this.addCard(run, i));
     this.plot();
+    this.timer = setInterval(() => this.flushCurves(), 1000);
   }
 
   addCard(run, i) {
@@ -98,7 +99,11 @@ export class CompareView {
     chart.clear(run.status === "queued" ? "queued…" : "connecting…");
     const c = { run, i, color, card, chart, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0 };
     c.socket = new RunSocket(run.id, {
-      hello: (m) => { c.k = m.dataset.num_modes; chart.setDataset(m.dataset, m.value_kind); },
+      hello: (m) => {
+        c.k = m.dataset.num_modes;
+        chart.setDataset(m.dataset, m.value_kind);
+        this.modesRange();
+      },
       real: (m) => chart.setReal(m),
       frame: (m) => this.onFrame(c, m),
       status: (m) => this.setStatus(c, m.status),
@@ -126,10 +131,6 @@ export class CompareView {
 
   draw() {
     this.raf = 0;
-    const xs = [];
-    const cov = [];
-    const loss = [];
-    const idx = [];
     for (const c of this.cards.values()) {
       const m = c.pending;
       if (!m) continue;
@@ -140,18 +141,28 @@ export class CompareView {
       c.covered.textContent = `covered ${s.modes_covered ?? "–"}/${c.k || "?"}`;
       c.eff.textContent = `eff ${formatNumber(s.effective_modes, 3)}`;
       c.step.textContent = `step ${m.step}`;
-      if (c.newTicks.length && this.plotted) {
-        idx.push(c.i);
-        xs.push(c.newTicks.map((t) => t.step));
-        cov.push(c.newTicks.map((t) => finiteOrNull(t.modes_covered)));
-        loss.push(c.newTicks.map((t) => finiteOrNull(t.loss_d)));
-        c.newTicks = [];
-      }
     }
-    if (idx.length) {
-      Plotly().extendTraces($("cmp-modes"), { x: xs, y: cov }, idx, 4000);
-      Plotly().extendTraces($("cmp-loss"), { x: xs, y: loss }, idx, 4000);
+  }
+
+  /** Extend the shared curves with every run's new ticks: once a second, not per frame
+   * (a Plotly update costs more than a whole frame's budget; see charts.js). */
+  flushCurves() {
+    if (!this.plotted || document.hidden) return;
+    const xs = [];
+    const cov = [];
+    const loss = [];
+    const idx = [];
+    for (const c of this.cards.values()) {
+      if (!c.newTicks.length) continue;
+      idx.push(c.i);
+      xs.push(c.newTicks.map((t) => t.step));
+      cov.push(c.newTicks.map((t) => finiteOrNull(t.modes_covered)));
+      loss.push(c.newTicks.map((t) => finiteOrNull(t.loss_d)));
+      c.newTicks = [];
     }
+    if (!idx.length) return;
+    Plotly().extendTraces($("cmp-modes"), { x: xs, y: cov }, idx, 4000);
+    Plotly().extendTraces($("cmp-loss"), { x: xs, y: loss }, idx, 4000);
   }
 
   plot() {
@@ -161,8 +172,8 @@ export class CompareView {
     }));
     const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
     const layout = (title, extra = {}) => ({
-      margin: { l: 40, r: 8, t: 8, b: 30 }, font: { size: 11 }, paper_bgcolor: "rgba(0,0,0,0)",
-      showlegend: true, legend: { orientation: "h", y: -0.25, font: { size: 10 } },
+      margin: { l: 40, r: 8, t: 26, b: 34 }, font: { size: 11 }, paper_bgcolor: "rgba(0,0,0,0)",
+      showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 10 } },
       xaxis: { title: { text: "step" }, gridcolor: "#eceef3" },
       yaxis: { title: { text: title }, gridcolor: "#eceef3", ...extra }, uirevision: "keep",
     });
@@ -170,6 +181,16 @@ export class CompareView {
     Plotly().react($("cmp-loss"), traces("loss_d"), layout("D loss"), PLOT_CONFIG);
     for (const c of this.cards.values()) c.newTicks = [];
     this.plotted = true;
+    this.rangeK = k;
+  }
+
+  /** Modes-covered axis from 0 to the largest K (known once the runs said hello). */
+  modesRange() {
+    const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
+    if (k && this.plotted && k !== this.rangeK) {
+      this.rangeK = k;
+      Plotly().relayout($("cmp-modes"), { "yaxis.range": [0, k + 0.5] });
+    }
   }
 
   async clone(run, objective) {
@@ -189,6 +210,7 @@ export class CompareView {
   }
 
   close() {
+    clearInterval(this.timer);
     for (const c of this.cards.values()) c.socket.close();
     this.cards.clear();
     if (this.raf) cancelAnimationFrame(this.raf);

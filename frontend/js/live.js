@@ -73,6 +73,18 @@ export class LiveView {
     for (const id of ["chart-bars", "chart-heat"]) $(id).addEventListener("mouseleave", () => { tip.hidden = true; });
   }
 
+  /**
+   * How to read the value grid of a frame with config version `v`: the objective in force then
+   * (from the config events) says probability or critic; before any change, the run's first
+   * value kind (hello) holds.
+   */
+  valueKindAt(v) {
+    let objective = null;
+    for (const e of this.events) if (e.version <= v && e.config && e.config.objective) objective = e.config.objective;
+    const kinds = this.hooks.valueKinds();
+    return (objective && kinds.get(objective)) || this.initialValueKind || "probability";
+  }
+
   get runId() {
     return this.run ? this.run.id : null;
   }
@@ -84,6 +96,7 @@ export class LiveView {
     this.log = new TickLog();
     this.events = [];
     this.dataset = run.dataset || null;
+    this.initialValueKind = run.value_kind;
     this.samples.setDataset(run.dataset, run.value_kind);
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
@@ -126,8 +139,9 @@ export class LiveView {
     const first = !this.dataset || this.dataset.num_modes !== m.dataset.num_modes;
     this.dataset = m.dataset;
     this.run = { ...this.run, ...m.run };
+    this.initialValueKind = m.value_kind;
     this.samples.setDataset(m.dataset, m.value_kind);
-    $("samples-note").textContent = `${m.dataset.name} · ${m.dataset.num_modes} modes · ${m.value_kind === "probability" ? "D = P(real)" : "critic value"}`;
+    $("samples-note").textContent = `${m.dataset.name} · ${m.dataset.num_modes} modes · value of D behind`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
@@ -155,6 +169,7 @@ export class LiveView {
     if (!m) return;
     this.pending = null;
     const t0 = performance.now();
+    this.samples.valueKind = this.valueKindAt(m.configVersion);
     this.samples.draw(m);
     this.charts.drawFrame();
     this.updateCards(m.scalars, m.occupancy);
@@ -181,7 +196,10 @@ export class LiveView {
     this.run = { ...this.run, status: m.status, reason: m.reason };
     this.hooks.status(this.run);
     if (FINAL.has(m.status)) {
-      // the run is over: the recorded frames become a replay
+      // the run is over: the socket has nothing more to say; the recorded frames become a replay
+      if (this.socket) this.socket.close();
+      this.socket = null;
+      this.hooks.connection({ state: "closed" });
       await this.loadReplay(null);
     }
   }
@@ -242,6 +260,7 @@ export class LiveView {
     if (!this.replay) return;
     const f = this.replay.frames[i];
     if (!f) return;
+    this.samples.valueKind = this.valueKindAt(f.configVersion);
     this.samples.draw(f);
     this.charts.setBars(f.occupancy);
     this.charts.setCursor(atEnd ? null : f.step);

@@ -157,8 +157,9 @@ export function markerLayout(markers, withLabels = true) {
     });
     if (withLabels) {
       annotations.push({
-        x: m.step, xref: "x", y: 1, yref: "paper", yanchor: "bottom", xanchor: "left",
-        text: m.label, showarrow: false, font: { size: 10, color: "#7a5af8" },
+        x: m.step, xref: "x", y: 1, yref: "paper", yanchor: "top", xanchor: "left",
+        text: m.label, showarrow: false, font: { size: 10, color: "#5b3fd6" },
+        bgcolor: "rgba(255,255,255,0.85)",
       });
     }
   }
