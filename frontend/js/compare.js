@@ -135,6 +135,7 @@ export class CompareView {
       const m = c.pending;
       if (!m) continue;
       c.pending = null;
+      if (m.scalars.value_kind) c.chart.valueKind = m.scalars.value_kind; // the objective may change
       c.chart.draw(m);
       c.barChart.draw(m.occupancy);
       const s = m.scalars;

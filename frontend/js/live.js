@@ -16,8 +16,11 @@ export const FINAL = new Set(["done", "failed", "interrupted"]);
 export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
 
 /** Timings of drawn frames, read by bench/browser_frame.py (window.collapseLab.perf). */
-export const perf = { frames: [], // [performance.now() at draw, JS ms spent drawing]
-  reset() { this.frames = []; } };
+export const perf = {
+  frames: [], // [performance.now() at draw, JS ms spent drawing]
+  received: 0, // binary frames that arrived (some are superseded before a draw: latest wins)
+  reset() { this.frames = []; this.received = 0; },
+};
 
 export class LiveView {
   /** hooks: {status(run), config(cfg, event), rejected(ev), connection(info), error(text), replayStep(step)} */
@@ -151,6 +154,7 @@ export class LiveView {
   }
 
   onFrame(m) {
+    perf.received += 1;
     const tick = { ...m.scalars, step: m.step, config_version: m.configVersion, occupancy: m.occupancy };
     const what = this.log.push(tick);
     if (what === "append") this.charts.push(tick);
@@ -169,7 +173,7 @@ export class LiveView {
     if (!m) return;
     this.pending = null;
     const t0 = performance.now();
-    this.samples.valueKind = this.valueKindAt(m.configVersion);
+    this.samples.valueKind = m.scalars.value_kind || this.valueKindAt(m.configVersion);
     this.samples.draw(m);
     this.charts.drawFrame();
     this.updateCards(m.scalars, m.occupancy);
@@ -260,7 +264,7 @@ export class LiveView {
     if (!this.replay) return;
     const f = this.replay.frames[i];
     if (!f) return;
-    this.samples.valueKind = this.valueKindAt(f.configVersion);
+    this.samples.valueKind = f.scalars.value_kind || this.valueKindAt(f.configVersion);
     this.samples.draw(f);
     this.charts.setBars(f.occupancy);
     this.charts.setCursor(atEnd ? null : f.step);
