@@ -43,12 +43,12 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(data_dir: Path, max_workers: int = 2, log_path: Path | None = None,
-                   frame_rate: float = 10.0) -> Iterator[str]:
+                   frame_rate: float = 10.0, port: int | None = None) -> Iterator[str]:
     """Yield the base URL of a server subprocess; stop it (terminate, then kill) afterwards."""
-    port = free_port()
+    port = port or free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
                COLLAPSE_LAB_WORKER_THREADS="1")
-    log = open(log_path or data_dir / "server.log", "w")  # noqa: SIM115
+    log = open(log_path or data_dir / "server.log", "a")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir",
          str(data_dir), "--max-workers", str(max_workers), "--frame-rate", str(frame_rate)],

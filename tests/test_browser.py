@@ -203,3 +203,40 @@ def test_bad_setting_is_named(page, server):
     text = page.inner_text("#toast")
     assert "lr_g" in text and "objective" in text
     assert page.input_value("#knob-objective") == "nsgan"  # the default stays
+
+
+def test_queued_then_server_lost_and_back(browser, tmp_path):
+    """Queue: a run past the worker cap says it waits. Connection: a dead server shows
+    'reconnecting', and when a server is back on the same address the page reconnects by itself
+    and shows the run as interrupted (the server died while it ran)."""
+    import httpx
+    from browser_harness import free_port
+
+    port = free_port()
+    body = {"preset": "collapse-ring8", "steps": 200000}
+    pg = browser.new_page(viewport=VIEWPORT)
+    try:
+        with running_server(tmp_path, max_workers=1, port=port) as url:
+            first = httpx.post(f"{url}/api/runs", json=body).json()
+            second = httpx.post(f"{url}/api/runs", json=body).json()
+            assert second["status"] == "queued"
+            open_page(pg, f"{url}/#run={second['id']}")
+            pg.wait_for_selector("#banner:not([hidden])")
+            assert "queued" in pg.inner_text("#banner")
+            pg.screenshot(path=SHOTS / "09-queued.png")
+            open_page(pg, f"{url}/#run={first['id']}")
+            wait_js(pg, "L.perf.frames.length >= 2", timeout=90_000)
+        # the server is gone
+        pg.wait_for_function("() => ['reconnecting', 'unreachable']"
+                             ".includes(document.getElementById('conn').dataset.state)",
+                             timeout=20_000)
+        assert "reconnecting" in pg.inner_text("#conn-text")
+        pg.screenshot(path=SHOTS / "10-reconnecting.png")
+        with running_server(tmp_path, max_workers=1, port=port):
+            wait_js(pg, "app.live.run.status === 'interrupted'", timeout=60_000)
+            pg.wait_for_function(
+                "() => document.getElementById('conn-text').textContent === 'run over'")
+            assert "interrupted" in pg.inner_text("#m-status")
+            pg.screenshot(path=SHOTS / "11-interrupted.png")
+    finally:
+        pg.close()

@@ -96,10 +96,12 @@ export class LiveView {
   async open(run, replayStep = null) {
     this.close();
     this.run = run;
+    this.finished = FINAL.has(run.status);
     this.log = new TickLog();
     this.events = [];
     this.dataset = run.dataset || null;
     this.initialValueKind = run.value_kind;
+    $("samples-panel").classList.toggle("images", Boolean(run.dataset && run.dataset.kind === "image"));
     this.samples.setDataset(run.dataset, run.value_kind);
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
@@ -144,13 +146,19 @@ export class LiveView {
     this.run = { ...this.run, ...m.run };
     this.initialValueKind = m.value_kind;
     this.samples.setDataset(m.dataset, m.value_kind);
-    $("samples-note").textContent = `${m.dataset.name} · ${m.dataset.num_modes} modes · value of D behind`;
+    const images = m.dataset.kind === "image";
+    $("samples-panel").classList.toggle("images", images);
+    $("samples-note").textContent = images
+      ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
+      : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
     if (first || !this.charts.ready) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
     else this.charts.setMarkers(markersFromEvents(this.events));
     this.hooks.status(this.run);
+    // a run that ended while we were away (e.g. interrupted by a server restart)
+    if (FINAL.has(m.run.status)) this.onStatus({ status: m.run.status, reason: m.run.reason });
   }
 
   onFrame(m) {
@@ -199,7 +207,8 @@ export class LiveView {
   async onStatus(m) {
     this.run = { ...this.run, status: m.status, reason: m.reason };
     this.hooks.status(this.run);
-    if (FINAL.has(m.status)) {
+    if (FINAL.has(m.status) && !this.finished) {
+      this.finished = true;
       // the run is over: the socket has nothing more to say; the recorded frames become a replay
       if (this.socket) this.socket.close();
       this.socket = null;
