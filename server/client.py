@@ -97,7 +97,9 @@ class RunStream:
     def __init__(self, ws_url: str, timeout: float = 30.0):
         from websockets.sync.client import connect
 
-        self.ws = connect(ws_url, compression=None, open_timeout=timeout, max_size=2**26)
+        # entered at once (websockets ≥ 17 wants the context-manager protocol); close() ends it
+        self.ws = connect(ws_url, compression=None, open_timeout=timeout,
+                          max_size=2**26).__enter__()
         self.timeout = timeout
         self.hello: dict[str, Any] = json.loads(self._recv_text())
         if self.hello.get("type") != "hello":

@@ -282,6 +282,7 @@ class Supervisor:
             run.config, run.config_version = ev["config"], ev["version"]
             self.store.save_run(run.record())
         elif ev.get("type") == "state" and run.status in (RunState.running, RunState.paused):
+            run.step = ev["step"]  # exact: steps since the last tick are not in any tick
             self._set_status(run, RunState(ev["state"]), None)
 
     def _on_exit(self, run: Run, code: int | None) -> None:

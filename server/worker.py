@@ -149,7 +149,7 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
              encode_real(real, modes_np, trainer.step, trainer.version), trainer.step,
              trainer.version))
 
-    state = {"status": "running", "ticks": 0, "last_frame": 0.0, "stop": False}
+    state = {"status": "running", "ticks": 0, "due": 0.0, "stop": False}
     period = 1.0 / spec.frame_rate
 
     def extra() -> dict[str, Any]:
@@ -162,9 +162,11 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
         box.put(("tick", scalars))
         now = time.monotonic()
         frame = None
-        if now - state["last_frame"] >= period or state["status"] == "paused":
+        if now >= state["due"] or state["status"] == "paused":
             frame = encode_frame(tick, state["status"], extra())
-            state["last_frame"] = now
+            # a schedule, not a minimum gap: ticks that jitter around the period still give
+            # frame_rate frames a second on average, never more
+            state["due"] = max(state["due"] + period, now - period / 2)
             box.put_frame(frame)
         if state["ticks"] % spec.snapshot_every == 1 or spec.snapshot_every == 1:
             box.put(("snapshot", tick["step"], frame or encode_frame(tick, state["status"],

@@ -44,15 +44,17 @@ async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> No
     real = run.real or await asyncio.to_thread(sup.store.real, run.id)
     if real:
         await ws.send_bytes(real)
-    if run.hub.latest is not None:
+    if run.status in FINAL:  # its last frame, then its end: the order a live viewer saw
+        last = run.hub.latest
+        if last is None:
+            snaps = await asyncio.to_thread(sup.store.snapshots, run.id)
+            last = snaps[-1] if snaps else None
+        if last is not None:
+            await ws.send_bytes(last)
+        await ws.send_text(json.dumps({"type": "status", "status": run.status.value,
+                                       "reason": run.reason}))
+    elif run.hub.latest is not None:
         viewer.push_frame(run.hub.latest)
-    elif run.status in FINAL:
-        snaps = await asyncio.to_thread(sup.store.snapshots, run.id)
-        if snaps:
-            viewer.push_frame(snaps[-1])
-    if run.status in FINAL:
-        viewer.push_text(json.dumps({"type": "status", "status": run.status.value,
-                                     "reason": run.reason}))
     while True:
         try:
             texts, frame = await viewer.next()
