@@ -232,11 +232,18 @@ def test_queued_then_server_lost_and_back(browser, tmp_path):
                              timeout=20_000)
         assert "reconnecting" in pg.inner_text("#conn-text")
         pg.screenshot(path=SHOTS / "10-reconnecting.png")
+        # after a few failed attempts it says so, and keeps trying
+        pg.wait_for_function(
+            "() => document.getElementById('conn').dataset.state === 'unreachable'", timeout=30_000)
+        assert "server unreachable" in pg.inner_text("#conn-text")
+        assert "unreachable" in pg.inner_text("#banner")
+        pg.screenshot(path=SHOTS / "11-unreachable.png")
         with running_server(tmp_path, max_workers=1, port=port):
             wait_js(pg, "app.live.run.status === 'interrupted'", timeout=60_000)
             pg.wait_for_function(
                 "() => document.getElementById('conn-text').textContent === 'run over'")
             assert "interrupted" in pg.inner_text("#m-status")
-            pg.screenshot(path=SHOTS / "11-interrupted.png")
+            assert pg.is_hidden("#banner")
+            pg.screenshot(path=SHOTS / "12-interrupted.png")
     finally:
         pg.close()

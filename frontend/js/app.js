@@ -5,6 +5,7 @@ import { api, ApiError } from "./api.js";
 import { buildControls } from "./controls.js";
 import { CompareView, compareVariants, REMEDY_ON } from "./compare.js";
 import { HistoryView } from "./history.js";
+import { dashboardPNG } from "./snapshot.js";
 import { curvePerf } from "./charts.js";
 import { LiveView, ACTIVE, perf } from "./live.js";
 import { describeChanges, percentile } from "./series.js";
@@ -84,7 +85,7 @@ function setConnection(s) {
   c.dataset.state = s.state;
   $("conn-text").textContent = (CONN_TEXT[s.state] || (() => s.state))(s);
   if (s.state === "unreachable") banner(`Server unreachable (${s.reason || "no answer"}). Retrying automatically…`, "error");
-  else if (s.state === "open" && $("banner").dataset.kind === "error" && /unreachable/.test($("banner").textContent)) banner(null);
+  else if (s.state !== "reconnecting" && /unreachable/.test($("banner").textContent)) banner(null);
   if (s.state === "missing") banner(`Run ${app.state.run} is not on this server any more. Its settings are loaded: press Start run.`, "info");
 }
 
@@ -285,8 +286,16 @@ function showView() {
     document.querySelector(`.tab[data-view="${v}"]`).setAttribute("aria-pressed", String(app.state.view === v));
   }
   if (app.state.view === "history") app.history.load();
-  if (app.state.view === "live") requestAnimationFrame(() => app.live.charts.resize());
   if (app.state.view !== "compare") app.compare.close();
+  if (app.state.view !== "live") {
+    // a hidden live view would keep a socket and draw for nobody
+    app.live.close();
+  } else {
+    requestAnimationFrame(() => app.live.charts.resize());
+    if (app.state.run && app.live.runId === app.state.run && !app.live.socket && !app.live.replay && !app.live.opening) {
+      openRun(app.state.run, app.state.replay);
+    }
+  }
 }
 
 async function applyState() {
@@ -366,13 +375,13 @@ async function boot() {
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
   });
   app.compare = new CompareView({
-    open: (id) => { app.state.view = "live"; app.state.replay = null; showView(); openRun(id); },
+    open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
     error: (text) => toast(text, 6000),
     changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
     objectives: () => app.options.objectives.map((o) => o.name),
   });
   app.history = new HistoryView({
-    open: (id) => { app.state.view = "live"; app.state.replay = null; showView(); openRun(id); },
+    open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
     error: (text) => toast(text, 6000),
     removed: (id) => { if (app.state.run === id) { app.state.run = null; writeHash(); } },
   });
@@ -397,11 +406,17 @@ async function boot() {
       writeHash();
     });
   }
-  $("png").addEventListener("click", () => {
-    const a = document.createElement("a");
-    a.href = app.live.samples.toPNG();
-    a.download = `samples-${app.live.runId || "panel"}.png`;
-    a.click();
+  $("png").addEventListener("click", async () => {
+    const run = app.live.run;
+    const title = run ? `Collapse Lab · run ${run.id} · ${run.config.dataset} · ${describeRecipe(run.config)} · step ${app.live.log.last ? app.live.log.last.step : 0}` : "Collapse Lab";
+    try {
+      const a = document.createElement("a");
+      a.href = await dashboardPNG(title);
+      a.download = `collapse-lab-${app.live.runId || "view"}.png`;
+      a.click();
+    } catch (e) {
+      showError(e);
+    }
   });
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => {

@@ -86,6 +86,7 @@ export class CompareView {
     const pick = el("select");
     pick.setAttribute("aria-label", `objective of a clone of run ${run.id}`);
     for (const o of this.hooks.objectives()) if (o !== run.config.objective) pick.append(new Option(o, o));
+    pick.value = run.config.objective === "wgan-gp" ? "nsgan" : "wgan-gp";
     const clone = el("button", "small", "Clone ▸");
     clone.type = "button";
     clone.title = "Add a run with these settings and another objective";

@@ -6,7 +6,7 @@ import { decode, parseText, FRAME, REAL } from "./protocol.js";
 import { backoffDelay } from "./series.js";
 
 const FINAL = new Set(["done", "failed", "interrupted", "deleted"]);
-const GIVE_UP_AFTER = 6; // failed attempts in a row before saying "server unreachable" (still retrying)
+const GIVE_UP_AFTER = 4; // failed attempts in a row (~8 s) before saying "server unreachable"; it still retries
 
 export class RunSocket {
   /**

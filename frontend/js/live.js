@@ -95,6 +95,15 @@ export class LiveView {
   /** Show run `run` (a RunOut): history first, then the live stream (or the replay when over). */
   async open(run, replayStep = null) {
     this.close();
+    this.opening = true;
+    try {
+      await this.load(run, replayStep);
+    } finally {
+      this.opening = false;
+    }
+  }
+
+  async load(run, replayStep) {
     this.run = run;
     this.finished = FINAL.has(run.status);
     this.log = new TickLog();

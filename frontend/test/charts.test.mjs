@@ -143,3 +143,17 @@ test("image samples in [-1, 1] become ink on paper", () => {
   const px = imageToRGBA(Float32Array.from([-1, 1, 0, 7]), 0, 2, new Uint8ClampedArray(16));
   assert.deepEqual([px[0], px[4], px[8], px[12]], [255, 0, 128, 0]);
 });
+
+test("compare variants: one per objective, one per remedy on the base objective", async () => {
+  const { compareVariants } = await import("../js/compare.js");
+  assert.deepEqual(compareVariants(["nsgan", "wgan-gp"], ["minibatch_disc", "gp"], "nsgan"), [
+    { objective: "nsgan" }, { objective: "wgan-gp" },
+    { objective: "nsgan", minibatch_disc: true }, { objective: "nsgan", gp: 10 },
+  ]);
+});
+
+test("history recipe names the objective and the remedies switched on", async () => {
+  const { recipe } = await import("../js/history.js");
+  assert.equal(recipe({ objective: "nsgan", gp: null, r1: 0, minibatch_disc: true, unroll: 5, spectral_norm: false }),
+    "nsgan + minibatch_disc + unroll 5");
+});
