@@ -140,10 +140,16 @@ function ensureFixtures() {
   if (existsSync(join(fixtures, "ring.bin"))) return null;
   if (!existsSync(encoder)) return "server/protocol.py (the Python encoder) is not in this tree";
   mkdirSync(fixtures, { recursive: true });
-  const python = process.env.PYTHON || "python";
-  const r = spawnSync(python, [join(root, "tests", "protocol_fixture.py"), fixtures], {
+  // the project's Python (the venv's `python` when the suite runs inside it), else python3
+  let python = process.env.PYTHON || "python";
+  const run = (exe) => spawnSync(exe, [join(root, "tests", "protocol_fixture.py"), fixtures], {
     cwd: root, env: { ...process.env, PYTHONPATH: root }, encoding: "utf8", timeout: 60000,
   });
+  let r = run(python);
+  if (r.error && r.error.code === "ENOENT" && !process.env.PYTHON) {
+    python = "python3";
+    r = run(python);
+  }
   if (r.status !== 0) {
     return `${python} tests/protocol_fixture.py failed: ${(r.stderr || r.error || "").toString().trim().split("\n").pop()}`;
   }
