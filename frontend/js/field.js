@@ -29,18 +29,21 @@ export function buildLUT(stops = VALUE_STOPS, size = 256) {
 
 /**
  * The value range the colour scale spans. `probability` (σ(D)) is fixed to [0, 1] so colours mean
- * the same thing every frame; a `critic` value has no fixed scale, so it is centred on 0 and
- * spans the grid's largest |value| (at least a tiny epsilon).
+ * the same thing every frame. A `critic` value has no fixed scale and is defined only up to a
+ * shift (WGAN's loss ignores a constant), so the scale spans the grid's own min..max.
  */
 export function valueRange(grid, kind) {
   if (kind === "probability") return [0, 1];
-  let m = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
   for (let i = 0; i < grid.length; i++) {
-    const a = Math.abs(grid[i]);
-    if (a > m && Number.isFinite(a)) m = a;
+    const v = grid[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
-  m = Math.max(m, 1e-6);
-  return [-m, m];
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [-1, 1];
+  if (hi - lo < 1e-6) return [lo - 1e-6, hi + 1e-6];
+  return [lo, hi];
 }
 
 /**

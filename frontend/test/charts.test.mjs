@@ -94,13 +94,16 @@ test("percentile and backoff", () => {
   assert.ok(backoffDelay(2, 0) < backoffDelay(2, 0.99));
 });
 
-test("colour scale: probability is fixed to [0,1], critic is centred on 0", () => {
+test("colour scale: probability is fixed to [0,1], critic spans its grid", () => {
   const lut = buildLUT();
   assert.equal(lut.length, 768);
   assert.deepEqual(Array.from(lut.slice(0, 3)), [33, 102, 172]);
   assert.deepEqual(Array.from(lut.slice(765)), [178, 24, 43]);
   assert.deepEqual(valueRange(Float32Array.from([0.2, 0.3]), "probability"), [0, 1]);
-  assert.deepEqual(valueRange(Float32Array.from([-0.5, 2, NaN]), "critic"), [-2, 2]);
+  assert.deepEqual(valueRange(Float32Array.from([-0.5, 2, NaN]), "critic"), [-0.5, 2]);
+  assert.deepEqual(valueRange(Float32Array.from([NaN]), "critic"), [-1, 1]);
+  const flat = valueRange(Float32Array.from([3, 3]), "critic");
+  assert.ok(flat[0] < 3 && flat[1] > 3);
 });
 
 test("grid pixels put row 0 (ymin) at the bottom of the image", () => {
