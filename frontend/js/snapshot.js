@@ -38,12 +38,18 @@ export async function dashboardPNG(title) {
   const x = pad * 2 + side;
   const w = W - x - pad;
   const rows = (H - head - pad) / 4;
-  ctx.drawImage($("chart-bars"), x, head, w, rows - 4);
-  ctx.drawImage($("chart-heat"), x, head + rows, w, rows - 4);
+  // canvases keep their aspect (letterboxed in their slot), so text is not stretched
+  const fitIn = (c, y, slotH) => {
+    const k = Math.min(w / c.width, slotH / c.height);
+    ctx.drawImage(c, x, y, c.width * k, c.height * k);
+  };
+  fitIn($("chart-bars"), head, rows - 4);
+  fitIn($("chart-heat"), head + rows, rows - 4);
   const P = globalThis.Plotly;
   let y = head + 2 * rows;
   for (const id of ["chart-loss", "chart-modes"]) {
-    const url = await P.toImage($(id), { format: "png", width: w * scale, height: (rows - 4) * scale });
+    // laid out at the slot's size, rendered at 2× for sharpness
+    const url = await P.toImage($(id), { format: "png", width: w, height: rows - 4, scale });
     ctx.drawImage(await loadImage(url), x, y, w, rows - 4);
     y += rows;
   }
