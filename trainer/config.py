@@ -20,6 +20,8 @@ OBJECTIVES = ("minimax", "nsgan", "wgan", "wgan-gp", "hinge", "lsgan")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
+# the gradient-penalty weight an objective implies while the `gp` knob is unset
+DEFAULT_GP = {"wgan-gp": 10.0}
 
 
 class ConfigError(ValueError):
@@ -115,7 +117,7 @@ class RunConfig:
         """The penalty weight in force: the `gp` knob, or the objective's default."""
         if self.gp is not None:
             return self.gp
-        return 10.0 if self.objective == "wgan-gp" else 0.0
+        return DEFAULT_GP.get(self.objective, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

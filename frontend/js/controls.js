@@ -113,6 +113,14 @@ export function buildControls(root, options, onChange) {
   const remedyHelp = new Map();
   for (const r of options.remedies || []) for (const k of r.knobs || []) remedyHelp.set(k, `${r.help} — ${r.source}`);
   const datasetHelp = new Map((options.datasets || []).map((d) => [d.name, d.help]));
+  // an unset (null) gp means "the objective's default": show that value, e.g. "auto (10)"
+  const defaultGp = new Map((options.objectives || []).map((o) => [o.name, o.default_gp ?? 0]));
+  const autoValue = (knob) => {
+    if (knob.name !== "gp") return knob.default ?? knob.min;
+    const obj = widgets.get("objective");
+    return defaultGp.get(obj ? obj.value : "") ?? 0;
+  };
+  const helps = { objectiveHelp, datasetHelp, autoValue, refreshAuto: null };
 
   for (const sec of SECTIONS) {
     const knobs = options.knobs.filter((k) => sec.groups.includes(sectionGroup(k)));
@@ -124,16 +132,22 @@ export function buildControls(root, options, onChange) {
       root.append(el("section", { class: "section" }, el("h3", { text: sec.title }), body));
     }
     for (const knob of knobs) {
-      const w = makeWidget(knob, remedyHelp.get(knob.name) || knob.help, onChange, { objectiveHelp, datasetHelp });
+      const w = makeWidget(knob, remedyHelp.get(knob.name) || knob.help, onChange, helps);
       widgets.set(knob.name, w);
       body.append(w.row);
     }
   }
 
+  const refreshAuto = () => {
+    for (const w of widgets.values()) if (w.knob.nullable && w.value === null && w.input?.type === "range") w.set(null);
+  };
+  helps.refreshAuto = refreshAuto;
+
   return {
     knobs: options.knobs,
     set(config) {
       for (const [name, w] of widgets) if (name in config) w.set(config[name]);
+      refreshAuto();
     },
     get() {
       const out = {};
@@ -162,7 +176,10 @@ function makeWidget(knob, help, onChange, helps) {
     for (const c of knob.choices) input.append(el("option", { value: c, text: c }));
     const extra = knob.name === "objective" ? helps.objectiveHelp : knob.name === "dataset" ? helps.datasetHelp : null;
     const showHelp = () => { if (extra && extra.has(input.value)) note.textContent = extra.get(input.value); };
-    input.addEventListener("change", () => { w.value = input.value; showHelp(); onChange(knob.name, w.value, true); });
+    input.addEventListener("change", () => {
+      w.value = input.value; showHelp(); onChange(knob.name, w.value, true);
+      if (knob.name === "objective") helps.refreshAuto?.();
+    });
     w.set = (v) => { w.value = v; input.value = v; showHelp(); };
     row.append(el("div", { class: "knob-head" }, label), input, note);
   } else if (knob.type === "bool") {
@@ -175,12 +192,15 @@ function makeWidget(knob, help, onChange, helps) {
     const scale = sliderScale(knob);
     if (scale) {
       input = el("input", { id, type: "range", min: 0, max: scale.steps || SLIDER_STEPS, step: 1, "aria-describedby": helpId });
-      const show = (v) => { out.textContent = showValue(knob, v); input.setAttribute("aria-valuetext", out.textContent); };
+      const show = (v) => {
+        out.textContent = v === null && knob.nullable ? `auto (${showValue(knob, helps.autoValue(knob))})` : showValue(knob, v);
+        input.setAttribute("aria-valuetext", out.textContent);
+      };
       input.addEventListener("input", () => { const v = scale.fromPos(Number(input.value)); show(v); onChange(knob.name, v, false); });
       input.addEventListener("change", () => { w.value = scale.fromPos(Number(input.value)); show(w.value); onChange(knob.name, w.value, true); });
       w.set = (v) => {
         w.value = v;
-        const shown = v === null ? (knob.name === "gp" ? 0 : knob.default ?? knob.min) : v;
+        const shown = v === null ? helps.autoValue(knob) : v;
         input.value = String(scale.toPos(shown));
         show(v);
       };
