@@ -247,3 +247,25 @@ def test_queued_then_server_lost_and_back(browser, tmp_path):
             pg.screenshot(path=SHOTS / "12-interrupted.png")
     finally:
         pg.close()
+
+
+def test_crashed_worker_shows_failed_with_reason(page, server):
+    """A worker that dies mid-run fails its own run: the page says so, with the reason."""
+    import signal
+
+    import httpx
+
+    body = {"preset": "collapse-ring8", "steps": 200000}
+    run = httpx.post(f"{server}/api/runs", json=body).json()
+    open_page(page, f"{server}/#run={run['id']}")
+    wait_js(page, "L.perf.frames.length >= 2", timeout=90_000)
+    pid = httpx.get(f"{server}/api/runs/{run['id']}").json()["provenance"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_js(page, "app.live.run.status === 'failed'", timeout=30_000)
+    page.wait_for_selector("#banner:not([hidden])")
+    text = page.inner_text("#banner")
+    assert "failed" in text and "worker died" in text
+    assert "failed" in page.inner_text("#m-status")
+    page.screenshot(path=SHOTS / "13-failed.png")
+    # the other runs of the server are untouched: it still answers and starts runs
+    assert httpx.get(f"{server}/api/health").json()["status"] == "ok"
