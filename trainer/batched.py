@@ -87,13 +87,8 @@ class BatchedTrainer:
         self._t0 = time.perf_counter()
         self._last_tick = (self._t0, 0)
         if self.data.kind == "2d":
-            ext = self.data.extent()
-            n = c0.grid_size
-            xs = torch.linspace(ext[0], ext[1], n)
-            ys = torch.linspace(ext[2], ext[3], n)
-            gy, gx = torch.meshgrid(ys, xs, indexing="ij")  # row = y, column = x
-            self.grid = torch.stack([gx, gy], 2).view(1, n * n, 2).to(self.device)
-            self.extent = ext
+            grid, self.extent = self.data.grid_points(c0.grid_size)
+            self.grid = grid[None].to(self.device)  # (1, G·G, 2)
 
     # ------------------------------------------------------------ training
     def train_step(self) -> None:

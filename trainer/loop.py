@@ -28,6 +28,7 @@ from trainer.graphed import pick_step_impl
 from trainer.metrics import mode_metrics
 from trainer.models import Discriminator, Generator
 from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
+from trainer.stacked_optim import differentiable_adam
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,8 @@ class Trainer:
         self._acc_steps = 0
         self._last_tick = (time.perf_counter(), 0)
         if self.data.kind == "2d":
-            ext = self.data.extent()
-            n = cfg.grid_size
-            xs = torch.linspace(ext[0], ext[1], n)
-            ys = torch.linspace(ext[2], ext[3], n)
-            gy, gx = torch.meshgrid(ys, xs, indexing="ij")  # row = y, column = x
-            self.grid = torch.stack([gx, gy], 2).view(1, n * n, 2).to(self.device)
-            self.extent = ext
+            grid, self.extent = self.data.grid_points(cfg.grid_size)
+            self.grid = grid[None].to(self.device)  # (1, G·G, 2)
         # --- the step implementation: eager (train_step below) or a captured CUDA graph
         self.fast_step, self.cuda_graph_reason = pick_step_impl(self)
 
@@ -216,7 +212,6 @@ class Trainer:
         out of the unrolled steps. Adam's moments start from the real optimizer's state.
         """
         c = self.cfg
-        names = [n for n, _ in self.D.named_parameters()]
         params = {n: p.detach().requires_grad_(True) for n, p in self.D.named_parameters()}
         state = [self.opt_d.state.get(p, {}) for p in self.D.parameters()]
         m = [s["exp_avg"] if "exp_avg" in s else torch.zeros_like(p)
@@ -233,19 +228,7 @@ class Trainer:
                                          functional_call(self.D, params, (fake,), flags))
             grads = torch.autograd.grad(loss.sum(), list(params.values()), create_graph=True,
                                         allow_unused=True)  # e.g. T while mbd is off
-            t = t0 + i + 1
-            new = {}
-            for j, (n, g) in enumerate(zip(names, grads)):
-                if g is None:
-                    new[n] = params[n]
-                    continue
-                m[j] = b1 * m[j] + (1 - b1) * g
-                v[j] = b2 * v[j] + (1 - b2) * g * g
-                mhat = m[j] / (1 - b1**t)
-                vhat = v[j] / (1 - b2**t)
-                # ε inside the root keeps the derivative finite where v = 0
-                new[n] = params[n] - lr * mhat / torch.sqrt(vhat + eps**2)
-            params = new
+            params = differentiable_adam(params, grads, m, v, t0 + i + 1, b1, b2, lr, eps)
             if self.objective.clip_weights:
                 params = {n: p.clamp(-c.clip, c.clip) for n, p in params.items()}
         return params

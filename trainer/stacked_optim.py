@@ -161,3 +161,25 @@ class StackedOptimizer:
                 s["exp_avg_sq"] = vj.detach().clone()
             else:
                 s["square_avg"] = vj.detach().clone()
+
+
+def differentiable_adam(params: dict[str, torch.Tensor], grads, m: list, v: list, t, b1, b2, lr,
+                        eps: float = 1e-8) -> dict[str, torch.Tensor]:
+    """One Adam update that keeps its graph, for unrolling D (Metz et al. 2017, eq. 5–6).
+
+    `m`, `v` (one tensor per parameter, in `params` order) are updated in place of the list;
+    b1, b2, lr, t may be floats or per-run tensors broadcastable to the parameters. A parameter
+    without a gradient (a feature that is off) is carried over unchanged. ε sits inside the root
+    so the derivative stays finite where v = 0.
+    """
+    new = {}
+    for j, (n, g) in enumerate(zip(params, grads, strict=True)):
+        if g is None:
+            new[n] = params[n]
+            continue
+        m[j] = b1 * m[j] + (1 - b1) * g
+        v[j] = b2 * v[j] + (1 - b2) * g * g
+        mhat = m[j] / (1 - b1**t)
+        vhat = v[j] / (1 - b2**t)
+        new[n] = params[n] - lr * mhat / torch.sqrt(vhat + eps**2)
+    return new

@@ -31,7 +31,7 @@ from trainer.config import RunConfig
 from trainer.datasets import Dataset
 from trainer.models import Discriminator, Generator
 from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
-from trainer.stacked_optim import FlatParams, StackedOptimizer
+from trainer.stacked_optim import FlatParams, StackedOptimizer, differentiable_adam
 
 # columns of the per-run accumulator, the same order as trainer.loop.SCALARS
 N_SCALARS = 7
@@ -222,7 +222,6 @@ class StackedStep:
         As Trainer._unrolled_d_params, with each run's own lr and betas; the moments start from
         the optimizer's state. ε sits inside the root so the derivative stays finite where v = 0.
         """
-        names = [n for n, _ in self.D.named_parameters()]
         params = {n: p.detach().requires_grad_(True) for n, p in self.D.named_parameters()}
         m = self.flat_d.view(self.opt_d.exp_avg)
         v = self.flat_d.view(self.opt_d.exp_avg_sq)
@@ -240,18 +239,7 @@ class StackedStep:
             loss = self._d_loss(self._d(real, params), self._d(fake, params))
             grads = torch.autograd.grad(loss.sum(), list(params.values()), create_graph=True,
                                         allow_unused=True)
-            t = t0 + (i + 1)
-            new = {}
-            for j, (n, g) in enumerate(zip(names, grads, strict=True)):
-                if g is None:
-                    new[n] = params[n]
-                    continue
-                m[j] = b1 * m[j] + (1 - b1) * g
-                v[j] = b2 * v[j] + (1 - b2) * g * g
-                mhat = m[j] / (1 - b1**t)
-                vhat = v[j] / (1 - b2**t)
-                new[n] = params[n] - lr * mhat / torch.sqrt(vhat + eps**2)
-            params = new
+            params = differentiable_adam(params, grads, m, v, t0 + (i + 1), b1, b2, lr, eps)
             if self.any_clip:
                 params = {n: torch.where(clip_on, torch.minimum(torch.maximum(p, -clip), clip), p)
                           for n, p in params.items()}
