@@ -145,6 +145,11 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
             if st.ticks % spec.snapshot_every == 1 or spec.snapshot_every == 1:
                 send(i, ("snapshot", t["step"], frame or encode_frame(t, st.status, extra(i))))
 
+    def stale(i: int) -> bool:
+        """Run i has no tick at the current step yet."""
+        last = states[i].last
+        return last is None or last["step"] != bt.step
+
     def finish(i: int) -> None:
         """Run i's final frame and its end, from a tick at the current step."""
         st = states[i]
@@ -203,8 +208,7 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
                 states[i].stop = True
         stopping = [i for i in live() if states[i].stop or gone]
         if stopping:
-            if any(states[i].last is None or states[i].last["step"] != bt.step
-                   for i in stopping):
+            if any(stale(i) for i in stopping):
                 tick(final=True)
             for i in stopping:
                 if not states[i].ended:
@@ -219,7 +223,7 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
         if bt.step % bt.cfgs[0].tick_every == 0 or stepped_alone:
             tick()
     if live():
-        if any(states[i].last is None or states[i].last["step"] != bt.step for i in live()):
+        if any(stale(i) for i in live()):
             tick(final=True)
         for i in live():
             finish(i)
