@@ -72,7 +72,8 @@ async def create_group(body: CompareIn, request: Request) -> GroupOut:
     s = sup(request)
     g = s.new_group(body.base, list(body.variants), body.label)
     for v, cfg in zip(body.variants, configs, strict=False):
-        s.create(cfg, group_id=g["id"], label=variant_label(v))
+        s.create(cfg, group_id=g["id"], label=variant_label(v), schedule=False)
+    s.schedule()  # all at once, so the runs that can train batched start together
     return group_out(s, g)
 
 

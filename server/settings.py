@@ -51,6 +51,8 @@ class Settings(BaseSettings):
                                description="snapshots kept per run; older ones are thinned out")
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
+    batch_groups: bool = Field(True, description="train the runs of a compare group that can "
+                               "share one batched step in one worker (trainer/batched.py)")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
 

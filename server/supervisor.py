@@ -8,6 +8,10 @@ already-encoded bytes to the run's Hub.
 
 States: queued → running ⇄ paused → stopping → done | failed | interrupted. At most
 `max_workers` runs train at once; the others wait as `queued`, oldest first.
+
+The runs of a compare group that can share one batched step (trainer/batched.py, `group_key`)
+train in one worker process (server/batch_worker.py) when `batch_groups` is on: one worker slot,
+one handle shared by the runs, each run still with its own messages, store rows, hub and state.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from server import batch_worker
 from server import worker as worker_mod
 from server.fanout import Hub
 from server.settings import Settings
 from server.store import Store
-from trainer.config import make_config, validate_changes
+from trainer.batched import group_key
+from trainer.config import ConfigError, RunConfig, make_config, validate_changes
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +68,16 @@ def project_version() -> str:
         return "source"
 
 
-@dataclass
+@dataclass(eq=False)
 class WorkerHandle:
+    """One worker process: one run, or (`batched`) the runs of a batched group, in order."""
+
     process: Any  # multiprocessing.Process (spawn context)
     control: Connection
-    thread: threading.Thread
-    end: tuple[str, str] | None = None
+    runs: list[Run]
+    batched: bool = False
+    thread: threading.Thread | None = None
+    ends: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (status, reason)
     shutdown: bool = False  # stopped because the server is shutting down
 
 
@@ -93,6 +103,7 @@ class Run:
     worker: WorkerHandle | None = None
     real: bytes | None = None
     resume: bool = False
+    batch: bool = False  # may train batched with the other queued runs of its group
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def record(self) -> dict[str, Any]:
@@ -109,6 +120,7 @@ class Supervisor:
         self.store = store
         self.runs: dict[str, Run] = {}
         self.groups: dict[str, dict[str, Any]] = {}
+        self.handles: list[WorkerHandle] = []  # live worker processes
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ctx = mp.get_context("spawn")
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
@@ -160,13 +172,17 @@ class Supervisor:
                 return rid
 
     def create(self, config: dict[str, Any], *, group_id: str | None = None,
-               label: str | None = None) -> Run:
+               label: str | None = None, schedule: bool = True) -> Run:
+        """A new queued run; `schedule=False` leaves starting it to a later schedule() (a
+        compare group creates all its runs first, so they can start batched together)."""
         run = Run(id=self.new_id(), created=time.time(), status=RunState.queued, config=config,
-                  group_id=group_id, label=label)
+                  group_id=group_id, label=label,
+                  batch=group_id is not None and self.settings.batch_groups)
         self.runs[run.id] = run
         self.store.save_run(run.record())
         self._prune()
-        self._schedule()
+        if schedule:
+            self.schedule()
         return run
 
     def _prune(self) -> None:
@@ -182,15 +198,40 @@ class Supervisor:
                 extra -= 1
 
     def active_workers(self) -> int:
-        return sum(1 for r in self.runs.values() if r.worker is not None)
+        return len(self.handles)
 
-    def _schedule(self) -> None:
+    def schedule(self) -> None:
         queued = sorted((r for r in self.runs.values() if r.status == RunState.queued),
                         key=lambda r: r.created)
         for run in queued:
+            if run.status != RunState.queued:
+                continue  # started just now with a batch of its group
             if self.active_workers() >= self.settings.max_workers:
                 break
-            self._spawn(run)
+            mates = self._batch_mates(run, queued)
+            if len(mates) > 1:
+                self._spawn_batch(mates)
+            else:
+                self._spawn(run)
+
+    def _batch_mates(self, run: Run, queued: list[Run]) -> list[Run]:
+        """The queued runs of run's group that can train batched with it (run first)."""
+        if not (run.batch and run.group_id and not run.resume):
+            return [run]
+        try:
+            key = group_key(make_config(run.config))
+        except ConfigError:
+            return [run]
+        mates = [run]
+        for r in queued:
+            if (r is not run and r.status == RunState.queued and r.batch and not r.resume
+                    and r.group_id == run.group_id):
+                try:
+                    if group_key(make_config(r.config)) == key:
+                        mates.append(r)
+                except ConfigError:
+                    pass
+        return mates
 
     def _checkpoint(self, run: Run) -> Path:
         return Path(self.settings.checkpoint_dir) / f"{run.id}.pt"
@@ -202,16 +243,43 @@ class Supervisor:
             checkpoint=str(self._checkpoint(run)), resume=run.resume, frame_rate=s.frame_rate,
             snapshot_every=s.snapshot_every, checkpoint_every=s.checkpoint_every,
             threads=s.worker_threads)
+        w = self._start_process(worker_mod.main, spec, [run], False, f"run-{run.id}")
+        self._started(run, w, batched=False)
+        assert w.thread is not None
+        w.thread.start()
+
+    def _spawn_batch(self, runs: list[Run]) -> None:
+        """Start the runs of one batched group in one worker (server/batch_worker.py)."""
+        s = self.settings
+        spec = batch_worker.BatchSpec(
+            run_ids=[r.id for r in runs], configs=[r.config for r in runs],
+            data_dir=str(s.data_dir), frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
+            threads=s.worker_threads)
+        w = self._start_process(batch_worker.main, spec, runs, True,
+                                f"group-{runs[0].group_id}")
+        for i, run in enumerate(runs):
+            self._started(run, w, batched=True, batched_index=i, runs=len(runs),
+                          batched_runs=[r.id for r in runs])
+        assert w.thread is not None
+        w.thread.start()
+
+    def _start_process(self, target: Any, spec: Any, runs: list[Run], batched: bool,
+                       name: str) -> WorkerHandle:
         ctrl_r, ctrl_w = self.ctx.Pipe(duplex=False)
         out_r, out_w = self.ctx.Pipe(duplex=False)
-        proc = self.ctx.Process(target=worker_mod.main, args=(spec, ctrl_r, out_w),
-                                name=f"collapse-lab-run-{run.id}", daemon=True)
+        proc = self.ctx.Process(target=target, args=(spec, ctrl_r, out_w),
+                                name=f"collapse-lab-{name}", daemon=True)
         proc.start()
         ctrl_r.close()
         out_w.close()
-        thread = threading.Thread(target=self._read, args=(run, proc, out_r), daemon=True,
-                                  name=f"reader-{run.id}")
-        run.worker = WorkerHandle(process=proc, control=ctrl_w, thread=thread)
+        w = WorkerHandle(process=proc, control=ctrl_w, runs=runs, batched=batched)
+        w.thread = threading.Thread(target=self._read, args=(w, out_r), daemon=True,
+                                    name=f"reader-{name}")
+        self.handles.append(w)
+        return w
+
+    def _started(self, run: Run, w: WorkerHandle, **facts: Any) -> None:
+        run.worker = w
         run.ready.clear()
         now = time.time()
         if run.started is None:
@@ -220,20 +288,27 @@ class Supervisor:
         run.provenance = dict(run.provenance or {}, seed=run.config.get("seed"),
                               config_at_start=run.config, collapse_lab=project_version(),
                               python=sys.version.split()[0], platform=platform.platform(),
-                              pid=proc.pid, worker_started=now)
+                              pid=w.process.pid, worker_started=now, **facts)
         self._set_status(run, RunState.running, "resumed from its checkpoint" if run.resume
                          else None)
-        thread.start()
 
     # ------------------------------------------------------------------ worker messages
-    def _read(self, run: Run, proc: Any, conn: Connection) -> None:
-        """Reader thread: one per worker, until its pipe closes."""
+    def _read(self, w: WorkerHandle, conn: Connection) -> None:
+        """Reader thread: one per worker, until its pipe closes. A batched worker wraps each
+        run's message as ("run", index, message)."""
         assert self.loop is not None
+        run = w.runs[0]
         while True:
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
+            if w.batched:
+                if msg[0] != "run":
+                    continue
+                run, msg = w.runs[msg[1]], msg[2]
+            if run.id not in self.runs:
+                continue  # deleted while its worker winds down
             kind = msg[0]
             if kind == "tick":
                 self.store.add_tick(run.id, msg[1])
@@ -242,10 +317,10 @@ class Supervisor:
                 continue
             self.loop.call_soon_threadsafe(self._on_message, run, msg)
         conn.close()
-        proc.join(10)
-        code = proc.exitcode
+        w.process.join(10)
+        code = w.process.exitcode
         try:
-            self.loop.call_soon_threadsafe(self._on_exit, run, code)
+            self.loop.call_soon_threadsafe(self._on_exit, w, code)
         except RuntimeError:
             pass  # the loop is closed: the server is gone
 
@@ -272,8 +347,11 @@ class Supervisor:
             run.checkpoint_step = msg[1]
             self.store.save_run(run.record())
         elif kind == "end":
-            if run.worker is not None:
-                run.worker.end = (msg[1], msg[2])
+            w = run.worker
+            if w is not None:
+                w.ends[run.id] = (msg[1], msg[2])
+                if w.batched:  # this run is over; the rest of its group trains on
+                    self._finish(run, w, None)
 
     def _on_event(self, run: Run, ev: dict[str, Any]) -> None:
         self.store.add_event(run.id, ev)
@@ -285,27 +363,33 @@ class Supervisor:
             run.step = ev["step"]  # exact: steps since the last tick are not in any tick
             self._set_status(run, RunState(ev["state"]), None)
 
-    def _on_exit(self, run: Run, code: int | None) -> None:
-        w = run.worker
-        if w is None:
-            return
+    def _on_exit(self, w: WorkerHandle, code: int | None) -> None:
+        if w in self.handles:
+            self.handles.remove(w)
+        for run in w.runs:
+            if run.worker is w:
+                self._finish(run, w, code)
+        if self.loop and not self.loop.is_closed():
+            self.schedule()
+
+    def _finish(self, run: Run, w: WorkerHandle, code: int | None) -> None:
+        """Run's part of worker w is over: its final state from its end message, if any."""
         run.worker = None
+        end = w.ends.get(run.id)
         if w.shutdown:
             status, reason = RunState.interrupted, "the server shut down during the run"
-        elif w.end is not None:
-            status, reason = RunState(w.end[0]), w.end[1]
+        elif end is not None:
+            status, reason = RunState(end[0]), end[1]
         else:
             status, reason = RunState.failed, f"worker died (exit code {code})"
         run.ended = time.time()
         run.ready.set()
         run.resume = False
-        if run.status == RunState.stopping and status == RunState.failed and w.end is None:
+        if run.status == RunState.stopping and status == RunState.failed and end is None:
             reason = f"stopped (worker killed after {self.settings.stop_timeout:g} s)"
             status = RunState.done
         if run.id in self.runs:
             self._set_status(run, status, reason)
-        if self.loop and not self.loop.is_closed():
-            self._schedule()
 
     def _set_status(self, run: Run, status: RunState, reason: str | None) -> None:
         changed = status != run.status or reason != run.reason
@@ -318,10 +402,13 @@ class Supervisor:
             run.hub.publish({"type": "status", "status": status.value, "reason": reason})
 
     def _send(self, run: Run, cmd: dict[str, Any]) -> None:
-        if run.worker is None:
+        w = run.worker
+        if w is None:
             return
+        if w.batched:
+            cmd = dict(cmd, run=w.runs.index(run))
         try:
-            run.worker.control.send(cmd)
+            w.control.send(cmd)
         except (BrokenPipeError, OSError):
             pass  # it is exiting; its reader thread reports how
 
@@ -340,6 +427,8 @@ class Supervisor:
                 self.store.save_run(run.record())
                 return dict(accepted=accepted, applied=True)
             accepted = validate_changes(cfg, changes, live=True)
+            if run.worker is not None and run.worker.batched:
+                self._check_batched(run, cfg, accepted)
             self._send(run, {"set": accepted})
             return dict(accepted=accepted, applied=False)
         action = cmd["action"]
@@ -364,6 +453,17 @@ class Supervisor:
         self._send(run, body)
         return dict(accepted=body, applied=False)
 
+    def _check_batched(self, run: Run, cfg: RunConfig, changes: dict[str, Any]) -> None:
+        """A run training batched keeps its group's step shape: refuse a knob that alters it."""
+        key = group_key(cfg)
+        for k, v in changes.items():
+            if group_key(cfg.replace(**{k: v})) != key:
+                assert run.worker is not None
+                raise ConfigError(k, f"this run trains batched with its group "
+                                  f"({len(run.worker.runs)} runs in one step); {k} shapes that "
+                                  "step and cannot change mid-run (values such as learning "
+                                  "rates, betas, penalty weights and the objective can)")
+
     def resume(self, run: Run) -> dict[str, Any]:
         """Continue an interrupted run from its last checkpoint, the same series."""
         ck = self._checkpoint(run)
@@ -378,7 +478,7 @@ class Supervisor:
         run.status, run.reason, run.ended = RunState.queued, "resuming", None
         self.store.save_run(run.record())
         run.hub.publish({"type": "status", "status": "queued", "reason": "resuming"})
-        self._schedule()
+        self.schedule()
         return dict(accepted={"action": "resume"}, applied=True, from_step=from_step)
 
     def _kill_later(self, run: Run) -> None:
@@ -396,7 +496,9 @@ class Supervisor:
         self.loop.call_later(self.settings.stop_timeout, check)
 
     def delete(self, run: Run) -> None:
-        if run.worker is not None:
+        if run.worker is not None and run.worker.batched:
+            self._send(run, {"action": "stop"})  # the rest of its group trains on
+        elif run.worker is not None:
             run.worker.process.terminate()
         self.runs.pop(run.id, None)
         self.store.delete_run(run.id)

@@ -56,7 +56,7 @@ class Outbox:
         self.conn = conn
         self.cond = threading.Condition()
         self.items: list[tuple] = []
-        self.frame: bytes | None = None
+        self.frames: dict[int | None, bytes] = {}  # latest unsent frame per run (None: the run)
         self.dropped = 0
         self.closed = False
         self.thread = threading.Thread(target=self._send, name="outbox", daemon=True)
@@ -67,11 +67,12 @@ class Outbox:
             self.items.append(item)
             self.cond.notify()
 
-    def put_frame(self, frame: bytes) -> None:
+    def put_frame(self, frame: bytes, run: int | None = None) -> None:
+        """Queue the latest frame of the worker's run (or of run `run` of a batched group)."""
         with self.cond:
-            if self.frame is not None:
+            if run in self.frames:
                 self.dropped += 1
-            self.frame = frame
+            self.frames[run] = frame
             self.cond.notify()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -83,16 +84,17 @@ class Outbox:
     def _send(self) -> None:
         while True:
             with self.cond:
-                while not self.items and self.frame is None and not self.closed:
+                while not self.items and not self.frames and not self.closed:
                     self.cond.wait()
                 items, self.items = self.items, []
-                frame, self.frame = self.frame, None
-                done = self.closed and not items and frame is None
+                frames, self.frames = self.frames, {}
+                done = self.closed and not items and not frames
             try:
                 for it in items:
                     self.conn.send(it)
-                if frame is not None:
-                    self.conn.send(("frame", frame))
+                for run, frame in frames.items():
+                    self.conn.send(("frame", frame) if run is None
+                                   else ("run", run, ("frame", frame)))
             except (BrokenPipeError, OSError):
                 return  # the server is gone; the process ends with the run
             if done:

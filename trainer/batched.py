@@ -125,8 +125,9 @@ class BatchedTrainer:
 
     # ------------------------------------------------------------ metrics
     @torch.no_grad()
-    def tick(self) -> list[dict[str, Any]]:
-        """One tick dict per run, keyed as Trainer.tick()'s; one host copy for the scalars."""
+    def tick(self, picture: bool = True) -> list[dict[str, Any]]:
+        """One tick dict per run, keyed as Trainer.tick()'s; one host copy for the scalars.
+        Without `picture`, D's landscape (`value_grid`) is left out, as in Trainer.tick."""
         r, c0 = self.runs, self.cfgs[0]
         now = time.perf_counter()
         t_last, s_last = self._last_tick
@@ -153,7 +154,7 @@ class BatchedTrainer:
         self._acc_steps = 0
 
         grid_v = None
-        if self.data.kind == "2d":
+        if self.data.kind == "2d" and picture:
             ctx = x[:, : min(c0.batch_size, 128)] if (c0.minibatch_disc or c0.mbstd) else None
             s = self.D(self.grid.expand(r, -1, -1), **self.stepper.flags, context=ctx)
             prob = torch.tensor([objectives_mod.get_objective(c.objective).value_kind
@@ -182,10 +183,11 @@ class BatchedTrainer:
                 self.failed[i] = f"{what} became NaN/inf at step {self.step}"
             t["nearest"] = near_np[i]
             t["hq"] = hq_np[i]
-            if grid_v is not None:
+            if self.data.kind == "2d":
                 t["samples"] = xs[i]
-                t["value_grid"] = grid_v[i].reshape(c.grid_size, c.grid_size)
                 t["extent"] = self.extent
+                if grid_v is not None:
+                    t["value_grid"] = grid_v[i].reshape(c.grid_size, c.grid_size)
             else:
                 t["samples"] = np.ascontiguousarray(xs[i, :64])
             out.append(t)
@@ -195,6 +197,11 @@ class BatchedTrainer:
         return dict(device=str(self.device), torch=torch.__version__,
                     threads=torch.get_num_threads(), runs=self.runs,
                     dataset=self.data.describe(), batched=True)
+
+    def real_samples(self, n: int = 2500) -> np.ndarray:
+        """The same real samples as Trainer.real_samples for this group's dataset and seed."""
+        g = torch.Generator().manual_seed(self.cfgs[0].seed + 1)
+        return self.data.to_cpu_sample(n, g).numpy().astype(np.float32)
 
 
 def train_grid(cfgs: Sequence[RunConfig], steps: int,

@@ -117,7 +117,13 @@ class Discriminator(nn.Module):
         would score a point among the current fakes).
         """
         f = self.features(x, sn)  # (R, B, A)
-        r, b, _ = f.shape
+        r, b, a = f.shape
+        w = self.head.weight
+        if sn:
+            w = self._sn_weight(len(self.body), w)
+        if not (mbd or mbstd):
+            # the feature columns would be zeros: the same scores without building them
+            return torch.baddbmm(self.head.bias, f, w[:, :a]).squeeze(2)
         extra = f.new_zeros(r, b, self.mbd_kernels + 1)
         if mbd or mbstd:
             fc = f if context is None else self.features(context, sn)
@@ -129,9 +135,6 @@ class Discriminator(nn.Module):
                 std = torch.sqrt(fc.var(dim=1, unbiased=False) + 1e-8)  # (R, A)
                 extra[:, :, -1:] = std.mean(dim=1)[:, None, None]
         h = torch.cat([f, extra], dim=2)
-        w = self.head.weight
-        if sn:
-            w = self._sn_weight(len(self.body), w)
         return self.head(h, w).squeeze(2)
 
     def features(self, x: torch.Tensor, sn: bool) -> torch.Tensor:

@@ -63,6 +63,17 @@ class FlatParams:
     def zero_grad(self) -> None:
         self.grad.zero_()
 
+    def spread(self, values: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Per-run values (R,) written to every element of each run in `out` (total,).
+
+        One broadcast copy per parameter block: a gather through `run_index` costs ~20× more
+        on a CPU (it reads an int64 index per element).
+        """
+        r = self.runs
+        for sl in self.blocks:
+            out[sl].view(r, -1).copy_(values[:, None].expand(r, (sl.stop - sl.start) // r))
+        return out
+
     def per_run(self, flat: torch.Tensor) -> torch.Tensor:
         """Sum of a flat buffer's elements per run -> (R,)."""
         out = torch.zeros(self.runs, device=flat.device, dtype=flat.dtype)
@@ -111,12 +122,13 @@ class StackedOptimizer:
         if not hasattr(self, "_1mb1"):
             self._1mb1 = torch.empty_like(self._b1)
             self._1mb2 = torch.empty_like(self._b2)
+            self._step_size = torch.empty_like(self._b1)  # lr / (1 - β1^t), per element
+            self._bc2_sqrt = torch.empty_like(self._b1)  # √(1 - β2^t), per element
         torch.sub(1.0, self._b1, out=self._1mb1)
         torch.sub(1.0, self._b2, out=self._1mb2)
 
     @torch.no_grad()
     def step(self) -> None:
-        idx = self.flat.run_index
         g, p = self.flat.grad, self.flat.data
         self.t.add_(1.0)
         if self.kind == "adam":
@@ -124,9 +136,10 @@ class StackedOptimizer:
             self.exp_avg_sq.mul_(self._b2).addcmul_(g, g * self._1mb2)
             bc1 = 1.0 - torch.pow(self.beta1, self.t)  # (R,)
             bc2_sqrt = torch.sqrt(1.0 - torch.pow(self.beta2, self.t))
-            per_run = torch.stack([self.lr / bc1, bc2_sqrt], 1)[idx]  # (total, 2): one gather
-            denom = (self.exp_avg_sq.sqrt() / per_run[:, 1]).add_(EPS)
-            p.addcdiv_(self.exp_avg * per_run[:, 0], denom, value=-1.0)
+            step_size = self.flat.spread(self.lr / bc1, self._step_size)
+            bc2 = self.flat.spread(bc2_sqrt, self._bc2_sqrt)
+            denom = (self.exp_avg_sq.sqrt() / bc2).add_(EPS)
+            p.addcdiv_(self.exp_avg * step_size, denom, value=-1.0)
         else:
             self.exp_avg_sq.mul_(self._b2).addcmul_(g, g * self._1mb2)
             denom = self.exp_avg_sq.sqrt().add_(EPS)

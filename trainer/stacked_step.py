@@ -65,6 +65,9 @@ class StackedStep:
         self.clip = torch.zeros(r, device=dev)
         self.clip_mask = torch.zeros(r, device=dev)  # 1 where the run clips D's weights
         self.zero = torch.zeros(r, device=dev)
+        # the clipping bound and switch spread over D's flat parameters, once per change
+        self._clip_el = torch.zeros(self.flat_d.total, device=dev)
+        self._clip_on = torch.zeros(self.flat_d.total, device=dev)
         # per-run sums of trainer.loop.SCALARS since the last tick (R, 7)
         self.acc = acc if acc is not None else torch.zeros(r, N_SCALARS, device=dev)
         self.objs: list[tuple[objectives_mod.Objective, torch.Tensor | None]] = []
@@ -96,6 +99,8 @@ class StackedStep:
         names = sorted({c.objective for c in cfgs})
         objs = {n: objectives_mod.get_objective(n) for n in names}
         fill(self.clip_mask, [float(objs[c.objective].clip_weights) for c in cfgs])
+        self.flat_d.spread(self.clip, self._clip_el)
+        self.flat_d.spread(self.clip_mask, self._clip_on)
         self.any_clip = any(o.clip_weights for o in objs.values())
         if len(names) == 1:
             self.objs = [(objs[names[0]], None)]
@@ -211,10 +216,9 @@ class StackedStep:
     @torch.no_grad()
     def _clip_d(self) -> None:
         p = self.flat_d.data
-        idx = self.flat_d.run_index
-        c = self.clip[idx]
+        c = self._clip_el
         clipped = torch.minimum(torch.maximum(p, -c), c)
-        p.copy_(torch.where(self.clip_mask[idx] > 0, clipped, p))
+        p.copy_(torch.where(self._clip_on > 0, clipped, p))
 
     def _unrolled_d_params(self, k: int) -> dict[str, torch.Tensor]:
         """D's parameters after k differentiable Adam steps per run (Metz et al. 2017, eq. 5–6).

@@ -245,7 +245,9 @@ export class LiveView {
     set("m-step", s.step === undefined ? "–" : String(s.step));
     set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
     const prov = this.run && this.run.provenance;
-    set("m-device", (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–");
+    const device = (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–";
+    // a run of a batched compare group shares its step (and its steps/s) with the group
+    set("m-device", prov && prov.batched ? `${device} · batched ×${prov.runs}` : device);
   }
 
   // ------------------------------------------------------------------ replay
