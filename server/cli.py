@@ -1,4 +1,4 @@
-"""The `collapse-lab` command: train, options (and the server's commands as they join).
+"""The `collapse-lab` command: train, options, serve, watch (and sweep, when installed).
 
 Flags of `train` are generated from the trainer's knob registry, so a new knob appears here, in
 /api/options and in the dashboard at once. `collapse-lab train` never starts a server and never
@@ -26,7 +26,7 @@ ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent")
 
 
 def default_data_dir() -> Path:
-    """$COLLAPSE_LAB_DATA_DIR, else the user's data directory (XDG), e.g. ~/.local/share/collapse-lab."""
+    """$COLLAPSE_LAB_DATA_DIR, else the user's XDG data directory (~/.local/share/collapse-lab)."""
     env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
     if env:
         return Path(env).expanduser()
@@ -140,10 +140,18 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 def cmd_train(ns: argparse.Namespace) -> int:
     from trainer.loop import Callbacks, Diverged, Trainer, run
 
-    cfg = config_from_args(ns)
+    cfg = config_from_args(ns) if not ns.resume else None
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
+    trainer: Trainer
     try:
-        trainer = Trainer.restore(Path(ns.resume), data_dir) if ns.resume else Trainer(cfg, data_dir)
+        if ns.resume:
+            trainer = Trainer.restore(Path(ns.resume), data_dir)
+            overrides = knob_values(ns)  # flags given with --resume change the restored run
+            if overrides:
+                trainer.apply(overrides)
+        else:
+            assert cfg is not None
+            trainer = Trainer(cfg, data_dir)
     except ConfigError as e:
         fail(f"{flag(e.field)}: {e.message}")
     except (OSError, KeyError, RuntimeError) as e:
@@ -160,8 +168,13 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     ticks: list[dict[str, Any]] = []
-    cb = Callbacks(on_tick=lambda t: (ticks.append(scalar_view(t)), bar.update(t, trainer.cfg.steps)),
-                   should_stop=lambda: stop["asked"])
+    def on_tick(t: dict[str, Any]) -> None:
+        ticks.append(scalar_view(t))
+        bar.update(t, trainer.cfg.steps)
+
+    # nobody draws D's landscape here: ticks skip it (half their cost)
+    cb = Callbacks(on_tick=on_tick, should_stop=lambda: stop["asked"],
+                   want_picture=lambda: False)
     try:
         last = run(trainer, cb)
     except Diverged as e:
@@ -173,7 +186,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if ns.save:
         trainer.save(Path(ns.save))
     if ns.json:
-        out = dict(config=cfg.to_dict(), info=info, final=scalar_view(last))
+        out: dict[str, Any] = dict(config=cfg.to_dict(), info=info, final=scalar_view(last))
         if ns.series:
             out["series"] = ticks
         json.dump(out, sys.stdout, default=_json_default)
@@ -227,6 +240,99 @@ def cmd_options(ns: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- serve
+def add_serve(sub) -> None:
+    s = sub.add_parser("serve", help="start the dashboard server (prints its URL)")
+    s.add_argument("--host", help="interface (default 127.0.0.1; elsewhere a token is required)")
+    s.add_argument("--port", type=int, help="TCP port (default 8000)")
+    s.add_argument("--data-dir", help=f"runs, checkpoints and caches (default: "
+                   f"{default_data_dir()})")
+    s.add_argument("--max-workers", type=int, help="runs training at once (default 2)")
+    s.add_argument("--token", help="teacher token: only its holder may start/control runs "
+                   "(env COLLAPSE_LAB_TOKEN)")
+    s.add_argument("--frame-rate", type=float, help="live frames per second (default 10)")
+    s.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(ns: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
+                                         "frame_rate") if getattr(ns, k) is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as e:
+        err = e.errors()[0]
+        fail(f"{flag(str(err['loc'][0]))}: {err['msg']}")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
+                            ws_per_message_deflate=False,  # see docs/operations.md
+                            ws_max_size=1 << 20, log_level="warning" if not ns.verbose
+                            else "debug", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.port}/"
+    print(f"Collapse Lab at {url}  (data: {settings.data_dir})", flush=True)
+    if app.state.token:
+        print(f"teacher link (may start and control runs): {url}?token={app.state.token}",
+              flush=True)
+        print(f"viewer link (may watch): {url}", flush=True)
+    server.run()
+    return 0
+
+
+# ---------------------------------------------------------------------------- watch
+def add_watch(sub) -> None:
+    w = sub.add_parser("watch", help="follow a live run over the websocket")
+    w.add_argument("url", help="the server, e.g. http://localhost:8000")
+    w.add_argument("run_id", help="the run's id")
+    w.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    w.add_argument("--json", action="store_true", help="one JSON object per frame")
+    w.add_argument("--token", help="the teacher token (watching needs none)")
+    w.set_defaults(func=cmd_watch)
+
+
+def cmd_watch(ns: argparse.Namespace) -> int:
+    from server.client import Client, ServerError
+
+    if ns.frames is not None and ns.frames < 1:
+        fail("--frames: expected a positive integer")
+    client = Client(ns.url, token=ns.token)
+    try:
+        stream = client.stream(ns.run_id)
+    except ServerError as e:
+        fail(f"{ns.run_id}: {e.detail}")
+    except Exception as e:  # noqa: BLE001 - refused, unreachable, not a websocket
+        fail(f"cannot connect to {client.ws_url(ns.run_id)}: {e}")
+    with stream:
+        if not ns.json:
+            h = stream.hello
+            print(f"run {ns.run_id}: {h['dataset']['name'] if h.get('dataset') else '?'}, "
+                  f"{stream.status}", flush=True)
+        for f in stream.frames(ns.frames):
+            if ns.json:
+                out = dict(f.summary(), **stream.in_force(), run_status=stream.status)
+                print(json.dumps(out, default=_json_default), flush=True)
+            else:
+                s = f.scalars
+                k = len(f.occupancy)
+                print(f"step {f.step:>7}  v{f.config_version}  {stream.config.get('objective')}"
+                      f"  covered {s.get('modes_covered')}/{k}  eff "
+                      f"{(s.get('effective_modes') or 0):5.2f}  loss D/G "
+                      f"{_num(s.get('loss_d'))}/{_num(s.get('loss_g'))}", flush=True)
+        if not ns.json and stream.status in ("done", "failed", "interrupted"):
+            print(f"run {stream.status}: {stream.reason or ''}")
+    return 0
+
+
+def _num(v: Any) -> str:
+    return "nan" if v is None else f"{v:.3f}"
+
+
 # ---------------------------------------------------------------------------- main
 def build_parser() -> Parser:
     p = Parser(prog="collapse-lab", description="Watch GAN mode collapse happen, and steer it.")
@@ -235,7 +341,7 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train one run headless and print its final metrics")
     t.add_argument("--preset", help="start from a named configuration (see `options`)")
-    t.add_argument("--data-dir", help="where caches live (default: %s)" % default_data_dir())
+    t.add_argument("--data-dir", help=f"where caches live (default: {default_data_dir()})")
     t.add_argument("--json", action="store_true", help="final metrics as one JSON object")
     t.add_argument("--series", action="store_true", help="with --json: include every tick")
     t.add_argument("--save", metavar="PATH", help="write a checkpoint at the end")
@@ -247,15 +353,17 @@ def build_parser() -> Parser:
     o.add_argument("--json", action="store_true", help="the registry as JSON")
     o.set_defaults(func=cmd_options)
 
+    add_serve(sub)
+    add_watch(sub)
     for register in _extensions():
         register(sub)
     return p
 
 
 def _extensions():
-    """Commands that live beside their subsystem (serve, watch, sweep), if installed."""
+    """Commands that live beside their subsystem (sweep), if installed."""
     out = []
-    for mod, fn in (("server.cli_server", "register"), ("server.sweep", "register")):
+    for mod, fn in (("server.sweep", "register"),):
         try:
             m = __import__(mod, fromlist=[fn])
         except ImportError as e:
@@ -274,7 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(ns, "func", None):
         parser.print_help()
         return 2
-    return int(ns.func(ns) or 0)
+    try:
+        return int(ns.func(ns) or 0)
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

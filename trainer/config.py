@@ -20,6 +20,8 @@ OBJECTIVES = ("minimax", "nsgan", "wgan", "wgan-gp", "hinge", "lsgan")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
+# the gradient-penalty weight an objective implies while the `gp` knob is unset
+DEFAULT_GP = {"wgan-gp": 10.0}
 
 
 class ConfigError(ValueError):
@@ -105,6 +107,9 @@ class RunConfig:
     device: str = knob("auto", "auto = CUDA when present, else CPU", group="run", choices=DEVICES)
     threads: int = knob(0, "CPU threads for this run; 0 = torch's default", group="run", lo=0,
                         hi=256)
+    cuda_graph: str = knob("auto", "capture the training step as a CUDA graph: auto = where a "
+                           "quick self-check passes on this device", group="run",
+                           choices=("auto", "on", "off"))
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -112,7 +117,7 @@ class RunConfig:
         """The penalty weight in force: the `gp` knob, or the objective's default."""
         if self.gp is not None:
             return self.gp
-        return 10.0 if self.objective == "wgan-gp" else 0.0
+        return DEFAULT_GP.get(self.objective, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -241,6 +246,8 @@ def check_combination(cfg: RunConfig) -> None:
 def make_config(values: dict[str, Any] | None = None) -> RunConfig:
     """A validated RunConfig from a dict of (possibly string) values."""
     values = dict(values or {})
+    if values.get("data") and "dataset" not in values:
+        values["dataset"] = "csv"  # `--data points.csv` alone means: learn these points
     coerced = {k: coerce(k, v) for k, v in values.items()}
     cfg = RunConfig(**coerced)
     check_combination(cfg)

@@ -65,6 +65,14 @@ class Dataset:
         r = float(pts.abs().max()) * 1.5 + 0.1
         return [-r, r, -r, r]
 
+    def grid_points(self, n: int) -> tuple[torch.Tensor, list[float]]:
+        """An n × n grid over extent(): points (n·n, 2) row by row from ymin, and the extent."""
+        ext = self.extent()
+        xs = torch.linspace(ext[0], ext[1], n)
+        ys = torch.linspace(ext[2], ext[3], n)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")  # row = y, column = x
+        return torch.stack([gx, gy], 2).view(n * n, 2), ext
+
     def to_cpu_sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         dev = self.device
         self.to("cpu")

@@ -35,7 +35,8 @@ def _classifier() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 300) -> tuple[nn.Module, float]:
+def train_classifier(x: torch.Tensor, y: torch.Tensor,
+                     epochs: int = 300) -> tuple[nn.Module, float]:
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(len(x), generator=g)
     n_train = int(0.8 * len(x))

@@ -24,9 +24,11 @@ from torch.func import functional_call
 from trainer import objectives as objectives_mod
 from trainer.config import ConfigError, RunConfig, make_config, validate_changes
 from trainer.datasets import make_dataset
+from trainer.graphed import pick_step_impl
 from trainer.metrics import mode_metrics
 from trainer.models import Discriminator, Generator
 from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
+from trainer.stacked_optim import differentiable_adam
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +78,10 @@ class Trainer:
         self._acc_steps = 0
         self._last_tick = (time.perf_counter(), 0)
         if self.data.kind == "2d":
-            ext = self.data.extent()
-            n = cfg.grid_size
-            xs = torch.linspace(ext[0], ext[1], n)
-            ys = torch.linspace(ext[2], ext[3], n)
-            gy, gx = torch.meshgrid(ys, xs, indexing="ij")  # row = y, column = x
-            self.grid = torch.stack([gx, gy], 2).view(1, n * n, 2).to(self.device)
-            self.extent = ext
+            grid, self.extent = self.data.grid_points(cfg.grid_size)
+            self.grid = grid[None].to(self.device)  # (1, G·G, 2)
+        # --- the step implementation: eager (train_step below) or a captured CUDA graph
+        self.fast_step, self.cuda_graph_reason = pick_step_impl(self)
 
     # ---------------------------------------------------------------- optimizers
     def _optimizers(self):
@@ -113,6 +112,8 @@ class Trainer:
         old = self.cfg
         new = old.replace(**changes)
         applied = {k: v for k, v in changes.items() if getattr(old, k) != v}
+        if self.fast_step is not None:
+            self.fast_step.sync()  # its optimizer state -> the torch optimizers below
         self.cfg = new
         if new.objective != old.objective:
             self.objective = objectives_mod.get_objective(new.objective)
@@ -124,6 +125,8 @@ class Trainer:
             self.D.zero_head_columns("mbd")
         if new.mbstd and not old.mbstd:
             self.D.zero_head_columns("mbstd")
+        if self.fast_step is not None:
+            self.fast_step.reload()  # values only: no re-capture; structure: at the next step
         if applied:
             self.version += 1
         return dict(type="config", version=self.version, step=self.step, changes=applied,
@@ -142,6 +145,10 @@ class Trainer:
 
     def train_step(self) -> None:
         """n_critic discriminator updates, then one generator update."""
+        if self.fast_step is not None and self.fast_step.step():  # trainer/graphed.py
+            self.step += 1
+            self._acc_steps += 1
+            return
         c = self.cfg
         b = c.batch_size
         acc = torch.zeros(len(SCALARS), device=self.device)
@@ -205,7 +212,6 @@ class Trainer:
         out of the unrolled steps. Adam's moments start from the real optimizer's state.
         """
         c = self.cfg
-        names = [n for n, _ in self.D.named_parameters()]
         params = {n: p.detach().requires_grad_(True) for n, p in self.D.named_parameters()}
         state = [self.opt_d.state.get(p, {}) for p in self.D.parameters()]
         m = [s["exp_avg"] if "exp_avg" in s else torch.zeros_like(p)
@@ -222,27 +228,16 @@ class Trainer:
                                          functional_call(self.D, params, (fake,), flags))
             grads = torch.autograd.grad(loss.sum(), list(params.values()), create_graph=True,
                                         allow_unused=True)  # e.g. T while mbd is off
-            t = t0 + i + 1
-            new = {}
-            for j, (n, g) in enumerate(zip(names, grads)):
-                if g is None:
-                    new[n] = params[n]
-                    continue
-                m[j] = b1 * m[j] + (1 - b1) * g
-                v[j] = b2 * v[j] + (1 - b2) * g * g
-                mhat = m[j] / (1 - b1**t)
-                vhat = v[j] / (1 - b2**t)
-                # ε inside the root keeps the derivative finite where v = 0
-                new[n] = params[n] - lr * mhat / torch.sqrt(vhat + eps**2)
-            params = new
+            params = differentiable_adam(params, grads, m, v, t0 + i + 1, b1, b2, lr, eps)
             if self.objective.clip_weights:
                 params = {n: p.clamp(-c.clip, c.clip) for n, p in params.items()}
         return params
 
     # ---------------------------------------------------------------- metrics tick
     @torch.no_grad()
-    def tick(self) -> dict[str, Any]:
-        """One flat dict of metrics (docs/metrics.md), plus samples and D's landscape."""
+    def tick(self, picture: bool = True) -> dict[str, Any]:
+        """One flat dict of metrics (docs/metrics.md), plus samples and, with `picture`, D's
+        landscape (half the cost of a tick: skipped when nobody will draw it)."""
         c = self.cfg
         now = time.perf_counter()
         t_last, s_last = self._last_tick
@@ -255,6 +250,7 @@ class Trainer:
         mm = mode_metrics(nearest, hq, self.data.num_modes, self.prev_occupancy, weights)
         self.prev_occupancy = mm["occupancy"]
         means = self._acc / max(self._acc_steps, 1)
+        means[5:7] = self._acc[5:7]  # gradient norms are the last step's, not sums
         packed = torch.cat([means, torch.stack([mm[k] for k in METRICS]), mm["occupancy"]])
         host = packed.cpu().numpy().astype(float)  # the one sync of the tick
         self._acc.zero_()
@@ -279,11 +275,13 @@ class Trainer:
         out["hq"] = hq.cpu().numpy()
         if self.data.kind == "2d":
             out["samples"] = samples.float().cpu().numpy()  # (N, 2)
+            out["extent"] = self.extent
+            if not picture:
+                return out
             # batch features of a grid point are taken against (part of) the current fakes
             ctx = x[:, : min(c.batch_size, 128)] if (c.minibatch_disc or c.mbstd) else None
             v = self.objective.value(self._d_scores(self.grid, context=ctx))
             out["value_grid"] = v.view(c.grid_size, c.grid_size).float().cpu().numpy()
-            out["extent"] = self.extent
         else:
             out["samples"] = samples[:64].float().cpu().numpy()  # (64, 64) images for display
         return out
@@ -293,6 +291,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
+        if self.fast_step is not None:
+            self.fast_step.sync()
         return dict(
             format=1,
             config=self.cfg.to_dict(),
@@ -326,6 +326,8 @@ class Trainer:
         self.prev_occupancy = None if po is None else po.to(self.device)
         self._acc = sd["acc"].to(self.device)
         self._acc_steps = int(sd["acc_steps"])
+        if self.fast_step is not None:
+            self.fast_step.reload()
 
     def save(self, path: Path) -> None:
         path = Path(path)
@@ -345,7 +347,8 @@ class Trainer:
         return dict(device=str(self.device), torch=torch.__version__,
                     threads=torch.get_num_threads(), dataset=self.data.describe(),
                     objectives={o["name"]: o["value_kind"] for o in objectives_mod.describe()},
-                    cuda_graph=False, cuda_graph_reason="not implemented in this version")
+                    cuda_graph=self.fast_step is not None,
+                    cuda_graph_reason=self.cuda_graph_reason)
 
     def real_samples(self, n: int = 2500) -> np.ndarray:
         g = torch.Generator().manual_seed(self.cfg.seed + 1)
@@ -367,6 +370,7 @@ class Callbacks:
     on_event: Callable[[dict[str, Any]], None] | None = None  # config changes, pause/resume
     poll: Callable[[float], list[Command]] | None = None  # poll(timeout) -> pending commands
     should_stop: Callable[[], bool] | None = None
+    want_picture: Callable[[], bool] | None = None  # asked before each tick; None = always
 
 
 def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
@@ -378,9 +382,14 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
     """
     cb = cb or Callbacks()
     emit = cb.on_event or (lambda e: None)
-    last = trainer.tick()
-    if cb.on_tick:
-        cb.on_tick(last)
+
+    def tick() -> dict[str, Any]:
+        t = trainer.tick(picture=cb.want_picture() if cb.want_picture else True)
+        if cb.on_tick:
+            cb.on_tick(t)
+        return t
+
+    last = tick()
     paused = False
     single = 0  # single steps owed while paused
     while trainer.step < trainer.cfg.steps:
@@ -412,13 +421,9 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
         if stepped_alone:
             single -= 1
         if trainer.step % trainer.cfg.tick_every == 0 or stepped_alone:
-            last = trainer.tick()
-            if cb.on_tick:
-                cb.on_tick(last)
+            last = tick()
     if last["step"] != trainer.step:
-        last = trainer.tick()
-        if cb.on_tick:
-            cb.on_tick(last)
+        last = tick()
     return last
 
 

@@ -117,7 +117,13 @@ class Discriminator(nn.Module):
         would score a point among the current fakes).
         """
         f = self.features(x, sn)  # (R, B, A)
-        r, b, _ = f.shape
+        r, b, a = f.shape
+        w = self.head.weight
+        if sn:
+            w = self._sn_weight(len(self.body), w)
+        if not (mbd or mbstd):
+            # the feature columns would be zeros: the same scores without building them
+            return torch.baddbmm(self.head.bias, f, w[:, :a]).squeeze(2)
         extra = f.new_zeros(r, b, self.mbd_kernels + 1)
         if mbd or mbstd:
             fc = f if context is None else self.features(context, sn)
@@ -129,9 +135,6 @@ class Discriminator(nn.Module):
                 std = torch.sqrt(fc.var(dim=1, unbiased=False) + 1e-8)  # (R, A)
                 extra[:, :, -1:] = std.mean(dim=1)[:, None, None]
         h = torch.cat([f, extra], dim=2)
-        w = self.head.weight
-        if sn:
-            w = self._sn_weight(len(self.body), w)
         return self.head(h, w).squeeze(2)
 
     def features(self, x: torch.Tensor, sn: bool) -> torch.Tensor:
@@ -141,7 +144,7 @@ class Discriminator(nn.Module):
         return h
 
     def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:
-        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁), j over the batch (self excluded) — (R, B, kernels).
+        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁) over the batch, self excluded -> (R, B, kernels).
 
         The L1 distance is summed one kernel dimension at a time, so memory stays at
         R·kernels·B·Bc and no 4-D (B, B, kernels, dim) tensor is materialised; on CPU this
@@ -153,7 +156,8 @@ class Discriminator(nn.Module):
         if same:
             mc = m
         else:
-            mc = torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c).permute(0, 2, 3, 1).contiguous()
+            mc = torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c)
+            mc = mc.permute(0, 2, 3, 1).contiguous()
         dist = (m[:, :, 0, :, None] - mc[:, :, 0, None, :]).abs()  # (R, K, B, Bc)
         for j in range(1, c):
             dist = dist + (m[:, :, j, :, None] - mc[:, :, j, None, :]).abs()

@@ -105,5 +105,8 @@ def get_objective(name: str) -> Objective:
 
 
 def describe() -> list[dict]:
-    return [dict(name=c.name, help=c.help, source=c.source, value_kind=c.value_kind)
+    from trainer.config import DEFAULT_GP
+
+    return [dict(name=c.name, help=c.help, source=c.source, value_kind=c.value_kind,
+                 default_gp=DEFAULT_GP.get(c.name, 0.0))
             for c in OBJECTIVES.values()]

@@ -73,8 +73,9 @@ def r1_penalty(d: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) ->
 
 
 def nn_entropy(x: torch.Tensor, max_points: int = 256) -> torch.Tensor:
-    """Kozachenko–Leonenko entropy estimate up to constants: dim · E[log ρᵢ], ρᵢ the distance from
-    sample i to its nearest neighbour in the batch. A collapsed batch has tiny ρ. (R, B, dim) -> (R,)
+    """Kozachenko–Leonenko entropy estimate up to constants: dim · E[log ρᵢ], ρᵢ the distance
+    from sample i to its nearest neighbour in the batch; a collapsed batch has tiny ρ.
+    (R, B, dim) -> (R,)
     """
     x = x[:, :max_points]
     d = torch.cdist(x, x)  # (R, B, B)

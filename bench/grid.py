@@ -1,0 +1,82 @@
+"""Run-steps per second of a compare grid: N runs batched into one model vs the N runs one by one.
+
+The grid varies learning rates and Adam's β1 (values, so every run falls in one batched
+group). "Sequential" trains each run as its own eager Trainer; on CPU it is timed on a few
+steps of up to `--seq-cap` runs and scaled, since every run costs the same. Trials interleave
+batched and sequential measurements; the speed-up is the median of per-trial ratios.
+
+    python bench/grid.py [--sizes 1,8,64,256] [--trials 5] [--steps 10] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trainer.batched import BatchedTrainer  # noqa: E402
+from trainer.config import RunConfig, make_config  # noqa: E402
+from trainer.loop import Trainer  # noqa: E402
+
+
+def grid(n: int, base: dict) -> list[RunConfig]:
+    lrs = (1e-3, 5e-4, 2e-4, 1e-4)
+    return [make_config(dict(base, lr_d=lrs[i % 4], lr_g=lrs[(i // 4) % 4],
+                             beta1=(0.5, 0.0, 0.9)[(i // 16) % 3])) for i in range(n)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1,8,64,256")
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=10, help="steps per trial")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--objective", default="nsgan")
+    ap.add_argument("--seq-cap", type=int, default=8,
+                    help="sequential runs actually timed per trial (scaled to N)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    base = dict(device=a.device, threads=a.threads, objective=a.objective)
+    what = torch.cuda.get_device_name() if dev.type == "cuda" else platform.machine()
+    print(f"device {dev} ({what}), torch {torch.__version__}, python "
+          f"{platform.python_version()}, threads {a.threads}, objective {a.objective}, default "
+          f"sizes (MLPs 2×128, batch 256), {a.trials} interleaved trials × {a.steps} steps, median")
+    print(f"{'N':>5} {'batched run-steps/s':>20} {'sequential run-steps/s':>23} {'speed-up':>9}")
+    for n in (int(s) for s in a.sizes.split(",")):
+        cfgs = grid(n, base)
+        bt = BatchedTrainer(cfgs)
+        seq = [Trainer(c) for c in cfgs[: min(n, a.seq_cap)]]
+        bt.train(2)
+        for t in seq:
+            t.train_step()
+        sync()
+        rb, rs = [], []
+        for _ in range(a.trials):
+            t0 = time.perf_counter()
+            bt.train(a.steps)
+            sync()
+            rb.append(n * a.steps / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            for t in seq:
+                for _ in range(a.steps):
+                    t.train_step()
+            sync()
+            rs.append(len(seq) * a.steps / (time.perf_counter() - t0))
+        ratio = statistics.median(b / s for b, s in zip(rb, rs, strict=True))
+        note = "" if len(seq) == n else f"  (sequential timed on {len(seq)} runs)"
+        print(f"{n:>5} {statistics.median(rb):>20.1f} {statistics.median(rs):>23.1f} "
+              f"{ratio:>8.2f}×{note}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+// The HTTP API (DESIGN.md, "HTTP"): thin fetch wrappers that turn a 4xx body
+// {detail, field} into an ApiError a person can read.
+
+/** Where the server serves plotly.js (server/app.py); index.html loads it from the same path. */
+export const PLOTLY_PATH = "/vendor/plotly.min.js";
+
+export class ApiError extends Error {
+  constructor(status, detail, field) {
+    super(detail);
+    this.name = "ApiError";
+    this.status = status; // 0: the server could not be reached
+    this.field = field || null;
+  }
+
+  get unreachable() {
+    return this.status === 0;
+  }
+
+  /** A refusal because too many runs are queued or active (the server's queue is full). */
+  get queueFull() {
+    return this.status === 429 || this.status === 503
+      || (this.status === 409 && /queue|too many|at most \d+ runs/i.test(this.message));
+  }
+}
+
+// the teacher token of a classroom link (?token=...), sent with every request that changes things
+const TOKEN = new URLSearchParams(globalThis.location ? globalThis.location.search : "").get("token");
+
+async function request(method, path, body) {
+  const headers = { accept: "application/json" };
+  if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError(0, `server unreachable (${e.message})`);
+  }
+  if (!res.ok) {
+    let detail = `${res.status} ${res.statusText}`;
+    let field = null;
+    try {
+      const j = await res.json();
+      detail = typeof j.detail === "string" ? j.detail : JSON.stringify(j.detail);
+      field = j.field;
+    } catch {
+      /* not JSON: keep the status line */
+    }
+    throw new ApiError(res.status, detail, field);
+  }
+  const type = res.headers.get("content-type") || "";
+  if (type.includes("application/json")) return res.json();
+  if (type.includes("octet-stream")) return res.arrayBuffer();
+  return res.text();
+}
+
+export const api = {
+  token: TOKEN,
+  health: () => request("GET", "/api/health"),
+  options: () => request("GET", "/api/options"),
+  runs: () => request("GET", "/api/runs"),
+  run: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}`),
+  start: (body) => request("POST", "/api/runs", body),
+  remove: (id) => request("DELETE", `/api/runs/${encodeURIComponent(id)}`),
+  control: (id, body) => request("POST", `/api/runs/${encodeURIComponent(id)}/control`, body),
+  history: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/history`),
+  replay: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/replay`),
+  csvUrl: (id) => `/api/runs/${encodeURIComponent(id)}/history?format=csv`,
+  compare: (body) => request("POST", "/api/compare", body),
+  group: (gid) => request("GET", `/api/compare/${encodeURIComponent(gid)}`),
+  extendGroup: (gid, variant) => request("POST", `/api/compare/${encodeURIComponent(gid)}/runs`, { variant }),
+  controlGroup: (gid, action) => request("POST", `/api/compare/${encodeURIComponent(gid)}/control`, { action }),
+};

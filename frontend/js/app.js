@@ -1,0 +1,472 @@
+// The page: loads /api/options, builds the controls, keeps the state in the URL hash, and routes
+// between the live, compare and history views. Steering a run goes through LiveView.control.
+
+import { api, ApiError } from "./api.js";
+import { buildControls } from "./controls.js";
+import { CompareView, compareVariants, REMEDY_ON } from "./compare.js";
+import { HistoryView } from "./history.js";
+import { dashboardPNG } from "./snapshot.js";
+import { curvePerf } from "./charts.js";
+import { LiveView, ACTIVE, perf } from "./live.js";
+import { describeChanges, percentile } from "./series.js";
+import {
+  baseConfig, configDiff, decodeHash, effectiveConfig, encodeHash, initialState, knobIndex,
+  startBody,
+} from "./state.js";
+
+const $ = (id) => document.getElementById(id);
+
+const app = {
+  options: null,
+  state: initialState(),
+  controls: null,
+  knobs: new Map(),
+  live: null,
+  compare: null,
+  history: null,
+  writingHash: false,
+};
+
+// ---------------------------------------------------------------------------- messages
+let toastTimer = 0;
+function toast(text, ms = 3500) {
+  const t = $("toast");
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, ms);
+}
+
+function banner(text, kind = "warn") {
+  const b = $("banner");
+  if (!text) {
+    b.hidden = true;
+    document.body.classList.remove("has-banner");
+    return;
+  }
+  b.textContent = text;
+  b.dataset.kind = kind;
+  b.hidden = false;
+  document.body.classList.add("has-banner");
+}
+
+function showError(e) {
+  if (e instanceof ApiError && e.unreachable) banner("Server unreachable: check that `collapse-lab serve` is running.", "error");
+  else if (e instanceof ApiError && e.queueFull) banner(`Queue full: ${e.message}`, "warn");
+  else toast(e.message || String(e), 6000);
+  if (e instanceof ApiError && e.field) {
+    const row = document.querySelector(`[data-knob="${CSS.escape(e.field.split(".").pop())}"]`);
+    if (row) { row.classList.add("changed"); row.scrollIntoView({ block: "nearest" }); }
+  }
+}
+
+// ---------------------------------------------------------------------------- hash
+function writeHash() {
+  const h = encodeHash(app.state, app.options.knobs, app.options.presets);
+  if (location.hash.replace(/^#/, "") === h) return;
+  app.writingHash = true;
+  history.replaceState(null, "", h ? `#${h}` : location.pathname + location.search);
+  app.writingHash = false;
+}
+
+// ---------------------------------------------------------------------------- connection badge
+const CONN_TEXT = {
+  connecting: () => "connecting…",
+  open: () => "live",
+  reconnecting: (s) => `reconnecting${s.delay !== undefined ? ` in ${(s.delay / 1000).toFixed(1)} s` : "…"} (try ${s.attempt})`,
+  unreachable: (s) => `server unreachable, retrying in ${((s.delay || 0) / 1000).toFixed(0)} s`,
+  closed: () => "run over",
+  missing: () => "run not found",
+  idle: () => "ready",
+};
+
+function setConnection(s) {
+  const c = $("conn");
+  c.dataset.state = s.state;
+  $("conn-text").textContent = (CONN_TEXT[s.state] || (() => s.state))(s);
+  if (s.state === "unreachable") banner(`Server unreachable (${s.reason || "no answer"}). Retrying automatically…`, "error");
+  else if (s.state !== "reconnecting" && /unreachable/.test($("banner").textContent)) banner(null);
+  if (s.state === "missing") banner(`Run ${app.state.run} is not on this server any more. Its settings are loaded: press Start run.`, "info");
+}
+
+// ---------------------------------------------------------------------------- run state in the UI
+function setRunUI(run) {
+  const st = run ? run.status : null;
+  const active = run && ACTIVE.has(st);
+  $("pause").disabled = !active || st === "stopping" || st === "queued";
+  $("pause").textContent = st === "paused" ? "Resume" : "Pause";
+  $("pause").setAttribute("aria-pressed", st === "paused" ? "true" : "false");
+  $("step").disabled = st !== "paused";
+  $("stop").disabled = !active || st === "stopping";
+  $("clone").disabled = !run;
+  $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
+  const title = $("run-title");
+  title.replaceChildren();
+  if (run) {
+    const b = document.createElement("b");
+    b.textContent = `run ${run.id}`;
+    title.append(b, ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${st}`);
+  }
+  // while a run is active, non-live knobs describe the *next* run; say so
+  $("steer-hint").textContent = active
+    ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
+    : "Pick settings and press Start run. While a run trains, live settings apply at once and are marked on the charts.";
+  if (app.controls) app.controls.setEditable((k) => !active || k.live);
+  if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
+  else if (st === "queued") banner(`Run ${run.id} is queued: every worker is busy; it starts when one is free.`, "info");
+  else if ($("banner").dataset.kind !== "error" || /failed/.test($("banner").textContent)) banner(null);
+}
+
+function describeRecipe(cfg) {
+  const on = [];
+  for (const k of Object.keys(REMEDY_ON)) if (cfg[k] === true || (typeof cfg[k] === "number" && cfg[k] !== 0)) on.push(k);
+  return [cfg.objective, ...on].join(" + ");
+}
+
+// ---------------------------------------------------------------------------- controls
+function onKnob(name, value, final) {
+  if (!final) return;
+  const run = app.live.run;
+  const knob = app.knobs.get(name);
+  if (run && ACTIVE.has(run.status) && app.state.view === "live" && knob.live) {
+    const row = document.querySelector(`[data-knob="${CSS.escape(name)}"]`);
+    row.classList.add("changed");
+    app.live.control({ set: { [name]: value } }).catch(showError);
+  }
+  syncStateFromControls();
+}
+
+function syncStateFromControls() {
+  const base = baseConfig(app.options.knobs, app.options.presets, app.state.preset);
+  app.state.config = configDiff(app.controls.get(), base);
+  writeHash();
+}
+
+function loadConfigIntoControls(cfg) {
+  app.controls.set(cfg);
+  for (const r of document.querySelectorAll(".knob.changed")) r.classList.remove("changed");
+}
+
+// ---------------------------------------------------------------------------- actions
+async function startRun() {
+  syncStateFromControls();
+  $("start").disabled = true;
+  try {
+    const run = await api.start(startBody(app.state, app.options.knobs, app.options.presets));
+    app.state.view = "live";
+    app.state.run = run.id;
+    app.state.replay = null;
+    showView();
+    await openRun(run);
+    toast(`Started run ${run.id}${run.status === "queued" ? " (queued)" : ""}`);
+  } catch (e) {
+    showError(e);
+  } finally {
+    $("start").disabled = false;
+  }
+}
+
+async function openRun(runOrId, replayStep = null) {
+  let run = runOrId;
+  if (typeof runOrId === "string") {
+    try {
+      run = await api.run(runOrId);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        setConnection({ state: "missing" });
+        app.state.run = null;
+        writeHash();
+        return;
+      }
+      showError(e);
+      return;
+    }
+  }
+  app.state.run = run.id;
+  writeHash();
+  banner(null);
+  loadConfigIntoControls(run.config);
+  setRunUI(run);
+  await app.live.open(run, replayStep);
+}
+
+async function control(action) {
+  const run = app.live.run;
+  if (!run) return;
+  try {
+    await api.control(run.id, action === "step" ? { action, n: 1 } : { action });
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function cloneCompare() {
+  const run = app.live.run;
+  const other = $("clone-objective").value;
+  if (!run || !other) return;
+  try {
+    const g = await api.compare({ base: { ...run.config }, variants: [{ objective: run.config.objective }, { objective: other }], label: `${run.config.objective} vs ${other}` });
+    openCompare(g.runs, g.id);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function compareChoices() {
+  const box = $("compare-choices");
+  box.replaceChildren();
+  const add = (kind, name, text) => {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.name = kind;
+    input.value = name;
+    input.addEventListener("change", countVariants);
+    label.append(input, text);
+    box.append(label);
+  };
+  for (const o of app.options.objectives) add("objective", o.name, o.name);
+  for (const r of app.options.remedies) if (r.name in REMEDY_ON) add("remedy", r.name, `+ ${r.name}`);
+  for (const o of ["nsgan", "wgan-gp"]) {
+    const i = box.querySelector(`input[value="${o}"]`);
+    if (i) i.checked = true;
+  }
+  countVariants();
+}
+
+function chosenVariants() {
+  const objectives = [...document.querySelectorAll('#compare-choices input[name="objective"]:checked')].map((i) => i.value);
+  const remedies = [...document.querySelectorAll('#compare-choices input[name="remedy"]:checked')].map((i) => i.value);
+  return compareVariants(objectives, remedies, app.controls.get().objective);
+}
+
+function countVariants() {
+  const n = chosenVariants().length;
+  $("compare-count").textContent = `${n} run${n === 1 ? "" : "s"}${n < 2 || n > 8 ? " — pick 2 to 8" : ""}`;
+  $("compare-start").disabled = n < 2 || n > 8;
+}
+
+async function startCompare(ev) {
+  ev.preventDefault();
+  syncStateFromControls();
+  const body = startBody(app.state, app.options.knobs, app.options.presets);
+  delete body.objective; // each variant names its own
+  try {
+    const g = await api.compare({ base: body, variants: chosenVariants() });
+    openCompare(g.runs, g.id);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function openCompare(runs, groupId) {
+  app.state.view = "compare";
+  app.state.group = groupId;
+  app.state.runs = runs.map((r) => r.id);
+  writeHash();
+  showView();
+  app.compare.show(runs, groupId);
+}
+
+async function loadCompareFromState() {
+  try {
+    let runs;
+    if (app.state.group) runs = (await api.group(app.state.group)).runs;
+    else runs = await Promise.all(app.state.runs.map((id) => api.run(id)));
+    app.compare.show(runs, app.state.group);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------------------------------------------------------------------------- views
+function showView() {
+  for (const v of ["live", "compare", "history"]) {
+    $(`view-${v}`).hidden = app.state.view !== v;
+    document.querySelector(`.tab[data-view="${v}"]`).setAttribute("aria-pressed", String(app.state.view === v));
+  }
+  if (app.state.view === "history") app.history.load();
+  if (app.state.view !== "compare") app.compare.close();
+  if (app.state.view !== "live") {
+    // a hidden live view would keep a socket and draw for nobody
+    app.live.close();
+  } else {
+    requestAnimationFrame(() => app.live.charts.resize());
+    if (app.state.run && app.live.runId === app.state.run && !app.live.socket && !app.live.replay && !app.live.opening) {
+      openRun(app.state.run, app.state.replay);
+    }
+  }
+}
+
+async function applyState() {
+  showView();
+  loadConfigIntoControls(effectiveConfig(app.state, app.options.knobs, app.options.presets));
+  $("preset").value = app.state.preset || "";
+  for (const k of ["heat", "real", "arrows"]) $(`show-${k}`).checked = app.state.show[k];
+  app.live.samples.setShow(app.state.show);
+  if (app.state.view === "compare" && (app.state.group || app.state.runs.length)) await loadCompareFromState();
+  if (app.state.run && app.state.run !== app.live.runId) await openRun(app.state.run, app.state.replay);
+  else if (!app.state.run) setRunUI(null);
+}
+
+// ---------------------------------------------------------------------------- keyboard
+function onKey(e) {
+  const t = e.target;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (t.closest && t.closest("input[type=text], input[type=number], select, textarea")) return;
+  if (app.state.view !== "live") return;
+  const run = app.live.run;
+  if (e.key === " " && !(t.tagName === "BUTTON")) {
+    e.preventDefault();
+    if (run && run.status === "paused") control("resume");
+    else if (run && run.status === "running") control("pause");
+  } else if (e.key === "s" && run && run.status === "paused") {
+    control("step");
+  } else if (e.key === "x" && run && ACTIVE.has(run.status)) {
+    control("stop");
+  } else if (e.key === "Enter" && t === document.body) {
+    startRun();
+  }
+}
+
+// ---------------------------------------------------------------------------- boot
+async function loadOptions() {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api.options();
+    } catch (e) {
+      const delay = Math.min(10000, 500 * 2 ** attempt);
+      setConnection({ state: "unreachable", delay, reason: e.message });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+async function boot() {
+  setConnection({ state: "connecting" });
+  app.options = await loadOptions();
+  setConnection({ state: "idle" });
+  banner(null);
+  app.knobs = knobIndex(app.options.knobs);
+  app.controls = buildControls($("controls"), app.options, onKnob);
+  for (const p of app.options.presets) {
+    const o = new Option(p.name, p.name);
+    o.title = p.help;
+    $("preset").append(o);
+  }
+  for (const o of app.options.objectives) $("clone-objective").append(new Option(o.name, o.name));
+  $("clone-objective").value = "wgan-gp";
+  compareChoices();
+
+  app.live = new LiveView({
+    status: (run) => setRunUI(run),
+    config: (cfg, ev) => {
+      loadConfigIntoControls(cfg);
+      setRunUI(app.live.run);
+      toast(`Changed at step ${ev.step}: ${describeChanges(ev.changes)}`);
+    },
+    rejected: (ev) => {
+      toast(`Refused: ${ev.field}: ${ev.message}`, 6000);
+      if (app.live.run) loadConfigIntoControls(app.live.run.config);
+    },
+    connection: (s) => setConnection(s),
+    error: (text) => toast(text, 6000),
+    replayStep: (step) => { app.state.replay = step; writeHash(); },
+    valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
+  });
+  app.compare = new CompareView({
+    open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
+    error: (text) => toast(text, 6000),
+    changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
+    objectives: () => app.options.objectives.map((o) => o.name),
+  });
+  app.history = new HistoryView({
+    open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
+    error: (text) => toast(text, 6000),
+    removed: (id) => { if (app.state.run === id) { app.state.run = null; writeHash(); } },
+  });
+
+  // wiring
+  $("start").addEventListener("click", startRun);
+  $("pause").addEventListener("click", () => control(app.live.run && app.live.run.status === "paused" ? "resume" : "pause"));
+  $("step").addEventListener("click", () => control("step"));
+  $("stop").addEventListener("click", () => control("stop"));
+  $("clone").addEventListener("click", cloneCompare);
+  $("compare-form").addEventListener("submit", startCompare);
+  $("preset").addEventListener("change", () => {
+    app.state.preset = $("preset").value || null;
+    app.state.config = {};
+    loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, app.state.preset));
+    writeHash();
+  });
+  for (const k of ["heat", "real", "arrows"]) {
+    $(`show-${k}`).addEventListener("change", () => {
+      app.state.show[k] = $(`show-${k}`).checked;
+      app.live.samples.setShow(app.state.show);
+      writeHash();
+    });
+  }
+  $("png").addEventListener("click", async () => {
+    const run = app.live.run;
+    const title = run ? `Collapse Lab · run ${run.id} · ${run.config.dataset} · ${describeRecipe(run.config)} · step ${app.live.log.last ? app.live.log.last.step : 0}` : "Collapse Lab";
+    try {
+      const a = document.createElement("a");
+      a.href = await dashboardPNG(title);
+      a.download = `collapse-lab-${app.live.runId || "view"}.png`;
+      a.click();
+    } catch (e) {
+      showError(e);
+    }
+  });
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.addEventListener("click", () => {
+      app.state.view = tab.dataset.view;
+      writeHash();
+      showView();
+      if (app.state.view === "compare" && !app.compare.cards.size && (app.state.group || app.state.runs.length)) loadCompareFromState();
+    });
+  }
+  $("share").addEventListener("click", async () => {
+    writeHash();
+    try {
+      await navigator.clipboard.writeText(location.href);
+      toast("Link copied: it opens this run (or these settings, ready to start).");
+    } catch {
+      toast(`Link: ${location.href}`, 8000);
+    }
+  });
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("hashchange", () => {
+    if (app.writingHash) return;
+    const { state, errors } = decodeHash(location.hash, app.options.knobs, app.options.presets);
+    app.state = state;
+    if (errors.length) toast(`Some settings in the link were ignored: ${errors.join("; ")}`, 8000);
+    applyState();
+  });
+
+  const { state, errors } = decodeHash(location.hash, app.options.knobs, app.options.presets);
+  app.state = state;
+  if (errors.length) toast(`Some settings in the link were ignored: ${errors.join("; ")}`, 8000);
+  await applyState();
+  writeHash();
+  document.body.dataset.ready = "1";
+}
+
+// for tests and bench/browser_frame.py: the page's state and the drawing timings
+window.collapseLab = {
+  app,
+  perf,
+  curvePerf,
+  summary() {
+    const f = perf.frames;
+    if (f.length < 2) return { frames: f.length };
+    const ms = f.map((x) => x[1]);
+    const span = (f[f.length - 1][0] - f[0][0]) / 1000;
+    return { frames: f.length, seconds: span, fps: (f.length - 1) / span, p50_ms: percentile(ms, 50), p95_ms: percentile(ms, 95), max_ms: Math.max(...ms) };
+  },
+};
+
+boot().catch((e) => {
+  banner(`The page could not start: ${e.message}`, "error");
+  throw e;
+});

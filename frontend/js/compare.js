@@ -1,0 +1,221 @@
+// The compare grid: 2–8 runs side by side, each with a small samples canvas, occupancy bars and
+// its key numbers, above two shared Plotly charts (modes covered, D loss) with one trace per run,
+// so every run is read on the same axes.
+
+import { api } from "./api.js";
+import { PLOT_CONFIG } from "./charts.js";
+import { RunSocket } from "./connection.js";
+import { OccupancyBars } from "./occupancy_chart.js";
+import { SamplesChart } from "./samples_chart.js";
+import { TickLog, finiteOrNull, formatNumber } from "./series.js";
+
+const $ = (id) => document.getElementById(id);
+const PALETTE = ["#4c8bf5", "#e4572e", "#2e9e5b", "#a05cd6", "#d4a017", "#2bb3a3", "#d6457a", "#5f6577"];
+const Plotly = () => globalThis.Plotly;
+
+// Remedies a comparison can switch on, with the value that switches each on.
+export const REMEDY_ON = { minibatch_disc: true, mbstd: true, spectral_norm: true, gp: 10, r1: 1, unroll: 5, entropy: 0.1 };
+
+/** Variants of a comparison from the chosen objectives and remedies (pure; 2–8 are allowed). */
+export function compareVariants(objectives, remedies, baseObjective) {
+  const out = objectives.map((o) => ({ objective: o }));
+  for (const r of remedies) out.push({ objective: baseObjective, [r]: REMEDY_ON[r] });
+  return out;
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+export class CompareView {
+  /** hooks: {open(runId), error(text), changed(runIds, groupId), objectives: [names]} */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.cards = new Map(); // run id -> card
+    this.group = null;
+    this.raf = 0;
+    this.plotted = false;
+  }
+
+  get runIds() {
+    return [...this.cards.keys()];
+  }
+
+  /** Show these runs (RunOut list) in the grid; `group` is their compare group id, if any. */
+  show(runs, group = null) {
+    this.close();
+    this.group = group;
+    const grid = $("compare-grid");
+    grid.replaceChildren();
+    runs.forEach((run, i) => this.addCard(run, i));
+    this.plot();
+    this.timer = setInterval(() => this.flushCurves(), 1000);
+  }
+
+  addCard(run, i) {
+    const color = PALETTE[i % PALETTE.length];
+    const card = el("article", "cmp-card");
+    card.dataset.run = run.id;
+    card.setAttribute("aria-label", `run ${run.id}: ${run.label || run.config.objective}`);
+    const head = el("header");
+    const name = el("b", null, run.label || `${run.config.objective}`);
+    name.style.color = color;
+    name.title = run.label || "";
+    const badge = el("span", "badge", run.status);
+    badge.dataset.status = run.status;
+    head.append(name, badge);
+    const canvas = el("canvas", "cmp-samples");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `samples of run ${run.id}`);
+    const bars = el("canvas", "cmp-bars");
+    bars.setAttribute("role", "img");
+    bars.setAttribute("aria-label", `occupancy per mode of run ${run.id}`);
+    const metrics = el("div", "cmp-metrics");
+    const covered = el("span", null, "covered –");
+    const eff = el("span", null, "eff –");
+    const step = el("span", null, "step –");
+    metrics.append(covered, eff, step);
+    const actions = el("div", "cmp-actions");
+    const open = el("button", "small ghost", "Open");
+    open.type = "button";
+    open.title = "Open this run in the live view";
+    open.addEventListener("click", () => this.hooks.open(run.id));
+    const pick = el("select");
+    pick.setAttribute("aria-label", `objective of a clone of run ${run.id}`);
+    for (const o of this.hooks.objectives()) if (o !== run.config.objective) pick.append(new Option(o, o));
+    pick.value = run.config.objective === "wgan-gp" ? "nsgan" : "wgan-gp";
+    const clone = el("button", "small", "Clone ▸");
+    clone.type = "button";
+    clone.title = "Add a run with these settings and another objective";
+    clone.addEventListener("click", () => this.clone(run, pick.value));
+    actions.append(open, pick, clone);
+    card.append(head, canvas, bars, metrics, actions);
+    $("compare-grid").append(card);
+
+    const chart = new SamplesChart(canvas, { legend: false, pointSize: 1.6 });
+    chart.setDataset(run.dataset, run.value_kind);
+    chart.clear(run.status === "queued" ? "queued…" : "connecting…");
+    const c = { run, i, color, card, chart, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0 };
+    c.socket = new RunSocket(run.id, {
+      hello: (m) => {
+        c.k = m.dataset.num_modes;
+        chart.setDataset(m.dataset, m.value_kind);
+        this.modesRange();
+      },
+      real: (m) => chart.setReal(m),
+      frame: (m) => this.onFrame(c, m),
+      status: (m) => this.setStatus(c, m.status),
+      event: (ev) => { if (ev.type === "state") this.setStatus(c, ev.state); },
+      error: (m) => this.hooks.error(m.message),
+      state: () => {},
+    }, api.token);
+    c.socket.connect();
+    this.cards.set(run.id, c);
+    return c;
+  }
+
+  setStatus(c, status) {
+    c.badge.textContent = status;
+    c.badge.dataset.status = status;
+  }
+
+  onFrame(c, m) {
+    const tick = { ...m.scalars, step: m.step, occupancy: m.occupancy };
+    if (c.log.push(tick) === "append") c.newTicks.push(tick);
+    if (m.scalars.status) this.setStatus(c, m.scalars.status);
+    c.pending = m;
+    if (!this.raf) this.raf = requestAnimationFrame(() => this.draw());
+  }
+
+  draw() {
+    this.raf = 0;
+    for (const c of this.cards.values()) {
+      const m = c.pending;
+      if (!m) continue;
+      c.pending = null;
+      if (m.scalars.value_kind) c.chart.valueKind = m.scalars.value_kind; // the objective may change
+      c.chart.draw(m);
+      c.barChart.draw(m.occupancy);
+      const s = m.scalars;
+      c.covered.textContent = `covered ${s.modes_covered ?? "–"}/${c.k || "?"}`;
+      c.eff.textContent = `eff ${formatNumber(s.effective_modes, 3)}`;
+      c.step.textContent = `step ${m.step}`;
+    }
+  }
+
+  /** Extend the shared curves with every run's new ticks: once a second, not per frame
+   * (a Plotly update costs more than a whole frame's budget; see charts.js). */
+  flushCurves() {
+    if (!this.plotted || document.hidden) return;
+    const xs = [];
+    const cov = [];
+    const loss = [];
+    const idx = [];
+    for (const c of this.cards.values()) {
+      if (!c.newTicks.length) continue;
+      idx.push(c.i);
+      xs.push(c.newTicks.map((t) => t.step));
+      cov.push(c.newTicks.map((t) => finiteOrNull(t.modes_covered)));
+      loss.push(c.newTicks.map((t) => finiteOrNull(t.loss_d)));
+      c.newTicks = [];
+    }
+    if (!idx.length) return;
+    Plotly().extendTraces($("cmp-modes"), { x: xs, y: cov }, idx, 4000);
+    Plotly().extendTraces($("cmp-loss"), { x: xs, y: loss }, idx, 4000);
+  }
+
+  plot() {
+    const traces = (key) => [...this.cards.values()].map((c) => ({
+      type: "scatter", mode: "lines", name: c.run.label || c.run.id, line: { color: c.color, width: 1.6 },
+      x: c.log.ticks.map((t) => t.step), y: c.log.ticks.map((t) => finiteOrNull(t[key])),
+    }));
+    const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
+    const layout = (title, extra = {}) => ({
+      margin: { l: 40, r: 8, t: 26, b: 34 }, font: { size: 11 }, paper_bgcolor: "rgba(0,0,0,0)",
+      showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 10 } },
+      xaxis: { title: { text: "step" }, gridcolor: "#eceef3" },
+      yaxis: { title: { text: title }, gridcolor: "#eceef3", ...extra }, uirevision: "keep",
+    });
+    Plotly().react($("cmp-modes"), traces("modes_covered"), layout("modes covered", k ? { range: [0, k + 0.5] } : {}), PLOT_CONFIG);
+    Plotly().react($("cmp-loss"), traces("loss_d"), layout("D loss"), PLOT_CONFIG);
+    for (const c of this.cards.values()) c.newTicks = [];
+    this.plotted = true;
+    this.rangeK = k;
+  }
+
+  /** Modes-covered axis from 0 to the largest K (known once the runs said hello). */
+  modesRange() {
+    const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
+    if (k && this.plotted && k !== this.rangeK) {
+      this.rangeK = k;
+      Plotly().relayout($("cmp-modes"), { "yaxis.range": [0, k + 0.5] });
+    }
+  }
+
+  async clone(run, objective) {
+    try {
+      let g;
+      if (this.group) {
+        g = await api.extendGroup(this.group, { objective });
+      } else {
+        const { dataset, data, seed, ...rest } = run.config;
+        g = await api.compare({ base: { dataset, data, seed, ...rest }, variants: [{ objective: run.config.objective }, { objective }], label: `clone of ${run.id}` });
+      }
+      this.show(g.runs, g.id);
+      this.hooks.changed(g.runs.map((r) => r.id), g.id);
+    } catch (e) {
+      this.hooks.error(e.message);
+    }
+  }
+
+  close() {
+    clearInterval(this.timer);
+    for (const c of this.cards.values()) c.socket.close();
+    this.cards.clear();
+    if (this.raf) cancelAnimationFrame(this.raf);
+    this.raf = 0;
+  }
+}

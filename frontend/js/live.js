@@ -1,0 +1,335 @@
+// The live view of one run: its websocket, the samples canvas, the Plotly charts, the metric
+// cards, and, for a finished run, the replay scrubber. Frames are drawn on the next animation
+// frame, latest wins, so a burst of frames costs one draw.
+
+import { api } from "./api.js";
+import { RunCharts } from "./charts.js";
+import { RunSocket } from "./connection.js";
+import { decode, unpackRecords, REAL } from "./protocol.js";
+import { SamplesChart } from "./samples_chart.js";
+import {
+  TickLog, markersFromEvents, describeChanges, formatNumber, occupancySummary, indexAtStep,
+} from "./series.js";
+
+const $ = (id) => document.getElementById(id);
+export const FINAL = new Set(["done", "failed", "interrupted"]);
+export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
+
+/** Timings of drawn frames, read by bench/browser_frame.py (window.collapseLab.perf). */
+export const perf = {
+  frames: [], // [performance.now() at draw, JS ms spent drawing]
+  received: 0, // binary frames that arrived (some are superseded before a draw: latest wins)
+  reset() { this.frames = []; this.received = 0; },
+};
+
+export class LiveView {
+  /** hooks: {status(run), config(cfg, event), rejected(ev), connection(info), error(text), replayStep(step)} */
+  constructor(hooks) {
+    this.hooks = hooks;
+    this.samples = new SamplesChart($("samples"));
+    this.charts = new RunCharts({ loss: $("chart-loss"), modes: $("chart-modes"), bars: $("chart-bars"), heat: $("chart-heat") });
+    this.log = new TickLog();
+    this.events = [];
+    this.run = null;
+    this.socket = null;
+    this.dataset = null;
+    this.pending = null; // latest frame not yet drawn
+    this.raf = 0;
+    this.replay = null;
+    this.playTimer = 0;
+    this.samples.clear("Start a run, or open one from History");
+    $("scrub").addEventListener("input", () => this.showReplay(Number($("scrub").value)));
+    $("scrub-play").addEventListener("click", () => this.togglePlay());
+    new ResizeObserver(() => {
+      if (this.samples.lastFrame) this.samples.draw(this.samples.lastFrame);
+      this.charts.drawFrame();
+    }).observe($("samples"));
+    this.hoverTips();
+  }
+
+  /** Hover read-outs of the canvas occupancy charts (Plotly charts have their own). */
+  hoverTips() {
+    const tip = $("occ-tip");
+    const panel = tip.parentElement;
+    const place = (e, text) => {
+      const r = panel.getBoundingClientRect();
+      tip.textContent = text;
+      tip.hidden = false;
+      tip.style.left = `${Math.min(e.clientX - r.left + 12, r.width - 160)}px`;
+      tip.style.top = `${e.clientY - r.top + 12}px`;
+    };
+    const name = (m) => (this.dataset && this.dataset.mode_names ? this.dataset.mode_names[m] : `mode ${m}`);
+    $("chart-bars").addEventListener("mousemove", (e) => {
+      const r = e.currentTarget.getBoundingClientRect();
+      const m = this.charts.bars.modeAt(e.clientX - r.left);
+      const occ = this.charts.lastOcc;
+      if (m < 0 || !occ) { tip.hidden = true; return; }
+      place(e, `mode ${m} ${name(m)}: ${(100 * occ[m]).toFixed(1)} %`);
+    });
+    $("chart-heat").addEventListener("mousemove", (e) => {
+      const r = e.currentTarget.getBoundingClientRect();
+      const c = this.charts.heat.cellAt(e.clientX - r.left, e.clientY - r.top);
+      const t = c && this.log.ticks.find((x) => x.step === c.step);
+      if (!c || !t) { tip.hidden = true; return; }
+      place(e, `step ${c.step}, mode ${c.mode} ${name(c.mode)}: ${(100 * t.occupancy[c.mode]).toFixed(1)} %`);
+    });
+    for (const id of ["chart-bars", "chart-heat"]) $(id).addEventListener("mouseleave", () => { tip.hidden = true; });
+  }
+
+  /**
+   * How to read the value grid of a frame with config version `v`: the objective in force then
+   * (from the config events) says probability or critic; before any change, the run's first
+   * value kind (hello) holds.
+   */
+  valueKindAt(v) {
+    let objective = null;
+    for (const e of this.events) if (e.version <= v && e.config && e.config.objective) objective = e.config.objective;
+    const kinds = this.hooks.valueKinds();
+    return (objective && kinds.get(objective)) || this.initialValueKind || "probability";
+  }
+
+  get runId() {
+    return this.run ? this.run.id : null;
+  }
+
+  /** Show run `run` (a RunOut): history first, then the live stream (or the replay when over). */
+  async open(run, replayStep = null) {
+    this.close();
+    this.opening = true;
+    try {
+      await this.load(run, replayStep);
+    } finally {
+      this.opening = false;
+    }
+  }
+
+  async load(run, replayStep) {
+    this.run = run;
+    this.finished = FINAL.has(run.status);
+    this.log = new TickLog();
+    this.events = [];
+    this.dataset = run.dataset || null;
+    this.initialValueKind = run.value_kind;
+    $("samples-panel").classList.toggle("images", Boolean(run.dataset && run.dataset.kind === "image"));
+    this.samples.setDataset(run.dataset, run.value_kind);
+    this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
+    this.charts.reset(this.dataset, [], []);
+    this.updateCards(run.last || {});
+    $("csv").href = api.csvUrl(run.id);
+    $("csv").setAttribute("download", `run-${run.id}.csv`);
+    $("scrubber").hidden = true;
+    try {
+      const h = await api.history(run.id);
+      if (this.run !== run) return;
+      for (const t of h.ticks) this.log.push(t);
+      this.events = h.events.filter((e) => e.type === "config");
+      if (this.dataset) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+    } catch (e) {
+      this.hooks.error(`could not load the run's history: ${e.message}`);
+    }
+    if (FINAL.has(run.status)) {
+      await this.loadReplay(replayStep);
+      this.hooks.connection({ state: "closed" });
+    } else {
+      this.connect();
+    }
+  }
+
+  connect() {
+    const run = this.run;
+    this.socket = new RunSocket(run.id, {
+      hello: (m) => this.onHello(m),
+      real: (m) => { this.samples.setReal(m); },
+      frame: (m) => this.onFrame(m),
+      event: (ev) => this.onEvent(ev),
+      status: (m) => this.onStatus(m),
+      error: (m) => this.hooks.error(m.message),
+      state: (s) => this.hooks.connection(s),
+    }, api.token);
+    this.socket.connect();
+  }
+
+  onHello(m) {
+    const first = !this.dataset || this.dataset.num_modes !== m.dataset.num_modes;
+    this.dataset = m.dataset;
+    this.run = { ...this.run, ...m.run };
+    this.initialValueKind = m.value_kind;
+    this.samples.setDataset(m.dataset, m.value_kind);
+    const images = m.dataset.kind === "image";
+    $("samples-panel").classList.toggle("images", images);
+    $("samples-note").textContent = images
+      ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
+      : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
+    const known = new Set(this.events.map((e) => e.version));
+    for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
+    this.events.sort((a, b) => a.version - b.version);
+    if (first || !this.charts.ready) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+    else this.charts.setMarkers(markersFromEvents(this.events));
+    this.hooks.status(this.run);
+    // a run that ended while we were away (e.g. interrupted by a server restart)
+    if (FINAL.has(m.run.status)) this.onStatus({ status: m.run.status, reason: m.run.reason });
+  }
+
+  onFrame(m) {
+    perf.received += 1;
+    const tick = { ...m.scalars, step: m.step, config_version: m.configVersion, occupancy: m.occupancy };
+    const what = this.log.push(tick);
+    if (what === "append") this.charts.push(tick);
+    else if (what === "reset" && this.dataset) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+    if (m.scalars.status && this.run && m.scalars.status !== this.run.status && !FINAL.has(this.run.status)) {
+      this.run = { ...this.run, status: m.scalars.status };
+      this.hooks.status(this.run);
+    }
+    this.pending = m;
+    if (!this.raf) this.raf = requestAnimationFrame(() => this.drawPending());
+  }
+
+  drawPending() {
+    this.raf = 0;
+    const m = this.pending;
+    if (!m) return;
+    this.pending = null;
+    const t0 = performance.now();
+    this.samples.valueKind = m.scalars.value_kind || this.valueKindAt(m.configVersion);
+    this.samples.draw(m);
+    this.charts.drawFrame();
+    this.updateCards(m.scalars, m.occupancy);
+    const t1 = performance.now();
+    perf.frames.push([t1, t1 - t0]);
+    if (perf.frames.length > 20000) perf.frames.splice(0, 10000);
+  }
+
+  onEvent(ev) {
+    if (ev.type === "config") {
+      if (!this.events.some((e) => e.version === ev.version)) this.events.push(ev);
+      this.charts.setMarkers(markersFromEvents(this.events));
+      this.run = { ...this.run, config: ev.config, config_version: ev.version };
+      this.hooks.config(ev.config, ev);
+    } else if (ev.type === "state") {
+      this.run = { ...this.run, status: ev.state };
+      this.hooks.status(this.run);
+    } else if (ev.type === "rejected") {
+      this.hooks.rejected(ev);
+    }
+  }
+
+  async onStatus(m) {
+    this.run = { ...this.run, status: m.status, reason: m.reason };
+    this.hooks.status(this.run);
+    if (FINAL.has(m.status) && !this.finished) {
+      this.finished = true;
+      // the run is over: the socket has nothing more to say; the recorded frames become a replay
+      if (this.socket) this.socket.close();
+      this.socket = null;
+      this.hooks.connection({ state: "closed" });
+      await this.loadReplay(null);
+    }
+  }
+
+  updateCards(s, occupancy) {
+    const k = this.dataset ? this.dataset.num_modes : null;
+    const set = (id, text) => { $(id).textContent = text; };
+    const cov = s.modes_covered;
+    set("m-covered", cov === undefined || cov === null ? "–" : `${cov}${k ? ` / ${k}` : ""}`);
+    const card = $("m-covered").parentElement;
+    if (k && typeof cov === "number") card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
+    set("m-captured", `captured ${s.modes_captured ?? "–"}`);
+    if (occupancy && occupancy.length) {
+      const c = occupancySummary(occupancy);
+      card.title = `${c.covered} covered, ${c.starving} starving, ${c.dropped} dropped`;
+    }
+    set("m-effective", formatNumber(s.effective_modes, 3));
+    set("m-hq", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–");
+    set("m-rkl", formatNumber(s.reverse_kl, 3));
+    set("m-hop", formatNumber(s.hopping, 2));
+    set("m-step", s.step === undefined ? "–" : String(s.step));
+    set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
+    const prov = this.run && this.run.provenance;
+    const device = (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–";
+    // a run of a batched compare group shares its step (and its steps/s) with the group
+    set("m-device", prov && prov.batched ? `${device} · batched ×${prov.runs}` : device);
+  }
+
+  // ------------------------------------------------------------------ replay
+  async loadReplay(step) {
+    const run = this.run;
+    let body;
+    try {
+      body = await api.replay(run.id);
+    } catch (e) {
+      this.hooks.error(`could not load the replay: ${e.message}`);
+      return;
+    }
+    if (this.run !== run && (!this.run || this.run.id !== run.id)) return;
+    const frames = [];
+    for (const rec of unpackRecords(body)) {
+      const m = decode(rec);
+      if (m.type === REAL) this.samples.setReal(m);
+      else frames.push(m);
+    }
+    this.replay = { frames, steps: frames.map((f) => f.step) };
+    if (!frames.length) {
+      this.samples.clear(run.status === "failed" ? `Run failed: ${run.reason || "no reason given"}` : "No frames were recorded");
+      return;
+    }
+    const scrub = $("scrub");
+    scrub.max = String(frames.length - 1);
+    const i = step === null ? frames.length - 1 : indexAtStep(this.replay.steps, step);
+    scrub.value = String(i);
+    $("scrubber").hidden = false;
+    this.showReplay(i, step === null);
+  }
+
+  showReplay(i, atEnd = false) {
+    if (!this.replay) return;
+    const f = this.replay.frames[i];
+    if (!f) return;
+    this.samples.valueKind = f.scalars.value_kind || this.valueKindAt(f.configVersion);
+    this.samples.draw(f);
+    this.charts.setBars(f.occupancy);
+    this.charts.setCursor(atEnd ? null : f.step);
+    this.updateCards(f.scalars, f.occupancy);
+    $("scrub-step").textContent = `step ${f.step}`;
+    if (!atEnd) this.hooks.replayStep(f.step);
+  }
+
+  togglePlay() {
+    if (this.playTimer) {
+      clearInterval(this.playTimer);
+      this.playTimer = 0;
+      $("scrub-play").textContent = "▶";
+      return;
+    }
+    const scrub = $("scrub");
+    if (Number(scrub.value) >= Number(scrub.max)) scrub.value = "0";
+    $("scrub-play").textContent = "❚❚";
+    this.playTimer = setInterval(() => {
+      const i = Number(scrub.value) + 1;
+      if (i > Number(scrub.max)) { this.togglePlay(); return; }
+      scrub.value = String(i);
+      this.showReplay(i);
+    }, 100);
+  }
+
+  /** Send a control message over the socket, or over HTTP when the socket is not open. */
+  async control(body) {
+    if (!this.run) return;
+    if (this.socket && this.socket.send(body)) return;
+    await api.control(this.run.id, body);
+  }
+
+  close() {
+    if (this.socket) this.socket.close();
+    this.socket = null;
+    if (this.raf) cancelAnimationFrame(this.raf);
+    this.raf = 0;
+    if (this.playTimer) this.togglePlay();
+    this.replay = null;
+    this.pending = null;
+    this.charts.cursor = null;
+  }
+
+  describe(ev) {
+    return `${describeChanges(ev.changes)} at step ${ev.step}`;
+  }
+}

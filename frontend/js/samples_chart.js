@@ -1,0 +1,281 @@
+// The samples panel on a plain 2-D canvas: D's value grid as a heatmap, real points, generated
+// points, optional generator-gradient arrows; for image data a grid of 8×8 digits.
+// DESIGN.md measured Plotly at 25–180 ms a frame for this and a canvas at ~3 ms, hence a canvas.
+// The maths (colour scale, transforms, gradients) is in field.js; this file only draws.
+
+import {
+  buildLUT, valueRange, gridToRGBA, arrowLattice, worldToPixel, imageToRGBA, VALUE_STOPS,
+} from "./field.js";
+
+const LUT = buildLUT();
+const REAL_COLOR = "rgba(20, 20, 20, 0.35)";
+const FAKE_HQ = "#1b1f3b";
+const FAKE_LQ = "rgba(140, 40, 160, 0.55)";
+
+export class SamplesChart {
+  /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
+  constructor(canvas, opts = {}) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d", { alpha: false });
+    this.legend = opts.legend !== false;
+    this.pointSize = opts.pointSize || 2.2;
+    this.dataset = null;
+    this.valueKind = "probability";
+    this.real = null; // decoded real-samples message
+    this.realLayer = null; // offscreen canvas with the real points, redrawn on resize only
+    this.gridCanvas = document.createElement("canvas");
+    this.gridCtx = this.gridCanvas.getContext("2d");
+    this.gridImage = null;
+    this.imageTile = null;
+    this.size = [0, 0];
+    this.lastFrame = null;
+    this.show = { heat: true, real: true, fake: true, arrows: false };
+  }
+
+  setDataset(dataset, valueKind) {
+    this.dataset = dataset;
+    this.valueKind = valueKind || "probability";
+    this.real = null;
+    this.realLayer = null;
+    this.lastFrame = null;
+  }
+
+  setReal(msg) {
+    this.real = msg;
+    this.realLayer = null;
+  }
+
+  setShow(show) {
+    this.show = { ...this.show, ...show };
+    if (this.lastFrame) this.draw(this.lastFrame);
+  }
+
+  /** Match the backing store to the element's CSS size × devicePixelRatio; true when changed. */
+  fit() {
+    const dpr = Math.min(window.devicePixelRatio || 1, 2);
+    const r = this.canvas.getBoundingClientRect();
+    const w = Math.max(1, Math.round(r.width * dpr));
+    const h = Math.max(1, Math.round(r.height * dpr));
+    if (w === this.size[0] && h === this.size[1]) return false;
+    this.canvas.width = w;
+    this.canvas.height = h;
+    this.size = [w, h];
+    this.dpr = dpr;
+    this.realLayer = null;
+    return true;
+  }
+
+  extent(frame) {
+    return (frame && frame.scalars && frame.scalars.extent) || (this.dataset && this.dataset.extent)
+      || [-3, 3, -3, 3];
+  }
+
+  clear(message) {
+    this.fit();
+    const { ctx } = this;
+    const [w, h] = this.size;
+    ctx.fillStyle = "#f4f5f8";
+    ctx.fillRect(0, 0, w, h);
+    if (message) {
+      ctx.fillStyle = "#667";
+      ctx.font = `${14 * (this.dpr || 1)}px system-ui, sans-serif`;
+      ctx.textAlign = "center";
+      ctx.fillText(message, w / 2, h / 2);
+    }
+    this.lastFrame = null;
+  }
+
+  /** Draw a decoded frame (protocol.decode). */
+  draw(frame) {
+    this.fit();
+    this.lastFrame = frame;
+    if (frame.images) this.drawImages(frame);
+    else this.drawPoints(frame);
+  }
+
+  drawPoints(frame) {
+    const { ctx } = this;
+    const [w, h] = this.size;
+    const dpr = this.dpr || 1;
+    const ext = this.extent(frame);
+    const legendW = this.legend ? 46 * dpr : 0;
+    const t = worldToPixel(ext, w - legendW, h, 6 * dpr);
+    const [bx, by, bw, bh] = t.box;
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, w, h);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(bx, by, bw, bh);
+    ctx.clip(); // samples that wander off the extent are cut at the frame, not drawn on the legend
+
+    // value heatmap: the grid goes into a GW×GH canvas once, then one scaled drawImage
+    let range = null;
+    if (frame.grid && this.show.heat) {
+      const gw = frame.gridW;
+      const gh = frame.gridH;
+      if (this.gridCanvas.width !== gw || this.gridCanvas.height !== gh || !this.gridImage) {
+        this.gridCanvas.width = gw;
+        this.gridCanvas.height = gh;
+        this.gridImage = this.gridCtx.createImageData(gw, gh);
+      }
+      range = valueRange(frame.grid, this.valueKind);
+      gridToRGBA(frame.grid, gw, gh, LUT, range[0], range[1], this.gridImage.data);
+      this.gridCtx.putImageData(this.gridImage, 0, 0);
+      ctx.imageSmoothingEnabled = true;
+      // grid cell centres sit on the extent's edges, so stretch by half a cell each side
+      const cx = bw / Math.max(gw - 1, 1);
+      const cy = bh / Math.max(gh - 1, 1);
+      ctx.drawImage(this.gridCanvas, bx - cx / 2, by - cy / 2, bw + cx, bh + cy);
+    } else {
+      ctx.fillStyle = "#f7f7f9";
+      ctx.fillRect(bx, by, bw, bh);
+    }
+
+    if (this.show.real && this.real) {
+      if (!this.realLayer) this.realLayer = this.paintReal(t, w, h);
+      ctx.drawImage(this.realLayer, 0, 0);
+    }
+
+    if (this.show.arrows && frame.grid) this.drawArrows(frame, ext, t);
+
+    if (this.show.fake) {
+      // one path per colour: two fills instead of 2,500
+      const s = this.pointSize * dpr;
+      const half = s / 2;
+      const xs = frame.samples;
+      const modes = frame.modes;
+      for (const hq of [false, true]) {
+        ctx.fillStyle = hq ? FAKE_HQ : FAKE_LQ;
+        ctx.beginPath();
+        for (let i = 0; i < frame.n; i++) {
+          if (((modes[i] & 0x80) !== 0) !== hq) continue;
+          const px = t.x(xs[2 * i]);
+          const py = t.y(xs[2 * i + 1]);
+          ctx.rect(px - half, py - half, s, s);
+        }
+        ctx.fill();
+      }
+    }
+
+    if (this.dataset && this.dataset.centres) {
+      ctx.strokeStyle = "rgba(46, 158, 91, 0.9)";
+      ctx.lineWidth = 1.2 * dpr;
+      const r = 5 * dpr;
+      ctx.beginPath();
+      for (const [cx, cy] of this.dataset.centres) {
+        const px = t.x(cx);
+        const py = t.y(cy);
+        ctx.moveTo(px + r, py);
+        ctx.arc(px, py, r, 0, 2 * Math.PI);
+      }
+      ctx.stroke();
+    }
+
+    ctx.restore();
+    ctx.strokeStyle = "#c9ccd6";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(bx + 0.5, by + 0.5, bw - 1, bh - 1);
+    if (this.legend && range) this.drawLegend(range, w - legendW + 8 * dpr, by + 4 * dpr, 12 * dpr, bh - 8 * dpr);
+  }
+
+  paintReal(t, w, h) {
+    const layer = document.createElement("canvas");
+    layer.width = w;
+    layer.height = h;
+    const c = layer.getContext("2d");
+    const dpr = this.dpr || 1;
+    const s = 1.6 * dpr;
+    c.fillStyle = REAL_COLOR;
+    c.beginPath();
+    const xs = this.real.samples;
+    for (let i = 0; i < this.real.n; i++) c.rect(t.x(xs[2 * i]) - s / 2, t.y(xs[2 * i + 1]) - s / 2, s, s);
+    c.fill();
+    return layer;
+  }
+
+  drawArrows(frame, ext, t) {
+    const { ctx } = this;
+    const dpr = this.dpr || 1;
+    const every = Math.max(2, Math.round(frame.gridW / 12));
+    const arrows = arrowLattice(frame.grid, frame.gridW, frame.gridH, ext, every);
+    ctx.strokeStyle = "rgba(30, 30, 30, 0.75)";
+    ctx.lineWidth = 1.1 * dpr;
+    ctx.beginPath();
+    const head = 3.5 * dpr;
+    for (const a of arrows) {
+      const x0 = t.x(a.x);
+      const y0 = t.y(a.y);
+      const x1 = t.x(a.x + a.u);
+      const y1 = t.y(a.y + a.v);
+      const ang = Math.atan2(y1 - y0, x1 - x0);
+      ctx.moveTo(x0, y0);
+      ctx.lineTo(x1, y1);
+      ctx.lineTo(x1 - head * Math.cos(ang - 0.45), y1 - head * Math.sin(ang - 0.45));
+      ctx.moveTo(x1, y1);
+      ctx.lineTo(x1 - head * Math.cos(ang + 0.45), y1 - head * Math.sin(ang + 0.45));
+    }
+    ctx.stroke();
+  }
+
+  drawLegend(range, x, y, w, h) {
+    const { ctx } = this;
+    const dpr = this.dpr || 1;
+    const g = ctx.createLinearGradient(0, y + h, 0, y);
+    for (const [s, [r, gg, b]] of VALUE_STOPS) g.addColorStop(s, `rgb(${r},${gg},${b})`);
+    ctx.fillStyle = g;
+    ctx.fillRect(x, y, w, h);
+    ctx.fillStyle = "#445";
+    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
+    ctx.textAlign = "left";
+    const fmt = (v) => (Math.abs(v) >= 100 ? v.toExponential(0) : String(Number(v.toPrecision(2))));
+    ctx.fillText(fmt(range[1]), x, y - 3 * dpr);
+    ctx.fillText(fmt(range[0]), x, y + h + 11 * dpr);
+    ctx.save();
+    ctx.translate(x + w + 11 * dpr, y + h / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = "center";
+    ctx.fillText(this.valueKind === "probability" ? "D(x) = P(real)" : "critic value", 0, 0);
+    ctx.restore();
+  }
+
+  drawImages(frame) {
+    const { ctx } = this;
+    const [w, h] = this.size;
+    const side = Math.round(Math.sqrt(frame.dim));
+    const count = frame.n;
+    const cols = Math.ceil(Math.sqrt(count));
+    const rows = Math.ceil(count / cols);
+    const gap = 2 * (this.dpr || 1);
+    const cell = Math.floor(Math.min((w - gap) / cols, (h - gap) / rows)) - gap;
+    ctx.fillStyle = "#e9ebf0";
+    ctx.fillRect(0, 0, w, h);
+    if (!this.imageTile || this.imageTile.width !== side) {
+      this.imageTile = document.createElement("canvas");
+      this.imageTile.width = side;
+      this.imageTile.height = side;
+      this.imagePixels = this.imageTile.getContext("2d").createImageData(side, side);
+    }
+    const tctx = this.imageTile.getContext("2d");
+    const ox = (w - cols * (cell + gap)) / 2;
+    const oy = (h - rows * (cell + gap)) / 2;
+    ctx.imageSmoothingEnabled = false;
+    for (let i = 0; i < count; i++) {
+      imageToRGBA(frame.samples, i, side, this.imagePixels.data);
+      tctx.putImageData(this.imagePixels, 0, 0);
+      const x = ox + (i % cols) * (cell + gap) + gap / 2;
+      const y = oy + Math.floor(i / cols) * (cell + gap) + gap / 2;
+      ctx.drawImage(this.imageTile, x, y, cell, cell);
+      if ((frame.modes[i] & 0x80) === 0) {
+        // not confidently any digit: a thin warm border
+        ctx.strokeStyle = "#e0a526";
+        ctx.lineWidth = 2;
+        ctx.strokeRect(x + 1, y + 1, cell - 2, cell - 2);
+      }
+    }
+  }
+
+  /** PNG data URL of what the panel shows now. */
+  toPNG() {
+    return this.canvas.toDataURL("image/png");
+  }
+}

@@ -1,0 +1,219 @@
+// Chart data maths: occupancy classes, curve series, config-change markers, CSV, replay lookup.
+// Pure: no DOM and no Plotly, so node's test runner checks it. The Plotly glue is charts.js.
+
+/** Scalar metrics of a tick, in the order the curves and CSV use (docs/protocol.md). */
+export const SCALAR_KEYS = [
+  "step", "time", "config_version", "steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1",
+  "term_entropy", "grad_norm_d", "grad_norm_g", "modes_captured", "modes_covered",
+  "hq_fraction", "effective_modes", "reverse_kl", "hopping",
+];
+
+/** Loss-chart traces: key, label, colour. Terms are drawn only once they are non-zero. */
+export const LOSS_TRACES = [
+  { key: "loss_d", label: "D loss", color: "#e4572e" },
+  { key: "loss_g", label: "G loss", color: "#4c8bf5" },
+  { key: "term_gp", label: "GP term", color: "#a05cd6" },
+  { key: "term_r1", label: "R1 term", color: "#2bb3a3" },
+  { key: "term_entropy", label: "entropy term", color: "#d4a017" },
+];
+
+/** Metric-chart traces (modes over time). */
+export const MODE_TRACES = [
+  { key: "modes_covered", label: "covered", color: "#2e9e5b" },
+  { key: "modes_captured", label: "captured", color: "#8fbf9f" },
+  { key: "effective_modes", label: "effective", color: "#4c8bf5" },
+];
+
+export const OCC_COLORS = { covered: "#2e9e5b", starving: "#e0a526", dropped: "#d64545" };
+
+/**
+ * Classify per-mode occupancy as DESIGN.md defines it: covered when occupancy >= 1/(4K),
+ * starving when above 0 but below, dropped at 0.
+ */
+export function classifyOccupancy(occupancy) {
+  const k = occupancy.length;
+  const fair = k > 0 ? 1 / (4 * k) : 0;
+  const out = new Array(k);
+  for (let i = 0; i < k; i++) {
+    const v = occupancy[i];
+    out[i] = v >= fair ? "covered" : v > 0 ? "starving" : "dropped";
+  }
+  return out;
+}
+
+/** Counts of each class: {covered, starving, dropped}. */
+export function occupancySummary(occupancy) {
+  const c = { covered: 0, starving: 0, dropped: 0 };
+  for (const cls of classifyOccupancy(occupancy)) c[cls]++;
+  return c;
+}
+
+/** Bar colours for Plotly, one per mode. */
+export function occupancyColors(occupancy) {
+  return classifyOccupancy(occupancy).map((c) => OCC_COLORS[c]);
+}
+
+/** A number for a chart: null (a gap) for null/undefined/non-finite. */
+export function finiteOrNull(v) {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * Keeps the ticks a chart has drawn so a new frame extends the curves only when it carries a
+ * newer tick. Frames repeat the latest tick while paused, and a resumed run may go back in steps
+ * (from a checkpoint); then the charts are rebuilt from `reset`.
+ */
+export class TickLog {
+  constructor(limit = 5000) {
+    this.limit = limit;
+    this.ticks = [];
+  }
+
+  get last() {
+    return this.ticks.length ? this.ticks[this.ticks.length - 1] : null;
+  }
+
+  /** "append" (newer step), "same" (same step; ignore) or "reset" (older step; redraw all). */
+  classify(step) {
+    const last = this.last;
+    if (!last || step > last.step) return "append";
+    if (step === last.step) return "same";
+    return "reset";
+  }
+
+  /** Record a tick {step, ...scalars, occupancy}; returns what classify() said. */
+  push(tick) {
+    const what = this.classify(tick.step);
+    if (what === "same") return what;
+    if (what === "reset") {
+      // keep the ticks before this step: the run went on from an earlier checkpoint
+      this.ticks = this.ticks.filter((t) => t.step < tick.step);
+    }
+    this.ticks.push(tick);
+    if (this.ticks.length > this.limit) this.ticks.splice(0, this.ticks.length - this.limit);
+    return what;
+  }
+
+  /** Column arrays for a key: {x: steps, y: values}. */
+  column(key) {
+    return {
+      x: this.ticks.map((t) => t.step),
+      y: this.ticks.map((t) => finiteOrNull(t[key])),
+    };
+  }
+
+  /** Occupancy rows (tick × mode), for the heatmap. */
+  occupancyRows() {
+    return this.ticks.map((t) => Array.from(t.occupancy || []));
+  }
+}
+
+/** Short text for a config change: "objective → wgan-gp, gp 10". */
+export function describeChanges(changes) {
+  const parts = [];
+  for (const [k, v] of Object.entries(changes || {})) {
+    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${k} → ${v}`);
+    else if (v === true) parts.push(`+${k}`);
+    else if (v === false) parts.push(`−${k}`);
+    else if (v === null) parts.push(`${k} default`);
+    else parts.push(`${k} ${typeof v === "number" ? formatNumber(v) : v}`);
+  }
+  return parts.join(", ");
+}
+
+/** Compact number: 0.0005 -> "5e-4", 12.5 -> "12.5", 3 -> "3". */
+export function formatNumber(v, digits = 3) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a < 1e-3 || a >= 1e5) {
+    const [m, e] = v.toExponential(digits - 1).split("e");
+    return `${String(Number(m))}e${Number(e)}`;
+  }
+  return String(Number(v.toPrecision(digits)));
+}
+
+/** Config events (type "config") that changed something, as markers {step, label, version}. */
+export function markersFromEvents(events) {
+  const out = [];
+  for (const e of events || []) {
+    if (!e || e.type !== "config" || !e.changes || !Object.keys(e.changes).length) continue;
+    out.push({ step: e.step, label: describeChanges(e.changes), version: e.version });
+  }
+  return out;
+}
+
+/**
+ * Plotly layout shapes and annotations for markers: a dashed vertical line per marker across the
+ * whole plot height, labelled at the top. `withLabels` false for the small charts.
+ */
+export function markerLayout(markers, withLabels = true) {
+  const shapes = [];
+  const annotations = [];
+  for (const m of markers) {
+    shapes.push({
+      type: "line", xref: "x", yref: "paper", x0: m.step, x1: m.step, y0: 0, y1: 1,
+      line: { color: "#7a5af8", width: 1.5, dash: "dot" },
+    });
+    if (withLabels) {
+      annotations.push({
+        x: m.step, xref: "x", y: 1, yref: "paper", yanchor: "top", xanchor: "left",
+        text: m.label, showarrow: false, font: { size: 10, color: "#5b3fd6" },
+        bgcolor: "rgba(255,255,255,0.85)",
+      });
+    }
+  }
+  return { shapes, annotations };
+}
+
+function csvCell(v) {
+  if (v === null || v === undefined) return "";
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** CSV of ticks in the server's column order: the scalars, then occ_0..occ_{K-1}. */
+export function ticksToCSV(ticks) {
+  const k = ticks.reduce((m, t) => Math.max(m, (t.occupancy || []).length), 0);
+  const cols = [...SCALAR_KEYS, ...Array.from({ length: k }, (_, i) => `occ_${i}`)];
+  const lines = [cols.join(",")];
+  for (const t of ticks) {
+    const row = SCALAR_KEYS.map((c) => csvCell(t[c]));
+    for (let i = 0; i < k; i++) row.push(csvCell(t.occupancy ? t.occupancy[i] : ""));
+    lines.push(row.join(","));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Index of the last element of sorted `steps` that is <= step (0 when step is before all). */
+export function indexAtStep(steps, step) {
+  let lo = 0;
+  let hi = steps.length - 1;
+  if (hi < 0) return -1;
+  if (step < steps[0]) return 0;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (steps[mid] <= step) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** p-th percentile (0..100) of numbers, linear interpolation; NaN for an empty list. */
+export function percentile(values, p) {
+  if (!values.length) return NaN;
+  const s = Float64Array.from(values).sort();
+  const r = (p / 100) * (s.length - 1);
+  const lo = Math.floor(r);
+  const hi = Math.ceil(r);
+  return s[lo] + (s[hi] - s[lo]) * (r - lo);
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (0-based): exponential backoff capped at `max`,
+ * with `jitter` in [0, 1) spreading clients that lost the server at the same moment.
+ */
+export function backoffDelay(attempt, jitter = 0, base = 500, max = 10000) {
+  const d = Math.min(max, base * 2 ** Math.min(attempt, 20));
+  return Math.round(d * (0.75 + 0.5 * jitter));
+}

@@ -1,0 +1,162 @@
+// Chart data maths: occupancy classes, tick log, markers, CSV, colour scale, gradient arrows.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
+  ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
+} from "../js/series.js";
+import {
+  buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
+} from "../js/field.js";
+
+test("occupancy classes follow DESIGN.md: covered >= 1/(4K), starving > 0, dropped = 0", () => {
+  // K = 4: the line is 1/16 = 0.0625
+  const occ = [0.0625, 0.0624, 0, 0.5];
+  assert.deepEqual(classifyOccupancy(occ), ["covered", "starving", "dropped", "covered"]);
+  assert.deepEqual(occupancySummary(Float32Array.from(occ)),
+    { covered: 2, starving: 1, dropped: 1 });
+  assert.deepEqual(classifyOccupancy([]), []);
+});
+
+test("the tick log appends newer steps, ignores repeats and rewinds on an older step", () => {
+  const log = new TickLog(3);
+  assert.equal(log.push({ step: 20, loss_d: 1 }), "append");
+  assert.equal(log.push({ step: 20, loss_d: 9 }), "same");
+  assert.equal(log.push({ step: 40, loss_d: NaN }), "append");
+  assert.equal(log.push({ step: 60, loss_d: 3 }), "append");
+  assert.deepEqual(log.column("loss_d"), { x: [20, 40, 60], y: [1, null, 3] });
+  assert.equal(log.push({ step: 80, loss_d: 4 }), "append");
+  assert.deepEqual(log.column("loss_d").x, [40, 60, 80]); // bounded at 3
+  assert.equal(log.push({ step: 50, loss_d: 5 }), "reset");
+  assert.deepEqual(log.column("loss_d").x, [40, 50]);
+});
+
+test("config events become labelled markers at their steps", () => {
+  const events = [
+    { type: "config", version: 0, step: 0, changes: {} },
+    { type: "state", state: "paused", step: 100 },
+    { type: "config", version: 1, step: 1200, changes: { objective: "wgan-gp", gp: 10 } },
+    { type: "config", version: 2, step: 1500, changes: { minibatch_disc: true, lr_g: 0.0005 } },
+  ];
+  const m = markersFromEvents(events);
+  assert.deepEqual(m.map((x) => x.step), [1200, 1500]);
+  assert.equal(m[0].label, "objective → wgan-gp, gp 10");
+  assert.equal(m[1].label, "+minibatch_disc, lr_g 5e-4");
+  const lay = markerLayout(m);
+  assert.equal(lay.shapes.length, 2);
+  assert.equal(lay.shapes[1].x0, 1500);
+  assert.equal(lay.annotations[0].text, "objective → wgan-gp, gp 10");
+  assert.equal(markerLayout(m, false).annotations.length, 0);
+  assert.equal(describeChanges({ spectral_norm: false, gp: null }), "−spectral_norm, gp default");
+});
+
+test("numbers are formatted compactly", () => {
+  assert.equal(formatNumber(0.0005), "5e-4");
+  assert.equal(formatNumber(12.345), "12.3");
+  assert.equal(formatNumber(3), "3");
+  assert.equal(formatNumber(null), "–");
+  assert.equal(formatNumber(NaN), "–");
+  assert.equal(formatNumber(123456), "1.23e5");
+});
+
+test("CSV has the server's columns: scalars then occ_0..occ_{K-1}", () => {
+  const csv = ticksToCSV([
+    { step: 20, loss_d: 1.5, loss_g: null, occupancy: [0.5, 0.25] },
+    { step: 40, loss_d: 1.25, occupancy: [0.75, 0] },
+  ]);
+  const lines = csv.trimEnd().split("\n");
+  assert.equal(lines[0], [...SCALAR_KEYS, "occ_0", "occ_1"].join(","));
+  assert.equal(lines.length, 3);
+  const row = lines[1].split(",");
+  assert.equal(row[0], "20");
+  assert.equal(row[SCALAR_KEYS.indexOf("loss_d")], "1.5");
+  assert.equal(row[SCALAR_KEYS.indexOf("loss_g")], "");
+  assert.deepEqual(row.slice(-2), ["0.5", "0.25"]);
+});
+
+test("indexAtStep finds the snapshot at or before a step", () => {
+  const steps = [0, 200, 400, 600];
+  assert.equal(indexAtStep(steps, 399), 1);
+  assert.equal(indexAtStep(steps, 400), 2);
+  assert.equal(indexAtStep(steps, 9999), 3);
+  assert.equal(indexAtStep(steps, -5), 0);
+  assert.equal(indexAtStep([], 5), -1);
+});
+
+test("percentile and backoff", () => {
+  assert.equal(percentile([5, 1, 3, 2, 4], 50), 3);
+  assert.equal(percentile([0, 10], 95), 9.5);
+  assert.ok(Number.isNaN(percentile([], 50)));
+  assert.equal(backoffDelay(0, 0.5), 500);
+  assert.equal(backoffDelay(3, 0.5), 4000);
+  assert.equal(backoffDelay(30, 0.5), 10000);
+  assert.ok(backoffDelay(2, 0) < backoffDelay(2, 0.99));
+});
+
+test("colour scale: probability is fixed to [0,1], critic spans its grid", () => {
+  const lut = buildLUT();
+  assert.equal(lut.length, 768);
+  assert.deepEqual(Array.from(lut.slice(0, 3)), [33, 102, 172]);
+  assert.deepEqual(Array.from(lut.slice(765)), [178, 24, 43]);
+  assert.deepEqual(valueRange(Float32Array.from([0.2, 0.3]), "probability"), [0, 1]);
+  assert.deepEqual(valueRange(Float32Array.from([-0.5, 2, NaN]), "critic"), [-0.5, 2]);
+  assert.deepEqual(valueRange(Float32Array.from([NaN]), "critic"), [-1, 1]);
+  const flat = valueRange(Float32Array.from([3, 3]), "critic");
+  assert.ok(flat[0] < 3 && flat[1] > 3);
+});
+
+test("grid pixels put row 0 (ymin) at the bottom of the image", () => {
+  const lut = buildLUT();
+  const grid = Float32Array.from([0, 0, 1, 1]); // 2x2: bottom row low, top row high
+  const px = gridToRGBA(grid, 2, 2, lut, 0, 1, new Uint8ClampedArray(16));
+  assert.deepEqual(Array.from(px.slice(0, 4)), [178, 24, 43, 255]); // top-left = high value
+  assert.deepEqual(Array.from(px.slice(8, 12)), [33, 102, 172, 255]); // bottom-left = low
+});
+
+test("gradient of a plane is its slope; arrows point uphill", () => {
+  const w = 5, h = 4;
+  const ext = [0, 4, 0, 3]; // one world unit per cell
+  const grid = new Float32Array(w * h);
+  for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) grid[r * w + c] = 2 * c - r;
+  const { gx, gy } = gradientField(grid, w, h, ext);
+  for (let i = 0; i < w * h; i++) {
+    assert.ok(Math.abs(gx[i] - 2) < 1e-6);
+    assert.ok(Math.abs(gy[i] + 1) < 1e-6);
+  }
+  const arrows = arrowLattice(grid, w, h, ext, 2, 1);
+  assert.ok(arrows.length > 0);
+  for (const a of arrows) {
+    assert.ok(Math.abs(Math.hypot(a.u, a.v) - 1) < 1e-6);
+    assert.ok(a.u > 0 && a.v < 0);
+  }
+  assert.deepEqual(arrowLattice(new Float32Array(w * h), w, h, ext), []); // flat: no arrows
+});
+
+test("world to pixel keeps a 1:1 aspect and flips y", () => {
+  const t = worldToPixel([-2, 2, -1, 1], 400, 300, 10);
+  assert.equal(t.scale, 95);
+  assert.equal(t.x(-2), 10);
+  assert.equal(t.x(2), 390);
+  assert.equal(t.y(1), 55); // top of the centred box
+  assert.equal(t.y(-1), 245);
+});
+
+test("image samples in [-1, 1] become ink on paper", () => {
+  const px = imageToRGBA(Float32Array.from([-1, 1, 0, 7]), 0, 2, new Uint8ClampedArray(16));
+  assert.deepEqual([px[0], px[4], px[8], px[12]], [255, 0, 128, 0]);
+});
+
+test("compare variants: one per objective, one per remedy on the base objective", async () => {
+  const { compareVariants } = await import("../js/compare.js");
+  assert.deepEqual(compareVariants(["nsgan", "wgan-gp"], ["minibatch_disc", "gp"], "nsgan"), [
+    { objective: "nsgan" }, { objective: "wgan-gp" },
+    { objective: "nsgan", minibatch_disc: true }, { objective: "nsgan", gp: 10 },
+  ]);
+});
+
+test("history recipe names the objective and the remedies switched on", async () => {
+  const { recipe } = await import("../js/history.js");
+  assert.equal(recipe({ objective: "nsgan", gp: null, r1: 0, minibatch_disc: true, unroll: 5, spectral_norm: false }),
+    "nsgan + minibatch_disc + unroll 5");
+});

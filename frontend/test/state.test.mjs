@@ -1,0 +1,131 @@
+// Page state <-> URL hash round trips, coercion by the knob registry, start bodies, live changes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  initialState, encodeHash, decodeHash, coerceKnob, startBody, liveChanges, effectiveConfig,
+  baseConfig,
+} from "../js/state.js";
+
+// a slice of /api/options' knob list, shaped as trainer.registry.options() returns it
+const KNOBS = [
+  { name: "dataset", type: "choice", default: "ring8", choices: ["ring8", "grid25", "digits"], live: false, nullable: false },
+  { name: "objective", type: "choice", default: "nsgan", choices: ["nsgan", "wgan", "wgan-gp"], live: true, nullable: false },
+  { name: "gp", type: "float", default: null, min: 0, max: 1000, live: true, nullable: true },
+  { name: "minibatch_disc", type: "bool", default: false, live: true, nullable: false },
+  { name: "lr_g", type: "float", default: 0.001, min: 1e-6, max: 0.1, live: true, nullable: false },
+  { name: "n_critic", type: "int", default: 1, min: 1, max: 20, live: true, nullable: false },
+  { name: "seed", type: "int", default: 0, min: 0, max: 2147483647, live: false, nullable: false },
+  { name: "data", type: "str", default: null, live: false, nullable: true },
+];
+const PRESETS = [
+  { name: "collapse-ring8", values: { dataset: "ring8", objective: "nsgan", lr_g: 0.001 } },
+  { name: "wgan-gp-ring8", values: { dataset: "ring8", objective: "wgan-gp", n_critic: 5 } },
+];
+
+test("the default state encodes to an empty hash and back", () => {
+  assert.equal(encodeHash(initialState(), KNOBS, PRESETS), "");
+  const { state, errors } = decodeHash("", KNOBS, PRESETS);
+  assert.deepEqual(state, initialState());
+  assert.deepEqual(errors, []);
+});
+
+test("a full state round-trips through the hash", () => {
+  const s = initialState();
+  s.view = "compare";
+  s.run = "r_abc12";
+  s.runs = ["r1", "r2", "r3"];
+  s.group = "g7";
+  s.preset = "wgan-gp-ring8";
+  s.config = { gp: 2.5, minibatch_disc: true, lr_g: 0.0005, seed: 42, data: "my points.csv" };
+  s.show.arrows = true;
+  s.show.real = false;
+  s.replay = 1200;
+  const hash = encodeHash(s, KNOBS, PRESETS);
+  const { state, errors } = decodeHash(`#${hash}`, KNOBS, PRESETS);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(state, s);
+  assert.match(hash, /^view=compare&run=r_abc12&runs=r1%2Cr2%2Cr3&group=g7&preset=wgan-gp-ring8/);
+  assert.match(hash, /lr_g=0\.0005/);
+  assert.match(hash, /data=my%20points\.csv/);
+});
+
+test("values equal to the preset or the defaults are left out of the hash", () => {
+  const s = initialState();
+  s.preset = "wgan-gp-ring8";
+  s.config = { objective: "wgan-gp", n_critic: 5, lr_g: 0.001, gp: null, seed: 3 };
+  assert.equal(encodeHash(s, KNOBS, PRESETS), "preset=wgan-gp-ring8&seed=3");
+});
+
+test("bad values are reported by name and left out; the rest still opens", () => {
+  const { state, errors } = decodeHash(
+    "#run=r1&lr_g=7&objective=sgd&n_critic=2.5&minibatch_disc=maybe&bogus=1&gp=null&view=zzz",
+    KNOBS, PRESETS);
+  assert.equal(state.run, "r1");
+  assert.deepEqual(state.config, { gp: null });
+  assert.equal(state.view, "live");
+  assert.equal(errors.length, 6);
+  assert.ok(errors.includes("lr_g: expected a number in [0.000001, 0.1], got 7"), errors.join("|"));
+  assert.ok(errors.some((e) => e.startsWith("objective: expected one of nsgan, wgan, wgan-gp")));
+  assert.ok(errors.some((e) => e.startsWith("n_critic: expected an integer")));
+  assert.ok(errors.some((e) => e.startsWith("minibatch_disc: expected 1 or 0")));
+  assert.ok(errors.some((e) => e.includes('"bogus"')));
+  assert.ok(errors.some((e) => e.startsWith("view:")));
+});
+
+test("a run id that is not an id is refused (no markup through the hash)", () => {
+  const { state, errors } = decodeHash("#run=%3Cimg%20src%3Dx%3E", KNOBS, PRESETS);
+  assert.equal(state.run, null);
+  assert.equal(errors.length, 1);
+});
+
+test("coerceKnob keeps types and ranges", () => {
+  const byName = Object.fromEntries(KNOBS.map((k) => [k.name, k]));
+  assert.deepEqual(coerceKnob(byName.n_critic, "5"), { value: 5 });
+  assert.deepEqual(coerceKnob(byName.lr_g, "1e-4"), { value: 0.0001 });
+  assert.deepEqual(coerceKnob(byName.minibatch_disc, "true"), { value: true });
+  assert.deepEqual(coerceKnob(byName.gp, ""), { value: null });
+  assert.ok("error" in coerceKnob(byName.lr_g, ""));
+  assert.ok("error" in coerceKnob(byName.n_critic, "0"));
+});
+
+test("start body: the preset plus only what differs from it", () => {
+  const s = initialState();
+  s.preset = "collapse-ring8";
+  s.config = { objective: "nsgan", minibatch_disc: true };
+  assert.deepEqual(startBody(s, KNOBS, PRESETS), { preset: "collapse-ring8", minibatch_disc: true });
+  s.preset = null;
+  s.config = { objective: "wgan", lr_g: 0.001 };
+  assert.deepEqual(startBody(s, KNOBS, PRESETS), { objective: "wgan" });
+  assert.equal(effectiveConfig(s, KNOBS, PRESETS).dataset, "ring8");
+  assert.equal(baseConfig(KNOBS, PRESETS, "wgan-gp-ring8").n_critic, 5);
+});
+
+test("live changes separate live knobs from ones that need a new run", () => {
+  const running = { objective: "nsgan", gp: null, seed: 0, lr_g: 0.001, dataset: "ring8" };
+  const wanted = { objective: "wgan-gp", gp: null, seed: 4, lr_g: 0.001, dataset: "grid25" };
+  const { changes, frozen } = liveChanges(running, wanted, KNOBS);
+  assert.deepEqual(changes, { objective: "wgan-gp" });
+  assert.deepEqual(frozen.sort(), ["dataset", "seed"]);
+});
+
+test("sliders: log knobs span decades, 0 stays off, ints stay ints", async () => {
+  const { sliderScale, showValue } = await import("../js/controls.js");
+  const lr = sliderScale(KNOBS.find((k) => k.name === "lr_g") && { ...KNOBS.find((k) => k.name === "lr_g"), log: true });
+  assert.equal(lr.kind, "log");
+  assert.equal(lr.fromPos(lr.toPos(0.0005)), 0.0005);
+  assert.equal(lr.fromPos(0), 0.000001);
+  assert.equal(lr.fromPos(1000), 0.1);
+  const gp = sliderScale(KNOBS.find((k) => k.name === "gp"));
+  assert.equal(gp.kind, "zerolog");
+  assert.equal(gp.toPos(0), 0);
+  assert.equal(gp.fromPos(0), 0);
+  assert.equal(gp.fromPos(gp.toPos(10)), 10);
+  const nc = sliderScale(KNOBS.find((k) => k.name === "n_critic"));
+  assert.equal(nc.kind, "linear");
+  assert.equal(nc.fromPos(nc.toPos(5)), 5);
+  assert.equal(sliderScale(KNOBS.find((k) => k.name === "seed")), null); // typed, not slid
+  assert.equal(showValue({ type: "float" }, 0.0003), "3e−4");
+  assert.equal(showValue({ type: "float" }, null), "auto");
+  assert.equal(showValue({ type: "int" }, 5), "5");
+});

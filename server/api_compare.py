@@ -1,0 +1,121 @@
+"""Compare groups: 2–8 runs that share dataset, seed and data stream and differ in given knobs.
+
+The same seed gives the same initial networks (where the architectures match) and the same real
+batches, so differences between the runs come from the knobs that differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+
+from server.api_runs import ERRORS, run_out, sup
+from server.auth import require_control
+from server.models import (
+    CompareIn,
+    ExtendIn,
+    GroupControlIn,
+    GroupControlOut,
+    GroupList,
+    GroupOut,
+)
+from server.supervisor import Conflict, Supervisor
+from trainer.config import ConfigError
+from trainer.presets import from_preset
+
+router = APIRouter(prefix="/api/compare", tags=["compare"])
+GroupId = Path(pattern=r"^g[a-z0-9]{1,31}$", description="the group's id")
+SHARED = ("dataset", "data", "seed")  # what every run of a group has in common
+MAX_RUNS = 8
+
+
+def variant_label(v: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v[k]}" for k in sorted(v)) or "base"
+
+
+def build_config(base: dict[str, Any], variant: dict[str, Any], where: str) -> dict[str, Any]:
+    for k in SHARED:
+        if k in variant:
+            raise ConfigError(f"{where}.{k}", "runs of a compare group share dataset, data and "
+                              "seed; put it in base")
+    if "preset" in variant or "label" in variant:
+        raise ConfigError(f"{where}.preset", "a variant holds knobs only; put a preset in base")
+    values = {k: v for k, v in base.items() if k not in ("preset", "label")}
+    values.update(variant)
+    try:
+        return from_preset(base.get("preset"), values).to_dict()
+    except ConfigError as e:
+        field = e.field if e.field in base and e.field not in variant else f"{where}.{e.field}"
+        if e.field == "preset":
+            field = "base.preset"
+        raise ConfigError(field, e.message) from None
+
+
+def group_out(s: Supervisor, g: dict[str, Any]) -> GroupOut:
+    return GroupOut(id=g["id"], label=g.get("label"), created=g["created"], base=g["base"],
+                    varied=g["varied"], runs=[run_out(r) for r in s.group_runs(g["id"])])
+
+
+def get_group(request: Request, gid: str) -> dict[str, Any]:
+    g = sup(request).groups.get(gid)
+    if g is None:
+        raise HTTPException(404, f"no compare group {gid!r}")
+    return g
+
+
+@router.post("", response_model=GroupOut, status_code=201, responses=ERRORS,
+             dependencies=[Depends(require_control)])
+async def create_group(body: CompareIn, request: Request) -> GroupOut:
+    """Start 2–8 runs side by side: `base` is shared, each of `variants` says what differs."""
+    configs = [build_config(body.base, v, f"variants[{i}]") for i, v in enumerate(body.variants)]
+    s = sup(request)
+    g = s.new_group(body.base, list(body.variants), body.label)
+    for v, cfg in zip(body.variants, configs, strict=False):
+        s.create(cfg, group_id=g["id"], label=variant_label(v), schedule=False)
+    s.schedule()  # all at once, so the runs that can train batched start together
+    return group_out(s, g)
+
+
+@router.get("", response_model=GroupList)
+async def list_groups(request: Request) -> GroupList:
+    s = sup(request)
+    return GroupList(groups=[group_out(s, g) for g in
+                             sorted(s.groups.values(), key=lambda g: g["created"])])
+
+
+@router.get("/{group_id}", response_model=GroupOut, responses=ERRORS)
+async def read_group(request: Request, group_id: str = GroupId) -> GroupOut:
+    return group_out(sup(request), get_group(request, group_id))
+
+
+@router.post("/{group_id}/control", response_model=GroupControlOut, responses=ERRORS,
+             dependencies=[Depends(require_control)])
+async def control_group(body: GroupControlIn, request: Request,
+                        group_id: str = GroupId) -> GroupControlOut:
+    """Pause, resume or stop every run of the group; runs whose state refuses it are listed."""
+    g = get_group(request, group_id)
+    s = sup(request)
+    results = []
+    for r in s.group_runs(g["id"]):
+        try:
+            res = s.control(r, {"action": body.action})
+            results.append(dict(id=r.id, accepted=res["accepted"], status=r.status.value))
+        except Conflict as e:
+            results.append(dict(id=r.id, error=str(e), status=r.status.value))
+    return GroupControlOut(id=g["id"], results=results)
+
+
+@router.post("/{group_id}/runs", response_model=GroupOut, status_code=201, responses=ERRORS,
+             dependencies=[Depends(require_control)])
+async def extend_group(body: ExtendIn, request: Request, group_id: str = GroupId) -> GroupOut:
+    """Add one more variant to a group (at most 8 runs)."""
+    g = get_group(request, group_id)
+    s = sup(request)
+    if len(s.group_runs(g["id"])) >= MAX_RUNS:
+        raise Conflict(f"group {g['id']} already has {MAX_RUNS} runs, the most a group holds")
+    cfg = build_config(g["base"], body.variant, "variant")
+    g["varied"].append(body.variant)
+    s.store.save_group(g)
+    s.create(cfg, group_id=g["id"], label=variant_label(body.variant))
+    return group_out(s, g)

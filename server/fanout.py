@@ -1,0 +1,90 @@
+"""Fan-out of one run's stream to any number of websocket viewers.
+
+Each viewer owns a bounded mailbox: an ordered queue of text messages (events and status, never
+dropped; a viewer that lets `viewer_queue` of them pile up is disconnected instead) and a single
+frame slot where a newer frame replaces an unsent one (latest wins). Publishing costs one JSON
+encoding per message and zero per frame, whatever the number of viewers, and never awaits, so
+a stalled browser cannot slow training or the other viewers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from typing import Any
+
+
+class Overflow(Exception):
+    """A viewer fell too far behind on messages that may not be dropped."""
+
+
+class Viewer:
+    def __init__(self, max_text: int):
+        self.max_text = max_text
+        self.text: deque[str] = deque()
+        self.frame: bytes | None = None
+        self.wake = asyncio.Event()
+        self.overflow = False
+        self.sent_frames = 0
+        self.dropped_frames = 0
+
+    def push_text(self, msg: str) -> None:
+        if len(self.text) >= self.max_text:
+            self.overflow = True
+        else:
+            self.text.append(msg)
+        self.wake.set()
+
+    def push_frame(self, frame: bytes) -> None:
+        if self.frame is not None:
+            self.dropped_frames += 1
+        self.frame = frame
+        self.wake.set()
+
+    async def next(self) -> tuple[list[str], bytes | None]:
+        """Wait for something to send: all queued text, then the latest frame."""
+        while not self.text and self.frame is None:
+            if self.overflow:
+                raise Overflow
+            self.wake.clear()
+            await self.wake.wait()
+        if self.overflow:
+            raise Overflow
+        text = list(self.text)
+        self.text.clear()
+        frame, self.frame = self.frame, None
+        if frame is not None:
+            self.sent_frames += 1
+        return text, frame
+
+
+class Hub:
+    """The viewers of one run, and the latest frame for a viewer who joins mid-run."""
+
+    def __init__(self, max_text: int = 256):
+        self.max_text = max_text
+        self.viewers: set[Viewer] = set()
+        self.latest: bytes | None = None
+        self.frames = 0
+
+    def join(self) -> Viewer:
+        v = Viewer(self.max_text)
+        self.viewers.add(v)
+        return v
+
+    def leave(self, v: Viewer) -> None:
+        self.viewers.discard(v)
+
+    def publish_frame(self, frame: bytes) -> None:
+        self.latest = frame
+        self.frames += 1
+        for v in self.viewers:
+            v.push_frame(frame)
+
+    def publish(self, msg: dict[str, Any]) -> None:
+        if not self.viewers:
+            return
+        text = json.dumps(msg, separators=(",", ":"), default=str)
+        for v in self.viewers:
+            v.push_text(text)

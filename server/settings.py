@@ -1,0 +1,79 @@
+"""Server settings: one pydantic-settings model, read from COLLAPSE_LAB_* env vars and CLI flags.
+
+Nothing here is read at import time: `Settings()` is built by `collapse-lab serve` (or a test)
+and handed to `create_app(settings)`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    from server.cli import default_data_dir
+
+    return default_data_dir()
+
+
+def _default_worker_threads() -> int:
+    # on a small CPU one thread per worker leaves a core to the server and the browser
+    return 1 if (os.cpu_count() or 1) <= 4 else 0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLLAPSE_LAB_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="interface to listen on", max_length=255)
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port)")
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="SQLite store, checkpoints and dataset caches")
+    max_workers: int = Field(2, ge=1, le=64,
+                             description="runs training at once; further runs wait as queued")
+    max_runs: int = Field(500, ge=1, le=100_000, description="runs kept in the store")
+    frame_rate: float = Field(10.0, gt=0, le=60, description="live frames per second per run")
+    worker_threads: int = Field(default_factory=_default_worker_threads, ge=0, le=256,
+                                description="torch threads per worker; 0 = torch's default")
+    token: str | None = Field(None, min_length=8, max_length=200,
+                              description="teacher token; when set only its holder may start, "
+                              "control or delete runs")
+    allowed_origins: list[str] = Field(default_factory=list,
+                                       description="extra Origins allowed to open websockets")
+    snapshot_every: int = Field(10, ge=1, le=10_000,
+                                description="ticks between sample snapshots kept for replay")
+    checkpoint_every: int = Field(50, ge=1, le=100_000,
+                                  description="ticks between checkpoints (resume after a crash)")
+    max_snapshots: int = Field(400, ge=2, le=100_000,
+                               description="snapshots kept per run; older ones are thinned out")
+    viewer_queue: int = Field(256, ge=8, le=100_000,
+                              description="text messages queued per viewer before it is dropped")
+    batch_groups: bool = Field(True, description="train the runs of a compare group that can "
+                               "share one batched step in one worker (trainer/batched.py)")
+    stop_timeout: float = Field(5.0, ge=0.1, le=120,
+                                description="seconds a worker gets to stop before terminate/kill")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, v: object) -> object:
+        # `COLLAPSE_LAB_TOKEN=` (as docker-compose passes an unset variable) means "no token"
+        return None if isinstance(v, str) and not v.strip() else v
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "runs.sqlite3"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.data_dir) / "checkpoints"

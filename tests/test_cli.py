@@ -1,0 +1,78 @@
+"""The `collapse-lab` command as a user runs it: a real subprocess, real output."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def cli(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
+                       text=True, env=ENV, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(p.stderr)
+    return p
+
+
+def test_options_lists_every_objective_remedy_and_knob():
+    out = cli("options").stdout
+    for word in ("minimax", "nsgan", "wgan-gp", "hinge", "lsgan", "minibatch_disc", "unroll",
+                 "--lr-g", "--spectral-norm", "collapse-ring8"):
+        assert word in out
+    reg = json.loads(cli("options", "--json").stdout)
+    assert {k["name"] for k in reg["knobs"]} >= {"objective", "gp", "batch_size", "n_critic"}
+    lr = next(k for k in reg["knobs"] if k["name"] == "lr_g")
+    assert lr["min"] == 1e-6 and lr["max"] == 0.1 and lr["live"] is True
+
+
+def test_train_json(tmp_path):
+    p = cli("train", "--dataset", "ring8", "--objective", "wgan-gp", "--steps", "40",
+            "--g-width", "32", "--d-width", "32", "--eval-samples", "500", "--json",
+            "--data-dir", str(tmp_path))
+    out = json.loads(p.stdout)
+    assert out["config"]["objective"] == "wgan-gp"
+    assert out["final"]["step"] == 40
+    assert 0 <= out["final"]["modes_covered"] <= 8
+    assert out["final"]["term_gp"] > 0
+    assert "samples" not in out["final"]  # arrays stay out of the JSON summary
+    assert p.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_train_table_and_preset_override(tmp_path):
+    p = cli("train", "--preset", "collapse-ring8", "--objective", "hinge", "--steps", "20",
+            "--g-width", "16", "--d-width", "16", "--data-dir", str(tmp_path))
+    assert "ring8 / hinge" in p.stdout
+    assert "modes covered" in p.stdout and "reverse KL" in p.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--lr-g", "5"], "--lr-g: expected a number in [1e-06, 0.1], got '5'"),
+    (["--objective", "gann"], "--objective: expected one of minimax, nsgan"),
+    (["--preset", "nope"], "--preset: unknown preset 'nope'"),
+    (["--objective", "wgan", "--gp", "10"], "--gp: wgan already constrains"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_flags_exit_2_with_one_line(args, needle):
+    p = cli("train", *args, check=False)
+    assert p.returncode == 2
+    assert needle in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_csv_data_errors_name_the_line(tmp_path):
+    f = tmp_path / "pts.csv"
+    f.write_text("1,2\n" * 30 + "3,x\n")
+    p = cli("train", "--data", str(f), "--steps", "5", check=False)
+    assert p.returncode == 2 and "line 31" in p.stderr
+
+
+def test_save_and_resume(tmp_path):
+    ck = tmp_path / "run.pt"
+    cli("train", "--steps", "20", "--g-width", "16", "--d-width", "16", "--save", str(ck),
+        "--data-dir", str(tmp_path))
+    p = cli("train", "--resume", str(ck), "--steps", "40", "--json", "--data-dir", str(tmp_path))
+    assert json.loads(p.stdout)["final"]["step"] == 40

@@ -1,0 +1,114 @@
+"""The websocket of a run, in-process, with a real worker process behind it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server import protocol
+from server.app import create_app
+from server.settings import Settings
+
+SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=300, grid_size=12,
+             tick_every=5, device="cpu")
+
+
+def next_frame(ws, texts=None, limit=500):
+    for _ in range(limit):
+        m = ws.receive()
+        if m.get("bytes") is not None:
+            return protocol.decode(m["bytes"])
+        if texts is not None:
+            texts.append(json.loads(m["text"]))
+    raise AssertionError("no frame")
+
+
+def until(ws, pred, limit=2000):
+    """Receive until a text message satisfies pred; returns every text message seen."""
+    texts = []
+    for _ in range(limit):
+        m = ws.receive()
+        if m.get("text") is not None:
+            texts.append(json.loads(m["text"]))
+            if pred(texts[-1]):
+                return texts
+    raise AssertionError("message not seen")
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    s = Settings(data_dir=tmp_path_factory.mktemp("data"), worker_threads=1, frame_rate=20)
+    with TestClient(create_app(s)) as c:
+        yield c
+
+
+def test_frames_control_and_second_viewer(client):
+    run = client.post("/api/runs", json=dict(SMALL, preset="collapse-ring8",
+                                             steps=1_000_000)).json()
+    with client.websocket_connect(f"/ws/runs/{run['id']}",
+                                  headers={"origin": "http://testserver"}) as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["protocol"] == 1
+        assert hello["dataset"]["name"] == "ring8" and len(hello["dataset"]["centres"]) == 8
+        assert hello["value_kind"] == "probability" and hello["run"]["id"] == run["id"]
+        real = protocol.decode(ws.receive_bytes())
+        assert real.type == protocol.REAL and real.samples.shape == (2500, 2)
+        assert set(real.nearest.tolist()) == set(range(8))
+
+        f = next_frame(ws)
+        assert f.type == protocol.FRAME and f.samples.shape == (300, 2)
+        assert f.value_grid.shape == (12, 12) and len(f.occupancy) == 8
+        assert f.config_version == 0 and f.scalars["status"] == "running"
+
+        # a bad change is refused on this socket, the run goes on untouched
+        ws.send_text(json.dumps({"set": {"lr_g": 7}}))
+        err = until(ws, lambda t: t["type"] == "error")[-1]
+        assert err["field"] == "lr_g" and "[1e-06, 0.1]" in err["message"]
+        ws.send_text("not json")
+        assert "JSON" in until(ws, lambda t: t["type"] == "error")[-1]["message"]
+
+        ws.send_text(json.dumps({"set": {"objective": "wgan-gp"}}))
+        texts = []
+        f = next_frame(ws, texts)
+        while f.config_version == 0:
+            f = next_frame(ws, texts)
+        assert f.config_version == 1 and f.scalars["value_kind"] == "critic"
+        ev = next(t["event"] for t in texts if t["type"] == "event")
+        assert ev["type"] == "config" and ev["changes"] == {"objective": "wgan-gp"}
+        assert ev["step"] <= f.step
+
+        # a second viewer joining now gets the change in its hello
+        with client.websocket_connect(f"/ws/runs/{run['id']}") as ws2:
+            h2 = ws2.receive_json()
+            assert [e["version"] for e in h2["events"]] == [1]
+            ws2.receive_bytes()
+            assert next_frame(ws2).config_version == 1
+
+        ws.send_text(json.dumps({"action": "pause"}))
+        until(ws, lambda t: t.get("status") == "paused")
+        ws.send_text(json.dumps({"action": "stop"}))
+        texts = until(ws, lambda t: t.get("status") == "done")
+        assert any(t.get("status") == "stopping" for t in texts)
+
+
+def test_viewer_mailbox_keeps_latest_frame_and_every_event():
+    import asyncio
+
+    from server.fanout import Hub, Overflow
+
+    async def scenario():
+        hub = Hub(max_text=3)
+        v = hub.join()
+        for i in range(50):  # a stalled viewer: 50 frames arrive, it keeps only the newest
+            hub.publish_frame(bytes([i]))
+        hub.publish({"type": "event", "n": 1})
+        texts, frame = await v.next()
+        assert frame == bytes([49]) and v.dropped_frames == 49 and len(texts) == 1
+        for i in range(4):  # never-dropped messages overflow: the viewer is cut off instead
+            hub.publish({"type": "event", "n": i})
+        with pytest.raises(Overflow):
+            await v.next()
+
+    asyncio.run(scenario())
