@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated preset names (default: every preset)")
     p.add_argument("--out", default="docs/presets.md")
     p.add_argument("--csv", help="also write one row per run")
+    p.add_argument("--note", default="", help="a sentence added under the header")
     p.add_argument("--from-csv", help="comma-separated CSVs of earlier runs (--csv): write the "
                    "document from them without training")
     p.add_argument("--tick-every", type=int, default=20,
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n in names if any(r["label"] == n for r in rows)]
         seeds_text = ",".join(sorted({str(r["seed"]) for r in rows}, key=int))
         lines = _document(names, rows, seeds_text, ns.tick_every, sum(r["wall_s"] for r in rows))
+        if ns.note:
+            lines.insert(6, ns.note + "\n")
         Path(ns.out).write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
         return 0

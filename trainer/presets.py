@@ -44,9 +44,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("collapse-ring8",
            "Mode collapse on the ring: D learns 5× faster than G and Adam keeps heavy momentum "
            "(β1 0.9), so after a few hundred steps as a blob the generator lands on one of the "
-           "eight modes and stays there, its samples sharp (high quality) and the other seven "
-           "modes dropped — watch the occupancy bars empty out while D's landscape stays high "
-           "around the modes nobody visits.",
+           "eight modes (on a few seeds two or three) and stays there, its samples sharp (high "
+           "quality) and the other modes dropped — watch the occupancy bars empty out while "
+           "D's landscape stays high around the modes nobody visits.",
            dict(dataset="ring8", **_COLLAPSE), expect=("modes_covered", "at_most", 3)),
     Preset("wgan-gp-ring8",
            "collapse-ring8 switched to WGAN-GP (gradient penalty λ 10, 2 critic steps per G "
@@ -76,8 +76,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("balanced-ring8",
            "collapse-ring8 with the optimizer fixed instead of the loss: β1 0.5 and equal learning "
            "rates (1e-3) for G and D, same loss — the generator keeps up with D and ends with "
-           "6–8 of the 8 modes covered by sharp samples (a few may stay starved, as in PacGAN's "
-           "GAN row, 6.3 of 8): this collapse came from the optimisation, not the objective.",
+           "5–8 of the 8 modes covered by sharp samples (6 or more on most seeds; a few may stay "
+           "starved, as in PacGAN's GAN row, 6.3 of 8): this collapse came from the "
+           "optimisation, not the objective.",
            dict(lr_g=1e-3, lr_d=1e-3, beta1=0.5, steps=6000), base="collapse-ring8",
            expect=("modes_covered", "at_least", 6)),
     Preset("spectral-ring8", "collapse-ring8 with spectral normalization in D (not calibrated)",
