@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server.worker import ARRAY_KEYS, Outbox
+from server.worker import ARRAY_KEYS, Outbox, _LoopState
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,10 @@ class BatchSpec:
 
 
 @dataclass
-class _RunState:
-    status: str = "running"  # as the frames report it: running | paused
-    ticks: int = 0
-    due: float = 0.0  # monotonic time the next frame is due
+class _RunState(_LoopState):
+    """One run's frame schedule and state (as a single worker keeps it), plus its end."""
+
     ended: bool = False
-    stop: bool = False  # a stop was asked: end it at the next loop turn
     last: dict[str, Any] | None = field(default=None, repr=False)
 
 

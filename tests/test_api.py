@@ -6,10 +6,9 @@ One app, with max_workers=1: a long run holds the only worker, so the runs start
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
+from polling import wait_for
 
 from server import protocol
 from server.app import create_app
@@ -20,14 +19,6 @@ SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, g
              tick_every=5, device="cpu")
 
 
-def wait_for(fn, timeout=60.0, every=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

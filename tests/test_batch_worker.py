@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
+from polling import wait_for
 
 from server import protocol
 from server.app import create_app
@@ -17,14 +17,6 @@ SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, g
 ORIGIN = {"origin": "http://testserver"}
 
 
-def wait_for(fn, timeout=60.0, every=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from polling import wait_for as _wait_for
 
 from server.client import Client
 
@@ -28,17 +28,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(fn, timeout=60.0, every=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            v = fn()
-        except OSError:
-            v = None
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+
+
+def wait_for(fn, timeout=60.0):
+    # a server subprocess refuses connections until it is up: that is "not yet", not a failure
+    return _wait_for(fn, timeout, every=0.1, ignoring=(OSError,))
 
 
 class Server:
