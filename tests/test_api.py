@@ -92,11 +92,11 @@ def test_control_validation(client, long_run):
 
 def test_live_control_of_a_real_worker(client, long_run):
     url = f"/api/runs/{long_run}/control"
-    r = client.post(url, json={"set": {"lr_g": 2e-4, "objective": "hinge"}})
-    assert r.status_code == 200 and r.json()["accepted"] == {"lr_g": 2e-4, "objective": "hinge"}
+    r = client.post(url, json={"set": {"lr_g": 3e-4, "objective": "hinge"}})
+    assert r.status_code == 200 and r.json()["accepted"] == {"lr_g": 3e-4, "objective": "hinge"}
     run = wait_for(lambda: (j := client.get(f"/api/runs/{long_run}").json())
                    ["config_version"] >= 1 and j)
-    assert run["config"]["objective"] == "hinge" and run["config"]["lr_g"] == 2e-4
+    assert run["config"]["objective"] == "hinge" and run["config"]["lr_g"] == 3e-4
     assert client.post(url, json={"action": "pause"}).status_code == 200
     wait_for(lambda: client.get(f"/api/runs/{long_run}").json()["status"] == "paused")
     step = client.get(f"/api/runs/{long_run}").json()["step"]
@@ -167,7 +167,7 @@ def test_stop_history_csv_and_replay(client, long_run):
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == run["step"]
     assert {t["config_version"] for t in h["ticks"]} == {0, 1}
     assert [e["changes"] for e in h["events"] if e["type"] == "config"] == [
-        {"lr_g": 2e-4, "objective": "hinge"}]
+        {"lr_g": 3e-4, "objective": "hinge"}]
     csv = client.get(f"/api/runs/{long_run}/history?format=csv")
     lines = csv.text.strip().split("\n")
     assert csv.headers["content-type"].startswith("text/csv")
