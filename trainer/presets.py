@@ -35,6 +35,10 @@ class Preset:
 _COLLAPSE = dict(objective="nsgan", lr_g=2e-4, lr_d=1e-3, beta1=0.9, beta2=0.999, batch_size=256,
                  steps=3000)
 
+# the WGAN-GP twin of a collapse preset: λ 10 (the objective's default), 2 critic steps,
+# Adam β (0.5, 0.9) as in Gulrajani et al., learning rates long enough for a lesson
+_WGAN_GP = dict(objective="wgan-gp", n_critic=2, beta1=0.5, beta2=0.9, lr_g=1e-3, lr_d=1e-3)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("vanilla-ring8", "plain non-saturating GAN on the 8-Gaussian ring, default knobs",
            dict(dataset="ring8", objective="nsgan")),
@@ -55,7 +59,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "slowly sharpens; in 3,000 steps only some seeds get 6–7 modes sharp enough to count "
            "as covered, and a few stay a blurry arc over 3–4 modes. Run it longer to watch "
            "the sharpening.",
-           dict(objective="wgan-gp", n_critic=2, beta1=0.5, beta2=0.9, lr_g=1e-3, lr_d=1e-3),
+           _WGAN_GP,
            base="collapse-ring8", expect=("effective_modes", "at_least", 5)),
     Preset("minibatch-ring8",
            "collapse-ring8 with minibatch discrimination (8 kernels of 4, batch 64) — and an "
@@ -95,7 +99,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "1e-3) — an honest negative: on the grid it does not recover in 3,000 steps; like "
            "the collapse preset its samples stay smeared between the 25 modes (about 2 % high "
            "quality, 0–1 modes covered). The grid needs far longer runs than a lesson allows.",
-           dict(objective="wgan-gp", n_critic=2, beta1=0.5, beta2=0.9, lr_g=1e-3, lr_d=1e-3),
+           _WGAN_GP,
            base="collapse-grid25", expect=("modes_covered", "at_most", 1)),
     # ------------------------------------------------------------------ digits
     Preset("collapse-digits",
