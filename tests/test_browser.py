@@ -73,6 +73,7 @@ def wait_js(page, expr: str, timeout: float = 60_000) -> None:
 def test_live_run_steer_share_and_replay(page, server, browser):
     open_page(page, server + "/" + LIVE_HASH)
     assert page.input_value("#preset") == "collapse-ring8"
+    assert "Mode collapse on the ring" in page.inner_text("#preset-help")  # the lesson text
     page.screenshot(path=SHOTS / "01-ready.png")
 
     page.click("#start")

@@ -302,6 +302,7 @@ async function applyState() {
   showView();
   loadConfigIntoControls(effectiveConfig(app.state, app.options.knobs, app.options.presets));
   $("preset").value = app.state.preset || "";
+  showPresetHelp();
   for (const k of ["heat", "real", "arrows"]) $(`show-${k}`).checked = app.state.show[k];
   app.live.samples.setShow(app.state.show);
   if (app.state.view === "compare" && (app.state.group || app.state.runs.length)) await loadCompareFromState();
@@ -340,6 +341,13 @@ async function loadOptions() {
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/** The preset's lesson text — what a person should see — under the preset picker. */
+function showPresetHelp() {
+  const p = app.options && app.options.presets.find((x) => x.name === $("preset").value);
+  $("preset-help").textContent = p ? p.help : "";
+  $("preset-help").hidden = !p;
 }
 
 async function boot() {
@@ -395,6 +403,7 @@ async function boot() {
   $("compare-form").addEventListener("submit", startCompare);
   $("preset").addEventListener("change", () => {
     app.state.preset = $("preset").value || null;
+    showPresetHelp();
     app.state.config = {};
     loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, app.state.preset));
     writeHash();
