@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server.worker import ARRAY_KEYS, Outbox, _LoopState
+from server.worker import ARRAY_KEYS, Outbox, _LoopState, drain_control
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
     from server.protocol import encode_frame, encode_real
     from trainer.batched import BatchedTrainer
     from trainer.config import ConfigError, make_config
+    from trainer.loop import Pacer
     from trainer.objectives import get_objective
 
     bt = BatchedTrainer([make_config(c) for c in spec.configs], Path(spec.data_dir))
@@ -160,30 +161,15 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
             else f"stopped at step {bt.step}")
 
     def poll(timeout: float) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
-        cmds: list[tuple[int, dict[str, Any]]] = []
-        gone = False
-        if control.poll(timeout):
-            while True:
-                try:
-                    msg = control.recv()
-                except EOFError:  # the server went away: end every run
-                    gone = True
-                    break
-                if isinstance(msg, dict) and "ping" in msg:
-                    box.put(("pong", msg["ping"]))
-                else:
-                    i = int(msg.pop("run", 0))
-                    cmds.append((i, msg))
-                if not control.poll(0):
-                    break
-        return cmds, gone
+        """Commands for runs of the group, by run index; gone: the server went away."""
+        msgs, gone = drain_control(control, box, timeout)
+        return [(int(m.pop("run", 0)), m) for m in msgs], gone
 
     tick(final=True)
-    paused = False
-    single = 0  # group steps owed while paused
+    pacer = Pacer()  # the group pauses and single-steps as one
     steps = bt.cfgs[0].steps  # shared by the group (a knob that fixes its schedule)
     while bt.step < steps and live():
-        cmds, gone = poll(0.1 if paused and single == 0 else 0.0)
+        cmds, gone = poll(pacer.wait())
         for i, cmd in cmds:
             if i < 0 or i >= r or states[i].ended:
                 continue
@@ -195,15 +181,12 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
                     send(i, ("event", dict(type="rejected", field=e.field, step=bt.step,
                                            message=f"this run trains batched with its group: "
                                                    f"{e.message}")))
-            elif action in ("pause", "resume") and paused != (action == "pause"):
-                paused = action == "pause"
-                for j in live():
-                    states[j].status = "paused" if paused else "running"
-                    send(j, ("event", dict(type="state", state=states[j].status, step=bt.step)))
-            elif action == "step":
-                single += int(cmd.get("n", 1))
             elif action == "stop":
                 states[i].stop = True
+            elif state := pacer.handle(action, cmd.get("n", 1)):
+                for j in live():
+                    states[j].status = state
+                    send(j, ("event", dict(type="state", state=state, step=bt.step)))
         stopping = [i for i in live() if states[i].stop or gone]
         if stopping:
             if any(stale(i) for i in stopping):
@@ -212,12 +195,10 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
                 if not states[i].ended:
                     finish(i)
             continue
-        if paused and single == 0:
+        if not pacer.may_step():
             continue
         bt.train_step()
-        stepped_alone = paused and single > 0
-        if stepped_alone:
-            single -= 1
+        stepped_alone = pacer.stepped()
         if bt.step % bt.cfgs[0].tick_every == 0 or stepped_alone:
             tick()
     if live():

@@ -101,6 +101,26 @@ class Outbox:
                 return
 
 
+def drain_control(control: Connection, box: Outbox,
+                  timeout: float) -> tuple[list[dict[str, Any]], bool]:
+    """Every command waiting on the control pipe (waiting up to `timeout` for the first), pings
+    answered on the way. Returns (commands, gone): gone means the server closed the pipe."""
+    cmds: list[dict[str, Any]] = []
+    if control.poll(timeout):
+        while True:
+            try:
+                msg = control.recv()
+            except EOFError:
+                return cmds, True
+            if isinstance(msg, dict) and "ping" in msg:
+                box.put(("pong", msg["ping"]))
+            else:
+                cmds.append(msg)
+            if not control.poll(0):
+                break
+    return cmds, False
+
+
 @dataclass
 class _LoopState:
     status: str = "running"  # as the frames report it: running | paused
@@ -198,22 +218,10 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
         box.put(("event", ev))
 
     def poll(timeout: float) -> list[dict[str, Any]]:
-        cmds = []
-        if control.poll(timeout):
-            while True:
-                try:
-                    msg = control.recv()
-                except EOFError:  # the server went away: end cleanly with a checkpoint
-                    state.stop = True
-                    break
-                if isinstance(msg, dict) and "ping" in msg:
-                    box.put(("pong", msg["ping"]))
-                else:
-                    cmds.append(msg)
-                    if msg.get("action") == "stop":
-                        state.stop = True
-                if not control.poll(0):
-                    break
+        cmds, gone = drain_control(control, box, timeout)
+        # the server went away: end cleanly with a checkpoint
+        if gone or any(c.get("action") == "stop" for c in cmds):
+            state.stop = True
         return cmds
 
     last = run(trainer, Callbacks(on_tick=on_tick, on_event=on_event, poll=poll,

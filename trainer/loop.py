@@ -373,6 +373,40 @@ class Callbacks:
     want_picture: Callable[[], bool] | None = None  # asked before each tick; None = always
 
 
+class Pacer:
+    """Pause, resume and single steps: whether the loop may train now, and how long it waits.
+
+    Shared by `run` and the server's batched worker, which drives several runs in one step.
+    """
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.single = 0  # single steps owed while paused
+
+    def handle(self, action: str | None, n: int = 1) -> str | None:
+        """Apply a pause/resume/step action; returns the new state when it changed."""
+        if action in ("pause", "resume") and self.paused != (action == "pause"):
+            self.paused = action == "pause"
+            return "paused" if self.paused else "running"
+        if action == "step":
+            self.single += int(n)
+        return None
+
+    def wait(self) -> float:
+        """How long to block for commands: a while when paused with nothing to do, else 0."""
+        return 0.1 if self.paused and self.single == 0 else 0.0
+
+    def may_step(self) -> bool:
+        return not self.paused or self.single > 0
+
+    def stepped(self) -> bool:
+        """Count a step that was taken; True when it was a single step taken while paused."""
+        if self.paused and self.single > 0:
+            self.single -= 1
+            return True
+        return False
+
+
 def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
     """Train until cfg.steps (which may change live), a stop command, or should_stop().
 
@@ -390,10 +424,9 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
         return t
 
     last = tick()
-    paused = False
-    single = 0  # single steps owed while paused
+    pacer = Pacer()
     while trainer.step < trainer.cfg.steps:
-        cmds = cb.poll(0.1 if paused and single == 0 else 0.0) if cb.poll else []
+        cmds = cb.poll(pacer.wait()) if cb.poll else []
         stop = False
         for cmd in cmds:
             action = cmd.get("action")
@@ -402,24 +435,16 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
                     emit(trainer.apply(cmd["set"]))
                 except ConfigError as e:
                     emit(dict(type="rejected", field=e.field, message=e.message, step=trainer.step))
-            elif action == "pause" and not paused:
-                paused = True
-                emit(dict(type="state", state="paused", step=trainer.step))
-            elif action == "resume" and paused:
-                paused = False
-                emit(dict(type="state", state="running", step=trainer.step))
-            elif action == "step":
-                single += int(cmd.get("n", 1))
             elif action == "stop":
                 stop = True
+            elif state := pacer.handle(action, cmd.get("n", 1)):
+                emit(dict(type="state", state=state, step=trainer.step))
         if stop or (cb.should_stop and cb.should_stop()):
             break
-        if paused and single == 0:
+        if not pacer.may_step():
             continue
         trainer.train_step()
-        stepped_alone = paused and single > 0
-        if stepped_alone:
-            single -= 1
+        stepped_alone = pacer.stepped()
         if trainer.step % trainer.cfg.tick_every == 0 or stepped_alone:
             last = tick()
     if last["step"] != trainer.step:
