@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from server.sweep import register as add_sweep
 from trainer.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
@@ -355,23 +356,8 @@ def build_parser() -> Parser:
 
     add_serve(sub)
     add_watch(sub)
-    for register in _extensions():
-        register(sub)
+    add_sweep(sub)
     return p
-
-
-def _extensions():
-    """Commands that live beside their subsystem (sweep), if installed."""
-    out = []
-    for mod, fn in (("server.sweep", "register"),):
-        try:
-            m = __import__(mod, fromlist=[fn])
-        except ImportError as e:
-            if e.name != mod:
-                raise
-            continue
-        out.append(getattr(m, fn))
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
