@@ -7,7 +7,11 @@ plain loop uses nn.Linear MLPs and nothing else; the project's loop is `Trainer.
 does). Trials are interleaved (plain, project, plain, project, ...) so a noisy machine slows
 both alike; the ratio is the median of the per-trial ratios.
 
-    python bench/steps.py [--trials 5] [--steps 60] [--threads 1] [--device cpu|cuda]
+Each measurement lasts about `--seconds` (its step count is set from a warm-up and rounded to
+whole ticks, the same count for all three loops of a case), so fast and slow cases are timed
+alike and a scheduler hiccup weighs little.
+
+    python bench/steps.py [--trials 7] [--seconds 0.6] [--threads 1] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -174,8 +178,8 @@ def rate(step, n: int, sync) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=60, help="steps per trial")
+    ap.add_argument("--trials", type=int, default=7)
+    ap.add_argument("--seconds", type=float, default=0.6, help="length of one measurement")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--only", default=None, help="run the cases whose name contains this")
@@ -186,7 +190,7 @@ def main() -> None:
     what = torch.cuda.get_device_name() if dev.type == "cuda" else platform.machine()
     print(f"device {dev} ({what}), "
           f"torch {torch.__version__}, python {platform.python_version()}, threads {a.threads}, "
-          f"{a.trials} interleaved trials × {a.steps} steps, median")
+          f"{a.trials} interleaved trials of ~{a.seconds:g} s each, median")
     print(f"{'case':22} {'n_crit':>6} {'plain/s':>9} {'project/s':>10} {'ratio':>6} "
           f"{'+ticks/s':>9} {'ratio':>6}")
     for name, over in CASES:
@@ -205,11 +209,13 @@ def main() -> None:
         for f in (plain, tr.train_step):  # warm-up
             rate(f, 3, sync)
         rate(with_ticks, 3, sync)
+        te = cfg.tick_every
+        steps = max(te, round(rate(plain, 10, sync) * a.seconds / te) * te)
         rp, rq, rr = [], [], []
         for _ in range(a.trials):
-            rp.append(rate(plain, a.steps, sync))
-            rq.append(rate(tr.train_step, a.steps, sync))
-            rr.append(rate(with_ticks, a.steps, sync))
+            rp.append(rate(plain, steps, sync))
+            rq.append(rate(tr.train_step, steps, sync))
+            rr.append(rate(with_ticks, steps, sync))
         ratio = statistics.median(q / p for p, q in zip(rp, rq, strict=True))
         ratio_r = statistics.median(q / p for p, q in zip(rp, rr, strict=True))
         print(f"{name:22} {cfg.n_critic:>6} {statistics.median(rp):>9.1f} "

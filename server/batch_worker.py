@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server.worker import ARRAY_KEYS, Outbox, _LoopState, drain_control
+from server.worker import ARRAY_KEYS, Outbox, _LoopState, drain_control, take_watched
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class BatchSpec:
     frame_rate: float = 10.0
     snapshot_every: int = 10
     threads: int = 1
+    watched: list[bool] | None = None  # per run; None: all watched
 
 
 @dataclass
@@ -59,7 +60,7 @@ def main(spec: BatchSpec, control: Connection, out: Connection) -> None:
     if spec.threads > 0 and not spec.configs[0].get("threads"):
         torch.set_num_threads(spec.threads)
     box = Outbox(out)
-    states = [_RunState() for _ in spec.run_ids]
+    states = [_RunState(watched=w) for w in (spec.watched or [True] * len(spec.run_ids))]
     try:
         _train(spec, control, box, states)
     except BaseException as e:  # noqa: BLE001 - every failure must reach the server as a reason
@@ -117,8 +118,9 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
     def want_picture(final: bool) -> bool:
         """D's landscape for the group when any run will show this tick."""
         now = time.monotonic()
-        return final or any(now >= states[i].due or states[i].status == "paused"
-                            or snapshot_due(states[i]) for i in live())
+        return final or any(
+            (states[i].watched and (now >= states[i].due or states[i].status == "paused"))
+            or snapshot_due(states[i]) for i in live())
 
     def end(i: int, status: str, reason: str) -> None:
         states[i].ended = True
@@ -137,7 +139,7 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
             now = time.monotonic()
             frame = None
             pictured = bt.data.kind != "2d" or "value_grid" in t
-            if pictured and (now >= st.due or st.status == "paused"):
+            if pictured and st.watched and (now >= st.due or st.status == "paused"):
                 frame = encode_frame(t, st.status, extra(i))
                 st.due = max(st.due + period, now - period / 2)
                 box.put_frame(frame, i)
@@ -163,6 +165,7 @@ def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunS
     def poll(timeout: float) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
         """Commands for runs of the group, by run index; gone: the server went away."""
         msgs, gone = drain_control(control, box, timeout)
+        msgs = take_watched(msgs, states)
         return [(int(m.pop("run", 0)), m) for m in msgs], gone
 
     tick(final=True)

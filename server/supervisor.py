@@ -105,6 +105,7 @@ class Run:
     resume: bool = False
     batch: bool = False  # may train batched with the other queued runs of its group
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    watched: bool = False  # what its worker was last told: has the run a viewer?
 
     def record(self) -> dict[str, Any]:
         return dict(id=self.id, created=self.created, status=self.status.value,
@@ -242,7 +243,7 @@ class Supervisor:
             run_id=run.id, config=run.config, data_dir=str(s.data_dir),
             checkpoint=str(self._checkpoint(run)), resume=run.resume, frame_rate=s.frame_rate,
             snapshot_every=s.snapshot_every, checkpoint_every=s.checkpoint_every,
-            threads=s.worker_threads)
+            threads=s.worker_threads, watched=self._watched(run))
         w = self._start_process(worker_mod.main, spec, [run], False, f"run-{run.id}")
         self._started(run, w, batched=False)
         assert w.thread is not None
@@ -254,7 +255,7 @@ class Supervisor:
         spec = batch_worker.BatchSpec(
             run_ids=[r.id for r in runs], configs=[r.config for r in runs],
             data_dir=str(s.data_dir), frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
-            threads=s.worker_threads)
+            threads=s.worker_threads, watched=[self._watched(r) for r in runs])
         w = self._start_process(batch_worker.main, spec, runs, True,
                                 f"group-{runs[0].group_id}")
         for i, run in enumerate(runs):
@@ -314,7 +315,10 @@ class Supervisor:
                 self.store.add_tick(run.id, msg[1])
             elif kind == "snapshot":
                 self.store.add_snapshot(run.id, msg[1], msg[2])
-                continue
+                if run.watched:
+                    continue  # frames keep the hub's latest picture fresh
+                msg = ("latest", msg[2])  # an unwatched run sends no frames: a late viewer
+                # starts from its newest snapshot
             self.loop.call_soon_threadsafe(self._on_message, run, msg)
         conn.close()
         w.process.join(10)
@@ -328,6 +332,9 @@ class Supervisor:
         kind = msg[0]
         if kind == "frame":
             run.hub.publish_frame(msg[1])
+        elif kind == "latest":
+            if not run.hub.viewers:
+                run.hub.latest = msg[1]
         elif kind == "tick":
             t = msg[1]
             run.step, run.config_version, run.last = t["step"], t["config_version"], t
@@ -400,6 +407,17 @@ class Supervisor:
             self.store.save_run(run.record())
         if changed:
             run.hub.publish({"type": "status", "status": status.value, "reason": reason})
+
+    @staticmethod
+    def _watched(run: Run) -> bool:
+        run.watched = bool(run.hub.viewers)
+        return run.watched
+
+    def viewers_changed(self, run: Run) -> None:
+        """A viewer joined or left: tell the worker when the run gains its first or loses its
+        last, so an unwatched run spends nothing on frames (server/worker.py)."""
+        if bool(run.hub.viewers) != run.watched:
+            self._send(run, {"watched": self._watched(run)})
 
     def _send(self, run: Run, cmd: dict[str, Any]) -> None:
         w = run.worker

@@ -16,6 +16,10 @@ Messages out (tuples, first item the kind):
     ("checkpoint", step)         after Trainer.save
     ("pong", n)
     ("end", status, reason)      status: done | failed
+
+Besides the control bodies, the server sends `{"watched": bool}` when the run gains its first
+viewer or loses its last. An unwatched run draws no frames and no landscape except for the
+snapshots that replay needs, so a run nobody looks at trains at the speed of `collapse-lab train`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class WorkerSpec:
     snapshot_every: int = 10
     checkpoint_every: int = 50
     threads: int = 1
+    watched: bool = True  # someone is viewing the run's stream (updated by {"watched": bool})
 
 
 class Outbox:
@@ -127,6 +132,19 @@ class _LoopState:
     ticks: int = 0
     due: float = 0.0  # monotonic time the next frame is due
     stop: bool = False
+    watched: bool = True  # a viewer is connected: frames are wanted at frame_rate
+
+
+def take_watched(cmds: list[dict[str, Any]], states: list[Any]) -> list[dict[str, Any]]:
+    """Apply the server's `{"watched": bool}` notes (with `"run": i` in a batched group) to
+    `states` and return the other commands."""
+    rest = []
+    for c in cmds:
+        if "watched" in c:
+            states[int(c.get("run", 0))].watched = bool(c["watched"])
+        else:
+            rest.append(c)
+    return rest
 
 
 def main(spec: WorkerSpec, control: Connection, out: Connection) -> None:
@@ -179,7 +197,7 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
              encode_real(real, modes_np, trainer.step, trainer.version), trainer.step,
              trainer.version))
 
-    state = _LoopState()
+    state = _LoopState(watched=spec.watched)
     period = 1.0 / spec.frame_rate
 
     def extra() -> dict[str, Any]:
@@ -192,7 +210,7 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
         box.put(("tick", scalars))
         now = time.monotonic()
         frame = None
-        if now >= state.due or state.status == "paused":
+        if state.watched and (now >= state.due or state.status == "paused"):
             frame = encode_frame(tick, state.status, extra())
             # a schedule, not a minimum gap: ticks that jitter around the period still give
             # frame_rate frames a second on average, never more
@@ -206,9 +224,10 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
             box.put(("checkpoint", trainer.step))
 
     def want_picture() -> bool:
-        """D's landscape costs half a tick: draw it only for ticks that become frames."""
+        """D's landscape costs more than the rest of a tick: draw it only for ticks that become
+        frames (someone watching) or snapshots."""
         nxt = state.ticks + 1
-        return (time.monotonic() >= state.due or state.status == "paused"
+        return (state.watched and (time.monotonic() >= state.due or state.status == "paused")
                 or nxt % spec.snapshot_every == 1 or spec.snapshot_every == 1
                 or trainer.step >= trainer.cfg.steps or state.stop)
 
@@ -219,6 +238,7 @@ def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str
 
     def poll(timeout: float) -> list[dict[str, Any]]:
         cmds, gone = drain_control(control, box, timeout)
+        cmds = take_watched(cmds, [state])
         # the server went away: end cleanly with a checkpoint
         if gone or any(c.get("action") == "stop" for c in cmds):
             state.stop = True

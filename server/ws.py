@@ -106,6 +106,7 @@ async def run_socket(ws: WebSocket, run_id: str) -> None:
         await ws.close(code=4404)
         return
     viewer = run.hub.join()
+    sup.viewers_changed(run)
     tasks = [asyncio.create_task(sender(ws, sup, run, viewer)),
              asyncio.create_task(receiver(ws, sup, run))]
     try:
@@ -120,3 +121,4 @@ async def run_socket(ws: WebSocket, run_id: str) -> None:
         for t in tasks:
             t.cancel()
         run.hub.leave(viewer)
+        sup.viewers_changed(run)
