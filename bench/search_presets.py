@@ -67,6 +67,8 @@ def main() -> None:
             for j, i in enumerate(idx):
                 results[variants[i][0]][seed] = (covered[j], 100 * ticks[j]["hq_fraction"],
                                                  ticks[j]["effective_modes"])
+                print(f"# seed {seed} {variants[i][0]}: covered {covered[j]}, HQ "
+                      f"{100 * ticks[j]['hq_fraction']:.1f} %", file=sys.stderr, flush=True)
             print(f"# seed {seed}: group of {len(idx)} done at {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr, flush=True)
     head = " ".join(f"{c:>{3 * len(seeds) + 1}}" for c in checkpoints)
