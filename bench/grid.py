@@ -5,12 +5,17 @@ group). "Sequential" trains each run as its own eager Trainer; on CPU it is time
 steps of up to `--seq-cap` runs and scaled, since every run costs the same. Trials interleave
 batched and sequential measurements; the speed-up is the median of per-trial ratios.
 
-    python bench/grid.py [--sizes 1,8,64,256] [--trials 5] [--steps 10] [--threads 1]
+The table is printed for each thread count in `--threads` (default: 1 and every core). On a
+small CPU the gain comes from the second core: one run's small matmuls cannot use two threads
+well, a stack of eight can; on one thread both are bound by the same arithmetic.
+
+    python bench/grid.py [--sizes 1,8,64,256] [--trials 5] [--steps 10] [--threads 1,2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -37,19 +42,27 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,8,64,256")
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--steps", type=int, default=10, help="steps per trial")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default=None,
+                    help="comma-separated thread counts (default: 1 and every core)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--objective", default="nsgan")
     ap.add_argument("--seq-cap", type=int, default=8,
                     help="sequential runs actually timed per trial (scaled to N)")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    threads = ([int(t) for t in a.threads.split(",")] if a.threads
+               else sorted({1, os.cpu_count() or 1}))
+    for th in threads:
+        table(a, th)
+
+
+def table(a: argparse.Namespace, threads: int) -> None:
+    torch.set_num_threads(threads)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    base = dict(device=a.device, threads=a.threads, objective=a.objective)
+    base = dict(device=a.device, threads=threads, objective=a.objective)
     what = torch.cuda.get_device_name() if dev.type == "cuda" else platform.machine()
     print(f"device {dev} ({what}), torch {torch.__version__}, python "
-          f"{platform.python_version()}, threads {a.threads}, objective {a.objective}, default "
+          f"{platform.python_version()}, threads {threads}, objective {a.objective}, default "
           f"sizes (MLPs 2×128, batch 256), {a.trials} interleaved trials × {a.steps} steps, median")
     print(f"{'N':>5} {'batched run-steps/s':>20} {'sequential run-steps/s':>23} {'speed-up':>9}")
     for n in (int(s) for s in a.sizes.split(",")):
@@ -76,6 +89,7 @@ def main() -> None:
         note = "" if len(seq) == n else f"  (sequential timed on {len(seq)} runs)"
         print(f"{n:>5} {statistics.median(rb):>20.1f} {statistics.median(rs):>23.1f} "
               f"{ratio:>8.2f}×{note}", flush=True)
+    print()
 
 
 if __name__ == "__main__":
