@@ -1,10 +1,14 @@
 """Run every preset over seeds and write docs/presets.md: how often each does what its text says.
 
     python bench/calibrate_presets.py [--seeds 0-9] [--workers 2] [--only collapse-ring8,...]
+                                      [--runs both|presets|controls]
                                       [--out docs/presets.md] [--csv calib.csv]
+    python bench/calibrate_presets.py --from-csv a.csv,b.csv   # the document from earlier runs
 
 Each preset carries a claim (trainer/presets.py: `expect`), e.g. "≤ 3 of 8 modes covered at the
 end"; a run succeeds when its final tick meets it. A preset ships only with a rate ≥ 80 %.
+A remedy twin may name a control (the overrides that switch its remedy off); the control runs on
+the same seeds and its rate of meeting the twin's claim is reported beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from pathlib import Path
 
 from trainer import sweep as sw
-from trainer.presets import PRESETS, claim_text, meets_claim, preset_values
+from trainer.presets import PRESETS, claim_text, control_label, meets_claim, preset_values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                    "document from them without training")
     p.add_argument("--tick-every", type=int, default=20,
                    help="ticks feeding max hopping; 20 is the dashboard's default")
+    p.add_argument("--runs", choices=["both", "presets", "controls"], default="both",
+                   help="the presets, their remedy-off controls, or both")
     ns = p.parse_args(argv)
 
     names = ns.only.split(",") if ns.only else [n for n, pr in PRESETS.items() if pr.expect]
@@ -39,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for path in ns.from_csv.split(","):
             rows += sw.read_csv(Path(path).read_text())
-        names = [n for n in names if any(r["label"] == n for r in rows)]
+        names = [n for n in names if any(r["label"] == n for r in rows)]  # controls follow
         seeds_text = ",".join(sorted({str(r["seed"]) for r in rows}, key=int))
         lines = _document(names, rows, seeds_text, ns.tick_every, sum(r["wall_s"] for r in rows))
         if ns.note:
@@ -48,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines))
         return 0
     seeds = sw.parse_seeds(ns.seeds)
-    configs = [(n, n, {}) for n in names]
+    configs = [(n, n, {}) for n in names] if ns.runs != "controls" else []
+    if ns.runs != "presets":  # each remedy twin's control: the same run, its remedy off
+        configs += [(control_label(n), n, dict(PRESETS[n].control)) for n in names
+                    if PRESETS[n].control]
     jobs = []
     for label, preset, ov in configs:
         steps = int(preset_values(preset).get("steps", 3000))
@@ -155,6 +164,25 @@ def _document(names: list[str], rows: list[dict], seeds: str, tick_every: int,
             f"{statistics.median(r['effective_modes'] for r in rs):.2f} | "
             f"{statistics.median(r['max_hopping'] for r in rs):.2f} | {rs[0]['steps']} | "
             f"{statistics.median(r['wall_s'] for r in rs):.0f} |")
+    controls = [n for n in names if PRESETS[n].control
+                and any(r["label"] == control_label(n) for r in rows)]
+    if controls:
+        out += ["", "### Controls: each remedy twin with its remedy switched off",
+                "",
+                "The same seeds and every other knob of the twin, so a difference is the "
+                "remedy's doing.", "",
+                "| preset | switched off | meets the twin's claim | median covered | "
+                "median HQ % | median eff. modes |", "|---|---|---|---|---|---|"]
+        for name in controls:
+            rs = [r for r in rows if r["label"] == control_label(name)]
+            ok = sum(meets_claim(name, r) for r in rs)
+            off = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in PRESETS[name].control.items())
+            out.append(
+                f"| `{name}` | {off} | {ok}/{len(rs)} | "
+                f"{statistics.median(r['modes_covered'] for r in rs):g}/{rs[0]['num_modes']} | "
+                f"{statistics.median(r['hq_pct'] for r in rs):.1f} | "
+                f"{statistics.median(r['effective_modes'] for r in rs):.2f} |")
     out += ["", "## What each preset is for", ""]
     for name in names:
         out.append(f"- **`{name}`** — {PRESETS[name].help}")
