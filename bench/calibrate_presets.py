@@ -100,32 +100,46 @@ FINDINGS = """\
   mode (max hop 0.3–0.5), not to another. The picture of Metz et al. — the generator rotating
   from mode to mode — appears on **digits** with the same recipe: the generator draws one class,
   then another (7 → 1 → 0 → 7 → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart.
-- **Remedies spread the mass quickly but sharpen slowly.** On the collapse preset every remedy
-  tried (WGAN-GP, minibatch discrimination, R1 γ 1, spectral normalization, the minibatch-stddev
-  feature, the entropy bonus) either left the collapse in place (minibatch stddev, entropy 0.1,
-  unrolling) or spread the generator over all eight modes (effective modes 6–8) while leaving its
-  samples blurry: ring modes have std 0.02, so a sample counts only within 0.06 of a centre, and
-  with G's small learning rate it takes many thousands of steps to get there. No remedy preset
-  reached ≥ 7 covered modes reliably within a lesson's length: WGAN-GP with β (0.5, 0.9), both
-  learning rates 5e-4 and 8,000 steps (~2 minutes) covered 7 of 8 on one seed and 0 on another
-  (0.3 % HQ: spread, but every sample between the modes). So the remedy presets claim what they
-  do reliably — spread the mass (effective modes) — and their text says the sharpening is slow.
-- **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9)) spreads over all
+- **What made the remedies recover: a soft penalty and a faster G.** With the collapse
+  preset's optimizer (G 2e-4, β1 0.9) every remedy tried either left the collapse in place
+  (minibatch stddev, entropy 0.1, unrolling) or spread the mass over the ring (6–8 effective
+  modes) with blurry samples: ring modes have std 0.02, so a sample counts only within 0.06 of a
+  centre. A batched search (`bench/search_presets.py`, 24 settings × 2–3 seeds, 4,000–6,000
+  steps) found what sharpens them. For WGAN-GP: λ 1, not the paper's 10 (λ 10 covered at most
+  3 modes in 6,000 steps at any rate tried; λ 3 failed on one seed of three and λ 0.3 gave fewer
+  sharp samples); Adam β1 0.5 (β1 0.9 failed on every setting but one seed at λ 3); G at 5e-4
+  against D's 1e-3 (G at 2e-4 reached 4–8 covered by step 4,000; at 1e-3 or 2e-3 it got there
+  2,000–3,000 steps later, or never with D at 5e-4); one critic step. With those knobs all eight
+  modes were covered by step 2,500–3,000 in the search. The non-saturating loss with
+  a gradient penalty of λ 0.3 and G at 5e-4 recovers the same way while keeping the collapse
+  preset's β1 0.9 (λ 1 and 3 recover less or not at all). Each twin has a control — the same
+  knobs with the remedy off — which stays collapsed on 1–5 modes, 2 on most seeds (table
+  above), so the remedy, not the optimizer change, does the rescuing.
+- **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9), λ 10) spreads over all
   eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
 - **Minibatch discrimination** costs about as much as 3–5 plain steps per step on a CPU even with
   8 kernels and batch 64–128; on about 6 seeds in 10 it breaks the single-point collapse
-  (effective modes ≈ 5–7) but its samples stayed blurry (0–28 % HQ) in every short run tried,
-  including 8,000 steps at batch 128 with β1 0.5.
+  (effective modes ≈ 5–7) but its samples stayed blurry in every run tried: at batch 64 and 128,
+  G 2e-4 or 5e-4, β1 0.5 or 0.9, β2 0.9, 4,000 steps, no mode was covered and at most 0.3 % of
+  samples were high quality, while the same knobs without it collapse onto 1–2 sharp modes.
 - **Unrolling (k = 5)** costs ~7 plain steps per step (60–100 s for 3,000 steps at batch 64 on
   one thread) and, on this collapse (D 5× faster than G), did not prevent it: the generator still
-  sat on one mode. Unrolling helps when D is the slower
-  player (Metz et al. use D lr 1e-4, G lr 1e-3); with those rates our runs stayed blurry.
+  sat on one or two modes. Unrolling is meant for a D slower than G, so we also ran it at Metz et
+  al.'s rates (D 1e-4, G 1e-3, β (0.5, 0.9), batch 64, 4,000 steps, 10 seeds, one process each):
+  the generator no longer collapses onto a mode, but it stays blurry — 0 modes covered on 7 seeds,
+  1–4 on the others (median HQ 1.6 %). Without unrolling the same rates cover nothing on 9 of 10
+  seeds (HQ ≈ 0 %), so unrolling helps there, but slowly: the paper trains 25,000 steps at batch
+  512, far beyond a lesson on a CPU. A batched search at those rates (lr_g 5e-4 or 1e-3, lr_d
+  1e-4 to 1e-3) found no setting that covered more than 5 modes by step 4,000.
 - **grid25** is harder still: its modes have std 0.05 on a spacing of 2, and no short run tried
   got near 20 of 25 covered. The collapse recipe leaves the samples smeared between the modes
   (≈ 2 % HQ) while the nearest-mode histogram stays spread (≈ 20 effective modes), so on the grid
   "collapse" shows as a failure to lock on, not as one blob; WGAN-GP at 3,000 steps is no better
   (0–1 covered, 11–22 effective modes); the plain defaults do a little better (2–3 covered,
   ≈ 12 % HQ at 3,000 steps) and β1 0.5 with equal lrs 1e-3 reached 5 covered, 36 % HQ at 6,000.
+  The knobs that rescue the ring do not rescue the grid in 6,000 steps: WGAN-GP (λ 0.3 or 1,
+  β (0.5, 0.9), G 5e-4 or 1e-3) covered 0–2 of 25 at 4–9 % HQ, and the non-saturating loss with
+  a gradient penalty 2–6 of 25 at 8–17 % HQ.
 """
 
 
@@ -139,7 +153,10 @@ def _document(names: list[str], rows: list[dict], seeds: str, tick_every: int,
         "# Presets: what each one shows, and how reliably",
         "",
         "Generated by `bench/calibrate_presets.py` — re-run it after changing a preset or the "
-        "trainer. Every run is one process with one torch thread on the CPU, so a seed gives the "
+        "trainer; its rows are kept in `docs/presets.csv` (`--csv`), from which "
+        "`--from-csv docs/presets.csv` rewrites this page and `collapse-lab sweep --table "
+        "pacgan --from-csv docs/presets.csv` prints the papers' tables. Every run is one "
+        "process with one torch thread on the CPU, so a seed gives the "
         "same numbers on every re-run. *Success* means the final tick meets the preset's claim; "
         "a preset ships only with a success rate of at least 80 %. Hopping is the total variation "
         f"between occupancy histograms of consecutive ticks {tick_every} steps apart "

@@ -4,8 +4,10 @@ For each objective and each remedy, both loops train the same sizes (the default
 2×128, z 16, batch 256), with Adam at the same rates and betas, the same n_critic and threads. The
 plain loop uses nn.Linear MLPs and nothing else; the project's loop is `Trainer.train_step()`
 (and, in the last columns, the same with a metric tick every `tick_every` steps, as `run()`
-does). Trials are interleaved (plain, project, plain, project, ...) so a noisy machine slows
-both alike; the ratio is the median of the per-trial ratios.
+does for `collapse-lab train` and for a run nobody watches: the metrics on 2,500 samples, without
+D's landscape, which only frames need — `bench/stream.py` measures that cost). Trials are
+interleaved (plain, project, plain, project, ...) so a noisy machine slows both alike; the ratio
+is the median of the per-trial ratios.
 
 Each measurement lasts about `--seconds` (its step count is set from a warm-up and rounded to
 whole ticks, the same count for all three loops of a case), so fast and slow cases are timed
@@ -144,16 +146,30 @@ def plain_loop(c: RunConfig, dev: torch.device):
                     for p in D.parameters():
                         p.clamp_(-c.clip, c.clip)
         fake = G(torch.randn(b, c.z_dim, device=dev))
-        if c.unroll > 0:  # Metz et al. 2017: k differentiable SGD-like Adam steps of D
+        if c.unroll > 0:  # Metz et al. 2017: k differentiable Adam steps of D from its state
             params = {n: p.detach().requires_grad_(True) for n, p in D.named_parameters()}
+            st = [od.state.get(p, {}) for p in D.parameters()]
+            m = [s.get("exp_avg", torch.zeros_like(p)) for s, p in zip(st, D.parameters())]
+            v = [s.get("exp_avg_sq", torch.zeros_like(p)) for s, p in zip(st, D.parameters())]
+            t = float(st[0].get("step", 0))
+            b1, b2 = c.beta1, c.beta2
             for _ in range(c.unroll):
                 xf = G(torch.randn(b, c.z_dim, device=dev))
                 lu = d_loss(functional_call(D, params, (real(),)),
                             functional_call(D, params, (xf,)))
                 gs = torch.autograd.grad(lu, list(params.values()), create_graph=True,
                                          allow_unused=True)
-                params = {n: p if g is None else p - c.lr_d * g / torch.sqrt(g * g + 1e-16)
-                          for (n, p), g in zip(params.items(), gs, strict=False)}
+                t += 1
+                new = {}
+                for j, ((n, p), g) in enumerate(zip(params.items(), gs, strict=True)):
+                    if g is None:
+                        new[n] = p
+                        continue
+                    m[j] = b1 * m[j] + (1 - b1) * g
+                    v[j] = b2 * v[j] + (1 - b2) * g * g
+                    new[n] = p - c.lr_d * (m[j] / (1 - b1**t)) / torch.sqrt(
+                        v[j] / (1 - b2**t) + 1e-16)
+                params = new
             sf = functional_call(D, params, (fake,))
         else:
             sf = D(fake)
@@ -204,7 +220,7 @@ def main() -> None:
         def with_ticks(rt: Trainer = rt) -> None:  # what run() does per step, minus polling
             rt.train_step()
             if rt.step % rt.cfg.tick_every == 0:
-                rt.tick()
+                rt.tick(picture=False)
 
         for f in (plain, tr.train_step):  # warm-up
             rate(f, 3, sync)

@@ -35,6 +35,7 @@ _OURS = (
     ("GAN (collapse preset)", "collapse-{d}", "GAN"),
     ("Unrolled GAN, k=5", "unrolled-{d}", "Unrolled GAN (5 steps)"),
     ("WGAN-GP", "wgan-gp-{d}", None),
+    ("Gradient penalty (NS-GAN)", "gp-{d}", None),
     ("Minibatch discrimination", "minibatch-{d}", None),
     ("Balanced optimiser", "balanced-{d}", None),
 )
