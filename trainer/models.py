@@ -136,16 +136,22 @@ class Discriminator(nn.Module):
         if not (mbd or mbstd):
             # the feature columns would be zeros: the same scores without building them
             return torch.baddbmm(self.head.bias, f, w[:, :a]).squeeze(2)
+        fc = f if context is None else self.features(context, sn)
+        std_feature = None
+        if mbstd:
+            # mean over features of the per-feature std across the batch (Karras et al. 2018)
+            # (√(var + 1e-8) as in ProGAN: the plain std has no derivative where it is 0)
+            std_feature = torch.sqrt(fc.var(dim=1, unbiased=False) + 1e-8).mean(dim=1)  # (R,)
+        if not mbd:
+            # one constant feature per run: its head column times the feature, added to the
+            # scores, instead of a (R, B, width + kernels + 1) input with zero columns
+            assert std_feature is not None
+            s = torch.baddbmm(self.head.bias, f, w[:, :a]).squeeze(2)
+            return s + (std_feature * w[:, -1, 0])[:, None]
         extra = f.new_zeros(r, b, self.mbd_kernels + 1)
-        if mbd or mbstd:
-            fc = f if context is None else self.features(context, sn)
-            if mbd:
-                extra[:, :, : self.mbd_kernels] = self.minibatch_features(f, fc, context is None)
-            if mbstd:
-                # mean over features of the per-feature std across the batch (Karras et al. 2018)
-                # (√(var + 1e-8) as in ProGAN: the plain std has no derivative where it is 0)
-                std = torch.sqrt(fc.var(dim=1, unbiased=False) + 1e-8)  # (R, A)
-                extra[:, :, -1:] = std.mean(dim=1)[:, None, None]
+        extra[:, :, : self.mbd_kernels] = self.minibatch_features(f, fc, context is None)
+        if std_feature is not None:
+            extra[:, :, -1:] = std_feature[:, None, None]
         h = torch.cat([f, extra], dim=2)
         return self.head(h, w).squeeze(2)
 
