@@ -200,6 +200,13 @@ def _document(names: list[str], rows: list[dict], seeds: str, tick_every: int,
                 f"{statistics.median(r['modes_covered'] for r in rs):g}/{rs[0]['num_modes']} | "
                 f"{statistics.median(r['hq_pct'] for r in rs):.1f} | "
                 f"{statistics.median(r['effective_modes'] for r in rs):.2f} |")
+    out += ["", "## What it looks like", "",
+            "The dashboard at the end of `collapse-ring8` and of its twin `gp-ring8`, seed 3 "
+            "(pictures taken by hand from a real server; re-take them after changing a preset):",
+            "", "![collapse-ring8, seed 3: every sample on one mode, D's landscape high around "
+            "the other seven](img/collapse-ring8-seed3.png)", "",
+            "![gp-ring8, seed 3: eight sharp clusters on the eight centres, every occupancy bar "
+            "green](img/gp-ring8-seed3.png)"]
     out += ["", "## What each preset is for", ""]
     for name in names:
         out.append(f"- **`{name}`** — {PRESETS[name].help}")
