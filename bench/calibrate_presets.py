@@ -115,6 +115,13 @@ FINDINGS = """\
   preset's β1 0.9 (λ 1 and 3 recover less or not at all). Each twin has a control — the same
   knobs with the remedy off — which stays collapsed on 1–5 modes, 2 on most seeds (table
   above), so the remedy, not the optimizer change, does the rescuing.
+- **Switching a collapsed run live** (`bench/live_switch.py`): collapse-ring8 trained 3,000
+  steps (collapsed onto 1–2 modes), then switched mid-run to a twin's knobs as one live change.
+  To wgan-gp-ring8's knobs, the generator came back to ≥ 7 covered modes within 5,000 steps on 4
+  of 6 seeds (0, 3, 4, 5; 2,000–3,000 steps after the switch), while seed 1 stopped at 3–4 and
+  seed 2 stayed on one mode. To gp-ring8's, recovery from an already collapsed state was slower:
+  8 covered on seed 3, 2–4 on seeds 0–2 after 5,000 steps. So in a lesson, start the twin as its
+  own run for a sure result, or switch live and expect most seeds, not all, to recover.
 - **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9), λ 10) spreads over all
   eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
 - **Minibatch discrimination** costs about as much as 3–5 plain steps per step on a CPU even with
