@@ -68,7 +68,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "spreads round the whole ring as a blurry circle, which then tightens onto the eight "
            "centres until every mode is covered (around step 2,500). The same optimizer with "
            "the non-saturating loss and no penalty still collapses, onto 2 modes on most seeds "
-           "(1–5), so the objective is what rescues it here.",
+           "(1–5), so the objective is what rescues it here. Switched live onto a collapse-ring8 "
+           "run that has already collapsed, these knobs bring it back on most seeds, not all.",
            _WGAN_GP,
            base="collapse-ring8", expect=("modes_covered", "at_least", 7),
            control=dict(objective="nsgan", gp=0.0)),
