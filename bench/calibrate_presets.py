@@ -115,8 +115,9 @@ FINDINGS = """\
   preset's β1 0.9 (λ 1 and 3 recover less or not at all). Each twin has a control — the same
   knobs with the remedy off — which stays collapsed on 1–5 modes, 2 on most seeds (table
   above), so the remedy, not the optimizer change, does the rescuing.
-- **Switching a collapsed run live** (`bench/live_switch.py`): collapse-ring8 trained 3,000
-  steps (collapsed onto 1–2 modes), then switched mid-run to a twin's knobs as one live change.
+- **Switching a collapsed run live** (`bench/live_switch.py`; the dashboard's "Switch this run
+  to the preset" does the same): collapse-ring8 trained 3,000 steps (collapsed onto 1–2 modes),
+  then switched mid-run to a twin's knobs as one live change.
   To wgan-gp-ring8's knobs, the generator came back to ≥ 7 covered modes within 5,000 steps on 4
   of 6 seeds (0, 3, 4, 5; 2,000–3,000 steps after the switch), while seed 1 stopped at 3–4 and
   seed 2 stayed on one mode. To gp-ring8's, recovery from an already collapsed state was slower:

@@ -151,6 +151,28 @@ def test_live_run_steer_share_and_replay(page, server, browser):
     assert page.input_value("#scrub") == "0"
 
 
+def test_switch_a_running_run_to_a_remedy_twin(page, server):
+    """The classroom move: a collapse run takes its twin's knobs in one live change."""
+    open_page(page, server + "/" + LIVE_HASH)
+    page.click("#start")
+    wait_js(page, "L.perf.frames.length >= 2", timeout=90_000)
+    # the run already has its preset's settings: nothing to switch to
+    assert page.is_hidden("#apply-preset")
+    page.select_option("#preset", "wgan-gp-ring8")
+    assert page.is_visible("#apply-preset")
+    assert "objective" in page.get_attribute("#apply-preset", "title")
+    page.click("#apply-preset")
+    wait_js(page, "app.live.run.config.objective === 'wgan-gp' && app.live.run.config.gp === 1"
+                  " && app.live.run.config.beta1 === 0.5 && app.live.run.config.lr_g === 0.0005")
+    assert js(page, "app.live.run.config.steps") == 200_000  # long enough already: left alone
+    wait_js(page, "app.live.charts.markers.some(m => m.label.includes('objective → wgan-gp'))")
+    assert page.is_hidden("#apply-preset")  # done: the run now has the preset's knobs
+    page.wait_for_timeout(1500)
+    page.screenshot(path=SHOTS / "14-switched-to-twin.png")
+    page.click("#stop")
+    wait_js(page, "app.live.run.status === 'done'", timeout=60_000)
+
+
 def test_compare_grid_of_two_runs(page, server):
     open_page(page, server + "/#view=compare&preset=collapse-ring8&steps=200000")
     assert page.is_visible("#view-compare")

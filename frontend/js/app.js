@@ -11,7 +11,7 @@ import { LiveView, ACTIVE, perf } from "./live.js";
 import { describeChanges, percentile } from "./series.js";
 import {
   baseConfig, configDiff, decodeHash, effectiveConfig, encodeHash, initialState, knobIndex,
-  startBody,
+  startBody, presetSwitch,
 } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -112,6 +112,7 @@ function setRunUI(run) {
     ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
     : "Pick settings and press Start run. While a run trains, live settings apply at once and are marked on the charts.";
   if (app.controls) app.controls.setEditable((k) => !active || k.live);
+  updateApplyPreset();
   if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
   else if (st === "queued") banner(`Run ${run.id} is queued: every worker is busy; it starts when one is free.`, "info");
   else if ($("banner").dataset.kind !== "error" || /failed/.test($("banner").textContent)) banner(null);
@@ -343,6 +344,34 @@ async function loadOptions() {
   }
 }
 
+/** The chosen preset's settings as a live change to the running run (presetSwitch). */
+function presetChangesForRun() {
+  const run = app.live && app.live.run;
+  const name = $("preset").value;
+  if (!run || !name || !ACTIVE.has(run.status) || run.status === "stopping" || app.state.view !== "live") return null;
+  const step = app.live.log && app.live.log.last ? app.live.log.last.step : run.step || 0;
+  const sw = presetSwitch(app.options.knobs, app.options.presets, name, run.config, step);
+  // another dataset (or network) is another experiment: that needs a new run, not a switch
+  if (sw.frozen.length || !Object.keys(sw.changes).length) return null;
+  return sw.changes;
+}
+
+function updateApplyPreset() {
+  const changes = app.options ? presetChangesForRun() : null;
+  $("apply-preset").hidden = !changes;
+  if (changes) $("apply-preset").title = `Switch this run, now, to ${$("preset").value}: ${describeChanges(changes)}`;
+}
+
+async function applyPreset() {
+  const changes = presetChangesForRun();
+  if (!changes) return;
+  try {
+    await app.live.control({ set: changes });
+  } catch (e) {
+    showError(e);
+  }
+}
+
 /** The preset's lesson text — what a person should see — under the preset picker. */
 function showPresetHelp() {
   const p = app.options && app.options.presets.find((x) => x.name === $("preset").value);
@@ -407,7 +436,9 @@ async function boot() {
     app.state.config = {};
     loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, app.state.preset));
     writeHash();
+    updateApplyPreset();
   });
+  $("apply-preset").addEventListener("click", applyPreset);
   for (const k of ["heat", "real", "arrows"]) {
     $(`show-${k}`).addEventListener("change", () => {
       app.state.show[k] = $(`show-${k}`).checked;

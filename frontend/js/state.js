@@ -199,6 +199,24 @@ export function startBody(state, knobs, presets) {
  * and differ. Returns {changes, frozen} where frozen names the non-live knobs that differ
  * (they need a new run).
  */
+/**
+ * Switching a running run to a preset's settings (the classroom move: a collapsed run gets its
+ * remedy twin's knobs). The wanted values are the preset's recipe over the knob defaults — every
+ * knob but the run-group ones (seed, device, ticks ...); `steps` is stretched so the run still
+ * trains the preset's length from `step` on. Returns liveChanges()'s {changes, frozen}.
+ */
+export function presetSwitch(knobs, presets, presetName, running, step) {
+  const base = baseConfig(knobs, presets, presetName);
+  const wanted = {};
+  for (const k of knobs || []) if (k.group !== "run") wanted[k.name] = base[k.name];
+  const out = liveChanges(running, wanted, knobs);
+  const length = base.steps;
+  if (Object.keys(out.changes).length && Number.isFinite(length) && step + length > running.steps) {
+    out.changes.steps = step + length;
+  }
+  return out;
+}
+
 export function liveChanges(running, wanted, knobs) {
   const index = knobIndex(knobs);
   const changes = {};

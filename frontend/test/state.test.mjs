@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import {
   initialState, encodeHash, decodeHash, coerceKnob, startBody, liveChanges, effectiveConfig,
-  baseConfig,
+  baseConfig, presetSwitch,
 } from "../js/state.js";
 
 // a slice of /api/options' knob list, shaped as trainer.registry.options() returns it
@@ -128,4 +128,27 @@ test("sliders: log knobs span decades, 0 stays off, ints stay ints", async () =>
   assert.equal(showValue({ type: "float" }, 0.0003), "3e−4");
   assert.equal(showValue({ type: "float" }, null), "auto");
   assert.equal(showValue({ type: "int" }, 5), "5");
+});
+
+test("switching a running run to a preset: the live knobs that differ, a longer run, frozen knobs named", () => {
+  const knobs = [
+    ...KNOBS.map((k) => ({ ...k, group: k.name === "seed" ? "run" : "objective" })),
+    { name: "steps", type: "int", default: 3000, min: 1, max: 1000000, live: true, nullable: false, group: "run" },
+    { name: "beta1", type: "float", default: 0.5, min: 0, max: 0.999, live: true, nullable: false, group: "optim" },
+  ];
+  const presets = [
+    { name: "collapse-ring8", values: { dataset: "ring8", objective: "nsgan", lr_g: 0.0002, beta1: 0.9 } },
+    { name: "wgan-gp-ring8", values: { dataset: "ring8", objective: "wgan-gp", lr_g: 0.0005, gp: 1, steps: 4000 } },
+    { name: "collapse-grid25", values: { dataset: "grid25", objective: "nsgan" } },
+  ];
+  const running = { ...baseConfig(knobs, presets, "collapse-ring8"), seed: 7 };
+  // 2,500 steps in: the twin's 4,000 steps run from here, so the run is stretched to 6,500
+  const sw = presetSwitch(knobs, presets, "wgan-gp-ring8", running, 2500);
+  assert.deepEqual(sw.changes, { objective: "wgan-gp", gp: 1, lr_g: 0.0005, beta1: 0.5, steps: 6500 });
+  assert.deepEqual(sw.frozen, []); // the seed (a run-group knob) is the run's own, not a difference
+  // the same preset again: nothing to change, and the length is left alone
+  const same = presetSwitch(knobs, presets, "collapse-ring8", running, 2500);
+  assert.deepEqual(same, { changes: {}, frozen: [] });
+  // another dataset cannot be switched to mid-run
+  assert.deepEqual(presetSwitch(knobs, presets, "collapse-grid25", running, 100).frozen, ["dataset"]);
 });
