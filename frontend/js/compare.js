@@ -3,6 +3,7 @@
 // so every run is read on the same axes.
 
 import { api } from "./api.js";
+import { el } from "./dom.js";
 import { PLOT_CONFIG } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
@@ -21,13 +22,6 @@ export function compareVariants(objectives, remedies, baseObjective) {
   const out = objectives.map((o) => ({ objective: o }));
   for (const r of remedies) out.push({ objective: baseObjective, [r]: REMEDY_ON[r] });
   return out;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 export class CompareView {
@@ -57,29 +51,29 @@ export class CompareView {
 
   addCard(run, i) {
     const color = PALETTE[i % PALETTE.length];
-    const card = el("article", "cmp-card");
+    const card = el("article", { class: "cmp-card" });
     card.dataset.run = run.id;
     card.setAttribute("aria-label", `run ${run.id}: ${run.label || run.config.objective}`);
     const head = el("header");
-    const name = el("b", null, run.label || `${run.config.objective}`);
+    const name = el("b", { text: run.label || `${run.config.objective}` });
     name.style.color = color;
     name.title = run.label || "";
-    const badge = el("span", "badge", run.status);
+    const badge = el("span", { class: "badge", text: run.status });
     badge.dataset.status = run.status;
     head.append(name, badge);
-    const canvas = el("canvas", "cmp-samples");
+    const canvas = el("canvas", { class: "cmp-samples" });
     canvas.setAttribute("role", "img");
     canvas.setAttribute("aria-label", `samples of run ${run.id}`);
-    const bars = el("canvas", "cmp-bars");
+    const bars = el("canvas", { class: "cmp-bars" });
     bars.setAttribute("role", "img");
     bars.setAttribute("aria-label", `occupancy per mode of run ${run.id}`);
-    const metrics = el("div", "cmp-metrics");
-    const covered = el("span", null, "covered –");
-    const eff = el("span", null, "eff –");
-    const step = el("span", null, "step –");
+    const metrics = el("div", { class: "cmp-metrics" });
+    const covered = el("span", { text: "covered –" });
+    const eff = el("span", { text: "eff –" });
+    const step = el("span", { text: "step –" });
     metrics.append(covered, eff, step);
-    const actions = el("div", "cmp-actions");
-    const open = el("button", "small ghost", "Open");
+    const actions = el("div", { class: "cmp-actions" });
+    const open = el("button", { class: "small ghost", text: "Open" });
     open.type = "button";
     open.title = "Open this run in the live view";
     open.addEventListener("click", () => this.hooks.open(run.id));
@@ -87,7 +81,7 @@ export class CompareView {
     pick.setAttribute("aria-label", `objective of a clone of run ${run.id}`);
     for (const o of this.hooks.objectives()) if (o !== run.config.objective) pick.append(new Option(o, o));
     pick.value = run.config.objective === "wgan-gp" ? "nsgan" : "wgan-gp";
-    const clone = el("button", "small", "Clone ▸");
+    const clone = el("button", { class: "small", text: "Clone ▸" });
     clone.type = "button";
     clone.title = "Add a run with these settings and another objective";
     clone.addEventListener("click", () => this.clone(run, pick.value));

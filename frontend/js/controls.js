@@ -2,6 +2,7 @@
 // a select per choice, a switch per flag, a slider per bounded number (log scale where the knob
 // spans decades), a text field per string. The slider maths at the top is pure and tested.
 
+import { el } from "./dom.js";
 import { formatNumber } from "./series.js";
 
 const SLIDER_STEPS = 1000;
@@ -88,18 +89,6 @@ const LABELS = {
 };
 
 export const knobLabel = (knob) => LABELS[knob.name] || knob.name.replace(/_/g, " ");
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const kid of kids) if (kid) e.append(kid);
-  return e;
-}
 
 /**
  * Build the knob controls into `root`. onChange(name, value, final): `final` is false while a

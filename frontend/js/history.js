@@ -2,6 +2,7 @@
 // with open / replay, CSV and delete.
 
 import { api } from "./api.js";
+import { el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -18,12 +19,7 @@ export function recipe(config) {
   return parts.join(" + ");
 }
 
-function cell(text, cls) {
-  const td = document.createElement("td");
-  if (cls) td.className = cls;
-  if (text !== undefined) td.textContent = text;
-  return td;
-}
+const cell = (text, cls) => el("td", { class: cls, text });
 
 export class HistoryView {
   /** hooks: {open(runId), error(text), removed(runId)} */
