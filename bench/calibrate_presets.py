@@ -20,8 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from trainer import sweep as sw
-from trainer.presets import PRESETS, claim_text, control_label, meets_claim, preset_values
+from collapse_lab.trainer import sweep as sw
+from collapse_lab.trainer.presets import (
+    PRESETS,
+    claim_text,
+    control_label,
+    meets_claim,
+    preset_values,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.batched import BatchedTrainer  # noqa: E402
-from trainer.config import RunConfig, make_config  # noqa: E402
-from trainer.loop import Trainer  # noqa: E402
+from collapse_lab.trainer.batched import BatchedTrainer  # noqa: E402
+from collapse_lab.trainer.config import RunConfig, make_config  # noqa: E402
+from collapse_lab.trainer.loop import Trainer  # noqa: E402
 
 
 def grid(n: int, base: dict) -> list[RunConfig]:

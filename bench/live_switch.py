@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.presets import preset_values  # noqa: E402
-from trainer.sweep import parse_seeds  # noqa: E402
+from collapse_lab.trainer.presets import preset_values  # noqa: E402
+from collapse_lab.trainer.sweep import parse_seeds  # noqa: E402
 
 
 def switch_values(src: str, dst: str) -> dict:
@@ -33,8 +33,8 @@ def switch_values(src: str, dst: str) -> dict:
 def one(args: tuple[str, str, int, int, int, int]) -> tuple[int, list[int]]:
     import torch
 
-    from trainer.loop import Trainer
-    from trainer.presets import from_preset
+    from collapse_lab.trainer.loop import Trainer
+    from collapse_lab.trainer.presets import from_preset
 
     src, dst, seed, before, after, every = args
     torch.set_num_threads(1)

@@ -26,10 +26,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.batched import BatchedTrainer, plan_groups  # noqa: E402
-from trainer.config import make_config  # noqa: E402
-from trainer.presets import preset_values  # noqa: E402
-from trainer.sweep import grid, parse_seeds, parse_vary  # noqa: E402
+from collapse_lab.trainer.batched import BatchedTrainer, plan_groups  # noqa: E402
+from collapse_lab.trainer.config import make_config  # noqa: E402
+from collapse_lab.trainer.presets import preset_values  # noqa: E402
+from collapse_lab.trainer.sweep import grid, parse_seeds, parse_vary  # noqa: E402
 
 
 def main() -> None:

@@ -32,8 +32,8 @@ from torch.func import functional_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainer.config import RunConfig, make_config  # noqa: E402
-from trainer.loop import Trainer  # noqa: E402
+from collapse_lab.trainer.config import RunConfig, make_config  # noqa: E402
+from collapse_lab.trainer.loop import Trainer  # noqa: E402
 
 CASES: list[tuple[str, dict]] = [
     ("nsgan", dict(objective="nsgan")),

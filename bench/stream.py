@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.client import Client  # noqa: E402
+from collapse_lab.server.client import Client  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -62,7 +62,8 @@ def main() -> None:
     port = free_port()
     data = tempfile.mkdtemp(prefix="collapse-lab-bench-")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    srv = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+    srv = subprocess.Popen([sys.executable, "-m", "collapse_lab.server.cli", "serve",
+                            "--port", str(port),
                             "--data-dir", data], cwd=ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     c = Client(f"http://127.0.0.1:{port}")

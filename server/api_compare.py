@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
-from server.api_runs import ERRORS, run_out, sup
-from server.auth import require_control
-from server.models import (
+from collapse_lab.server.api_runs import ERRORS, run_out, sup
+from collapse_lab.server.auth import require_control
+from collapse_lab.server.models import (
     CompareIn,
     ExtendIn,
     GroupControlIn,
@@ -20,9 +20,9 @@ from server.models import (
     GroupList,
     GroupOut,
 )
-from server.supervisor import Conflict, Supervisor
-from trainer.config import ConfigError
-from trainer.presets import from_preset
+from collapse_lab.server.supervisor import Conflict, Supervisor
+from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.presets import from_preset
 
 router = APIRouter(prefix="/api/compare", tags=["compare"])
 GroupId = Path(pattern=r"^g[a-z0-9]{1,31}$", description="the group's id")

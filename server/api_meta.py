@@ -6,9 +6,9 @@ import time
 
 from fastapi import APIRouter, Request
 
-from server import protocol
-from server.models import HealthOut, OptionsOut
-from server.supervisor import project_version
+from collapse_lab.server import protocol
+from collapse_lab.server.models import HealthOut, OptionsOut
+from collapse_lab.server.supervisor import project_version
 
 router = APIRouter(prefix="/api", tags=["meta"])
 
@@ -25,6 +25,6 @@ async def health(request: Request) -> HealthOut:
 @router.get("/options", response_model=OptionsOut)
 def options() -> OptionsOut:
     """Datasets, objectives, remedies, presets and every knob (type, default, range, help)."""
-    from trainer.registry import options as registry_options
+    from collapse_lab.trainer.registry import options as registry_options
 
     return OptionsOut(**registry_options())

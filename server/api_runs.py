@@ -11,9 +11,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
-from server import protocol
-from server.auth import require_control
-from server.models import (
+from collapse_lab.server import protocol
+from collapse_lab.server.auth import require_control
+from collapse_lab.server.models import (
     ControlIn,
     ControlOut,
     Deleted,
@@ -24,8 +24,8 @@ from server.models import (
     RunOut,
     knob_values,
 )
-from server.supervisor import Run, Supervisor
-from trainer.presets import from_preset
+from collapse_lab.server.supervisor import Run, Supervisor
+from collapse_lab.trainer.presets import from_preset
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")

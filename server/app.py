@@ -19,19 +19,20 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server import api_compare, api_meta, api_runs, ws
-from server.settings import Settings
-from server.store import Store
-from server.supervisor import Conflict, Supervisor, project_version
-from trainer.config import ConfigError
+from collapse_lab.server import api_compare, api_meta, api_runs, ws
+from collapse_lab.server.settings import Settings
+from collapse_lab.server.store import Store
+from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
+from collapse_lab.trainer.config import ConfigError
 
 log = logging.getLogger(__name__)
 
 
 def frontend_dir() -> Path:
-    import frontend
+    """The static files, as installed package data (a wheel or an editable checkout)."""
+    from importlib.resources import files
 
-    return Path(frontend.__file__).parent
+    return Path(str(files("collapse_lab.frontend")))
 
 
 def plotly_js() -> Path:

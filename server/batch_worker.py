@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server.worker import ARRAY_KEYS, Outbox, _LoopState, drain_control, take_watched
+from collapse_lab.server.worker import ARRAY_KEYS, Outbox, _LoopState, drain_control, take_watched
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,11 @@ def main(spec: BatchSpec, control: Connection, out: Connection) -> None:
 def _train(spec: BatchSpec, control: Connection, box: Outbox, states: list[_RunState]) -> None:
     import torch
 
-    from server.protocol import encode_frame, encode_real
-    from trainer.batched import BatchedTrainer
-    from trainer.config import ConfigError, make_config
-    from trainer.loop import Pacer
-    from trainer.objectives import get_objective
+    from collapse_lab.server.protocol import encode_frame, encode_real
+    from collapse_lab.trainer.batched import BatchedTrainer
+    from collapse_lab.trainer.config import ConfigError, make_config
+    from collapse_lab.trainer.loop import Pacer
+    from collapse_lab.trainer.objectives import get_objective
 
     bt = BatchedTrainer([make_config(c) for c in spec.configs], Path(spec.data_dir))
     r = bt.runs

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from server.sweep import register as add_sweep
-from trainer.config import ConfigError, knobs
+from collapse_lab.server.sweep import register as add_sweep
+from collapse_lab.trainer.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
 
@@ -72,7 +72,7 @@ def knob_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(ns: argparse.Namespace):
-    from trainer.presets import from_preset
+    from collapse_lab.trainer.presets import from_preset
 
     try:
         return from_preset(ns.preset, knob_values(ns))
@@ -139,7 +139,7 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    from trainer.loop import Callbacks, Diverged, Trainer, run
+    from collapse_lab.trainer.loop import Callbacks, Diverged, Trainer, run
 
     cfg = config_from_args(ns) if not ns.resume else None
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
@@ -209,7 +209,7 @@ def _json_default(o: Any) -> Any:
 
 # ---------------------------------------------------------------------------- options
 def cmd_options(ns: argparse.Namespace) -> int:
-    from trainer.registry import options
+    from collapse_lab.trainer.registry import options
 
     opts = options()
     if ns.json:
@@ -259,8 +259,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from server.app import create_app
-    from server.settings import Settings
+    from collapse_lab.server.app import create_app
+    from collapse_lab.server.settings import Settings
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
                                          "frame_rate") if getattr(ns, k) is not None}
@@ -298,7 +298,7 @@ def add_watch(sub) -> None:
 
 
 def cmd_watch(ns: argparse.Namespace) -> int:
-    from server.client import Client, ServerError
+    from collapse_lab.server.client import Client, ServerError
 
     if ns.frames is not None and ns.frames < 1:
         fail("--frames: expected a positive integer")

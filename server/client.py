@@ -3,7 +3,7 @@
 Synchronous (the websockets library's sync client), so it works the same in a script, a test
 and a notebook cell, where an event loop is often already running:
 
-    from server.client import Client
+    from collapse_lab.server.client import Client
     c = Client("http://localhost:8000")
     run = c.start_run(preset="collapse-ring8", steps=2000)
     with c.stream(run["id"]) as s:
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from server.protocol import FRAME, Message, decode, unpack_records
+from collapse_lab.server.protocol import FRAME, Message, decode, unpack_records
 
 FINAL = ("done", "failed", "interrupted", "deleted")
 REMEDIES = ("gp", "r1", "minibatch_disc", "mbstd", "unroll", "spectral_norm", "entropy")

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
-from server.supervisor import RunState
-from trainer.config import knobs
+from collapse_lab.server.supervisor import RunState
+from collapse_lab.trainer.config import knobs
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
 Label = Annotated[str | None, Field(None, max_length=200, description="a name shown in the UI")]

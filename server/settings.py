@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_data_dir() -> Path:
-    from server.cli import default_data_dir
+    from collapse_lab.server.cli import default_data_dir
 
     return default_data_dir()
 

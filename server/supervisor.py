@@ -30,13 +30,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server import batch_worker
-from server import worker as worker_mod
-from server.fanout import Hub
-from server.settings import Settings
-from server.store import Store
-from trainer.batched import group_key
-from trainer.config import ConfigError, RunConfig, make_config, validate_changes
+from collapse_lab.server import batch_worker
+from collapse_lab.server import worker as worker_mod
+from collapse_lab.server.fanout import Hub
+from collapse_lab.server.settings import Settings
+from collapse_lab.server.store import Store
+from collapse_lab.trainer.batched import group_key
+from collapse_lab.trainer.config import ConfigError, RunConfig, make_config, validate_changes
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer.config import ConfigError
+from collapse_lab.trainer.config import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -67,9 +67,9 @@ class _Progress:
 
 
 def cmd_sweep(ns: argparse.Namespace) -> int:
-    from trainer import paper_tables
-    from trainer import sweep as sw
-    from trainer.presets import from_preset, preset_values
+    from collapse_lab.trainer import paper_tables
+    from collapse_lab.trainer import sweep as sw
+    from collapse_lab.trainer.presets import from_preset, preset_values
 
     workers = ns.workers or os.cpu_count() or 1
     if ns.steps is not None and ns.steps < 1:
@@ -137,7 +137,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
 
 def _rows_from_csv(paths: str, configs: list, seeds: set[int]) -> list[dict[str, Any]]:
     """Earlier runs matched to this sweep's configs: by label, else by preset (+ dataset)."""
-    from trainer import sweep as sw
+    from collapse_lab.trainer import sweep as sw
 
     found: list[dict[str, Any]] = []
     for path in paths.split(","):

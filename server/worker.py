@@ -158,7 +158,7 @@ def main(spec: WorkerSpec, control: Connection, out: Connection) -> None:
     try:
         status, reason = _train(spec, control, box)
     except BaseException as e:  # noqa: BLE001 - every failure must reach the server as a reason
-        from trainer.loop import Diverged
+        from collapse_lab.trainer.loop import Diverged
 
         if isinstance(e, Diverged):
             status, reason = "failed", str(e)
@@ -174,10 +174,10 @@ def main(spec: WorkerSpec, control: Connection, out: Connection) -> None:
 def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str]:
     import torch
 
-    from server.protocol import encode_frame, encode_real
-    from trainer.config import make_config
-    from trainer.loop import Callbacks, Trainer, run
-    from trainer.objectives import get_objective
+    from collapse_lab.server.protocol import encode_frame, encode_real
+    from collapse_lab.trainer.config import make_config
+    from collapse_lab.trainer.loop import Callbacks, Trainer, run
+    from collapse_lab.trainer.objectives import get_objective
 
     data_dir = Path(spec.data_dir)
     ckpt = Path(spec.checkpoint)

@@ -14,13 +14,13 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 
-from server import protocol
-from server.api_runs import _clean, run_out
-from server.auth import may_control, origin_allowed
-from server.fanout import Overflow, Viewer
-from server.models import ControlIn
-from server.supervisor import FINAL, Conflict, Run, Supervisor
-from trainer.config import ConfigError
+from collapse_lab.server import protocol
+from collapse_lab.server.api_runs import _clean, run_out
+from collapse_lab.server.auth import may_control, origin_allowed
+from collapse_lab.server.fanout import Overflow, Viewer
+from collapse_lab.server.models import ControlIn
+from collapse_lab.server.supervisor import FINAL, Conflict, Run, Supervisor
+from collapse_lab.trainer.config import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -1,7 +1,8 @@
 """A real Collapse Lab server in a subprocess and Debian's Chromium through Playwright.
 
 Shared by tests/test_browser.py and bench/browser_frame.py. The server is started the way a person
-starts it (`python -m server.cli serve`), pinged until healthy, and terminated → killed after.
+starts it (`python -m collapse_lab.server.cli serve`), pinged until healthy, and terminated →
+killed after.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def running_server(data_dir: Path, max_workers: int = 2, log_path: Path | None =
                COLLAPSE_LAB_WORKER_THREADS="1")
     log = open(log_path or data_dir / "server.log", "a")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir",
+        [sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port", str(port),
+         "--data-dir",
          str(data_dir), "--max-workers", str(max_workers), "--frame-rate", str(frame_rate)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

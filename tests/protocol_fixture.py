@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server import protocol
+from collapse_lab.server import protocol
 
 
 def _tick(rng: np.random.Generator, n: int, k: int, images: bool) -> dict:

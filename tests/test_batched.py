@@ -15,11 +15,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.batched import BatchedTrainer, plan_groups
-from trainer.config import ConfigError, make_config
-from trainer.loop import SCALARS, Trainer
-from trainer.stacked_optim import FlatParams, StackedOptimizer
-from trainer.stacked_step import StackedStep
+from collapse_lab.trainer.batched import BatchedTrainer, plan_groups
+from collapse_lab.trainer.config import ConfigError, make_config
+from collapse_lab.trainer.loop import SCALARS, Trainer
+from collapse_lab.trainer.stacked_optim import FlatParams, StackedOptimizer
+from collapse_lab.trainer.stacked_step import StackedStep
 
 BASE = dict(batch_size=32, g_width=16, d_width=16, eval_samples=200, grid_size=8, threads=1,
             tick_every=5)

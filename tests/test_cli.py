@@ -11,7 +11,8 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
 def cli(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "collapse_lab.server.cli", *args],
+                       capture_output=True,
                        text=True, env=ENV, timeout=300)
     if check and p.returncode != 0:
         raise AssertionError(p.stderr)

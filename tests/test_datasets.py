@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from trainer.config import ConfigError, make_config
-from trainer.datasets import Lines, Spiral, grid25, make_dataset, read_points, ring8
+from collapse_lab.trainer.config import ConfigError, make_config
+from collapse_lab.trainer.datasets import Lines, Spiral, grid25, make_dataset, read_points, ring8
 
 
 def gen(seed=0):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from trainer.config import LIVE_KNOBS
-from trainer.loop import METRICS, SCALARS
+from collapse_lab.trainer.config import LIVE_KNOBS
+from collapse_lab.trainer.loop import METRICS, SCALARS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.config import make_config
-from trainer.graphed import GraphedStep
-from trainer.loop import Trainer
-from trainer.stacked_step import StackedStep
+from collapse_lab.trainer.config import make_config
+from collapse_lab.trainer.graphed import GraphedStep
+from collapse_lab.trainer.loop import Trainer
+from collapse_lab.trainer.stacked_step import StackedStep
 
 SMALL = dict(batch_size=32, g_width=16, d_width=16, eval_samples=200, grid_size=8, threads=1)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

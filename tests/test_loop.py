@@ -3,8 +3,8 @@ import itertools
 import pytest
 import torch
 
-from trainer.config import OBJECTIVES, ConfigError, make_config
-from trainer.loop import Callbacks, Diverged, Trainer, run
+from collapse_lab.trainer.config import OBJECTIVES, ConfigError, make_config
+from collapse_lab.trainer.loop import Callbacks, Diverged, Trainer, run
 
 REMEDY_SETTINGS = {
     "none": {},

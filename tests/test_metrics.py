@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from trainer.metrics import mean_se, mode_metrics, mode_states
+from collapse_lab.trainer.metrics import mean_se, mode_metrics, mode_states
 
 K = 8
 

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from trainer.config import RunConfig
-from trainer.models import Discriminator
-from trainer.objectives import OBJECTIVES, get_objective
-from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
+from collapse_lab.trainer.config import RunConfig
+from collapse_lab.trainer.models import Discriminator
+from collapse_lab.trainer.objectives import OBJECTIVES, get_objective
+from collapse_lab.trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
 
 
 def s(v, grad=False):
@@ -20,7 +20,7 @@ def g_grad(name, f):
 
 
 def test_registry_matches_config_choices():
-    from trainer.config import OBJECTIVES as names
+    from collapse_lab.trainer.config import OBJECTIVES as names
 
     assert tuple(OBJECTIVES) == names
     assert RunConfig().objective in OBJECTIVES

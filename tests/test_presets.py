@@ -10,9 +10,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.config import ConfigError
-from trainer.loop import Trainer, run
-from trainer.presets import PRESETS, claim_text, describe, from_preset, meets_claim, preset_values
+from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.loop import Trainer, run
+from collapse_lab.trainer.presets import (
+    PRESETS,
+    claim_text,
+    describe,
+    from_preset,
+    meets_claim,
+    preset_values,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from server import protocol
-from server.protocol import ProtocolError, decode, encode_frame, encode_real
+from collapse_lab.server import protocol
+from collapse_lab.server.protocol import ProtocolError, decode, encode_frame, encode_real
 
 
 def tick_2d(n: int = 50, k: int = 8, g: int = 16, seed: int = 0) -> dict:

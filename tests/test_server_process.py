@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from polling import wait_for as _wait_for
 
-from server.client import Client
+from collapse_lab.server.client import Client
 
 pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ class Server:
         env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
                    COLLAPSE_LAB_CHECKPOINT_EVERY="2", COLLAPSE_LAB_WORKER_THREADS="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port", str(self.port),
              "--data-dir", str(data_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
         self.client = Client(self.url, timeout=30)
@@ -87,7 +87,8 @@ def test_serve_run_restart_history_resume(tmp_path):
         replay = c.replay(a["id"])
         assert replay[0].samples.shape == (2500, 2) and replay[-1].step == 60
 
-        out = subprocess.run([sys.executable, "-m", "server.cli", "watch", srv.url, a["id"],
+        out = subprocess.run([sys.executable, "-m", "collapse_lab.server.cli", "watch", srv.url,
+                              a["id"],
                               "--json", "--frames", "3"], cwd=ROOT, capture_output=True,
                              text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         assert out.returncode == 0, out.stderr

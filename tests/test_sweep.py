@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from trainer import sweep as sw
-from trainer.config import ConfigError
+from collapse_lab.trainer import sweep as sw
+from collapse_lab.trainer.config import ConfigError
 
 
 def _row(label, seed, **kw):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 
-from server import worker as worker_mod
+from collapse_lab.server import worker as worker_mod
 
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=300, grid_size=12,
              tick_every=5, device="cpu", steps=1_000_000)

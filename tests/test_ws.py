@@ -7,9 +7,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from server import protocol
-from server.app import create_app
-from server.settings import Settings
+from collapse_lab.server import protocol
+from collapse_lab.server.app import create_app
+from collapse_lab.server.settings import Settings
 
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=300, grid_size=12,
              tick_every=5, device="cpu")
@@ -96,7 +96,7 @@ def test_frames_control_and_second_viewer(client):
 def test_viewer_mailbox_keeps_latest_frame_and_every_event():
     import asyncio
 
-    from server.fanout import Hub, Overflow
+    from collapse_lab.server.fanout import Hub, Overflow
 
     async def scenario():
         hub = Hub(max_text=3)

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer import objectives as objectives_mod
-from trainer.config import ConfigError, RunConfig, validate_changes
-from trainer.datasets import make_dataset
-from trainer.loop import METRICS, SCALARS, resolve_device
-from trainer.metrics import mode_metrics
-from trainer.models import Discriminator, Generator
-from trainer.stacked_step import StackedStep, structure
+from collapse_lab.trainer import objectives as objectives_mod
+from collapse_lab.trainer.config import ConfigError, RunConfig, validate_changes
+from collapse_lab.trainer.datasets import make_dataset
+from collapse_lab.trainer.loop import METRICS, SCALARS, resolve_device
+from collapse_lab.trainer.metrics import mode_metrics
+from collapse_lab.trainer.models import Discriminator, Generator
+from collapse_lab.trainer.stacked_step import StackedStep, structure
 
 # knobs every run of a batched group shares: they fix the data, the networks or the schedule
 SHARED = ("dataset", "data", "clusters", "z_dim", "g_width", "g_depth", "d_width", "d_depth",

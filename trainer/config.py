@@ -234,7 +234,7 @@ def validate_changes(cfg: RunConfig, changes: dict[str, Any], *, live: bool) -> 
 
 def check_combination(cfg: RunConfig) -> None:
     """Refuse combinations that make no sense, saying why."""
-    from trainer.remedies import check_remedies  # the remedies module owns the rules
+    from collapse_lab.trainer.remedies import check_remedies  # the remedies module owns the rules
 
     if cfg.dataset == "csv" and not cfg.data:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.config import ConfigError, RunConfig
+from collapse_lab.trainer.config import ConfigError, RunConfig
 
 
 class Dataset:
@@ -307,7 +307,7 @@ def make_dataset(cfg: RunConfig, data_dir: Path | None = None) -> Dataset:
         assert cfg.data is not None
         return PointCloud(read_points(cfg.data), cfg.clusters, cfg.seed)
     if cfg.dataset == "digits":
-        from trainer.digits import Digits
+        from collapse_lab.trainer.digits import Digits
 
         return Digits(data_dir)
     raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}")

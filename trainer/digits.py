@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.datasets import Dataset
+from collapse_lab.trainer.datasets import Dataset
 
 log = logging.getLogger(__name__)
 

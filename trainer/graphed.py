@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trainer.stacked_step import StackedStep
+from collapse_lab.trainer.stacked_step import StackedStep
 
 if TYPE_CHECKING:
-    from trainer.loop import Trainer
+    from collapse_lab.trainer.loop import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,8 @@ def self_check(device: torch.device) -> tuple[bool, str]:
     name = str(device)
     if name in _SELF_CHECK:
         return _SELF_CHECK[name]
-    from trainer.config import make_config
-    from trainer.loop import Trainer
+    from collapse_lab.trainer.config import make_config
+    from collapse_lab.trainer.loop import Trainer
 
     try:
         cfg = make_config(dict(device="cuda", g_width=16, d_width=16, batch_size=32,

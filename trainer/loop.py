@@ -21,14 +21,14 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from trainer import objectives as objectives_mod
-from trainer.config import ConfigError, RunConfig, make_config, validate_changes
-from trainer.datasets import make_dataset
-from trainer.graphed import pick_step_impl
-from trainer.metrics import mode_metrics
-from trainer.models import Discriminator, Generator
-from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
-from trainer.stacked_optim import differentiable_adam
+from collapse_lab.trainer import objectives as objectives_mod
+from collapse_lab.trainer.config import ConfigError, RunConfig, make_config, validate_changes
+from collapse_lab.trainer.datasets import make_dataset
+from collapse_lab.trainer.graphed import pick_step_impl
+from collapse_lab.trainer.metrics import mode_metrics
+from collapse_lab.trainer.models import Discriminator, Generator
+from collapse_lab.trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
+from collapse_lab.trainer.stacked_optim import differentiable_adam
 
 log = logging.getLogger(__name__)
 

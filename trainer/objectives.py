@@ -105,7 +105,7 @@ def get_objective(name: str) -> Objective:
 
 
 def describe() -> list[dict]:
-    from trainer.config import DEFAULT_GP
+    from collapse_lab.trainer.config import DEFAULT_GP
 
     return [dict(name=c.name, help=c.help, source=c.source, value_kind=c.value_kind,
                  default_gp=DEFAULT_GP.get(c.name, 0.0))

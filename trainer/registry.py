@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainer import objectives, presets, remedies
-from trainer.config import DATASETS, knobs
+from collapse_lab.trainer import objectives, presets, remedies
+from collapse_lab.trainer.config import DATASETS, knobs
 
 DATASET_HELP = {
     "ring8": "8 Gaussians on a circle of radius 2 (std 0.02)",

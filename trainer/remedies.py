@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from trainer.config import ConfigError, RunConfig
+from collapse_lab.trainer.config import ConfigError, RunConfig
 
 REMEDIES = [
     dict(name="gp", knobs=["gp"], kind="penalty",

@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
-from trainer import objectives as objectives_mod
-from trainer.config import RunConfig
-from trainer.datasets import Dataset
-from trainer.models import Discriminator, Generator
-from trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
-from trainer.stacked_optim import FlatParams, StackedOptimizer, differentiable_adam
+from collapse_lab.trainer import objectives as objectives_mod
+from collapse_lab.trainer.config import RunConfig
+from collapse_lab.trainer.datasets import Dataset
+from collapse_lab.trainer.models import Discriminator, Generator
+from collapse_lab.trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
+from collapse_lab.trainer.stacked_optim import FlatParams, StackedOptimizer, differentiable_adam
 
 # columns of the per-run accumulator, the same order as trainer.loop.SCALARS
 N_SCALARS = 7

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.config import ConfigError, coerce
-from trainer.metrics import mean_se
+from collapse_lab.trainer.config import ConfigError, coerce
+from collapse_lab.trainer.metrics import mean_se
 
 # the table's columns: (key in a result row, header, scale for printing, decimals)
 COLUMNS = (
@@ -132,8 +132,8 @@ def run_job(job: Job) -> dict[str, Any]:
     """Train one run to the end; returns one flat row (CSV_COLUMNS). Runs in a worker process."""
     import torch
 
-    from trainer.loop import Callbacks, Trainer, run
-    from trainer.presets import from_preset
+    from collapse_lab.trainer.loop import Callbacks, Trainer, run
+    from collapse_lab.trainer.presets import from_preset
 
     torch.set_num_threads(1)
     # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Static checks: ruff over the tree, mypy over the server. Run from anywhere inside the project's
+# virtual environment.
+#
+# The import package `collapse_lab` exists only as a mapping in pyproject.toml (its subpackages are
+# the top-level folders), which type checkers cannot follow; mypy reads it through a folder of
+# symlinks laid out as the installed package is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ruff check .
+shadow=$(mktemp -d)
+trap 'rm -rf "$shadow"' EXIT
+mkdir "$shadow/collapse_lab"
+for d in server trainer frontend; do ln -s "$PWD/$d" "$shadow/collapse_lab/$d"; done
+MYPYPATH="$shadow" mypy --cache-dir .mypy_cache -p collapse_lab.server
