@@ -108,7 +108,7 @@ async def delete_run(request: Request, run_id: str = RunId) -> Deleted:
 async def control_run(body: ControlIn, request: Request, run_id: str = RunId) -> ControlOut:
     """pause, resume (also an interrupted run, from its checkpoint), stop, step, or set knobs."""
     run = get_run(request, run_id)
-    res = sup(request).control(run, body.model_dump())
+    res = await sup(request).control(run, body.model_dump())
     return ControlOut(run_id=run.id, status=run.status, **res)
 
 

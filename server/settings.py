@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
     batch_groups: bool = Field(True, description="train the runs of a compare group that can "
-                               "share one batched step in one worker (trainer/batched.py)")
+                               "share one stacked step in one worker (trainer/engine.py)")
+    pack: bool = Field(True, description="a queued run joins a live worker whose runs it can "
+                       "share a stacked step with, instead of waiting for a free worker")
+    pack_limit: int = Field(32, ge=1, le=1024, description="runs one worker trains at most")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
 

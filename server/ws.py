@@ -82,7 +82,7 @@ async def receiver(ws: WebSocket, sup: Supervisor, run: Run) -> None:
             continue
         try:
             cmd = CONTROL.validate_json(text)
-            sup.control(run, cmd.model_dump())
+            await sup.control(run, cmd.model_dump())
         except ValidationError as e:
             err = e.errors()[0]
             field = ".".join(str(p) for p in err["loc"] if p not in ("action", "set")) or None

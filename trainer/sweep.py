@@ -132,7 +132,7 @@ def run_job(job: Job) -> dict[str, Any]:
     """Train one run to the end; returns one flat row (CSV_COLUMNS). Runs in a worker process."""
     import torch
 
-    from collapse_lab.trainer.loop import Callbacks, Trainer, run
+    from collapse_lab.trainer.loop import Callbacks, train
     from collapse_lab.trainer.presets import from_preset
 
     torch.set_num_threads(1)
@@ -141,24 +141,23 @@ def run_job(job: Job) -> dict[str, Any]:
                   grid_size=8, device="cpu", threads=1)
     cfg = from_preset(job.preset, values)
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, Path(job.data_dir) if job.data_dir else None)
     covered: list[int] = []
     hops: list[float] = []
-    k = trainer.data.num_modes
 
     def on_tick(t: dict[str, Any]) -> None:
         if t["step"] > 0:
             covered.append(t["modes_covered"])
             hops.append(t["hopping"])
 
-    last = run(trainer, Callbacks(on_tick=on_tick))
+    last = train(cfg, Path(job.data_dir) if job.data_dir else None,
+                 Callbacks(on_tick=on_tick, want_picture=lambda: False))
     return dict(
         label=job.label, preset=job.preset or "", dataset=cfg.dataset, objective=cfg.objective,
         seed=job.seed, steps=last["step"], modes_captured=last["modes_captured"],
-        modes_covered=last["modes_covered"], num_modes=k, hq_pct=100.0 * last["hq_fraction"],
-        effective_modes=last["effective_modes"], reverse_kl=last["reverse_kl"],
-        max_hopping=max(hops, default=0.0), covered_min=min(covered, default=0),
-        covered_max=max(covered, default=0),
+        modes_covered=last["modes_covered"], num_modes=len(last["occupancy"]),
+        hq_pct=100.0 * last["hq_fraction"], effective_modes=last["effective_modes"],
+        reverse_kl=last["reverse_kl"], max_hopping=max(hops, default=0.0),
+        covered_min=min(covered, default=0), covered_max=max(covered, default=0),
         frac_ticks_le3=sum(c <= 3 for c in covered) / max(len(covered), 1),
         wall_s=time.perf_counter() - t0,
         overrides=" ".join(f"{n}={_fmt_value(v)}" for n, v in job.overrides.items()),
