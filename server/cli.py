@@ -18,21 +18,13 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
 from collapse_lab.trainer.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
 
 ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent")
-
-
-def default_data_dir() -> Path:
-    """$COLLAPSE_LAB_DATA_DIR, else the user's XDG data directory (~/.local/share/collapse-lab)."""
-    env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "collapse-lab"
 
 
 class Parser(argparse.ArgumentParser):

@@ -14,10 +14,13 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _default_data_dir() -> Path:
-    from collapse_lab.server.cli import default_data_dir
-
-    return default_data_dir()
+def default_data_dir() -> Path:
+    """$COLLAPSE_LAB_DATA_DIR, else the user's XDG data directory (~/.local/share/collapse-lab)."""
+    env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "collapse-lab"
 
 
 def _default_worker_threads() -> int:
@@ -30,7 +33,7 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="interface to listen on", max_length=255)
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port)")
-    data_dir: Path = Field(default_factory=_default_data_dir,
+    data_dir: Path = Field(default_factory=default_data_dir,
                            description="SQLite store, checkpoints and dataset caches")
     max_workers: int = Field(2, ge=1, le=64,
                              description="runs training at once; further runs wait as queued")

@@ -142,8 +142,6 @@ class _Worker:
 
     # ------------------------------------------------------------------ runs
     def join(self, rs: pipe.RunSpec) -> None:
-        import torch
-
         from collapse_lab.server.protocol import encode_real
         from collapse_lab.trainer.config import make_config
         from collapse_lab.trainer.loop import Callbacks
@@ -168,18 +166,11 @@ class _Worker:
             view.ended = True
             self.box.put(pipe.End(rid, "failed", f"{type(e).__name__}: {e}"[:500]))
             return
-        data = run.engine.data if run.engine is not None else None
-        assert data is not None
-        real = tr.real_samples(rid, 2500 if data.kind == "2d" else 64)
-        modes = None
-        if data.kind == "2d":
-            nearest, _ = data.assign(torch.as_tensor(real, device=data.device,
-                                                     dtype=data.centres.dtype))
-            modes = nearest.cpu().numpy()
+        real, modes = tr.real_samples(rid)
         info = dict(tr.info(rid), config=run.cfg.to_dict())
         self.box.put(pipe.Hello(rid, info, get_objective(run.cfg.objective).value_kind,
-                                encode_real(real, modes, run.step, run.engine.versions[run.row]),
-                                run.step, run.engine.versions[run.row]))
+                                encode_real(real, modes, run.step, run.version),
+                                run.step, run.version))
         run.cb = cb
         if run.step == 0:
             tr.tick([rid])  # the first picture (a resumed run's tick at its step exists)

@@ -300,27 +300,7 @@ class Engine:
         """One generator update of every run (against D unrolled k steps ahead if asked)."""
         self.D.requires_grad_(False)
         try:
-            fake = self.G(self._noise())
-            if self.unroll > 0:
-                params = self._unrolled_d_params(self.unroll)
-                scores = self._d(fake, params)
-                loss = self._mix([o.g_loss(scores) for o, _ in self.objs])
-                # Metz et al.'s surrogate f(θ_G, θ_D^K(θ_G)) keeps D's real-data term, which
-                # depends on θ_G through the unrolled steps: G's loss takes minus D's
-                real_scores = self._d(self._real(), params)
-                total = loss - self._mix([o.d_real(real_scores) for o, _ in self.objs])
-            else:
-                scores = self._d(fake)
-                loss = self._mix([o.g_loss(scores) for o, _ in self.objs])
-                total = loss
-            self.stats.add("loss_g", loss)
-            if self.penalties:
-                batch = GBatch(fake=fake)
-                for j, p in self.penalties:
-                    if p.stage == "g":
-                        term = self.pen_w[j] * p.term(batch)
-                        self.stats.add(p.stat, term)
-                        total = total + term
+            total = self.g_objective(report=True)
             self.flat_g.zero_grad()
             total.sum().backward()
             if norms:
@@ -328,6 +308,35 @@ class Engine:
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
+
+    def g_objective(self, report: bool = False) -> torch.Tensor:
+        """What G minimises in its update, per run (R,), with its graph to G's parameters:
+        its loss against D (unrolled k steps ahead if asked) plus its penalty terms. Draws this
+        update's noise (and the unrolled steps' batches) from the runs' streams."""
+        fake = self.G(self._noise())
+        if self.unroll > 0:
+            params = self._unrolled_d_params(self.unroll)
+            scores = self._d(fake, params)
+            loss = self._mix([o.g_loss(scores) for o, _ in self.objs])
+            # Metz et al.'s surrogate f(θ_G, θ_D^K(θ_G)) keeps D's real-data term, which depends
+            # on θ_G through the unrolled steps: G's loss takes minus D's
+            real_scores = self._d(self._real(), params)
+            total = loss - self._mix([o.d_real(real_scores) for o, _ in self.objs])
+        else:
+            scores = self._d(fake)
+            loss = self._mix([o.g_loss(scores) for o, _ in self.objs])
+            total = loss
+        if report:
+            self.stats.add("loss_g", loss)
+        if self.penalties:
+            batch = GBatch(fake=fake)
+            for j, p in self.penalties:
+                if p.stage == "g":
+                    term = self.pen_w[j] * p.term(batch)
+                    if report:
+                        self.stats.add(p.stat, term)
+                    total = total + term
+        return total
 
     def step(self, norms: bool = True, part: str = "both") -> None:
         """One training step of every run: n_critic D updates, then one G update.

@@ -82,6 +82,14 @@ class Run:
         return self.engine.cfgs[self.row]
 
     @property
+    def version(self) -> int:
+        """Live changes applied so far."""
+        if self.engine is None:
+            assert self.final is not None
+            return self.final.version
+        return self.engine.versions[self.row]
+
+    @property
     def step(self) -> int:
         if self.engine is None:
             assert self.final is not None
@@ -365,12 +373,18 @@ class Trainer:
                     cuda_graph_reason=f"device is {eng.device.type}: CUDA graphs need a CUDA "
                     "device" if eng.device.type != "cuda" else "eager")
 
-    def real_samples(self, run_id: str, n: int = 2500) -> Any:
-        """Real samples for the picture: the same for every run of a dataset and seed."""
+    def real_samples(self, run_id: str) -> tuple[Any, Any]:
+        """Real samples for the picture (2,500 points, or 64 images) and, for 2-D data, each
+        one's mode: the same for every run of a dataset and seed."""
         run = self.runs[run_id]
         assert run.engine is not None
+        data = run.engine.data
         g = torch.Generator().manual_seed(run.cfg.seed + 1)
-        return run.engine.data.to_cpu_sample(n, g).numpy().astype("float32")
+        real = data.to_cpu_sample(2500 if data.kind == "2d" else 64, g)
+        modes = None
+        if data.kind == "2d":
+            modes = data.assign(real.to(data.device))[0].cpu().numpy()
+        return real.numpy().astype("float32"), modes
 
 
 def run(trainer: Trainer, poll: Callable[[float], list[tuple[str, Command]]] | None = None,
