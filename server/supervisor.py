@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from collapse_lab.server import pipe
+from collapse_lab.server import messages, pipe
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
@@ -290,7 +290,7 @@ class Supervisor:
 
     def _on_event(self, run: Run, ev: dict[str, Any]) -> None:
         self.store.add_event(run.id, ev)
-        run.hub.publish({"type": "event", "event": ev})
+        run.hub.publish(messages.Event(event=ev))
         kind = ev.get("type")
         if kind == "config":
             run.config, run.config_version = ev["config"], ev["version"]
@@ -341,7 +341,7 @@ class Supervisor:
         if run.id in self.runs:
             self.store.save_run(run.record())
         if changed:
-            run.hub.publish({"type": "status", "status": status.value, "reason": reason})
+            run.hub.publish(messages.Status(status=status.value, reason=reason))
 
     # ------------------------------------------------------------------ viewers
     @staticmethod
@@ -447,7 +447,7 @@ class Supervisor:
         run.transition(RunState.queued, "resuming")
         run.ended = None
         self.store.save_run(run.record())
-        run.hub.publish({"type": "status", "status": "queued", "reason": "resuming"})
+        run.hub.publish(messages.Status(status="queued", reason="resuming"))
         self.schedule()
         return dict(accepted={"action": "resume"}, applied=True, from_step=step)
 
@@ -464,7 +464,7 @@ class Supervisor:
         self.store.delete_run(run.id)
         for _, p in self.checkpoints(run):
             p.unlink(missing_ok=True)
-        run.hub.publish({"type": "status", "status": "deleted", "reason": "run deleted"})
+        run.hub.publish(messages.Status(status="deleted", reason="run deleted"))
 
     # ------------------------------------------------------------------ groups
     def new_group(self, base: dict[str, Any], varied: list[dict[str, Any]],

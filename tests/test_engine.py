@@ -79,8 +79,10 @@ class Plain:
         return h
 
     def weights(self, d):
-        """D's weight matrices (body…, head over [f, mbd, std]), spectrally normalised if on."""
+        """D's weight matrices (body…, head over [f, mbd, std]), spectrally normalised if on;
+        the first over a pack of m samples (PacGAN: their inputs concatenated)."""
         ws = [d[f"body.{i}.weight"] for i in range(self.c.d_depth)]
+        ws[0] = torch.cat([ws[0], d["pack_w"][: 2 * (self.c.pack - 1)]])
         ws.append(torch.cat([d["head.weight"], d["head_mbd"], d["head_std"]]))
         if not self.c.spectral_norm:
             return ws
@@ -92,6 +94,7 @@ class Plain:
 
     def power_iteration(self):
         ws = [self.d[f"body.{i}.weight"] for i in range(self.c.d_depth)]
+        ws[0] = torch.cat([ws[0], self.d["pack_w"][: 2 * (self.c.pack - 1)]])
         ws.append(torch.cat([self.d["head.weight"], self.d["head_mbd"], self.d["head_std"]]))
         with torch.no_grad():
             for i, w in enumerate(ws):
@@ -141,15 +144,19 @@ class Plain:
                 "lsgan": 0.5 * ((f - 1) ** 2).mean()}[o]
 
     def draw(self):
-        b = self.c.batch_size
-        return (self.data.sample(b, self.gen), torch.randn(b, self.c.z_dim, generator=self.gen),
+        b, m = self.c.batch_size, self.c.pack
+        return (self.data.sample(m * b, self.gen),
+                torch.randn(m * b, self.c.z_dim, generator=self.gen),
                 torch.rand(b, 1, generator=self.gen))
+
+    def packs(self, x):  # m consecutive samples -> one row of D's input
+        return x.reshape(len(x) // self.c.pack, -1)
 
     def step(self):
         c = self.c
         for _ in range(c.n_critic):
             real, z, eps = self.draw()
-            fake = self.G(z).detach()
+            real, fake = self.packs(real), self.packs(self.G(z).detach())
             if c.spectral_norm:
                 self.power_iteration()
             loss = self.d_loss(self.D(real), self.D(fake))
@@ -168,13 +175,15 @@ class Plain:
                 with torch.no_grad():
                     for p in self.d.values():
                         p.clamp_(-c.clip, c.clip)
-        fake = self.G(torch.randn(c.batch_size, c.z_dim, generator=self.gen))
+        samples = self.G(torch.randn(c.pack * c.batch_size, c.z_dim, generator=self.gen))
+        fake = self.packs(samples)
         if c.unroll:
             dk = self.unrolled(c.unroll)
-            real = self.data.sample(c.batch_size, self.gen)
+            real = self.packs(self.data.sample(c.pack * c.batch_size, self.gen))
             loss = self.g_loss(self.D(fake, dk)) - self.d_real(self.D(real, dk))
         else:
             loss = self.g_loss(self.D(fake))
+        fake = samples
         if c.entropy > 0:  # Kozachenko–Leonenko: dim · mean log nearest-neighbour distance
             dist = torch.cdist(fake, fake) + torch.eye(len(fake)) * 1e9
             loss = loss - c.entropy * 2 * torch.log(dist.min(1).values + 1e-6).mean()
@@ -191,8 +200,9 @@ class Plain:
         v = {n: s.get("exp_avg_sq", torch.zeros_like(self.d[n])) for n, s in st.items()}
         t0 = {n: float(s.get("step", 0)) for n, s in st.items()}
         for i in range(k):
-            real = self.data.sample(c.batch_size, self.gen)
-            fake = self.G(torch.randn(c.batch_size, c.z_dim, generator=self.gen))
+            real = self.packs(self.data.sample(c.pack * c.batch_size, self.gen))
+            fake = self.packs(self.G(torch.randn(c.pack * c.batch_size, c.z_dim,
+                                                 generator=self.gen)))
             loss = self.d_loss(self.D(real, d), self.D(fake, d))
             grads = torch.autograd.grad(loss, list(d.values()), create_graph=True,
                                         allow_unused=True)
@@ -223,6 +233,8 @@ CASES = [
     dict(mbstd=True), dict(spectral_norm=True), dict(unroll=2),
     dict(unroll=2, objective="wgan", n_critic=1), dict(optimizer="rmsprop"),
     dict(objective="hinge", n_critic=3, gp=1.0, lr_d=3e-4, beta1=0.0, beta2=0.9),
+    dict(pack=2), dict(pack=3, gp=1.0, minibatch_disc=True, spectral_norm=True),
+    dict(pack=4, unroll=2, entropy=0.2),
 ]
 
 
@@ -383,6 +395,23 @@ def test_feature_switched_on_starts_its_optimizer_state_afresh():
     eng.step()
     step = eng.D.head_mbd.detach().abs().max()
     assert float(step) <= 1e-3 * (1 + 1e-6)  # Adam's first step is at most lr per element
+
+
+def test_packing_switched_on_keeps_d_at_the_switch():
+    """From 1 to 3 samples a pack mid-run: the new input weights start at zero, so D scores a
+    pack exactly as it scored its first sample, and their Adam state starts afresh."""
+    eng = engine(dict(lr_d=1e-3))
+    for _ in range(10):
+        eng.step()
+    x = torch.randn(1, 16, 2)
+    before = eng._d(x).detach()
+    eng.apply(0, {"pack": 3})
+    packs = torch.cat([x, torch.randn(1, 16, 4)], dim=2)  # each row: x and two more samples
+    assert torch.allclose(eng._d(packs), before, atol=1e-12)
+    i = Engine._param_index(eng.flat_d, eng.D.pack_w)
+    assert float(eng.opt_d.t[i, 0]) == 0.0
+    eng.step()
+    assert float(eng.D.pack_w.detach().abs().max()) <= 1e-3 * (1 + 1e-6)  # a first Adam step
 
 
 def test_checkpoint_continues_exactly(tmp_path):

@@ -164,7 +164,9 @@ class Engine:
         """Read every per-run value and the stack's structure from the configs."""
         cfgs, c0 = self.cfgs, self.cfgs[0]
         self.batch_size, self.n_critic, self.unroll = c0.batch_size, c0.n_critic, c0.unroll
-        self.flags = dict(mbd=c0.minibatch_disc, mbstd=c0.mbstd, sn=c0.spectral_norm)
+        self.pack = c0.pack
+        self.flags = dict(mbd=c0.minibatch_disc, mbstd=c0.mbstd, sn=c0.spectral_norm,
+                          pack=c0.pack)
         self.opt_g.set_hparams([c.lr_g for c in cfgs], [c.beta1 for c in cfgs],
                                [c.beta2 for c in cfgs])
         self.opt_d.set_hparams([c.lr_d for c in cfgs], [c.beta1 for c in cfgs],
@@ -224,6 +226,11 @@ class Engine:
                 self.D.zero_head(feature, rows)
                 for p in params:
                     self.opt_d.reset(self._param_index(self.flat_d, p), rows)
+        if new.pack > old.pack:  # the first layer's weights for the new pack slots start at zero
+            d = self.data.dim
+            with torch.no_grad():
+                self.D.pack_w[rows, (old.pack - 1) * d:(new.pack - 1) * d] = 0.0
+            self.opt_d.reset(self._param_index(self.flat_d, self.D.pack_w), rows)
         if new.optimizer != old.optimizer:
             self._make_optimizers(new.optimizer)  # a different optimizer: fresh state
             if self.graph is not None:
@@ -240,13 +247,21 @@ class Engine:
             return parts[0][None].expand(self.runs, *parts[0].shape)
         return torch.stack(parts)[self.stream_of]
 
-    def _real(self) -> torch.Tensor:  # (R, B, dim)
-        return self._combine([self.data.sample(self.batch_size, g) for g in self.gens])
+    def _real(self) -> torch.Tensor:  # (R, pack·B, dim)
+        n = self.pack * self.batch_size
+        return self._combine([self.data.sample(n, g) for g in self.gens])
 
-    def _noise(self) -> torch.Tensor:  # (R, B, z)
-        z = self.G.layers[0].weight.shape[1]
-        return self._combine([torch.randn(self.batch_size, z, generator=g, device=self.device)
+    def _noise(self) -> torch.Tensor:  # (R, pack·B, z)
+        z, n = self.G.layers[0].weight.shape[1], self.pack * self.batch_size
+        return self._combine([torch.randn(n, z, generator=g, device=self.device)
                               for g in self.gens])
+
+    def _packed(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, pack·B, dim) -> (R, B, pack·dim): consecutive samples make one pack (PacGAN)."""
+        if self.pack == 1:
+            return x
+        r, n, d = x.shape
+        return x.reshape(r, n // self.pack, self.pack * d)
 
     def _uniform(self) -> torch.Tensor:  # (R, B, 1)
         return self._combine([torch.rand(self.batch_size, 1, generator=g, device=self.device)
@@ -271,9 +286,10 @@ class Engine:
         """One discriminator update of every run."""
         real, z, eps = self._real(), self._noise(), self._uniform()
         with torch.no_grad():
-            fake = self.G(z)
+            fake = self._packed(self.G(z))
+        real = self._packed(real)
         if self.flags["sn"]:
-            self.D.power_iteration()
+            self.D.power_iteration(self.pack)
         if self.flags["mbd"] or self.flags["mbstd"]:  # batch features: each batch on its own
             sr, sf = self._d(real), self._d(fake)
         else:  # one pass over real and fake together: half the kernels, the same maths
@@ -313,14 +329,15 @@ class Engine:
         """What G minimises in its update, per run (R,), with its graph to G's parameters:
         its loss against D (unrolled k steps ahead if asked) plus its penalty terms. Draws this
         update's noise (and the unrolled steps' batches) from the runs' streams."""
-        fake = self.G(self._noise())
+        samples = self.G(self._noise())  # (R, pack·B, dim)
+        fake = self._packed(samples)
         if self.unroll > 0:
             params = self._unrolled_d_params(self.unroll)
             scores = self._d(fake, params)
             loss = self._mix([o.g_loss(scores) for o, _ in self.objs])
             # Metz et al.'s surrogate f(θ_G, θ_D^K(θ_G)) keeps D's real-data term, which depends
             # on θ_G through the unrolled steps: G's loss takes minus D's
-            real_scores = self._d(self._real(), params)
+            real_scores = self._d(self._packed(self._real()), params)
             total = loss - self._mix([o.d_real(real_scores) for o, _ in self.objs])
         else:
             scores = self._d(fake)
@@ -329,7 +346,7 @@ class Engine:
         if report:
             self.stats.add("loss_g", loss)
         if self.penalties:
-            batch = GBatch(fake=fake)
+            batch = GBatch(fake=samples)
             for j, p in self.penalties:
                 if p.stage == "g":
                     term = self.pen_w[j] * p.term(batch)
@@ -386,7 +403,7 @@ class Engine:
         t0 = [self.opt_d.t[j].view(shape) for j in range(len(m))]
         clip, clip_on = self.clip.view(shape), self.clip_mask.view(shape) > 0
         for i in range(k):
-            real, fake = self._real(), self.G(self._noise())
+            real, fake = self._packed(self._real()), self._packed(self.G(self._noise()))
             loss = self._mix([o.d_loss(self._d(real, params), self._d(fake, params))
                               for o, _ in self.objs])
             grads = torch.autograd.grad(loss.sum(), list(params.values()), create_graph=True,
@@ -496,10 +513,14 @@ class Engine:
         """D's landscape over the value grid for runs `pics` (x: the tick's samples of `rows`)."""
         c0 = self.cfgs[0]
         sel = torch.tensor([rows.index(i) for i in pics], device=self.device)
-        # batch features of a grid point are taken against (part of) the current fakes
-        ctx = x[sel, : min(c0.batch_size, 128)] if (c0.minibatch_disc or c0.mbstd) else None
+        # batch features of a grid point are taken against (part of) the current fakes; with
+        # packing, a grid point is scored as a pack of copies of itself
+        ctx = None
+        if c0.minibatch_disc or c0.mbstd:
+            ctx = self._packed(x[sel, : min(c0.batch_size, 128) * self.pack])
         d = self._subset(self.D, pics)
-        scores = d(self.grid.expand(len(pics), -1, -1), **self.flags, context=ctx)
+        grid = self.grid.expand(len(pics), -1, -1).repeat(1, 1, self.pack)
+        scores = d(grid, **self.flags, context=ctx)
         out = {}
         for j, i in enumerate(pics):
             v = self.objective_of[i].value(scores[j])

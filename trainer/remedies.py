@@ -6,8 +6,8 @@ changes the shape of the training step (`structural`: runs must agree on it to s
 step), and the combinations it refuses. A *penalty* also owns its loss term: computed in the
 discriminator's update (`stage = "d"`) or the generator's (`"g"`), per run, shape (R,), and
 reported under its `stat` name. The batch features (minibatch discrimination, minibatch stddev)
-live in D itself (trainer/models.py); unrolling and spectral normalization in the step
-(trainer/engine.py) — their classes here describe them.
+and packing live in D itself (trainer/models.py); unrolling and spectral normalization in the
+step (trainer/engine.py) — their classes here describe them.
 
 Adding a penalty is one class here and its tests; the engine, the CLI, `/api/options` and the
 dashboard pick it up from `REMEDIES`.
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from collapse_lab.trainer.knobs import ConfigError, Knob
+from collapse_lab.trainer.models import MAX_PACK
 from collapse_lab.trainer.objectives import get_objective
 
 
@@ -242,9 +243,25 @@ class SpectralNorm(Remedy):
         return bool(cfg.spectral_norm)
 
 
+class Packing(Remedy):
+    name = "pack"
+    label = "packing (PacGAN)"
+    help = "D judges m samples at once, concatenated: a generator that repeats itself is easy to spot"
+    source = "Lin et al. 2018 (PacGAN)"
+    structural = True
+    knobs = (Knob("pack", "int", 1, "samples D judges at once, concatenated (PacGAN, Lin et al. "
+                  "2018); 1 = off", group="remedy", live=True, lo=1, hi=MAX_PACK,
+                  structural=True),)
+    typical = {"pack": 2}
+    off = {"pack": 1}
+
+    def is_on(self, cfg: Any) -> bool:
+        return cfg.pack > 1
+
+
 REMEDIES: dict[str, Remedy] = {r.name: r for r in (
     GradientPenalty(), R1Penalty(), MinibatchDiscrimination(), MinibatchStddev(), Unrolling(),
-    SpectralNorm(), EntropyBonus())}
+    SpectralNorm(), EntropyBonus(), Packing())}
 PENALTIES: list[Penalty] = [r for r in REMEDIES.values() if isinstance(r, Penalty)]
 
 
