@@ -246,7 +246,8 @@ class SpectralNorm(Remedy):
 class Packing(Remedy):
     name = "pack"
     label = "packing (PacGAN)"
-    help = "D judges m samples at once, concatenated: a generator that repeats itself is easy to spot"
+    help = ("D judges m samples at once, concatenated: a generator that repeats itself is easy "
+            "to spot")
     source = "Lin et al. 2018 (PacGAN)"
     structural = True
     knobs = (Knob("pack", "int", 1, "samples D judges at once, concatenated (PacGAN, Lin et al. "
