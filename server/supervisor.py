@@ -5,8 +5,8 @@ run trains in a worker process (server/workers.py, server/worker.py); one worker
 runs, and runs that agree on the shape of the step share one stacked engine inside it:
 
 - the runs of a compare group start together in one worker (`batch_groups`), and
-- with `pack` on, a queued run joins a live worker whose runs it can share a step with, up to
-  `pack_limit` runs a worker, instead of waiting for a free worker slot.
+- with `pack` on, a queued run that finds no free worker slot joins the least loaded live worker
+  whose runs it can share a step with, up to `pack_limit` runs a worker, instead of waiting.
 
 At most `max_workers` worker processes run at once; runs that find no place wait as `queued`.
 
@@ -157,11 +157,12 @@ class Supervisor:
             except ConfigError as e:  # a stored config this version no longer accepts
                 self._set_status(run, RunState.failed, f"config: {e}")
                 continue
-            host = self._host_for(run, key)
-            if host is not None:
-                self._join(host, run)
-            elif len(self.handles) < self.settings.max_workers:
+            # a free worker slot first (runs spread over the cores); else a live worker whose
+            # runs it can share a step with
+            if len(self.handles) < self.settings.max_workers:
                 self._spawn(run, key)
+            elif (host := self._host_for(run, key)) is not None:
+                self._join(host, run)
 
     def _may_share(self, run: Run, w: WorkerHandle) -> bool:
         if self.settings.pack:
@@ -171,11 +172,11 @@ class Supervisor:
         return all(self.runs[r].group_id == run.group_id for r in w.live() if r in self.runs)
 
     def _host_for(self, run: Run, key: tuple) -> WorkerHandle | None:
-        for w in self.handles:
-            if (not w.shutdown and w.key == key and len(w.live()) < self.settings.pack_limit
-                    and w.live() and self._may_share(run, w)):
-                return w
-        return None
+        """The least loaded live worker this run may join."""
+        hosts = [w for w in self.handles
+                 if not w.shutdown and w.key == key and 0 < len(w.live()) < self.settings.pack_limit
+                 and self._may_share(run, w)]
+        return min(hosts, key=lambda w: len(w.live()), default=None)
 
     def _checkpoint_prefix(self, run: Run) -> Path:
         return Path(self.settings.checkpoint_dir) / run.id
@@ -202,8 +203,9 @@ class Supervisor:
                 same = self._key(r) == key
             except ConfigError:
                 continue
-            if same and (s.pack or (s.batch_groups and run.group_id
-                                    and r.group_id == run.group_id)):
+            # the rest of its compare group starts with it (other runs spread over free slots
+            # first, and join a worker when none is left)
+            if same and s.batch_groups and run.group_id and r.group_id == run.group_id:
                 mates.append(r)
         spec = pipe.WorkerSpec(runs=[self._run_spec(r) for r in mates], data_dir=str(s.data_dir),
                                frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,

@@ -35,53 +35,64 @@ ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold")
 
 
 class Outbox:
-    """Ordered never-dropped messages plus one latest-wins frame slot per run, sent by a thread."""
+    """Ordered never-dropped messages plus one latest-wins frame slot per run.
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
+    The worker puts; a sender drains with `take`: the pipe's sender thread (`send_from`), or the
+    Ray actor's `recv` (server/ray_backend.py). Either way a slow server never stalls a step.
+    """
+
+    def __init__(self) -> None:
         self.cond = threading.Condition()
         self.items: list[Any] = []
         self.frames: dict[str, pipe.Frame] = {}  # the latest unsent frame of each run
         self.dropped = 0
         self.closed = False
-        self.thread = threading.Thread(target=self._send, name="outbox", daemon=True)
-        self.thread.start()
 
     def put(self, item: Any) -> None:
         with self.cond:
             self.items.append(item)
-            self.cond.notify()
+            self.cond.notify_all()
 
     def put_frame(self, frame: pipe.Frame) -> None:
         with self.cond:
             if frame.run_id in self.frames:
                 self.dropped += 1
             self.frames[frame.run_id] = frame
-            self.cond.notify()
+            self.cond.notify_all()
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self) -> None:
         with self.cond:
             self.closed = True
-            self.cond.notify()
-        self.thread.join(timeout)
+            self.cond.notify_all()
 
-    def _send(self) -> None:
+    def take(self, timeout: float | None = None) -> tuple[list[Any], bool]:
+        """Everything waiting — the ordered messages, then each run's latest frame — after up
+        to `timeout` seconds for the first; and whether the box is closed and drained."""
+        with self.cond:
+            if not self.items and not self.frames and not self.closed:
+                self.cond.wait(timeout)
+            out = self.items + list(self.frames.values())
+            self.items, self.frames = [], {}
+            return out, self.closed and not out
+
+
+def send_from(box: Outbox, conn: Connection) -> threading.Thread:
+    """A thread that sends everything put into `box` down the pipe `conn`, until closed."""
+
+    def run() -> None:
         while True:
-            with self.cond:
-                while not self.items and not self.frames and not self.closed:
-                    self.cond.wait()
-                items, self.items = self.items, []
-                frames, self.frames = self.frames, {}
-                done = self.closed and not items and not frames
+            msgs, done = box.take()
             try:
-                for it in items:
-                    self.conn.send(it)
-                for frame in frames.values():
-                    self.conn.send(frame)
+                for m in msgs:
+                    conn.send(m)
             except (BrokenPipeError, OSError):
                 return  # the server is gone; the runs end with the process
             if done:
                 return
+
+    t = threading.Thread(target=run, name="outbox", daemon=True)
+    t.start()
+    return t
 
 
 @dataclass
@@ -113,7 +124,15 @@ def main(spec: pipe.WorkerSpec, control: Connection, out: Connection) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
     if spec.threads > 0:
         torch.set_num_threads(spec.threads)
-    box = Outbox(out)
+    box = Outbox()
+    sender = send_from(box, out)
+    serve(spec, control, box)
+    sender.join(10)
+
+
+def serve(spec: pipe.WorkerSpec, control: Any, box: Outbox) -> None:
+    """Train the spec's runs (and those that join) until every one has ended; `control` is
+    anything with a pipe's `poll(timeout)` and `recv()` (EOFError when the server is gone)."""
     views: dict[str, _View] = {}
     try:
         _Worker(spec, control, box, views).run()
@@ -131,7 +150,7 @@ def main(spec: pipe.WorkerSpec, control: Connection, out: Connection) -> None:
 
 
 class _Worker:
-    def __init__(self, spec: pipe.WorkerSpec, control: Connection, box: Outbox,
+    def __init__(self, spec: pipe.WorkerSpec, control: Any, box: Outbox,
                  views: dict[str, _View]):
         from collapse_lab.trainer.loop import Trainer
 

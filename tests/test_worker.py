@@ -25,6 +25,16 @@ def collect(conn, seconds: float) -> list:
     return out
 
 
+def collect_until(conn, done, timeout: float = 60.0) -> list:
+    """Messages until `done(messages)` holds (a loaded machine may take a while to start)."""
+    out: list = []
+    end = time.monotonic() + timeout
+    while not done(out) and time.monotonic() < end:
+        out += collect(conn, 0.2)
+    assert done(out), f"timed out; got {[type(m).__name__ for m in out][-20:]}"
+    return out
+
+
 @contextmanager
 def worker(spec: pipe.WorkerSpec):
     ctx = mp.get_context("spawn")
@@ -82,26 +92,24 @@ def test_one_worker_many_runs_each_its_own(tmp_path):
     spec = pipe.WorkerSpec(runs=runs, data_dir=str(tmp_path), frame_rate=20, snapshot_every=5,
                            checkpoint_every=10_000, threads=1)
     with worker(spec) as (ctrl, out):
-        msgs = collect(out, 4)
+        msgs = collect_until(out, lambda m: len(of(m, pipe.Tick, "b")) >= 1)
         ctrl.send(pipe.Join(pipe.RunSpec("c", dict(SMALL, seed=3, lr_g=3e-4),
                                          str(tmp_path / "c"))))
-        msgs += collect(out, 4)
+        msgs += collect_until(out, lambda m: all(len(of(m, pipe.Tick, r)) >= 2 for r in "abc"))
         assert {h.run_id for h in of(msgs, pipe.Hello)} == {"a", "b", "c"}
         assert of(msgs, pipe.Hello, "c")[0].info["runs_in_step"] == 3  # it joined the stack
-        for r in "abc":
-            assert len(of(msgs, pipe.Tick, r)) >= 2
 
         ctrl.send(pipe.Control("a", {"action": "pause"}))
-        msgs = collect(out, 2)
+        msgs = collect_until(out, lambda m: of(m, pipe.Event, "a"))
         ev = [m.event for m in of(msgs, pipe.Event, "a")]
         assert ev[0]["type"] == "state" and ev[0]["state"] == "paused"
         quiet = collect(out, 2)
         assert not of(quiet, pipe.Tick, "a") and of(quiet, pipe.Tick, "b")
         ctrl.send(pipe.Control("a", {"action": "step", "n": 1, "part": "d"}))
-        one = collect(out, 2)
+        one = collect_until(out, lambda m: of(m, pipe.Tick, "a"))
+        one += collect(out, 1)
         assert len(of(one, pipe.Tick, "a")) == 1  # a single step ticks, whatever its part
 
         ctrl.send(pipe.Control("b", {"action": "stop"}))
-        rest = collect(out, 4)
-        assert [e.run_id for e in of(rest, pipe.End)] == ["b"]
-        assert of(rest, pipe.Tick, "c")  # c trains on
+        rest = collect_until(out, lambda m: of(m, pipe.End) and of(m, pipe.Tick, "c"))
+        assert [e.run_id for e in of(rest, pipe.End)] == ["b"]  # c trains on
