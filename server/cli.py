@@ -255,6 +255,10 @@ def add_serve(sub) -> None:
     s.add_argument("--token", help="teacher token: only its holder may start/control runs "
                    "(env COLLAPSE_LAB_TOKEN)")
     s.add_argument("--frame-rate", type=float, help="live frames per second (default 10)")
+    s.add_argument("--backend", choices=["local", "ray"],
+                   help="where workers run: local processes (default) or Ray actors "
+                   "(pip install 'collapse-lab[ray]')")
+    s.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
     s.set_defaults(func=cmd_serve)
 
 
@@ -266,12 +270,20 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     from collapse_lab.server.settings import Settings
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
-                                         "frame_rate") if getattr(ns, k) is not None}
+                                         "frame_rate", "backend", "ray_address")
+             if getattr(ns, k) is not None}
+    if given.get("ray_address"):
+        given["backend"] = "ray"
     try:
         settings = Settings(**given)
     except ValidationError as e:
         err = e.errors()[0]
         fail(f"{flag(str(err['loc'][0]))}: {err['msg']}")
+    if settings.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md

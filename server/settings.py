@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,14 @@ class Settings(BaseSettings):
     pack: bool = Field(True, description="a queued run joins a live worker whose runs it can "
                        "share a stacked step with, instead of waiting for a free worker")
     pack_limit: int = Field(32, ge=1, le=1024, description="runs one worker trains at most")
+    backend: Literal["local", "ray"] = Field("local", description="where workers run: local "
+                                             "processes, or Ray actors (the `ray` extra)")
+    ray_address: str | None = Field(None, max_length=255, description="the Ray cluster to use "
+                                    "(e.g. ray://head:10001 or head:6379); none = a local Ray")
+    ray_cpus_per_worker: float = Field(1.0, gt=0, le=256, description="CPUs a worker actor asks "
+                                       "Ray for")
+    ray_gpus_per_worker: float = Field(0.25, ge=0, le=8, description="share of a GPU a worker "
+                                       "actor asks for when its runs use CUDA (several share one)")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
 

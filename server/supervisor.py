@@ -56,11 +56,20 @@ class Supervisor:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
         self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
+        self.ray_resources: dict[str, float] = {}
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        if self.settings.backend == "ray":
+            from collapse_lab.server import ray_backend
+
+            self.ray_resources = await asyncio.to_thread(
+                ray_backend.init, self.settings.ray_address)
+            log.warning("workers run as Ray actors: %s", {k: v for k, v in
+                                                          self.ray_resources.items()
+                                                          if k in ("CPU", "GPU")})
         n = await asyncio.to_thread(self.store.mark_interrupted)
         if n:
             log.warning("%d run(s) were active when the server stopped: marked interrupted", n)
@@ -211,8 +220,17 @@ class Supervisor:
                                frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
                                checkpoint_every=s.checkpoint_every, threads=s.worker_threads,
                                pack=s.pack or s.batch_groups)
-        w = spawn(spec, key, f"worker-{run.id}", self.loop, self._on_message, self._on_exit,
-                  self._on_bulk)
+        name = f"worker-{run.id}"
+        if s.backend == "ray":
+            from collapse_lab.server import ray_backend
+
+            cuda = run.config.get("device") != "cpu" and self.ray_resources.get("GPU", 0) > 0
+            w = ray_backend.spawn(spec, key, name, self.loop, self._on_message, self._on_exit,
+                                  self._on_bulk, gpus=s.ray_gpus_per_worker if cuda else 0.0,
+                                  cpus=s.ray_cpus_per_worker)
+        else:
+            w = spawn(spec, key, name, self.loop, self._on_message, self._on_exit,
+                      self._on_bulk)
         self.handles.append(w)
         for r in mates:
             self._placed(r, w)
@@ -281,8 +299,8 @@ class Supervisor:
         run.provenance = dict(run.provenance or {}, **info, seed=run.config.get("seed"),
                               config_at_start=run.config, collapse_lab=project_version(),
                               python=sys.version.split()[0], platform=platform.platform(),
-                              pid=w.process.pid, worker_started=now,
-                              worker_runs=len(w.run_ids))
+                              worker_started=now, worker_runs=len(w.run_ids),
+                              backend=self.settings.backend)
         run.hello = dict(dataset=dataset, value_kind=msg.value_kind)
         run.real, run.step, run.config_version = msg.real, msg.step, msg.version
         run.resume_from = None
@@ -317,11 +335,11 @@ class Supervisor:
             elif run.status == RunState.stopping:
                 self._finish(run, w, RunState.done,
                              f"stopped (worker killed after {self.settings.stop_timeout:g} s)")
-            elif rid not in w.hello:
-                self._finish(run, w, RunState.failed,
-                             f"worker exited before starting the run (exit code {code})")
             else:
-                self._finish(run, w, RunState.failed, f"worker died (exit code {code})")
+                why = w.exit_reason or f"exit code {code}"
+                self._finish(run, w, RunState.failed,
+                             f"worker died ({why})" if rid in w.hello
+                             else f"worker exited before starting the run ({why})")
         if self.loop and not self.loop.is_closed():
             self.schedule()
 

@@ -19,6 +19,8 @@ closes) every run stops without writing a checkpoint past what the server record
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -186,7 +188,8 @@ class _Worker:
             self.box.put(pipe.End(rid, "failed", f"{type(e).__name__}: {e}"[:500]))
             return
         real, modes = tr.real_samples(rid)
-        info = dict(tr.info(rid), config=run.cfg.to_dict())
+        info = dict(tr.info(rid), config=run.cfg.to_dict(), pid=os.getpid(),
+                    host=socket.gethostname())
         self.box.put(pipe.Hello(rid, info, get_objective(run.cfg.objective).value_kind,
                                 encode_real(real, modes, run.step, run.version),
                                 run.step, run.version))

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from collapse_lab.server import pipe
 from collapse_lab.server import worker as worker_mod
@@ -23,16 +23,21 @@ from collapse_lab.server import worker as worker_mod
 log = logging.getLogger(__name__)
 
 
+class Sender(Protocol):
+    def send(self, msg: Any) -> None: ...
+
+
 @dataclass(eq=False)
 class WorkerHandle:
-    process: Any  # multiprocessing.Process (spawn context)
-    control: Connection
+    process: Any  # a multiprocessing.Process (spawn context), or what quacks like one
+    control: Connection | Sender
     key: tuple  # the stack key its runs were started with (runs that may join it share it)
     run_ids: list[str] = field(default_factory=list)  # runs it was given, in order
     ended: set[str] = field(default_factory=set)  # runs it reported ended
     hello: set[str] = field(default_factory=set)  # runs it started
     thread: threading.Thread | None = None
     shutdown: bool = False  # stopped because the server is shutting down
+    exit_reason: str | None = None  # why it is gone, when more is known than an exit code
 
     def live(self) -> list[str]:
         return [r for r in self.run_ids if r not in self.ended]
@@ -41,8 +46,8 @@ class WorkerHandle:
         try:
             self.control.send(msg)
             return True
-        except (BrokenPipeError, OSError):
-            return False  # it is exiting; its reader thread reports how
+        except Exception:  # noqa: BLE001 - it is exiting (or lost); its reader thread says how
+            return False
 
 
 Sink = Callable[[WorkerHandle, Any], None]  # called on the event loop with each message
@@ -50,7 +55,7 @@ Sink = Callable[[WorkerHandle, Any], None]  # called on the event loop with each
 
 def spawn(spec: pipe.WorkerSpec, key: tuple, name: str, loop: asyncio.AbstractEventLoop,
           on_message: Sink, on_exit: Callable[[WorkerHandle, int | None], None],
-          on_bulk: Callable[[Any], None]) -> WorkerHandle:
+          on_bulk: Callable[[Any], Any]) -> WorkerHandle:
     """Start a worker process and its reader thread.
 
     `on_bulk(msg)` runs on the reader thread for ticks and snapshots (store writes) and returns
@@ -66,29 +71,45 @@ def spawn(spec: pipe.WorkerSpec, key: tuple, name: str, loop: asyncio.AbstractEv
     out_w.close()
     w = WorkerHandle(process=proc, control=ctrl_w, key=key,
                      run_ids=[r.run_id for r in spec.runs])
-    w.thread = threading.Thread(target=_read, args=(w, out_r, loop, on_message, on_exit,
-                                                     on_bulk), daemon=True, name=f"reader-{name}")
+
+    def receive(timeout: float) -> tuple[list[Any], bool]:
+        try:
+            return [out_r.recv()], False
+        except (EOFError, OSError):
+            out_r.close()
+            proc.join(10)
+            return [], True
+
+    w.thread = threading.Thread(target=reader_loop, args=(w, receive, None, loop, on_message,
+                                                          on_exit, on_bulk),
+                                daemon=True, name=f"reader-{name}")
     w.thread.start()
     return w
 
 
-def _read(w: WorkerHandle, conn: Connection, loop: asyncio.AbstractEventLoop, on_message: Sink,
-          on_exit: Callable[[WorkerHandle, int | None], None],
-          on_bulk: Callable[[Any], Any]) -> None:
-    """Reader thread: one per worker, until its pipe closes."""
+def reader_loop(w: WorkerHandle, receive: Callable[[float], tuple[list[Any], bool]],
+                lost: Callable[[BaseException], str] | None, loop: asyncio.AbstractEventLoop,
+                on_message: Sink, on_exit: Callable[[WorkerHandle, int | None], None],
+                on_bulk: Callable[[Any], Any]) -> None:
+    """Reader thread: one per worker, until it is done or lost. `receive(timeout)` returns the
+    messages waiting and whether the worker has finished; `lost(error)` the reason a worker that
+    failed to answer is gone (for backends whose receive can fail)."""
     while True:
         try:
-            msg = conn.recv()
-        except (EOFError, OSError):
+            msgs, done = receive(1.0)
+        except Exception as e:  # noqa: BLE001 - a lost remote worker
+            if lost is None:
+                raise
+            w.exit_reason = lost(e)
             break
-        msg = on_bulk(msg)
-        if msg is not None:
-            loop.call_soon_threadsafe(on_message, w, msg)
-    conn.close()
-    w.process.join(10)
-    code = w.process.exitcode
+        for msg in msgs:
+            msg = on_bulk(msg)
+            if msg is not None:
+                loop.call_soon_threadsafe(on_message, w, msg)
+        if done:
+            break
     try:
-        loop.call_soon_threadsafe(on_exit, w, code)
+        loop.call_soon_threadsafe(on_exit, w, w.process.exitcode)
     except RuntimeError:
         pass  # the loop is closed: the server is gone
 
