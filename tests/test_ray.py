@@ -24,10 +24,10 @@ from collapse_lab.server.settings import Settings
 
 try:
     import ray
-except ImportError:  # pragma: no cover - depends on the install
+except ImportError as e:  # pragma: no cover - depends on the install
     ray = None
     if os.environ.get("CI") == "true":
-        raise RuntimeError("the Ray tests need Ray under CI: pip install -e '.[test,ray]'")
+        raise RuntimeError("the Ray tests need Ray under CI: pip install -e '.[test,ray]'") from e
 
 pytestmark = [pytest.mark.ray, pytest.mark.skipif(ray is None, reason="Ray is not installed "
                                                   "(pip install -e '.[ray]')")]
