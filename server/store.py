@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT NULL, reason TEXT,
     config TEXT NOT NULL, group_id TEXT, label TEXT, config_version INTEGER DEFAULT 0,
     step INTEGER DEFAULT 0, provenance TEXT, hello TEXT, real BLOB, started REAL, ended REAL,
-    checkpoint_step INTEGER, last TEXT);
+    checkpoint_step INTEGER, last TEXT, owner TEXT);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step INTEGER NOT NULL,
     version INTEGER, event TEXT NOT NULL);
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS groups (
 
 RUN_COLUMNS = ("id", "created", "status", "reason", "config", "group_id", "label",
                "config_version", "step", "provenance", "hello", "started", "ended",
-               "checkpoint_step", "last")
+               "checkpoint_step", "last", "owner")
 JSON_COLUMNS = ("config", "provenance", "hello", "last")
 ACTIVE = ("queued", "running", "paused", "stopping")
 
@@ -64,6 +64,9 @@ class Store:
         self.max_snapshots = max_snapshots
         conn = _connect(self.path)
         conn.executescript(SCHEMA)
+        cols = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if "owner" not in cols:  # a store written before runs had owners
+            conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
         conn.commit()
         conn.close()
         self._q: queue.Queue[Job | threading.Event | None] = queue.Queue(maxsize=100_000)

@@ -33,6 +33,7 @@ from typing import Any
 from collapse_lab.server import batch_worker
 from collapse_lab.server import worker as worker_mod
 from collapse_lab.server.fanout import Hub
+from collapse_lab.server.scheduling import fair_order
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.trainer.batched import group_key
@@ -90,6 +91,7 @@ class Run:
     reason: str | None = None
     group_id: str | None = None
     label: str | None = None
+    owner: str | None = None  # "teacher", "student:ID" or None (scripts, older runs)
     config_version: int = 0
     step: int = 0
     provenance: dict[str, Any] | None = None
@@ -110,7 +112,8 @@ class Run:
     def record(self) -> dict[str, Any]:
         return dict(id=self.id, created=self.created, status=self.status.value,
                     reason=self.reason, config=self.config, group_id=self.group_id,
-                    label=self.label, config_version=self.config_version, step=self.step,
+                    label=self.label, owner=self.owner, config_version=self.config_version,
+                    step=self.step,
                     provenance=self.provenance, hello=self.hello, started=self.started,
                     ended=self.ended, checkpoint_step=self.checkpoint_step, last=self.last)
 
@@ -173,11 +176,12 @@ class Supervisor:
                 return rid
 
     def create(self, config: dict[str, Any], *, group_id: str | None = None,
-               label: str | None = None, schedule: bool = True) -> Run:
+               label: str | None = None, schedule: bool = True,
+               owner: str | None = None) -> Run:
         """A new queued run; `schedule=False` leaves starting it to a later schedule() (a
         compare group creates all its runs first, so they can start batched together)."""
         run = Run(id=self.new_id(), created=time.time(), status=RunState.queued, config=config,
-                  group_id=group_id, label=label,
+                  group_id=group_id, label=label, owner=owner,
                   batch=group_id is not None and self.settings.batch_groups)
         self.runs[run.id] = run
         self.store.save_run(run.record())
@@ -202,8 +206,8 @@ class Supervisor:
         return len(self.handles)
 
     def schedule(self) -> None:
-        queued = sorted((r for r in self.runs.values() if r.status == RunState.queued),
-                        key=lambda r: r.created)
+        queued = fair_order([r for r in self.runs.values() if r.status == RunState.queued],
+                            [r for r in self.runs.values() if r.worker is not None])
         for run in queued:
             if run.status != RunState.queued:
                 continue  # started just now with a batch of its group
