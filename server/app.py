@@ -133,7 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         history; an old or wrong teacher link lands on `/?link=expired`, watch only."""
         given = request.query_params.get("token")
         if given is None:
-            return FileResponse(frontend_dir() / "index.html", headers={"cache-control": "no-cache"})
+            return FileResponse(frontend_dir() / "index.html",
+                                headers={"cache-control": "no-cache"})
         headers = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
         token = app.state.token
         if not token:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cookie_jar import Browser
 from fastapi.testclient import TestClient
 from polling import wait_for
 from starlette.websockets import WebSocketDisconnect
@@ -18,41 +19,6 @@ TOKEN = "teacher-secret-1"
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8,
              tick_every=5, device="cpu", steps=1_000_000)
 ORIGIN = {"origin": "http://testserver"}
-
-
-class Browser:
-    """One browser's cookie jar over the test's one client (one app, one lifespan)."""
-
-    def __init__(self, client: TestClient):
-        self.c, self.jar = client, []
-
-    def _swap(self) -> None:
-        self.c.cookies.clear()
-        for ck in self.jar:
-            self.c.cookies.jar.set_cookie(ck)
-
-    @property
-    def cookie_names(self) -> set[str]:
-        return {ck.name for ck in self.jar}
-
-    def request(self, method: str, url: str, **kw):
-        self._swap()
-        r = self.c.request(method, url, follow_redirects=False, **kw)
-        self.jar = list(self.c.cookies.jar)
-        return r
-
-    def get(self, url: str, **kw):
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw):
-        return self.request("POST", url, **kw)
-
-    def delete(self, url: str, **kw):
-        return self.request("DELETE", url, **kw)
-
-    def websocket_connect(self, url: str, **kw):
-        self._swap()
-        return self.c.websocket_connect(url, **kw)
 
 
 @pytest.fixture(scope="module")
