@@ -98,12 +98,12 @@ def check_student_cap(request: Request, owner: str) -> None:
     mine = [r for r in active if r.owner == owner]
     if len(mine) >= room.student_cap:
         ids = ", ".join(r.id for r in mine)
-        raise HTTPException(429, f"each student may have {room.student_cap} active "
+        raise HTTPException(429, f"Each student may have {room.student_cap} active "
                             f"run{'s' if room.student_cap != 1 else ''} at a time and you have "
                             f"{len(mine)} ({ids}): stop one to start another")
     limit = request.app.state.settings.student_runs
     if len(active) >= limit:
-        raise HTTPException(429, f"the class already has {limit} student runs active, the most "
+        raise HTTPException(429, f"The class already has {limit} student runs active, the most "
                             "this server takes: wait for one to finish")
 
 

@@ -13,7 +13,8 @@ DATASET_HELP = {
     "lines": "5 parallel line segments; each line is a mode",
     "spiral": "an Archimedean spiral; 8 equal arc-length segments are its modes",
     "digits": "scikit-learn's 8×8 handwritten digits; the 10 classes are the modes",
-    "csv": "your own 2-D points (--data FILE.csv); k-means clusters are the modes",
+    "csv": "your own 2-D points (--data FILE.csv, or drawn on the dashboard): a mode column, "
+           "or else k-means clusters, gives the modes",
 }
 
 

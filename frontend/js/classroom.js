@@ -18,7 +18,7 @@ const PRESENT_EVERY = 150; // ms: a dragged replay scrubber sends at most ~7 sta
 export class Classroom {
   /**
    * hooks: {app, applyState(), openRun(id, step), openCompare(runs, gid), writeHash(),
-   * setRunUI(run), loadConfig(cfg), toast(text), banner(text, kind), showError(e)}
+   * setRunUI(run), toast(text), banner(text, kind), showError(e)}
    */
   constructor(hooks) {
     this.h = hooks;
@@ -104,7 +104,9 @@ export class Classroom {
     this.classBtn.hidden = !p.teacher;
     this.audienceEl.hidden = !p.teacher;
     this.renderFollow();
-    this.gate(this.app.live && this.app.live.run);
+    // setRunUI enables what the run's state allows, then calls gate() for what the role allows
+    if (this.app.live) this.h.setRunUI(this.app.live.run);
+    else this.gate(null);
     if (this.lessons) this.lessons.gate();
   }
 
@@ -124,7 +126,7 @@ export class Classroom {
     const show = (id, on) => { const e = $(id); if (e) e.hidden = !on; };
     const enable = (id, on) => { const e = $(id); if (e && !on) e.disabled = true; };
     show("start", p.start);
-    enable("start", p.start);
+    $("start").disabled = !p.start;
     for (const id of ["pause", "step", "stop"]) { show(id, p.steer); enable(id, p.steer); }
     document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
     document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
