@@ -41,3 +41,30 @@ def test_without_students_it_is_oldest_first():
     q = [R("x", None, 3), R("y", "teacher", 1), R("z", None, 2)]
     assert ids(fair_order(q)) == ["y", "z", "x"]
     assert fair_order([]) == []
+
+
+def test_owners_are_stored_and_old_stores_gain_the_column(tmp_path):
+    import sqlite3
+
+    from collapse_lab.server.store import Store
+
+    path = tmp_path / "runs.sqlite3"
+    old = sqlite3.connect(path)  # a store written before runs had owners
+    old.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT "
+                "NULL, reason TEXT, config TEXT NOT NULL, group_id TEXT, label TEXT, "
+                "config_version INTEGER DEFAULT 0, step INTEGER DEFAULT 0, provenance TEXT, "
+                "hello TEXT, real BLOB, started REAL, ended REAL, checkpoint_step INTEGER, "
+                "last TEXT)")
+    old.execute("INSERT INTO runs (id, created, status, config) VALUES ('old1', 1, 'done', '{}')")
+    old.commit()
+    old.close()
+    store = Store(path)
+    try:
+        store.save_run(dict(id="new1", created=2.0, status="done", config={},
+                            owner="student:0123456789abcdef"))
+        store.flush()
+        rows = {r["id"]: r for r in store.load_runs()}
+        assert rows["old1"]["owner"] is None
+        assert rows["new1"]["owner"] == "student:0123456789abcdef"
+    finally:
+        store.close()
