@@ -28,9 +28,11 @@ from collapse_lab.server.models import (
     RunOut,
     knob_values,
 )
+from collapse_lab.server.runs import FINAL, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
-from collapse_lab.server.supervisor import FINAL, Run, RunState, Supervisor
+from collapse_lab.server.supervisor import Supervisor
 from collapse_lab.trainer.presets import from_preset
+from collapse_lab.trainer.stats import SCALAR_NAMES
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")
@@ -39,9 +41,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut}}
 
 ACTIVE = set(RunState) - FINAL
-TICK_SCALARS = ("steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1", "term_entropy",
-                "grad_norm_d", "grad_norm_g", "modes_captured", "modes_covered", "hq_fraction",
-                "effective_modes", "reverse_kl", "hopping")
+TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
 def sup(request: Request) -> Supervisor:
@@ -137,7 +137,7 @@ async def control_run(body: ControlIn, request: Request, run_id: str = RunId) ->
     The teacher any run; a student their own."""
     run = get_run(request, run_id)
     require_run_control(request, run)
-    res = sup(request).control(run, body.model_dump())
+    res = await sup(request).control(run, body.model_dump())
     return ControlOut(run_id=run.id, status=run.status, **res)
 
 

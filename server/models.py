@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
-from collapse_lab.server.supervisor import RunState
+from collapse_lab.server.runs import RunState
 from collapse_lab.trainer.config import knobs
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
@@ -55,6 +55,9 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["pause", "resume", "stop", "step"]
     n: int = Field(1, ge=1, le=10_000, description="steps to take (action step)")
+    part: Literal["both", "d", "g"] = Field(
+        "both", description="action step: a whole step (n_critic D updates and one G update), "
+        "one D update only, or one G update only")
 
 
 class SetIn(BaseModel):

@@ -111,7 +111,8 @@ def test_websocket_control_by_cookie_not_by_url(app):
     with t.websocket_connect(f"/ws/runs/{rid}", headers=ORIGIN) as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_text(json.dumps({"action": "stop"}))
-        wait_for(lambda: t.get(f"/api/runs/{rid}").json()["status"] in ("stopping", "done"))
+        wait_for(lambda: t.get(f"/api/runs/{rid}").json()["status"] in ("stopping", "done"),
+                 timeout=90)
 
 
 def test_rotation_ends_old_links_and_sessions(app):

@@ -12,8 +12,8 @@ from collapse_lab.server.app import create_app
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.uploads import MAX_BYTES, MAX_POINTS
 from collapse_lab.trainer.config import make_config
-from collapse_lab.trainer.datasets import make_dataset
-from collapse_lab.trainer.loop import Callbacks, Trainer, run
+from collapse_lab.trainer.data import make_dataset
+from collapse_lab.trainer.loop import train
 
 CSV = {"content-type": "text/csv"}
 
@@ -98,8 +98,7 @@ def test_drawn_blobs_are_the_modes_and_a_run_trains_on_them(client, small):
     nearest, hq = d.assign(d.points)
     assert hq.float().mean() > 0.95
     # a run trains on it and its ticks count the drawn modes
-    trainer = Trainer(cfg)
-    last = run(trainer, Callbacks())
+    last = train(cfg)
     assert len(last["occupancy"]) == 4
     assert 0 <= last["modes_covered"] <= 4
     # the server takes a run on the upload (dataset csv, data: the stored file)
