@@ -217,8 +217,9 @@ class _Worker:
         from collapse_lab.trainer.objectives import get_objective
 
         cfg = self.trainer.runs[rid].cfg
+        # `sent`: the wall clock when the frame was made, so a viewer can tell how old it is
         return {"value_kind": get_objective(cfg.objective).value_kind,
-                "objective": cfg.objective}
+                "objective": cfg.objective, "sent": round(time.time(), 3)}
 
     def on_tick(self, rid: str, tick: dict[str, Any]) -> None:
         from collapse_lab.server.protocol import encode_frame

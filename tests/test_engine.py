@@ -154,6 +154,17 @@ class Plain:
 
     def step(self):
         c = self.c
+        if c.simultaneous:  # G's gradient against D before D moves, applied after
+            self.g_grad()
+            self.d_steps()
+            self.opt_g.step()
+        else:
+            self.d_steps()
+            self.g_grad()
+            self.opt_g.step()
+
+    def d_steps(self):
+        c = self.c
         for _ in range(c.n_critic):
             real, z, eps = self.draw()
             real, fake = self.packs(real), self.packs(self.G(z).detach())
@@ -175,6 +186,8 @@ class Plain:
                 with torch.no_grad():
                     for p in self.d.values():
                         p.clamp_(-c.clip, c.clip)
+    def g_grad(self):
+        c = self.c
         samples = self.G(torch.randn(c.pack * c.batch_size, c.z_dim, generator=self.gen))
         fake = self.packs(samples)
         if c.unroll:
@@ -188,8 +201,11 @@ class Plain:
             dist = torch.cdist(fake, fake) + torch.eye(len(fake)) * 1e9
             loss = loss - c.entropy * 2 * torch.log(dist.min(1).values + 1e-6).mean()
         self.opt_g.zero_grad()
+        for p in self.d.values():  # G's loss reaches D's weights: only G's gradient is kept
+            p.requires_grad_(False)
         loss.backward()
-        self.opt_g.step()
+        for p in self.d.values():
+            p.requires_grad_(True)
 
     def unrolled(self, k):
         """D after k differentiable Adam steps from the optimizer's state (Metz et al.)."""
@@ -235,6 +251,7 @@ CASES = [
     dict(objective="hinge", n_critic=3, gp=1.0, lr_d=3e-4, beta1=0.0, beta2=0.9),
     dict(pack=2), dict(pack=3, gp=1.0, minibatch_disc=True, spectral_norm=True),
     dict(pack=4, unroll=2, entropy=0.2),
+    dict(simultaneous=True), dict(simultaneous=True, n_critic=2, objective="wgan-gp"),
 ]
 
 

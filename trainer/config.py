@@ -62,6 +62,9 @@ _OPTIM = [
          live=True, lo=1, hi=20, structural=True),
     Knob("batch_size", "int", 256, "samples per batch", group="optim", live=True, lo=8, hi=4096,
          structural=True),
+    Knob("simultaneous", "bool", False, "G's update uses D as it was before this step's D "
+         "updates (simultaneous gradient steps, as in Metz et al.'s code); off = alternating",
+         group="optim", live=True, structural=True),
 ]
 _RUN = [
     Knob("steps", "int", 3000, "generator steps to train", group="run", live=True, lo=1,

@@ -164,7 +164,7 @@ class Engine:
         """Read every per-run value and the stack's structure from the configs."""
         cfgs, c0 = self.cfgs, self.cfgs[0]
         self.batch_size, self.n_critic, self.unroll = c0.batch_size, c0.n_critic, c0.unroll
-        self.pack = c0.pack
+        self.pack, self.simultaneous = c0.pack, c0.simultaneous
         self.flags = dict(mbd=c0.minibatch_disc, mbstd=c0.mbstd, sn=c0.spectral_norm,
                           pack=c0.pack)
         self.opt_g.set_hparams([c.lr_g for c in cfgs], [c.beta1 for c in cfgs],
@@ -314,6 +314,11 @@ class Engine:
 
     def g_update(self, norms: bool) -> None:
         """One generator update of every run (against D unrolled k steps ahead if asked)."""
+        self.g_gradient(norms)
+        self.opt_g.step()
+
+    def g_gradient(self, norms: bool) -> None:
+        """G's gradient against D as it is now, into G's flat gradient (no update yet)."""
         self.D.requires_grad_(False)
         try:
             total = self.g_objective(report=True)
@@ -321,7 +326,6 @@ class Engine:
             total.sum().backward()
             if norms:
                 self.stats.put("grad_norm_g", self.flat_g.grad_norm())
-            self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
 
@@ -375,7 +379,17 @@ class Engine:
             self.steps += 1
 
     def device_step(self, norms: bool) -> None:
-        """The device work of one step (what a CUDA graph captures): no host bookkeeping."""
+        """The device work of one step (what a CUDA graph captures): no host bookkeeping.
+
+        Alternating (the default): D's updates, then G's against the updated D. Simultaneous:
+        G's gradient is taken against D as it was before this step's D updates, and applied
+        after them (simultaneous gradient steps, as in Metz et al.'s code)."""
+        if self.simultaneous:
+            self.g_gradient(norms)  # D's updates below touch D's gradients only
+            for _ in range(self.n_critic):
+                self.d_update(norms)
+            self.opt_g.step()
+            return
         for _ in range(self.n_critic):
             self.d_update(norms)
         self.g_update(norms)
