@@ -270,9 +270,11 @@ export class Classroom {
     if (latest) await this.apply(latest);
   }
 
-  /** A follower who navigates (tabs, open buttons, the scrubber, layers) is exploring: detach. */
+  /** A follower who navigates (tabs, open buttons, the scrubber, layers) or starts a run of
+   * their own is exploring: detach. */
   watchForDetach() {
-    const nav = ".tab, #history-table button, .cmp-card button, #scrub, #scrub-play, .layer-tool input, #history-refresh";
+    // (starting a run or drawing data of one's own is exploring too)
+    const nav = ".tab, #history-table button, .cmp-card button, #scrub, #scrub-play, .layer-tool input, #history-refresh, #start, #draw-open";
     const handler = (e) => {
       if (!e.isTrusted || this.powers().teacher || !this.follow.following) return;
       if (e.target.closest && e.target.closest(nav)) this.detach();
