@@ -43,6 +43,11 @@ def teacher(app) -> Browser:
     return b
 
 
+def ended(b: Browser, rid: str) -> None:
+    """Wait until a stopped run is over, so the next test's run gets the one worker slot."""
+    wait_for(lambda: b.get(f"/api/runs/{rid}").json()["status"] in ("done", "failed"), timeout=90)
+
+
 def test_teacher_link_sets_a_strict_httponly_cookie_and_cleans_the_url(app):
     c = browser(app)
     r = c.get(f"/?token={TOKEN}")
@@ -90,6 +95,7 @@ def test_roles_and_what_each_may_do(app):
                        json={"action": "stop"}).status_code == 403
     assert viewer.delete(f"/api/runs/{run['id']}").status_code == 403
     assert t.post(f"/api/runs/{run['id']}/control", json={"action": "stop"}).status_code == 200
+    ended(t, run["id"])
 
 
 def test_websocket_control_by_cookie_not_by_url(app):
@@ -113,6 +119,7 @@ def test_websocket_control_by_cookie_not_by_url(app):
         ws.send_text(json.dumps({"action": "stop"}))
         wait_for(lambda: t.get(f"/api/runs/{rid}").json()["status"] in ("stopping", "done"),
                  timeout=90)
+    ended(t, rid)
 
 
 def test_rotation_ends_old_links_and_sessions(app):
@@ -170,6 +177,7 @@ def test_students_run_their_own_under_a_cap(app):
     again = a.post("/api/runs", json=SMALL)
     assert again.status_code == 201
     t.post(f"/api/runs/{again.json()['id']}/control", json={"action": "stop"})
+    ended(t, again.json()["id"])
     # the teacher switches students off: their runs are watch only again
     t.post("/api/class/settings", json={"students_may_run": False})
     assert a.post("/api/runs", json=SMALL).status_code == 403

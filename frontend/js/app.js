@@ -504,7 +504,7 @@ async function boot() {
     showView();
     await openRun(id, step);
   };
-  app.classroom = new Classroom({ app, applyState, openRun: showRun, openCompare, writeHash, setRunUI, toast, banner, showError });
+  app.classroom = new Classroom({ app, applyState, openRun: showRun, openCompare, writeHash, toast, banner, showError });
   app.lessons = new LessonView({ app, classroom: app.classroom, openRun: showRun, openCompare, toast, showError });
   app.classroom.draw = new DrawPanel({ app, openRun: showRun, toast, showError });
   await app.classroom.init();

@@ -18,7 +18,7 @@ const PRESENT_EVERY = 150; // ms: a dragged replay scrubber sends at most ~7 sta
 export class Classroom {
   /**
    * hooks: {app, applyState(), openRun(id, step), openCompare(runs, gid), writeHash(),
-   * setRunUI(run), toast(text), banner(text, kind), showError(e)}
+   * toast(text), banner(text, kind), showError(e)}
    */
   constructor(hooks) {
     this.h = hooks;
@@ -104,9 +104,7 @@ export class Classroom {
     this.classBtn.hidden = !p.teacher;
     this.audienceEl.hidden = !p.teacher;
     this.renderFollow();
-    // setRunUI enables what the run's state allows, then calls gate() for what the role allows
-    if (this.app.live) this.h.setRunUI(this.app.live.run);
-    else this.gate(null);
+    this.gate(this.app.live && this.app.live.run);
     if (this.lessons) this.lessons.gate();
   }
 
@@ -124,15 +122,19 @@ export class Classroom {
     document.body.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
     const active = Boolean(run && ACTIVE.has(run.status));
     const show = (id, on) => { const e = $(id); if (e) e.hidden = !on; };
-    const enable = (id, on) => { const e = $(id); if (e && !on) e.disabled = true; };
     show("start", p.start);
     $("start").disabled = !p.start;
-    for (const id of ["pause", "step", "stop"]) { show(id, p.steer); enable(id, p.steer); }
+    // what the run's state allows (as setRunUI does), and only where the role may steer
+    const st = run ? run.status : null;
+    for (const id of ["pause", "step", "stop"]) show(id, p.steer);
+    $("pause").disabled = !p.steer || !active || st === "stopping" || st === "queued";
+    $("step").disabled = !p.steer || st !== "paused";
+    $("stop").disabled = !p.steer || !active || st === "stopping";
     document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
     document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
     document.querySelector(".clone-row").hidden = !p.compare;
-    enable("clone", p.compare);
-    enable("clone-objective", p.compare);
+    $("clone").disabled = !run || !p.compare;
+    $("clone-objective").disabled = !p.compare;
     $("preset").disabled = !p.start;
     if (!p.steer) $("apply-preset").hidden = true;
     $("compare-start").hidden = !p.compare;
