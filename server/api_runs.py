@@ -12,7 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from collapse_lab.server import protocol
-from collapse_lab.server.auth import require_control
+from collapse_lab.server.auth import (
+    require_control,
+    require_run_control,
+    require_start,
+)
 from collapse_lab.server.models import (
     ControlIn,
     ControlOut,
@@ -24,7 +28,9 @@ from collapse_lab.server.models import (
     RunOut,
     knob_values,
 )
-from collapse_lab.server.supervisor import Run, Supervisor
+from collapse_lab.server.runs import FINAL, Run, RunState
+from collapse_lab.server.scheduling import is_student as is_student_owner
+from collapse_lab.server.supervisor import Supervisor
 from collapse_lab.trainer.presets import from_preset
 from collapse_lab.trainer.stats import SCALAR_NAMES
 
@@ -34,6 +40,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}}
 
+ACTIVE = set(RunState) - FINAL
 TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
@@ -55,7 +62,7 @@ def run_out(run: Run) -> RunOut:
                   label=run.label, created=run.created, started=run.started, ended=run.ended,
                   checkpoint_step=run.checkpoint_step, provenance=run.provenance,
                   dataset=hello.get("dataset"), value_kind=hello.get("value_kind"),
-                  last=_clean(run.last), viewers=len(run.hub.viewers))
+                  last=_clean(run.last), viewers=len(run.hub.viewers), owner=run.owner)
 
 
 def _clean(d: Any) -> Any:
@@ -69,13 +76,35 @@ def _clean(d: Any) -> Any:
     return d
 
 
-@router.post("", response_model=RunOut, status_code=201, responses=ERRORS,
-             dependencies=[Depends(require_control)])
+@router.post("", response_model=RunOut, status_code=201, responses={**ERRORS, 429: {
+    "model": ErrorOut, "description": "a student at their cap of active runs"}})
 async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: ignore[valid-type]
-    """Start a run from a flat config or `{"preset": NAME, ...overrides}`."""
+    """Start a run from a flat config or `{"preset": NAME, ...overrides}`. The teacher may
+    always; a student where the teacher allows it, up to the cap of active runs."""
+    owner = require_start(request)
     cfg = from_preset(body.preset, knob_values(body))  # type: ignore[attr-defined]
-    run = sup(request).create(cfg.to_dict(), label=body.label)  # type: ignore[attr-defined]
+    if is_student_owner(owner):
+        check_student_cap(request, owner)
+    run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
+                              owner=owner)
     return run_out(run)
+
+
+def check_student_cap(request: Request, owner: str) -> None:
+    """A student may have `student_cap` active runs; all students together `student_runs`."""
+    room = request.app.state.classroom
+    active = [r for r in sup(request).runs.values()
+              if r.status in ACTIVE and is_student_owner(r.owner)]
+    mine = [r for r in active if r.owner == owner]
+    if len(mine) >= room.student_cap:
+        ids = ", ".join(r.id for r in mine)
+        raise HTTPException(429, f"Each student may have {room.student_cap} active "
+                            f"run{'s' if room.student_cap != 1 else ''} at a time and you have "
+                            f"{len(mine)} ({ids}): stop one to start another")
+    limit = request.app.state.settings.student_runs
+    if len(active) >= limit:
+        raise HTTPException(429, f"The class already has {limit} student runs active, the most "
+                            "this server takes: wait for one to finish")
 
 
 @router.get("", response_model=RunList)
@@ -102,11 +131,12 @@ async def delete_run(request: Request, run_id: str = RunId) -> Deleted:
     return Deleted(id=run_id)
 
 
-@router.post("/{run_id}/control", response_model=ControlOut, responses=ERRORS,
-             dependencies=[Depends(require_control)])
+@router.post("/{run_id}/control", response_model=ControlOut, responses=ERRORS)
 async def control_run(body: ControlIn, request: Request, run_id: str = RunId) -> ControlOut:
-    """pause, resume (also an interrupted run, from its checkpoint), stop, step, or set knobs."""
+    """pause, resume (also an interrupted run, from its checkpoint), stop, step, or set knobs.
+    The teacher any run; a student their own."""
     run = get_run(request, run_id)
+    require_run_control(request, run)
     res = await sup(request).control(run, body.model_dump())
     return ControlOut(run_id=run.id, status=run.status, **res)
 

@@ -15,11 +15,21 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collapse_lab.server import api_compare, api_meta, api_runs, ws
+from collapse_lab.server import (
+    api_class,
+    api_compare,
+    api_meta,
+    api_runs,
+    classroom,
+    lessons,
+    uploads,
+    ws,
+)
+from collapse_lab.server.auth import set_session_cookie, token_matches
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
@@ -78,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   "them side by side. Websocket: /ws/runs/{id} (docs/protocol.md).")
     app.state.settings = settings
     app.state.token = effective_token(settings)
+    app.state.classroom = classroom.Classroom(
+        max_members=settings.max_class, max_text=settings.viewer_queue,
+        students_may_run=settings.students_may_run, student_cap=settings.student_cap)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,6 +121,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_runs.router)
     app.include_router(api_compare.router)
     app.include_router(ws.router)
+    app.include_router(api_class.router)
+    app.include_router(classroom.router)
+    app.include_router(uploads.router)
+    app.include_router(lessons.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request) -> Response:
+        """The dashboard. Opened with the teacher link (`/?token=…`), it trades the token for a
+        session cookie and sends the browser to `/`, so the token leaves the address bar and the
+        history; an old or wrong teacher link lands on `/?link=expired`, watch only."""
+        given = request.query_params.get("token")
+        if given is None:
+            return FileResponse(frontend_dir() / "index.html",
+                                headers={"cache-control": "no-cache"})
+        headers = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+        token = app.state.token
+        if not token:
+            return RedirectResponse("/", 303, headers=headers)
+        if not token_matches(given, token):
+            return RedirectResponse("/?link=expired", 303, headers=headers)
+        resp = RedirectResponse("/", 303, headers=headers)
+        set_session_cookie(resp, token, secure=request.url.scheme == "https")
+        return resp
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_bundle() -> FileResponse:

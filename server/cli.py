@@ -255,11 +255,32 @@ def add_serve(sub) -> None:
     s.add_argument("--token", help="teacher token: only its holder may start/control runs "
                    "(env COLLAPSE_LAB_TOKEN)")
     s.add_argument("--frame-rate", type=float, help="live frames per second (default 10)")
+    s.add_argument("--public-url", help="the address students open, where this machine's own "
+                   "addresses are not it (NAT, a container): printed links and the QR code use it")
+    s.add_argument("--students-may-run", action="store_true", default=None,
+                   help="viewers may start and steer their own runs from the start (the "
+                   "teacher can switch it in the page)")
     s.add_argument("--backend", choices=["local", "ray"],
                    help="where workers run: local processes (default) or Ray actors "
                    "(pip install 'collapse-lab[ray]')")
     s.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
     s.set_defaults(func=cmd_serve)
+
+
+def serve_lines(settings, token: str | None) -> list[str]:
+    """What `serve` prints: the dashboard's address(es), and with a token the teacher and viewer
+    links for the machine's real addresses (never 0.0.0.0)."""
+    from collapse_lab.server.links import base_urls, teacher_link
+
+    urls = base_urls(settings.host, settings.port, settings.public_url)
+    lines = [f"Collapse Lab at {urls[0]}  (data: {settings.data_dir})"]
+    if token:
+        for u in urls:
+            lines.append(f"teacher link (open it once; it signs this browser in as the teacher):"
+                         f" {teacher_link(u, token)}")
+        for u in urls:
+            lines.append(f"viewer link (for the class; watch only): {u}")
+    return lines
 
 
 def cmd_serve(ns: argparse.Namespace) -> int:
@@ -270,7 +291,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     from collapse_lab.server.settings import Settings
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
-                                         "frame_rate", "backend", "ray_address")
+                                         "frame_rate", "public_url", "students_may_run",
+                                         "backend", "ray_address")
              if getattr(ns, k) is not None}
     if given.get("ray_address"):
         given["backend"] = "ray"
@@ -285,18 +307,14 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         except ImportError:
             fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
     app = create_app(settings)
+    # a rotated token's new teacher link goes where the first one went: this terminal
+    app.state.announce = lambda lines: print("\n".join(lines), flush=True)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md
                             ws_max_size=1 << 20, log_level="warning" if not ns.verbose
                             else "debug", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    url = f"http://{host}:{settings.port}/"
-    print(f"Collapse Lab at {url}  (data: {settings.data_dir})", flush=True)
-    if app.state.token:
-        print(f"teacher link (may start and control runs): {url}?token={app.state.token}",
-              flush=True)
-        print(f"viewer link (may watch): {url}", flush=True)
+    print("\n".join(serve_lines(settings, app.state.token)), flush=True)
     server.run()
     return 0
 

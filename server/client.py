@@ -88,22 +88,24 @@ class Client:
     def ws_url(self, run_id: str) -> str:
         p = urlsplit(self.url)
         scheme = "wss" if p.scheme == "https" else "ws"
-        query = f"token={self.token}" if self.token else ""
-        return urlunsplit((scheme, p.netloc, f"/ws/runs/{run_id}", query, ""))
+        return urlunsplit((scheme, p.netloc, f"/ws/runs/{run_id}", "", ""))
 
     def stream(self, run_id: str) -> RunStream:
-        return RunStream(self.ws_url(run_id), self.timeout)
+        # the token travels in a header, never in the URL (URLs end up in logs)
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else None
+        return RunStream(self.ws_url(run_id), self.timeout, headers)
 
 
 class RunStream:
     """One run's websocket: `hello`, `real`, then `frames()`; text messages update the state."""
 
-    def __init__(self, ws_url: str, timeout: float = 30.0):
+    def __init__(self, ws_url: str, timeout: float = 30.0,
+                 headers: dict[str, str] | None = None):
         from websockets.sync.client import connect
 
         # entered at once (websockets ≥ 17 wants the context-manager protocol); close() ends it
-        self.ws = connect(ws_url, compression=None, open_timeout=timeout,
-                          max_size=2**26).__enter__()
+        self.ws = connect(ws_url, compression=None, open_timeout=timeout, max_size=2**26,
+                          additional_headers=headers).__enter__()
         self.timeout = timeout
         self.hello: dict[str, Any] = json.loads(self._recv_text())
         if self.hello.get("type") != "hello":

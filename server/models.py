@@ -104,6 +104,8 @@ class RunOut(BaseModel):
     value_kind: str | None = None
     last: dict[str, Any] | None = Field(None, description="the latest tick's scalar metrics")
     viewers: int = 0
+    owner: str | None = Field(None, description="who started it: teacher, student:ID, or none "
+                              "(a script, or a run older than owners)")
 
 
 class RunList(BaseModel):

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
                                        "Ray for")
     ray_gpus_per_worker: float = Field(0.25, ge=0, le=8, description="share of a GPU a worker "
                                        "actor asks for when its runs use CUDA (several share one)")
+    public_url: str | None = Field(None, max_length=500, pattern=r"^https?://[^\s?#]+$",
+                                   description="the address students open, where the machine's "
+                                   "own addresses are not it (NAT, a container); printed links "
+                                   "and the page's QR code use it")
+    max_class: int = Field(2000, ge=1, le=100_000,
+                           description="pages connected to the class channel at once")
+    students_may_run: bool = Field(False, description="viewers may start and steer runs of "
+                                   "their own from the start (the teacher can switch it live)")
+    student_cap: int = Field(1, ge=1, le=10, description="active runs per student")
+    student_runs: int = Field(32, ge=1, le=10_000,
+                              description="active student runs on the server at once, all "
+                              "students together; past it a student's start is refused")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from collapse_lab.server import messages, pipe
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
+from collapse_lab.server.scheduling import fair_order
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
@@ -147,8 +148,8 @@ class Supervisor:
 
     def queued(self) -> list[Run]:
         """Runs waiting for a place, in the order they get one."""
-        return sorted((r for r in self.runs.values() if r.status == RunState.queued),
-                      key=lambda r: r.created)
+        return fair_order([r for r in self.runs.values() if r.status == RunState.queued],
+                          [r for r in self.runs.values() if r.status in LIVE])
 
     def _key(self, run: Run) -> tuple:
         if run.id not in self._keys:

@@ -74,8 +74,9 @@ async def receiver(ws: WebSocket, sup: Supervisor, run: Run) -> None:
         if len(text) > MAX_MESSAGE:
             await ws.send_text(_error(f"message of {len(text)} bytes; at most {MAX_MESSAGE}"))
             continue
-        if not may_control(ws):
-            await ws.send_text(_error("controlling runs needs the teacher token (?token=...)"))
+        if not may_control(ws, run):
+            await ws.send_text(_error("watch only: steering this run needs the teacher's "
+                                      "session (or, where the teacher allows, your own run)"))
             continue
         try:
             cmd = CONTROL.validate_json(text)

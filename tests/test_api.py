@@ -209,7 +209,8 @@ def test_token_guards_changes_but_not_watching(tmp_path):
         # the right token passes the guard (and reaches validation)
         assert c.post("/api/runs", json={"lr_g": 9},
                       headers={"authorization": "Bearer teacher-secret-1"}).status_code == 422
-        assert c.post("/api/runs?token=teacher-secret-1", json={"lr_g": 9}).status_code == 422
+        # never in the URL: a query token is refused (URLs end up in logs and histories)
+        assert c.post("/api/runs?token=teacher-secret-1", json={"lr_g": 9}).status_code == 403
         assert c.post("/api/compare", json={"variants": [{}, {}]}).status_code == 403
 
 

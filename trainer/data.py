@@ -34,7 +34,8 @@ def _digits(cfg: Any, data_dir: Path | None) -> ds.Dataset:
 def _csv(cfg: Any, data_dir: Path | None) -> ds.Dataset:
     if not cfg.data:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")
-    return ds.PointCloud(ds.read_points(cfg.data), cfg.clusters)
+    points, labels = ds.read_labelled_points(cfg.data)
+    return ds.PointCloud(points, cfg.clusters, labels=labels)
 
 
 DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
@@ -47,8 +48,8 @@ DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
                 lambda cfg, _: ds.Spiral()),
     DatasetSpec("digits", "scikit-learn's 8×8 handwritten digits; the 10 classes are the modes",
                 _digits),
-    DatasetSpec("csv", "your own 2-D points (--data FILE.csv); k-means clusters are the modes",
-                _csv),
+    DatasetSpec("csv", "your own 2-D points (--data FILE.csv, or drawn on the dashboard): a "
+                "mode column, or else k-means clusters, gives the modes", _csv),
 )}
 
 

@@ -8,7 +8,8 @@ nearest mode, with a high-quality flag (see docs/metrics.md for each definition)
 - lines:  5 parallel horizontal segments y ∈ {-2..2}, x uniform in [-2, 2], noise std 0.02 across.
 - spiral: an Archimedean spiral sampled uniformly in arc length, noise std 0.05; its modes are
           8 segments of equal arc length.
-- csv:    a user's 2-D points (standardised); modes are k-means clusters.
+- csv:    a user's 2-D points (standardised); modes are the user's mode labels (a third
+          column: blobs drawn on the dashboard) or else k-means clusters.
 - digits: scikit-learn's 8×8 digits scaled to [-1, 1]; modes are the 10 classes, judged by a
           small classifier (trainer/digits.py).
 """
@@ -16,6 +17,7 @@ nearest mode, with a high-quality flag (see docs/metrics.md for each definition)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -195,18 +197,32 @@ class Spiral(Dataset):
 
 
 class PointCloud(GaussianMixture):
-    """A user's 2-D points, standardised; modes are k-means clusters with their own spread."""
+    """A user's 2-D points, standardised. Its modes are the user's own groups when the points
+    carry a mode label (blobs drawn on the dashboard), else k-means clusters; each mode has its
+    centre (the mean of its points) and its own spread."""
 
-    def __init__(self, points: np.ndarray, k: int, seed: int = 0):
+    def __init__(self, points: np.ndarray, k: int, seed: int = 0,
+                 labels: np.ndarray | None = None):
         pts = torch.from_numpy(points).float()
         pts = (pts - pts.mean(0)) / pts.std(0).clamp_min(1e-12).max()
-        if k == 0:
-            k = choose_k(pts, seed)
-        centres, labels = kmeans(pts, k, seed)
+        if labels is not None:
+            # drawn modes: labels renumbered 0..K-1 in order of their first value
+            uniq, lab = np.unique(labels, return_inverse=True)
+            labels_t = torch.from_numpy(lab.astype(np.int64))
+            k = len(uniq)
+            centres = torch.stack([pts[labels_t == j].mean(0) for j in range(k)])
+            names = [f"blob {int(u) + 1}" for u in uniq]
+        else:
+            if k == 0:
+                k = choose_k(pts, seed)
+            centres, labels_t = kmeans(pts, k, seed)
+            names = None
         stds = torch.stack([
-            ((pts[labels == j] - centres[j]) ** 2).sum(1).mean().div(2).sqrt() for j in range(k)
+            ((pts[labels_t == j] - centres[j]) ** 2).sum(1).mean().div(2).sqrt() for j in range(k)
         ]).clamp_min(1e-3)
         super().__init__("csv", centres, stds)
+        if names is not None:
+            self.mode_names = names
         self.points = pts  # (N, 2); the empirical distribution is the data
 
     def sample(self, n, gen):
@@ -257,36 +273,73 @@ def choose_k(x: torch.Tensor, seed: int, k_max: int = 10) -> int:
     return best_k
 
 
-def read_points(path: str | Path) -> np.ndarray:
-    """Read 2-D points from a CSV (x,y per line; an optional header; '#' comments).
+MAX_MODE_LABEL = 24  # at most 25 drawn modes, as many as k-means may choose (`clusters`)
+MIN_PER_MODE = 5  # points a labelled mode needs for its own spread
 
-    Raises ConfigError naming the line on the first bad row.
-    """
+
+def read_points(path: str | Path) -> np.ndarray:
+    """Read 2-D points from a CSV (x,y per line; an optional header; '#' comments)."""
+    return read_labelled_points(path)[0]
+
+
+def read_labelled_points(path: str | Path, max_points: int = 1_000_000
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points (N, 2) and, when every row has a third column, their mode labels (N,) from a CSV
+    file. Raises ConfigError (field `data`) naming the line of the first bad row."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("data", f"no such file: {p}")
-    rows = []
     with p.open(encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh, 1):
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            parts = [t.strip() for t in s.replace(";", ",").replace("\t", ",").split(",")]
-            try:
-                x, y = (float(t) for t in parts)
-            except ValueError:
-                if not rows and not any(_is_number(t) for t in parts):
-                    continue  # a header line
-                raise ConfigError("data", f"{p.name} line {i}: expected two numbers 'x,y', "
-                                  f"got {s[:60]!r}") from None
-            if not (math.isfinite(x) and math.isfinite(y)):
-                raise ConfigError("data", f"{p.name} line {i}: values must be finite, got {s!r}")
-            rows.append((x, y))
-            if len(rows) > 1_000_000:
-                raise ConfigError("data", f"{p.name}: more than 1,000,000 points")
+        return parse_points(fh, p.name, max_points)
+
+
+def parse_points(lines: Iterable[str], name: str, max_points: int = 1_000_000
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows `x,y` or `x,y,mode` (mode an integer 0..24; all rows alike); an optional header line;
+    blank lines and '#' comments skipped; `,`, `;` or tabs between values."""
+    rows: list[tuple[float, float]] = []
+    labels: list[int] = []
+    width = 0
+    for i, line in enumerate(lines, 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        parts = [t.strip() for t in s.replace(";", ",").replace("\t", ",").split(",")]
+        if not rows and not any(_is_number(t) for t in parts):
+            if len(parts) not in (2, 3):
+                raise ConfigError("data", f"{name} line {i}: expected the columns x,y or "
+                                  f"x,y,mode, got {len(parts)} columns")
+            continue  # a header line
+        if len(parts) not in (2, 3) or (width and len(parts) != width):
+            want = f"{width} values like the rows before it" if width else "x,y or x,y,mode"
+            raise ConfigError("data", f"{name} line {i}: expected {want}, got {s[:60]!r}")
+        width = len(parts)
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise ConfigError("data", f"{name} line {i}: expected two numbers 'x,y', "
+                              f"got {s[:60]!r}") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ConfigError("data", f"{name} line {i}: values must be finite, got {s[:60]!r}")
+        if width == 3:
+            m = parts[2]
+            if not m.isdigit() or int(m) > MAX_MODE_LABEL:
+                raise ConfigError("data", f"{name} line {i}: mode must be an integer in [0, "
+                                  f"{MAX_MODE_LABEL}], got {m[:20]!r}")
+            labels.append(int(m))
+        rows.append((x, y))
+        if len(rows) > max_points:
+            raise ConfigError("data", f"{name}: more than {max_points:,} points")
     if len(rows) < 20:
-        raise ConfigError("data", f"{p.name}: need at least 20 points, got {len(rows)}")
-    return np.asarray(rows, dtype=np.float32)
+        raise ConfigError("data", f"{name}: need at least 20 points, got {len(rows)}")
+    if width == 3:
+        counts = np.bincount(np.asarray(labels))
+        few = [j for j in range(len(counts)) if 0 < counts[j] < MIN_PER_MODE]
+        if few:
+            raise ConfigError("data", f"{name}: mode {few[0]} has {counts[few[0]]} points; each "
+                              f"mode needs at least {MIN_PER_MODE}")
+        return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+    return np.asarray(rows, dtype=np.float32), None
 
 
 def _is_number(s: str) -> bool:

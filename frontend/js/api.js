@@ -23,16 +23,17 @@ export class ApiError extends Error {
   }
 }
 
-// the teacher token of a classroom link (?token=...), sent with every request that changes things
-const TOKEN = new URLSearchParams(globalThis.location ? globalThis.location.search : "").get("token");
+// No token here: the teacher's browser holds an HttpOnly session cookie (server/auth.py), which
+// fetch and websockets send by themselves; a token never sits in the page, a URL or a link.
 
-async function request(method, path, body) {
+/** One request; `body` is JSON, or {text, type} for a raw body (a CSV upload). */
+export async function request(method, path, body) {
   const headers = { accept: "application/json" };
-  if (TOKEN) headers.authorization = `Bearer ${TOKEN}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
+  const raw = body && typeof body.text === "string" && typeof body.type === "string";
+  if (body !== undefined) headers["content-type"] = raw ? body.type : "application/json";
   let res;
   try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : raw ? body.text : JSON.stringify(body) });
   } catch (e) {
     throw new ApiError(0, `server unreachable (${e.message})`);
   }
@@ -55,7 +56,6 @@ async function request(method, path, body) {
 }
 
 export const api = {
-  token: TOKEN,
   health: () => request("GET", "/api/health"),
   options: () => request("GET", "/api/options"),
   runs: () => request("GET", "/api/runs"),

@@ -2,6 +2,9 @@
 // between the live, compare and history views. Steering a run goes through LiveView.control.
 
 import { api, ApiError } from "./api.js";
+import { Classroom } from "./classroom.js";
+import { DrawPanel } from "./draw.js";
+import { LessonView } from "./lesson_view.js";
 import { buildControls } from "./controls.js";
 import { CompareView, compareVariants, REMEDY_ON } from "./compare.js";
 import { HistoryView } from "./history.js";
@@ -52,7 +55,7 @@ function banner(text, kind = "warn") {
 
 function showError(e) {
   if (e instanceof ApiError && e.unreachable) banner("Server unreachable: check that `collapse-lab serve` is running.", "error");
-  else if (e instanceof ApiError && e.queueFull) banner(`Queue full: ${e.message}`, "warn");
+  else if (e instanceof ApiError && e.queueFull) banner(e.status === 429 ? e.message : `Queue full: ${e.message}`, "warn");
   else toast(e.message || String(e), 6000);
   if (e instanceof ApiError && e.field) {
     const row = document.querySelector(`[data-knob="${CSS.escape(e.field.split(".").pop())}"]`);
@@ -62,6 +65,7 @@ function showError(e) {
 
 // ---------------------------------------------------------------------------- hash
 function writeHash() {
+  if (app.classroom) app.classroom.stateChanged(); // the teacher's page presents it to the class
   const h = encodeHash(app.state, app.options.knobs, app.options.presets);
   if (location.hash.replace(/^#/, "") === h) return;
   app.writingHash = true;
@@ -113,6 +117,7 @@ function setRunUI(run) {
     : "Pick settings and press Start run. While a run trains, live settings apply at once and are marked on the charts.";
   if (app.controls) app.controls.setEditable((k) => !active || k.live);
   updateApplyPreset();
+  if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
   if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
   else if (st === "queued") banner(`Run ${run.id} is queued: every worker is busy; it starts when one is free.`, "info");
   else if ($("banner").dataset.kind !== "error" || /failed/.test($("banner").textContent)) banner(null);
@@ -132,7 +137,10 @@ function onKnob(name, value, final) {
   if (run && ACTIVE.has(run.status) && app.state.view === "live" && knob.live) {
     const row = document.querySelector(`[data-knob="${CSS.escape(name)}"]`);
     row.classList.add("changed");
-    app.live.control({ set: { [name]: value } }).catch(showError);
+    app.live.control({ set: { [name]: value } }).catch((e) => {
+      showError(e);
+      if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
+    });
   }
   syncStateFromControls();
 }
@@ -317,6 +325,7 @@ function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (t.closest && t.closest("input[type=text], input[type=number], select, textarea")) return;
   if (app.state.view !== "live") return;
+  if (app.classroom && !app.classroom.keyAllowed(e.key)) return; // a viewer's keys do not act
   const run = app.live.run;
   if (e.key === " " && !(t.tagName === "BUTTON")) {
     e.preventDefault();
@@ -407,7 +416,10 @@ async function boot() {
       if (app.live.run) loadConfigIntoControls(app.live.run.config);
     },
     connection: (s) => setConnection(s),
-    error: (text) => toast(text, 6000),
+    error: (text) => {
+      toast(text, 6000);
+      if (app.live.run) loadConfigIntoControls(app.live.run.config); // e.g. a refused change
+    },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
   });
@@ -484,11 +496,25 @@ async function boot() {
     applyState();
   });
 
+  // the classroom: role, class channel, lessons, drawing (classroom.js, lesson_view.js, draw.js)
+  const showRun = async (id, step) => {
+    app.state.view = "live";
+    app.state.run = id;
+    app.state.replay = step;
+    showView();
+    await openRun(id, step);
+  };
+  app.classroom = new Classroom({ app, applyState, openRun: showRun, openCompare, writeHash, toast, banner, showError });
+  app.lessons = new LessonView({ app, classroom: app.classroom, openRun: showRun, openCompare, toast, showError });
+  app.classroom.draw = new DrawPanel({ app, openRun: showRun, toast, showError });
+  await app.classroom.init();
+
   const { state, errors } = decodeHash(location.hash, app.options.knobs, app.options.presets);
   app.state = state;
   if (errors.length) toast(`Some settings in the link were ignored: ${errors.join("; ")}`, 8000);
   await applyState();
   writeHash();
+  await app.classroom.ready();
   document.body.dataset.ready = "1";
 }
 

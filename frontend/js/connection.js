@@ -28,8 +28,8 @@ export class RunSocket {
 
   url() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const q = this.token ? `?token=${encodeURIComponent(this.token)}` : "";
-    return `${proto}//${location.host}/ws/runs/${encodeURIComponent(this.runId)}${q}`;
+    // no token in the URL: the teacher's session cookie goes with the upgrade
+    return `${proto}//${location.host}/ws/runs/${encodeURIComponent(this.runId)}`;
   }
 
   setState(state, extra = {}) {

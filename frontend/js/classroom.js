@@ -1,0 +1,385 @@
+// The classroom in the page: the role (teacher, viewer, student, local) and what it may touch,
+// the class channel (/ws/class) that carries what the teacher presents, following and
+// detaching, the audience count, and the teacher's class panel (viewer link and QR code,
+// students' runs, the students' setting, a new token). Pure rules: role.js and follow.js.
+
+import { api } from "./api.js";
+import { classApi } from "./class_api.js";
+import { el } from "./dom.js";
+import { FollowSwitch, applyPresented, presentedOf, samePresented } from "./follow.js";
+import { ACTIVE } from "./live.js";
+import { backoffDelay } from "./series.js";
+import { powers, roleHint, roleLabel } from "./role.js";
+import { indexAtStep } from "./series.js";
+
+const $ = (id) => document.getElementById(id);
+const PRESENT_EVERY = 150; // ms: a dragged replay scrubber sends at most ~7 states a second
+
+export class Classroom {
+  /**
+   * hooks: {app, applyState(), openRun(id, step), openCompare(runs, gid), writeHash(),
+   * toast(text), banner(text, kind), showError(e)}
+   */
+  constructor(hooks) {
+    this.h = hooks;
+    this.app = hooks.app;
+    this.session = null;
+    this.follow = new FollowSwitch(true);
+    this.ws = null;
+    this.attempt = 0;
+    this.sent = null;
+    this.sendTimer = 0;
+    this.lastSend = 0;
+    this.audience = null;
+    this.lessons = null; // the lesson view (lesson_view.js), set by it
+    this.isReady = false; // the page has opened what its own link says
+    this.buildTopbar();
+  }
+
+  /** The page opened its own link: a follower now shows what the teacher presents. */
+  async ready() {
+    this.isReady = true;
+    if (this.follow.following && this.follow.latest && !this.powers().teacher) await this.apply(this.follow.latest);
+    this.stateChanged();
+  }
+
+  /** Before the page opens anything: who am I, a clean address bar, the class channel. */
+  async init() {
+    const q = new URLSearchParams(location.search);
+    const expired = q.get("link") === "expired";
+    if (q.has("token") || q.has("link")) {
+      // the server trades a teacher link for a cookie; whatever is left, the address bar drops
+      history.replaceState(null, "", location.pathname + location.hash);
+    }
+    await this.loadSession();
+    if (expired) this.h.banner("That teacher link no longer works (the token was changed): this page watches only. Ask for the new link, printed where the server runs.", "warn");
+    this.connect();
+    this.watchForDetach();
+  }
+
+  async loadSession() {
+    try {
+      this.session = await classApi.session();
+    } catch (e) {
+      this.session = { role: "viewer", owner: null, students_may_run: false, viewer_links: [] };
+      this.h.showError(e);
+    }
+    this.render();
+  }
+
+  powers(run = this.app.live && this.app.live.run) {
+    return powers(this.session, run);
+  }
+
+  /** May a key act? Enter starts a run; the others steer the run shown. */
+  keyAllowed(key) {
+    const p = this.powers();
+    return key === "Enter" ? p.start : p.steer;
+  }
+
+  // ---------------------------------------------------------------------------- top bar
+  buildTopbar() {
+    const bar = document.querySelector(".topbar");
+    this.badge = el("span", { class: "role-badge", id: "role-badge", role: "status" });
+    this.followBox = el("div", { class: "follow-box", id: "follow-box", hidden: true });
+    this.followText = el("span", { class: "follow-text", id: "follow-text" });
+    this.followBtn = el("button", { type: "button", class: "small", id: "follow-toggle" });
+    this.followBtn.addEventListener("click", () => (this.follow.following ? this.detach() : this.attach()));
+    this.followBox.append(this.followText, this.followBtn);
+    this.audienceEl = el("span", { class: "audience", id: "audience", hidden: true, title: "pages of the class connected, and how many follow you" });
+    this.classBtn = el("button", { type: "button", class: "ghost", id: "class-open", hidden: true, text: "Class" });
+    this.classBtn.addEventListener("click", () => this.togglePanel());
+    bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.followBox, this.audienceEl, this.classBtn), $("conn"));
+    this.note = el("p", { class: "role-note", id: "role-note", hidden: true });
+    document.querySelector(".sidebar").prepend(this.note);
+  }
+
+  render() {
+    const p = this.powers();
+    const label = roleLabel(p);
+    this.badge.textContent = label;
+    this.badge.hidden = !label;
+    this.badge.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
+    this.followBox.hidden = p.teacher || p.role === "local";
+    this.classBtn.hidden = !p.teacher;
+    this.audienceEl.hidden = !p.teacher;
+    this.renderFollow();
+    this.gate(this.app.live && this.app.live.run);
+    if (this.lessons) this.lessons.gate();
+  }
+
+  renderFollow() {
+    const on = this.follow.following;
+    this.followBox.dataset.following = on ? "1" : "0";
+    this.followText.textContent = on ? "Following the teacher" : "Exploring on your own";
+    this.followBtn.textContent = on ? "Explore on my own" : "Follow the teacher";
+    this.followBtn.title = on ? "Stop following: look around yourself (one click brings you back)" : "Show what the teacher shows, from now on";
+  }
+
+  /** Show, hide, enable and disable what acts, for the role and the run shown (after setRunUI). */
+  gate(run) {
+    const p = this.powers(run);
+    document.body.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
+    const active = Boolean(run && ACTIVE.has(run.status));
+    const show = (id, on) => { const e = $(id); if (e) e.hidden = !on; };
+    show("start", p.start);
+    $("start").disabled = !p.start;
+    // what the run's state allows (as setRunUI does), and only where the role may steer
+    const st = run ? run.status : null;
+    for (const id of ["pause", "step", "stop"]) show(id, p.steer);
+    $("pause").disabled = !p.steer || !active || st === "stopping" || st === "queued";
+    $("step").disabled = !p.steer || st !== "paused";
+    $("stop").disabled = !p.steer || !active || st === "stopping";
+    document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
+    document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
+    document.querySelector(".clone-row").hidden = !p.compare;
+    $("clone").disabled = !run || !p.compare;
+    $("clone-objective").disabled = !p.compare;
+    $("preset").disabled = !p.start;
+    if (!p.steer) $("apply-preset").hidden = true;
+    $("compare-start").hidden = !p.compare;
+    for (const i of document.querySelectorAll("#compare-choices input")) i.disabled = !p.compare;
+    document.querySelector(".compare-form").hidden = !p.compare;
+    if (this.app.controls) this.app.controls.setEditable((k) => (active ? p.steer && k.live : p.start));
+    const hint = roleHint(p, run);
+    this.note.textContent = hint;
+    this.note.hidden = !hint;
+    this.note.dataset.kind = p.watchOnly ? "watch" : "student";
+    if (p.watchOnly) $("steer-hint").textContent = "The teacher's run: its settings are shown as they are in force.";
+    if (this.draw) this.draw.gate(p);
+  }
+
+  // ---------------------------------------------------------------------------- class channel
+  connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/ws/class`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      if (!this.follow.following) this.sendFollow();
+    };
+    ws.onmessage = (e) => {
+      try {
+        this.onMessage(JSON.parse(e.data));
+      } catch (err) {
+        console.warn("class message", err);
+      }
+    };
+    ws.onclose = () => {
+      this.ws = null;
+      const delay = backoffDelay(this.attempt, Math.random());
+      this.attempt += 1;
+      setTimeout(() => this.connect(), delay);
+    };
+    ws.onerror = () => {};
+  }
+
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(msg));
+      return true;
+    }
+    return false;
+  }
+
+  sendFollow() {
+    this.send({ type: "follow", following: this.follow.following });
+  }
+
+  onMessage(m) {
+    if (m.type === "class") {
+      if (m.settings) Object.assign(this.session, m.settings);
+      if (m.audience) this.showAudience(m.audience);
+      if (m.presented && !this.powers().teacher) this.onPresent({ seq: m.seq, state: m.presented });
+      if (this.powers().teacher) { this.sent = null; this.stateChanged(); }
+      this.render();
+    } else if (m.type === "present") {
+      if (!this.powers().teacher) this.onPresent(m);
+    } else if (m.type === "audience") {
+      this.showAudience(m);
+    } else if (m.type === "settings") {
+      Object.assign(this.session, m.settings);
+      this.render();
+      if (this.panel && !this.panel.hidden) this.fillPanel();
+    } else if (m.type === "session") {
+      // the token changed: ask again who this page is (an old teacher session is over)
+      this.loadSession().then(() => { if (this.ws) this.ws.close(); });
+    } else if (m.type === "error") {
+      this.h.toast(m.message);
+    }
+  }
+
+  showAudience(a) {
+    this.audience = a;
+    this.audienceEl.textContent = `${a.connected} watching · ${a.following} following`;
+    const n = $("class-audience");
+    if (n) n.textContent = this.audienceEl.textContent;
+  }
+
+  // ---------------------------------------------------------------------------- presenting
+  /** The teacher's page state changed: send it to the class (throttled, only when changed). */
+  stateChanged() {
+    if (!this.powers().teacher) return;
+    clearTimeout(this.sendTimer);
+    const wait = Math.max(0, this.lastSend + PRESENT_EVERY - performance.now());
+    this.sendTimer = setTimeout(() => this.present(), wait);
+  }
+
+  present() {
+    const lesson = this.lessons ? this.lessons.presented() : null;
+    const p = presentedOf(this.app.state, lesson);
+    if (this.sent && samePresented(p, this.sent)) return;
+    if (this.send({ type: "present", state: p })) {
+      this.sent = p;
+      this.lastSend = performance.now();
+    }
+  }
+
+  // ---------------------------------------------------------------------------- following
+  async onPresent(msg) {
+    const state = this.follow.receive(msg);
+    if (state && this.isReady) await this.apply(state);
+  }
+
+  async apply(presented) {
+    const app = this.app;
+    const { state, reopen, replayOnly } = applyPresented(app.state, presented);
+    app.state = state;
+    this.h.writeHash();
+    for (const k of ["heat", "real", "arrows"]) { const c = $(`show-${k}`); if (c) c.checked = state.show[k]; }
+    app.live.samples.setShow(state.show);
+    if (this.lessons) await this.lessons.follow(presented.lesson, presented.lesson_step);
+    if (replayOnly && app.live.replay && app.live.runId === state.run && state.replay !== null) {
+      const i = indexAtStep(app.live.replay.steps, state.replay);
+      $("scrub").value = String(i);
+      app.live.showReplay(i);
+    } else if (reopen || (state.replay !== null && state.run && app.live.runId === state.run && !app.live.replay)) {
+      await this.h.applyState();
+    }
+  }
+
+  detach() {
+    if (this.follow.detach()) {
+      this.sendFollow();
+      this.renderFollow();
+    }
+  }
+
+  async attach() {
+    const latest = this.follow.attach();
+    this.sendFollow();
+    this.renderFollow();
+    if (latest) await this.apply(latest);
+  }
+
+  /** A follower who navigates (tabs, open buttons, the scrubber, layers) or starts a run of
+   * their own is exploring: detach. */
+  watchForDetach() {
+    // (starting a run or drawing data of one's own is exploring too)
+    const nav = ".tab, #history-table button, .cmp-card button, #scrub, #scrub-play, .layer-tool input, #history-refresh, #start, #draw-open";
+    const handler = (e) => {
+      if (!e.isTrusted || this.powers().teacher || !this.follow.following) return;
+      if (e.target.closest && e.target.closest(nav)) this.detach();
+    };
+    document.addEventListener("click", handler, true);
+    document.addEventListener("input", handler, true);
+  }
+
+  // ---------------------------------------------------------------------------- teacher's panel
+  togglePanel() {
+    if (!this.panel) this.buildPanel();
+    this.panel.hidden = !this.panel.hidden;
+    this.classBtn.setAttribute("aria-expanded", String(!this.panel.hidden));
+    clearInterval(this.panelTimer);
+    if (!this.panel.hidden) {
+      this.fillPanel();
+      this.panelTimer = setInterval(() => this.listStudentRuns(), 3000);
+    }
+  }
+
+  buildPanel() {
+    const close = el("button", { type: "button", class: "ghost small", text: "Close", "aria-label": "close the class panel" });
+    close.addEventListener("click", () => this.togglePanel());
+    this.linkBox = el("div", { class: "class-links" });
+    const allow = el("input", { type: "checkbox", id: "class-students" });
+    allow.addEventListener("change", () => this.saveSettings({ students_may_run: allow.checked }));
+    const cap = el("input", { type: "number", id: "class-cap", min: 1, max: 10, step: 1 });
+    cap.addEventListener("change", () => this.saveSettings({ student_cap: Number(cap.value) }));
+    const rotate = el("button", { type: "button", class: "small danger", id: "class-rotate", text: "New teacher token" });
+    rotate.title = "Every old teacher link and teacher session stops working; this browser stays the teacher; the new link is printed where the server runs";
+    rotate.addEventListener("click", () => this.rotate());
+    this.runList = el("ul", { class: "class-runs", id: "class-runs" });
+    this.panel = el("aside", { class: "class-panel", id: "class-panel", hidden: true, "aria-label": "Class" },
+      el("header", {}, el("h2", { text: "Class" }), el("span", { class: "audience", id: "class-audience", text: this.audienceEl.textContent }), close),
+      el("section", {}, el("h3", { text: "Viewer link" }), this.linkBox),
+      el("section", {}, el("h3", { text: "Students' own runs" }),
+        el("label", { class: "class-setting" }, allow, " Students may start and steer their own runs"),
+        el("label", { class: "class-setting" }, "At most ", cap, " active runs per student"),
+        this.runList),
+      el("section", {}, el("h3", { text: "Teacher token" }),
+        el("p", { class: "hint", text: "If the teacher link was shared by mistake, make a new token: old links stop working." }), rotate));
+    document.body.append(this.panel);
+  }
+
+  fillPanel() {
+    const s = this.session;
+    $("class-students").checked = Boolean(s.students_may_run);
+    $("class-cap").value = String(s.student_cap || 1);
+    this.linkBox.replaceChildren();
+    const links = s.viewer_links && s.viewer_links.length ? s.viewer_links : [`${location.origin}/`];
+    const main = links[0];
+    const text = el("code", { class: "viewer-link", id: "viewer-link", text: main });
+    const copy = el("button", { type: "button", class: "small", text: "Copy" });
+    copy.addEventListener("click", async () => {
+      try { await navigator.clipboard.writeText(main); this.h.toast("Viewer link copied (it carries no token)."); } catch { this.h.toast(`Viewer link: ${main}`); }
+    });
+    const qr = el("img", { class: "qr", id: "viewer-qr", src: classApi.qrUrl(0), alt: `QR code of the viewer link ${main}`, width: 200, height: 200 });
+    this.linkBox.append(el("div", { class: "link-row" }, text, copy), qr);
+    for (const other of links.slice(1)) this.linkBox.append(el("div", { class: "hint", text: `also: ${other}` }));
+    this.listStudentRuns();
+  }
+
+  async saveSettings(body) {
+    try {
+      Object.assign(this.session, await classApi.settings(body));
+      this.render();
+    } catch (e) {
+      this.h.showError(e);
+      this.fillPanel();
+    }
+  }
+
+  async rotate() {
+    if (!confirm("Make a new teacher token? Every old teacher link and teacher session stops working; this browser stays the teacher.")) return;
+    try {
+      const r = await classApi.rotate();
+      this.h.toast(r.printed ? "New token made: the new teacher link is printed where the server runs." : "New token made.", 8000);
+    } catch (e) {
+      this.h.showError(e);
+    }
+  }
+
+  async listStudentRuns() {
+    if (!this.panel || this.panel.hidden) return;
+    let runs;
+    try {
+      runs = (await api.runs()).runs.filter((r) => r.owner && r.owner.startsWith("student:"));
+    } catch {
+      return;
+    }
+    this.runList.replaceChildren();
+    if (!runs.length) this.runList.append(el("li", { class: "hint", text: this.session.students_may_run ? "No student runs yet." : "Students watch only." }));
+    for (const r of runs.slice(-40).reverse()) {
+      const open = el("button", { type: "button", class: "small", text: "Show the class" });
+      open.title = "Open this run here: everyone following sees it";
+      open.addEventListener("click", () => this.h.openRun(r.id, null));
+      const stop = el("button", { type: "button", class: "small ghost danger", text: "Stop", disabled: !ACTIVE.has(r.status) || r.status === "stopping" });
+      stop.addEventListener("click", async () => {
+        try { await api.control(r.id, { action: "stop" }); this.listStudentRuns(); } catch (e) { this.h.showError(e); }
+      });
+      const badge = el("span", { class: "badge", text: r.status });
+      badge.dataset.status = r.status;
+      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` student ${r.owner.slice(8, 12)} · ${r.config.dataset} · ${r.config.objective} `, badge, " ", open, " ", stop));
+    }
+  }
+}

@@ -1,0 +1,74 @@
+// Following the teacher (pure): what the teacher presents (the class channel's `present`
+// messages) turned into the follower's page state, and the follow / detach switch.
+
+/** Keys of the page state a follower takes from the teacher. */
+export const PRESENTED = ["view", "run", "runs", "group", "replay", "show", "lesson", "lesson_step"];
+
+/** The part of a page state the teacher presents (for a `present` message). */
+export function presentedOf(state, lesson = null) {
+  return {
+    view: state.view,
+    run: state.run || null,
+    runs: (state.runs || []).slice(0, 8),
+    group: state.group || null,
+    replay: state.replay ?? null,
+    show: { ...state.show },
+    lesson: lesson ? lesson.name : null,
+    lesson_step: lesson ? lesson.step : 0,
+  };
+}
+
+/** Equal presented states (so an unchanged state is not sent again). */
+export function samePresented(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The follower's next page state: `state` with the presented keys replaced; its own settings
+ * (config, preset) kept. Returns {state, reopen, replayOnly}: reopen when the run, the view or
+ * the compare group changed; replayOnly when only the replay step moved on the same run.
+ */
+export function applyPresented(state, presented) {
+  const next = { ...state, show: { ...state.show } };
+  next.view = presented.view || "live";
+  next.run = presented.run || null;
+  next.runs = presented.runs || [];
+  next.group = presented.group || null;
+  next.replay = presented.replay ?? null;
+  Object.assign(next.show, presented.show || {});
+  const reopen = next.view !== state.view || next.run !== state.run || next.group !== state.group
+    || JSON.stringify(next.runs) !== JSON.stringify(state.runs || []);
+  const replayOnly = !reopen && next.replay !== state.replay;
+  return { state: next, reopen, replayOnly };
+}
+
+/** A follower's switch: following the teacher, or exploring alone. */
+export class FollowSwitch {
+  constructor(following = true) {
+    this.following = following;
+    this.latest = null; // the latest presented state, applied again on re-attach
+    this.seq = 0;
+  }
+
+  /** A `present` message: returns the state to apply now, or null (detached, or stale). */
+  receive(msg) {
+    if (typeof msg.seq === "number") {
+      if (msg.seq < this.seq) return null;
+      this.seq = msg.seq;
+    }
+    this.latest = msg.state;
+    return this.following ? msg.state : null;
+  }
+
+  detach() {
+    const changed = this.following;
+    this.following = false;
+    return changed;
+  }
+
+  /** Follow again: returns the latest presented state to apply at once (or null). */
+  attach() {
+    this.following = true;
+    return this.latest;
+  }
+}

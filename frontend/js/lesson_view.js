@@ -1,0 +1,226 @@
+// The lesson panel: the teacher picks a lesson and moves through its steps (buttons, PageDown /
+// PageUp, n / p); entering a step performs its action once (start a preset, change the running
+// run, open a comparison, open the replay at a step) and highlights what to look at. Followers'
+// panels move with the teacher's over the class channel. Stepping rules: lesson.js.
+
+import { api, ApiError } from "./api.js";
+import { classApi } from "./class_api.js";
+import { el } from "./dom.js";
+import { FINAL } from "./live.js";
+import { LOOK_TARGETS, LessonCursor, describeAction, paragraphs, startBody } from "./lesson.js";
+
+const $ = (id) => document.getElementById(id);
+const LOOK_WORDS = {
+  samples: "the samples panel", occupancy: "the occupancy bars", "occupancy-time": "occupancy over time",
+  losses: "the loss curves", modes: "modes over time", cards: "the metric cards", compare: "the comparison",
+};
+
+export class LessonView {
+  /** hooks: {classroom, app, openRun(id, step), openCompare(runs, gid), toast, showError} */
+  constructor(hooks) {
+    this.h = hooks;
+    this.cursor = null;
+    this.cache = new Map();
+    this.runId = null; // the run the lesson's steps act on
+    this.busy = false;
+    hooks.classroom.lessons = this;
+    this.build();
+    document.addEventListener("keydown", (e) => this.onKey(e));
+  }
+
+  get teacher() {
+    return this.h.classroom.powers().present || this.h.classroom.powers().role === "local";
+  }
+
+  build() {
+    this.pickBtn = el("button", { type: "button", class: "ghost", id: "lessons-open", text: "Lessons", hidden: true });
+    this.pickBtn.addEventListener("click", () => this.togglePicker());
+    document.querySelector(".class-bar").append(this.pickBtn);
+    this.picker = el("div", { class: "lesson-picker", id: "lesson-picker", hidden: true, role: "menu" });
+    document.body.append(this.picker);
+    this.panel = el("section", { class: "lesson", id: "lesson", hidden: true, "aria-label": "Lesson", "aria-live": "polite" });
+    $("main").prepend(this.panel);
+  }
+
+  /** Show the picker button to whoever may run lessons. */
+  gate() {
+    this.pickBtn.hidden = !this.teacher;
+  }
+
+  async togglePicker() {
+    this.picker.hidden = !this.picker.hidden;
+    if (this.picker.hidden) return;
+    this.picker.replaceChildren(el("p", { class: "hint", text: "Loading lessons…" }));
+    let list;
+    try {
+      list = await classApi.lessons();
+    } catch (e) {
+      this.h.showError(e);
+      return;
+    }
+    this.picker.replaceChildren();
+    for (const l of list) {
+      const b = el("button", { type: "button", class: "lesson-choice", role: "menuitem", "data-lesson": l.name },
+        el("b", { text: l.title }), el("span", { text: `${l.summary} (${l.steps} steps, ~${l.minutes} min)` }));
+      b.addEventListener("click", () => { this.picker.hidden = true; this.start(l.name); });
+      this.picker.append(b);
+    }
+  }
+
+  async load(name) {
+    if (!this.cache.has(name)) this.cache.set(name, await classApi.lesson(name));
+    return this.cache.get(name);
+  }
+
+  /** The teacher starts a lesson at its first step. */
+  async start(name) {
+    try {
+      this.cursor = new LessonCursor(await this.load(name));
+    } catch (e) {
+      this.h.showError(e);
+      return;
+    }
+    this.runId = null;
+    await this.enter();
+  }
+
+  end() {
+    this.cursor = null;
+    this.render();
+    this.h.classroom.stateChanged();
+  }
+
+  /** What the class follows: {name, step} or null. */
+  presented() {
+    return this.cursor ? { name: this.cursor.name, step: this.cursor.step } : null;
+  }
+
+  /** A follower's panel shows the teacher's lesson step. */
+  async follow(name, step) {
+    if (!name) {
+      if (this.cursor) { this.cursor = null; this.render(); }
+      return;
+    }
+    try {
+      if (!this.cursor || this.cursor.name !== name) this.cursor = new LessonCursor(await this.load(name));
+      this.cursor.go(step);
+    } catch (e) {
+      this.h.toast(`could not load the lesson: ${e.message}`);
+      return;
+    }
+    this.render();
+  }
+
+  async move(to) {
+    if (!this.cursor || this.busy) return;
+    if (this.cursor.go(to)) await this.enter();
+  }
+
+  async enter() {
+    this.render();
+    this.h.classroom.stateChanged();
+    const a = this.cursor.pendingAction();
+    if (a) await this.perform(a);
+  }
+
+  onKey(e) {
+    if (!this.cursor || !this.teacher || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t.closest && t.closest("input, select, textarea")) return;
+    if (e.key === "PageDown" || e.key === "n") { e.preventDefault(); this.move(this.cursor.step + 1); }
+    else if (e.key === "PageUp" || e.key === "p") { e.preventDefault(); this.move(this.cursor.step - 1); }
+  }
+
+  // ---------------------------------------------------------------------------- actions
+  async perform(a, again = false) {
+    const step = this.cursor.step;
+    this.busy = true;
+    this.render();
+    try {
+      const lesson = this.cursor.lesson;
+      if (a.type === "start") {
+        const run = await api.start(startBody(a, lesson.title));
+        this.runId = run.id;
+        await this.h.openRun(run.id, null);
+      } else if (a.type === "change") {
+        const run = this.h.app.live.run;
+        if (!run || !["running", "paused"].includes(run.status)) throw new Error("no running run to change: start one first (the step before)");
+        await api.control(run.id, { set: a.set });
+      } else if (a.type === "compare") {
+        const g = await api.compare({ base: a.base, variants: a.variants, label: a.label || lesson.title });
+        this.runId = null;
+        this.h.openCompare(g.runs, g.id);
+      } else if (a.type === "replay") {
+        const id = this.runId || this.h.app.state.run;
+        if (!id) throw new Error("no run to replay: start one first");
+        await this.stopAndWait(id);
+        await this.h.openRun(id, a.step);
+      }
+      if (this.cursor && this.cursor.step === step) this.cursor.markDone(step);
+      else if (this.cursor) this.cursor.done.add(step);
+      if (again) this.h.toast(`Done again: ${describeAction(a)}`);
+    } catch (e) {
+      this.h.showError(e);
+    } finally {
+      this.busy = false;
+      this.render();
+    }
+  }
+
+  async stopAndWait(id) {
+    try {
+      await api.control(id, { action: "stop" });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 409)) throw e; // 409: it had ended already
+    }
+    for (let i = 0; i < 100; i++) {
+      const run = await api.run(id);
+      if (FINAL.has(run.status)) return run;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`run ${id} did not stop in 20 s`);
+  }
+
+  // ---------------------------------------------------------------------------- drawing
+  render() {
+    for (const e of document.querySelectorAll(".lesson-look")) e.classList.remove("lesson-look");
+    this.gate();
+    const c = this.cursor;
+    this.panel.hidden = !c;
+    document.body.classList.toggle("in-lesson", Boolean(c));
+    if (!c) { this.panel.replaceChildren(); return; }
+    const s = c.current;
+    const text = el("div", { class: "lesson-text" }, ...paragraphs(s.text).map((p) => el("p", { text: p })));
+    const sources = el("p", { class: "lesson-sources", text: `Sources: ${s.sources.join("; ")}` });
+    const look = s.look.length ? el("p", { class: "lesson-look-at", text: `Look at ${s.look.map((l) => LOOK_WORDS[l] || l).join(", ")}.` }) : null;
+    const head = el("header", {}, el("span", { class: "lesson-title", text: c.lesson.title }),
+      el("span", { class: "lesson-step", id: "lesson-step", "data-step": String(c.step), text: c.label() }));
+    const body = [head, el("h2", { text: s.title }), text];
+    if (look) body.push(look);
+    body.push(sources);
+    if (this.teacher) {
+      const nav = el("div", { class: "lesson-nav" });
+      const back = el("button", { type: "button", id: "lesson-back", text: "◀ Back", disabled: c.atStart || this.busy, title: "previous step (PageUp, p)" });
+      back.addEventListener("click", () => this.move(c.step - 1));
+      const next = el("button", { type: "button", class: "primary", id: "lesson-next", text: "Next ▶", disabled: c.atEnd || this.busy, title: "next step (PageDown, n)" });
+      next.addEventListener("click", () => this.move(c.step + 1));
+      nav.append(back, next);
+      const a = s.action;
+      if (a && a.type !== "none") {
+        const doneAlready = c.done.has(c.step);
+        const act = el("button", { type: "button", class: "ghost", id: "lesson-action", disabled: this.busy, text: this.busy ? `${describeAction(a)}…` : doneAlready ? `${describeAction(a)} again` : describeAction(a) });
+        act.addEventListener("click", () => this.perform(a, doneAlready));
+        nav.append(act);
+      }
+      const end = el("button", { type: "button", class: "ghost small", id: "lesson-end", text: "End lesson" });
+      end.addEventListener("click", () => this.end());
+      nav.append(end);
+      body.push(nav);
+    }
+    this.panel.replaceChildren(...body);
+    for (const l of s.look) {
+      const t = $(LOOK_TARGETS[l]);
+      if (t) (t.closest("figure") || t).classList.add("lesson-look");
+    }
+  }
+}

@@ -1,0 +1,167 @@
+"""Lessons: narrated sequences of steps, one JSON file each under server/lesson_files/.
+
+A step has text in the project's words with the source of each claim, an action the teacher's
+page performs when the class reaches the step (start a preset, change knobs on the running run,
+open a comparison, open the replay at a step), and what to look at (charts to highlight). The
+schema is the pydantic model below; `check_lesson` walks a lesson the way the page does and runs
+every config through the trainer's registry, so a lesson can only ship configs the trainer takes.
+
+- `GET /api/lessons` — every lesson: name, title, summary, minutes, steps.
+- `GET /api/lessons/{name}` — one lesson, whole.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib.resources import files
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from collapse_lab.trainer.config import ConfigError, RunConfig, validate_changes
+from collapse_lab.trainer.presets import from_preset
+
+router = APIRouter(prefix="/api/lessons", tags=["lessons"])
+Knobs = Annotated[dict[str, Any], Field(max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Look = Literal["samples", "occupancy", "occupancy-time", "losses", "modes", "cards", "compare"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartAction(_Strict):
+    """Start a run (it becomes the lesson's run) and show it live."""
+
+    type: Literal["start"]
+    preset: str | None = Field(None, max_length=64)
+    set: Knobs = Field(default_factory=dict, description="knobs over the preset")
+
+
+class ChangeAction(_Strict):
+    """Change live knobs of the lesson's run, as one change (a marker on the charts)."""
+
+    type: Literal["change"]
+    set: Knobs = Field(..., min_length=1)
+
+
+class CompareAction(_Strict):
+    """Start a compare group (same data, same seed) and show it."""
+
+    type: Literal["compare"]
+    base: Knobs = Field(default_factory=dict, description="shared config: {preset?, knobs…}")
+    variants: list[Knobs] = Field(..., min_length=2, max_length=8)
+    label: str | None = Field(None, max_length=200)
+
+
+class ReplayAction(_Strict):
+    """Stop the lesson's run and open its replay at the recorded frame nearest `step`."""
+
+    type: Literal["replay"]
+    step: int = Field(..., ge=0, le=1_000_000)
+
+
+class NoAction(_Strict):
+    type: Literal["none"] = "none"
+
+
+Action = Annotated[StartAction | ChangeAction | CompareAction | ReplayAction | NoAction,
+                   Field(discriminator="type")]
+
+
+class Step(_Strict):
+    title: str = Field(..., min_length=1, max_length=80)
+    text: str = Field(..., min_length=1, max_length=1500,
+                      description="what to say, in plain text; a blank line starts a paragraph")
+    sources: list[Text] = Field(..., min_length=1, max_length=6,
+                                description="where each claim comes from")
+    action: Action = Field(default_factory=NoAction)
+    look: list[Look] = Field(default_factory=list, max_length=3,
+                             description="the charts to highlight")
+
+
+class Lesson(_Strict):
+    name: str = Field(..., pattern=r"^[a-z0-9-]{1,64}$")
+    title: str = Field(..., min_length=1, max_length=80)
+    summary: str = Field(..., min_length=1, max_length=400)
+    order: int = Field(..., ge=1, le=99, description="its place in the lesson list")
+    minutes: int = Field(..., ge=1, le=90, description="about how long it takes in class")
+    steps: list[Step] = Field(..., min_length=2, max_length=30)
+
+
+class LessonError(ValueError):
+    """A lesson file that does not validate, or whose configs the trainer refuses."""
+
+
+def check_lesson(lesson: Lesson) -> None:
+    """Walk the steps as the page does; every config must pass the trainer's registry."""
+    from collapse_lab.server.api_compare import build_config
+
+    cfg: RunConfig | None = None
+    for i, step in enumerate(lesson.steps, 1):
+        a = step.action
+        where = f"lesson {lesson.name}, step {i} ({step.title})"
+        try:
+            if isinstance(a, StartAction):
+                cfg = from_preset(a.preset, a.set)
+            elif isinstance(a, ChangeAction):
+                if cfg is None:
+                    raise LessonError(f"{where}: a change needs a run started by an earlier step")
+                cfg = cfg.replace(**validate_changes(cfg, a.set, live=True))
+            elif isinstance(a, CompareAction):
+                for j, v in enumerate(a.variants):
+                    build_config(a.base, v, f"variants[{j}]")
+                cfg = None  # a comparison has no single run to change
+            elif isinstance(a, ReplayAction) and cfg is None:
+                raise LessonError(f"{where}: a replay needs a run started by an earlier step")
+        except ConfigError as e:
+            raise LessonError(f"{where}: {e}") from None
+
+
+def lesson_dir() -> Any:
+    return files("collapse_lab.server") / "lesson_files"
+
+
+def parse_lesson(text: str, name: str) -> Lesson:
+    try:
+        lesson = Lesson.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as e:
+        raise LessonError(f"{name}: {e}") from None
+    if f"{lesson.name}.json" != name:
+        raise LessonError(f"{name}: its name is {lesson.name!r}; the file must be "
+                          f"{lesson.name}.json")
+    check_lesson(lesson)
+    return lesson
+
+
+@lru_cache(maxsize=1)
+def load_lessons() -> dict[str, Lesson]:
+    """Every shipped lesson, validated, by name, in their `order`."""
+    found = [parse_lesson(e.read_text(encoding="utf-8"), e.name)
+             for e in lesson_dir().iterdir() if e.name.endswith(".json")]
+    return {x.name: x for x in sorted(found, key=lambda x: (x.order, x.name))}
+
+
+class LessonSummary(BaseModel):
+    name: str
+    title: str
+    summary: str
+    minutes: int
+    steps: int
+
+
+@router.get("", response_model=list[LessonSummary])
+async def list_lessons() -> list[LessonSummary]:
+    return [LessonSummary(name=x.name, title=x.title, summary=x.summary, minutes=x.minutes,
+                          steps=len(x.steps)) for x in load_lessons().values()]
+
+
+@router.get("/{name}", response_model=Lesson)
+async def read_lesson(name: str = Path(pattern=r"^[a-z0-9-]{1,64}$")) -> Lesson:
+    lesson = load_lessons().get(name)
+    if lesson is None:
+        raise HTTPException(404, f"no lesson {name!r}; GET /api/lessons lists them")
+    return lesson
