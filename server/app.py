@@ -15,11 +15,15 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collapse_lab.server import api_compare, api_meta, api_runs, ws
+from collapse_lab.server.errors import config_body, validation_body
+from collapse_lab.server.guard import Guard, HostCheck
+from collapse_lab.server.openapi import install_openapi
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
@@ -50,13 +54,6 @@ def effective_token(settings: Settings) -> str | None:
     return secrets.token_urlsafe(18)
 
 
-def _field_of(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    if len(parts) > 1 and parts[0] in ("action", "set"):
-        parts = parts[1:]  # the control union's tag ("action"/"set") is noise for a person
-    return ".".join(parts) or "body"
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -78,31 +75,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   "them side by side. Websocket: /ws/runs/{id} (docs/protocol.md).")
     app.state.settings = settings
     app.state.token = effective_token(settings)
+    # outermost: Host, auth and size are settled before anything reads the request
+    app.add_middleware(Guard, hosts=HostCheck(settings.allowed_hosts),
+                       max_body=settings.max_body, max_json_body=settings.max_json_body,
+                       body_timeout=settings.body_timeout)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = exc.errors()
-        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
-        field = _field_of(tuple(first["loc"]))
-        msg = first["msg"]
-        if first.get("type") == "extra_forbidden":
-            msg = "unknown field (see GET /api/options for every knob)"
-        return JSONResponse({"detail": f"{field}: {msg}", "field": field,
-                             "errors": [{"field": _field_of(tuple(e["loc"])), "message": e["msg"]}
-                                        for e in errs[:20]]}, status_code=422)
+        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
 
     @app.exception_handler(ConfigError)
     async def bad_config(request: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
+        return JSONResponse(config_body(exc), status_code=422)
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "field": None}, status_code=409)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail, "field": None}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            methods = allowed_methods(app, request.url.path)
+            headers["allow"] = ", ".join(sorted(methods))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=headers)
+            detail = f"{request.method} is not allowed here; allowed: {headers['allow']}"
+        else:
+            detail = exc.detail
+        return JSONResponse({"detail": detail, "field": None}, status_code=exc.status_code,
+                            headers=headers or None)
 
     app.include_router(api_meta.router)
     app.include_router(api_runs.router)
@@ -116,4 +118,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # the dashboard last, so /api, /ws and /docs win
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")
+    install_openapi(app, token=bool(app.state.token))
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method some route serves at `path` (Starlette's 405 names only the first route's)."""
+    methods = {"OPTIONS"}
+    for route in app.routes:
+        regex = getattr(route, "path_regex", None)
+        if isinstance(route, APIRoute) and regex is not None and regex.match(path):
+            methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods

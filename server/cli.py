@@ -252,6 +252,9 @@ def add_serve(sub) -> None:
     s.add_argument("--token", help="teacher token: only its holder may start/control runs "
                    "(env COLLAPSE_LAB_TOKEN)")
     s.add_argument("--frame-rate", type=float, help="live frames per second (default 10)")
+    s.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
+                   help="another name (or address) browsers reach this server by, e.g. behind "
+                   "a proxy or port mapping (repeat for more; env COLLAPSE_LAB_ALLOWED_HOSTS)")
     s.set_defaults(func=cmd_serve)
 
 
@@ -259,21 +262,28 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
+    from collapse_lab.server import logs
     from collapse_lab.server.app import create_app
+    from collapse_lab.server.datadir import problem
     from collapse_lab.server.settings import Settings
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
-                                         "frame_rate") if getattr(ns, k) is not None}
+                                         "frame_rate", "allowed_hosts")
+             if getattr(ns, k) is not None}
     try:
         settings = Settings(**given)
     except ValidationError as e:
         err = e.errors()[0]
         fail(f"{flag(str(err['loc'][0]))}: {err['msg']}")
+    trouble = problem(Path(settings.data_dir), settings.db_path)
+    if trouble:
+        fail(trouble)
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md
                             ws_max_size=1 << 20, log_level="warning" if not ns.verbose
                             else "debug", timeout_graceful_shutdown=10)
+    logs.install()  # after uvicorn.Config, which sets up uvicorn's loggers
     server = uvicorn.Server(config)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     url = f"http://{host}:{settings.port}/"

@@ -14,7 +14,7 @@ from collapse_lab.server.settings import Settings
 
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8,
              tick_every=5, device="cpu", dataset="ring8", seed=5)
-ORIGIN = {"origin": "http://testserver"}
+ORIGIN = {"origin": "http://127.0.0.1"}
 
 
 
@@ -23,7 +23,7 @@ ORIGIN = {"origin": "http://testserver"}
 def client(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), max_workers=2, worker_threads=1,
                  frame_rate=20, snapshot_every=2, stop_timeout=10)
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -32,7 +32,7 @@ def get(client, rid):
 
 
 def first_frame(client, rid):
-    with client.websocket_connect(f"/ws/runs/{rid}", headers=ORIGIN) as ws:
+    with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{rid}", headers=ORIGIN) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello" and hello["run"]["id"] == rid
         real = protocol.decode(ws.receive_bytes())
@@ -72,7 +72,7 @@ def test_group_trains_in_one_worker_with_per_run_control(client):
     r = client.post(f"/api/runs/{b}/control", json={"set": {"batch_size": 64}})
     assert r.status_code == 422 and r.json()["field"] == "batch_size"
     assert "batched" in r.json()["detail"]
-    with client.websocket_connect(f"/ws/runs/{b}", headers=ORIGIN) as ws:
+    with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{b}", headers=ORIGIN) as ws:
         ws.send_text(json.dumps({"set": {"n_critic": 3}}))
         for _ in range(2000):
             m = ws.receive()
