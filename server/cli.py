@@ -262,8 +262,6 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from collapse_lab.server import logs
-    from collapse_lab.server.app import create_app
     from collapse_lab.server.datadir import problem
     from collapse_lab.server.settings import Settings
 
@@ -276,8 +274,11 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         err = e.errors()[0]
         fail(f"{flag(str(err['loc'][0]))}: {err['msg']}")
     trouble = problem(Path(settings.data_dir), settings.db_path)
-    if trouble:
+    if trouble:  # before the server's heavy imports: a quick, clear answer
         fail(trouble)
+    from collapse_lab.server import logs
+    from collapse_lab.server.app import create_app
+
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md
