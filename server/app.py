@@ -7,6 +7,7 @@ dead server as interrupted, and on shutdown stops every worker (stop → termina
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        headers = dict(getattr(exc, "headers", None) or {})
+        headers = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
         if exc.status_code == 405:
             methods = allowed_methods(app, request.url.path)
             headers["allow"] = ", ".join(sorted(methods))
@@ -123,12 +123,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:
-    """Every method some route serves at `path` (Starlette's 405 names only the first route's)."""
+    """Every method the API serves at `path`, as its OpenAPI document says (Starlette's 405
+    names only the methods of the first route that matched the path)."""
+    table = getattr(app.state, "method_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            regex = re.compile(f"^{pattern}$")
+            table.append((regex, {m.upper() for m in item}))
+        app.state.method_table = table
     methods = {"OPTIONS"}
-    for route in app.routes:
-        regex = getattr(route, "path_regex", None)
-        if isinstance(route, APIRoute) and regex is not None and regex.match(path):
-            methods |= set(route.methods or ())
+    for regex, ms in table:
+        if regex.match(path):
+            methods |= ms
     if "GET" in methods:
         methods.add("HEAD")
     return methods

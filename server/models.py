@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -34,6 +35,10 @@ _JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "s
 SHARED = ("dataset", "data", "seed")
 
 
+def _whole(v: Any) -> Any:
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
+
+
 def _knob_type(k: dict[str, Any]) -> Any:
     """The JSON type of one knob, strict: the API takes numbers as numbers and booleans as
     booleans (the CLI's strings go through trainer.config.coerce instead)."""
@@ -44,8 +49,8 @@ def _knob_type(k: dict[str, Any]) -> Any:
         typ = Literal[tuple(k["choices"])]
     elif t == "bool":
         typ = StrictBool
-    elif t == "int":
-        typ = Annotated[StrictInt, Field(**rng)]
+    elif t == "int":  # JSON Schema counts 3.0 as an integer, and so does the API
+        typ = Annotated[StrictInt, BeforeValidator(_whole), Field(**rng)]
     elif t == "float":
         typ = Annotated[float, Field(strict=True, allow_inf_nan=False, **rng)]
     else:
