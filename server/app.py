@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
+        return JSONResponse(validation_body([dict(x) for x in exc.errors()]), status_code=422)
 
     @app.exception_handler(ConfigError)
     async def bad_config(request: Request, exc: ConfigError) -> JSONResponse:

@@ -73,7 +73,7 @@ _STRICT = ConfigDict(extra="forbid")
 RunCreate = create_model(
     "RunCreate",
     __config__=_STRICT,
-    preset=(Literal[tuple(PRESETS)] | None,  # type: ignore[misc]
+    preset=(Literal[tuple(PRESETS)] | None,  # type: ignore[misc,arg-type]
             Field(None, description="a named starting configuration; other fields override "
                   "it")),
     label=(str | None, Field(None, max_length=200, description="a name shown in the UI")),

@@ -107,7 +107,7 @@ async def receiver(ws: WebSocket, sup: Supervisor, run: Run) -> None:
             cmd = CONTROL.validate_json(text)
             sup.control(run, await control_body(ws, run, cmd))
         except ValidationError as e:
-            body = validation_body(list(e.errors()))
+            body = validation_body([dict(x) for x in e.errors()])
             if body["errors"][0]["message"] == "the body is not valid JSON":
                 raise Refused(1008, "malformed message: not valid JSON") from None
             field = body["field"] if body["field"] != "body" else None

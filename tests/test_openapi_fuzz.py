@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_hardening import Serve
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
