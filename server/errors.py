@@ -32,6 +32,17 @@ def field_of(loc: tuple | list) -> str:
     return ".".join(parts) or "body"
 
 
+def short(v: Any) -> str:
+    """A refused value in a few words (never the repr of a 10,000-item list)."""
+    if isinstance(v, list):
+        return f"a list of {len(v)} items"
+    if isinstance(v, dict):
+        return f"an object with {len(v)} keys"
+    if isinstance(v, str) and len(v) > 60:
+        return repr(v[:57] + "...")
+    return repr(v)[:60]
+
+
 def _message(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     knob = str(err["loc"][-1]) if err.get("loc") else ""
@@ -47,11 +58,10 @@ def _message(err: dict[str, Any]) -> str:
     if knob == "preset" and kind == "literal_error":
         from collapse_lab.trainer.presets import PRESETS
 
-        return (f"unknown preset {repr(err.get('input'))[:60]}; expected one of "
+        return (f"unknown preset {short(err.get('input'))}; expected one of "
                 + ", ".join(PRESETS))
     if knob in _KNOBS and kind not in ("missing",):
-        got = repr(err.get("input"))
-        return f"expected {allowed(knob)}, got {got[:60]}"
+        return f"expected {allowed(knob)}, got {short(err.get('input'))}"
     return str(err.get("msg", "invalid value"))
 
 

@@ -72,11 +72,12 @@ def test_security_headers_on_every_response(tmp_path):
     with app_client(tmp_path) as c:
         for path in ("/", "/api/health", "/api/runs/nope", "/js/app.js"):
             h = c.get(path).headers
-            csp = h["content-security-policy"]
-            assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
-            assert "default-src 'none'" in csp and "unsafe-inline" not in csp.split(
-                "style-src-attr")[0]
-            assert "connect-src 'self' ws://127.0.0.1 wss://127.0.0.1" in csp
+            csp = dict((d.strip().split(" ", 1) + [""])[:2]
+                       for d in h["content-security-policy"].split(";"))
+            assert csp["default-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
+            assert csp["script-src"] == "'self' 'report-sample'"  # no inline, no eval
+            assert csp["worker-src"] == "'self'" and "unsafe" not in csp["style-src"]
+            assert csp["connect-src"] == "'self' ws://127.0.0.1 wss://127.0.0.1"
             assert h["x-content-type-options"] == "nosniff"
             assert h["x-frame-options"] == "DENY"
             assert h["referrer-policy"] == "no-referrer"
