@@ -32,6 +32,7 @@ from collapse_lab.server.models import (
 from collapse_lab.server.supervisor import FINAL, Run, RunState, Supervisor
 from collapse_lab.server.uploads import check_data
 from collapse_lab.trainer.presets import from_preset
+from collapse_lab.trainer.stats import SCALAR_NAMES
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")
@@ -46,9 +47,7 @@ FULL: dict[int | str, dict[str, Any]] = {  # a route that may queue runs
                                                 "schema": {"type": "integer"}}}}}
 RETRY_AFTER = 30
 
-TICK_SCALARS = ("steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1", "term_entropy",
-                "grad_norm_d", "grad_norm_g", "modes_captured", "modes_covered", "hq_fraction",
-                "effective_modes", "reverse_kl", "hopping")
+TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
 def sup(request: HTTPConnection) -> Supervisor:
@@ -154,7 +153,7 @@ async def delete_run(request: Request, run_id: str = RunId) -> Deleted:
 async def control_run(body: ControlIn, request: Request, run_id: str = RunId) -> ControlOut:
     """pause, resume (also an interrupted run, from its checkpoint), stop, step, or set knobs."""
     run = get_run(request, run_id)
-    res = sup(request).control(run, await control_body(request, run, body))
+    res = await sup(request).control(run, await control_body(request, run, body))
     return ControlOut(run_id=run.id, status=run.status, **res)
 
 

@@ -10,9 +10,9 @@ a stalled browser cannot slow training or the other viewers.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
-from typing import Any
+
+from pydantic import BaseModel
 
 
 class Overflow(Exception):
@@ -82,9 +82,10 @@ class Hub:
         for v in self.viewers:
             v.push_frame(frame)
 
-    def publish(self, msg: dict[str, Any]) -> None:
+    def publish(self, msg: BaseModel) -> None:
+        """A text message (server/messages.py) to every viewer, encoded once."""
         if not self.viewers:
             return
-        text = json.dumps(msg, separators=(",", ":"), default=str)
+        text = msg.model_dump_json()
         for v in self.viewers:
             v.push_text(text)

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from collapse_lab.server.supervisor import RunState
+from collapse_lab.server.runs import RunState
 from collapse_lab.trainer.config import knobs
 from collapse_lab.trainer.presets import PRESETS
 
@@ -117,6 +117,9 @@ def knob_values(body: BaseModel) -> dict[str, Any]:
 class ActionIn(StrictIn):
     action: Literal["pause", "resume", "stop", "step"]
     n: int = Field(1, ge=1, le=10_000, description="steps to take (action step)")
+    part: Literal["both", "d", "g"] = Field(
+        "both", description="action step: a whole step (n_critic D updates and one G update), "
+        "one D update only, or one G update only")
 
 
 class SetIn(StrictIn):

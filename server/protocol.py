@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from collapse_lab.trainer.stats import SCALAR_NAMES
+
 MAGIC = b"CLAB"
 VERSION = 1
 FRAME = 1
@@ -30,9 +32,7 @@ HEADER = struct.Struct("<4sBBHIIIIHHHH")  # 32 bytes
 assert HEADER.size == 32
 
 # scalars carried in a frame's JSON part, in this order (docs/protocol.md)
-SCALAR_KEYS = ("step", "time", "config_version", "steps_per_sec", "loss_d", "loss_g", "term_gp",
-               "term_r1", "term_entropy", "grad_norm_d", "grad_norm_g", "modes_captured",
-               "modes_covered", "hq_fraction", "effective_modes", "reverse_kl", "hopping")
+SCALAR_KEYS = SCALAR_NAMES
 
 
 class ProtocolError(ValueError):

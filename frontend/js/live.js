@@ -246,8 +246,10 @@ export class LiveView {
     set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
     const prov = this.run && this.run.provenance;
     const device = (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–";
-    // a run of a batched compare group shares its step (and its steps/s) with the group
-    set("m-device", prov && prov.batched ? `${device} · batched ×${prov.runs}` : device);
+    // a run stacked with others (a compare group, runs packed onto one worker) shares its step
+    // (and its steps/s) with them
+    set("m-device", prov && prov.runs_in_step > 1 ? `${device} · stacked ×${prov.runs_in_step}`
+      : device);
   }
 
   // ------------------------------------------------------------------ replay
