@@ -133,7 +133,8 @@ def test_token_is_checked_before_the_body(tmp_path):
 
 # ---------------------------------------------------------------------------- queue
 def test_queue_cap_is_429_with_retry_after_and_max_runs_is_kept(tmp_path):
-    with app_client(tmp_path, max_workers=1, max_queued=2, max_runs=4, stop_timeout=10) as c:
+    with app_client(tmp_path, max_workers=1, max_queued=2, max_runs=4, stop_timeout=10,
+                    pack=False) as c:
         long = dict(SMALL, preset="collapse-ring8", steps=1_000_000)
         first = c.post("/api/runs", json=long).json()
         assert first["status"] == "running"
@@ -148,7 +149,7 @@ def test_queue_cap_is_429_with_retry_after_and_max_runs_is_kept(tmp_path):
             c.post(f"/api/runs/{x['id']}/control", json={"action": "stop"})
 
     with app_client(tmp_path / "b", max_workers=1, max_queued=10, max_runs=3,
-                    stop_timeout=10) as c:
+                    stop_timeout=10, pack=False) as c:
         ids = [c.post("/api/runs", json=long).json()["id"] for _ in range(3)]
         r = c.post("/api/runs", json=long)  # 3 active runs: none finished can make room
         assert r.status_code == 429 and "max_runs" in r.json()["detail"]
