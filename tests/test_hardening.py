@@ -236,8 +236,10 @@ def test_binary_or_malformed_websocket_messages_get_a_close_frame(tmp_path, capl
             with c.websocket_connect(f"ws://127.0.0.1/ws/runs/{run['id']}") as ws:
                 send(ws)
                 with pytest.raises(WebSocketDisconnect) as e:
-                    for _ in range(1000):
-                        ws.receive()
+                    for _ in range(1000):  # hello, real samples, frames…, then the close
+                        m = ws.receive()
+                        if m["type"] == "websocket.close":
+                            raise WebSocketDisconnect(m["code"], m.get("reason", ""))
             assert e.value.code == code and words in e.value.reason
             lines = [r for r in caplog.records if run["id"] in r.getMessage()]
             assert len(lines) == 1 and lines[0].exc_info is None
