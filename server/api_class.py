@@ -26,13 +26,14 @@ from collapse_lab.server.auth import (
     set_session_cookie,
 )
 from collapse_lab.server.links import base_urls, qr_svg, teacher_link
+from collapse_lab.trainer.knobs import ConfigError
 
 router = APIRouter(prefix="/api", tags=["class"])
 MAX_STUDENT_CAP = 10
 
 
 class ClassSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # 0 is not a boolean
     students_may_run: bool | None = Field(None, description="viewers may start and steer runs "
                                           "of their own")
     student_cap: int | None = Field(None, ge=1, le=MAX_STUDENT_CAP,
@@ -106,6 +107,7 @@ async def rotate(request: Request) -> JSONResponse:
 async def qr(request: Request, link: int = Query(0, ge=0, le=63)) -> Response:
     links = viewer_links(request)
     if link >= len(links):
-        raise HTTPException(404, f"link: there are {len(links)} viewer links (0–{len(links) - 1})")
+        raise ConfigError("link", f"there are {len(links)} viewer links: an integer in "
+                          f"[0, {len(links) - 1}]")
     return Response(qr_svg(links[link]), media_type="image/svg+xml",
                     headers={"cache-control": "no-store"})

@@ -10,23 +10,25 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
-from collapse_lab.server.api_runs import ERRORS, run_out, sup
+from collapse_lab.server.api_runs import ERRORS, FULL, at_the_door, check_room, run_out, sup
 from collapse_lab.server.auth import require_control
+from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
+    SHARED,
     CompareIn,
     ExtendIn,
     GroupControlIn,
     GroupControlOut,
     GroupList,
     GroupOut,
+    given,
 )
-from collapse_lab.server.supervisor import Conflict, Supervisor
+from collapse_lab.server.supervisor import Conflict, RunState, Supervisor
 from collapse_lab.trainer.config import ConfigError
 from collapse_lab.trainer.presets import from_preset
 
 router = APIRouter(prefix="/api/compare", tags=["compare"])
 GroupId = Path(pattern=r"^g[a-z0-9]{1,31}$", description="the group's id")
-SHARED = ("dataset", "data", "seed")  # what every run of a group has in common
 MAX_RUNS = 8
 
 
@@ -44,7 +46,9 @@ def build_config(base: dict[str, Any], variant: dict[str, Any], where: str) -> d
     values = {k: v for k, v in base.items() if k not in ("preset", "label")}
     values.update(variant)
     try:
-        return from_preset(base.get("preset"), values).to_dict()
+        cfg = from_preset(base.get("preset"), values)
+        check_device(cfg.device)
+        return cfg.to_dict()
     except ConfigError as e:
         field = e.field if e.field in base and e.field not in variant else f"{where}.{e.field}"
         if e.field == "preset":
@@ -64,14 +68,26 @@ def get_group(request: Request, gid: str) -> dict[str, Any]:
     return g
 
 
-@router.post("", response_model=GroupOut, status_code=201, responses=ERRORS,
+@router.post("", response_model=GroupOut, status_code=201, responses=FULL,
              dependencies=[Depends(require_control)])
 async def create_group(body: CompareIn, request: Request) -> GroupOut:
     """Start 2–8 runs side by side: `base` is shared, each of `variants` says what differs."""
-    configs = [build_config(body.base, v, f"variants[{i}]") for i, v in enumerate(body.variants)]
+    check_room(request, len(body.variants))
+    base = given(body.base)
+    try:
+        base = await at_the_door(request, base)
+    except ConfigError as e:
+        raise ConfigError(f"base.{e.field}", e.message) from None
+    variants = [given(v) for v in body.variants]
+    for i, v in enumerate(variants):
+        try:
+            await at_the_door(request, v)
+        except ConfigError as e:
+            raise ConfigError(f"variants[{i}].{e.field}", e.message) from None
+    configs = [build_config(base, v, f"variants[{i}]") for i, v in enumerate(variants)]
     s = sup(request)
-    g = s.new_group(body.base, list(body.variants), body.label)
-    for v, cfg in zip(body.variants, configs, strict=False):
+    g = s.new_group(base, variants, body.label)
+    for v, cfg in zip(variants, configs, strict=False):
         s.create(cfg, group_id=g["id"], label=variant_label(v), schedule=False)
     s.schedule()  # all at once, so the runs that can train batched start together
     return group_out(s, g)
@@ -89,13 +105,15 @@ async def read_group(request: Request, group_id: str = GroupId) -> GroupOut:
     return group_out(sup(request), get_group(request, group_id))
 
 
-@router.post("/{group_id}/control", response_model=GroupControlOut, responses=ERRORS,
+@router.post("/{group_id}/control", response_model=GroupControlOut, responses=FULL,
              dependencies=[Depends(require_control)])
 async def control_group(body: GroupControlIn, request: Request,
                         group_id: str = GroupId) -> GroupControlOut:
     """Pause, resume or stop every run of the group; runs whose state refuses it are listed."""
     g = get_group(request, group_id)
     s = sup(request)
+    if body.action == "resume":  # interrupted runs queue again
+        check_room(request, sum(r.status == RunState.interrupted for r in s.group_runs(g["id"])))
     results = []
     for r in s.group_runs(g["id"]):
         try:
@@ -106,7 +124,7 @@ async def control_group(body: GroupControlIn, request: Request,
     return GroupControlOut(id=g["id"], results=results)
 
 
-@router.post("/{group_id}/runs", response_model=GroupOut, status_code=201, responses=ERRORS,
+@router.post("/{group_id}/runs", response_model=GroupOut, status_code=201, responses=FULL,
              dependencies=[Depends(require_control)])
 async def extend_group(body: ExtendIn, request: Request, group_id: str = GroupId) -> GroupOut:
     """Add one more variant to a group (at most 8 runs)."""
@@ -114,8 +132,14 @@ async def extend_group(body: ExtendIn, request: Request, group_id: str = GroupId
     s = sup(request)
     if len(s.group_runs(g["id"])) >= MAX_RUNS:
         raise Conflict(f"group {g['id']} already has {MAX_RUNS} runs, the most a group holds")
-    cfg = build_config(g["base"], body.variant, "variant")
-    g["varied"].append(body.variant)
+    check_room(request, 1)
+    variant = given(body.variant)
+    try:
+        await at_the_door(request, variant)
+    except ConfigError as e:
+        raise ConfigError(f"variant.{e.field}", e.message) from None
+    cfg = build_config(g["base"], variant, "variant")
+    g["varied"].append(variant)
     s.store.save_group(g)
-    s.create(cfg, group_id=g["id"], label=variant_label(body.variant))
+    s.create(cfg, group_id=g["id"], label=variant_label(variant))
     return group_out(s, g)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
+from starlette.requests import HTTPConnection
 
 from collapse_lab.server import protocol
 from collapse_lab.server.auth import (
@@ -17,6 +18,8 @@ from collapse_lab.server.auth import (
     require_run_control,
     require_start,
 )
+from collapse_lab.server.datapaths import check_data
+from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
     ControlIn,
     ControlOut,
@@ -26,6 +29,9 @@ from collapse_lab.server.models import (
     RunCreate,
     RunList,
     RunOut,
+    SetIn,
+    ValidationErrorOut,
+    given,
     knob_values,
 )
 from collapse_lab.server.runs import FINAL, Run, RunState
@@ -38,13 +44,20 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")
 ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
-    422: {"model": ErrorOut}}
+    422: {"model": ValidationErrorOut}}
+FULL: dict[int | str, dict[str, Any]] = {  # a route that may queue runs
+    **ERRORS, 429: {"model": ErrorOut, "description": "the queue of runs waiting for a worker "
+                    "is full, or the server holds max_runs runs that are all active; try again "
+                    "after Retry-After seconds",
+                    "headers": {"Retry-After": {"description": "seconds to wait",
+                                                "schema": {"type": "integer"}}}}}
+RETRY_AFTER = 30
 
 ACTIVE = set(RunState) - FINAL
 TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
-def sup(request: Request) -> Supervisor:
+def sup(request: HTTPConnection) -> Supervisor:
     return request.app.state.sup
 
 
@@ -53,6 +66,36 @@ def get_run(request: Request, run_id: str) -> Run:
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
     return run
+
+
+def check_room(request: HTTPConnection, new: int) -> None:
+    """Refuse (429) `new` more runs when they would overflow the queue or max_runs."""
+    s, st = sup(request), request.app.state.settings
+    runs = list(s.runs.values())
+    queued = sum(r.status == RunState.queued for r in runs)
+    free = max(0, st.max_workers - s.active_workers()) if queued == 0 else 0
+    waiting = queued + max(0, new - free)
+    if waiting > st.max_queued:
+        raise HTTPException(429, f"queue full: {queued} runs are waiting for a worker and the "
+                            f"server queues at most {st.max_queued} (max_queued); try again when "
+                            "some have started, or stop queued runs",
+                            headers={"retry-after": str(RETRY_AFTER)})
+    active = sum(r.status not in FINAL for r in runs)
+    if active + new > st.max_runs:
+        raise HTTPException(429, f"too many runs: the server keeps at most {st.max_runs} "
+                            f"(max_runs) and {active} are active; stop or delete some first",
+                            headers={"retry-after": str(RETRY_AFTER)})
+
+
+async def at_the_door(request: HTTPConnection, values: dict[str, Any]) -> dict[str, Any]:
+    """What only a worker would find out, checked when the run is created: the device exists
+    and `data` names an uploaded file (server/datapaths.py). Returns the values to use."""
+    if "device" in values:
+        check_device(values["device"])
+    if values.get("data") is not None:
+        values = dict(values, data=await check_data(request.app.state.settings.data_dir,
+                                                    values["data"]))
+    return values
 
 
 def run_out(run: Run) -> RunOut:
@@ -76,13 +119,15 @@ def _clean(d: Any) -> Any:
     return d
 
 
-@router.post("", response_model=RunOut, status_code=201, responses={**ERRORS, 429: {
-    "model": ErrorOut, "description": "a student at their cap of active runs"}})
+@router.post("", response_model=RunOut, status_code=201, responses=FULL)
 async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: ignore[valid-type]
     """Start a run from a flat config or `{"preset": NAME, ...overrides}`. The teacher may
     always; a student where the teacher allows it, up to the cap of active runs."""
     owner = require_start(request)
-    cfg = from_preset(body.preset, knob_values(body))  # type: ignore[attr-defined]
+    check_room(request, 1)
+    values = await at_the_door(request, knob_values(body))
+    cfg = from_preset(body.preset, values)  # type: ignore[attr-defined]
+    check_device(cfg.device)
     if is_student_owner(owner):
         check_student_cap(request, owner)
     run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
@@ -107,12 +152,12 @@ def check_student_cap(request: Request, owner: str) -> None:
                             "this server takes: wait for one to finish")
 
 
-@router.get("", response_model=RunList)
-async def list_runs(request: Request, status: str | None = Query(None, max_length=20),
+@router.get("", response_model=RunList, responses={422: {"model": ValidationErrorOut}})
+async def list_runs(request: Request, status: RunState | None = Query(None),
               group: str | None = Query(None, max_length=32)) -> RunList:
     runs = sorted(sup(request).runs.values(), key=lambda r: r.created)
     if status:
-        runs = [r for r in runs if r.status.value == status]
+        runs = [r for r in runs if r.status == status]
     if group:
         runs = [r for r in runs if r.group_id == group]
     return RunList(runs=[run_out(r) for r in runs])
@@ -131,21 +176,33 @@ async def delete_run(request: Request, run_id: str = RunId) -> Deleted:
     return Deleted(id=run_id)
 
 
-@router.post("/{run_id}/control", response_model=ControlOut, responses=ERRORS)
+@router.post("/{run_id}/control", response_model=ControlOut, responses=FULL)
 async def control_run(body: ControlIn, request: Request, run_id: str = RunId) -> ControlOut:
     """pause, resume (also an interrupted run, from its checkpoint), stop, step, or set knobs.
     The teacher any run; a student their own."""
     run = get_run(request, run_id)
     require_run_control(request, run)
-    res = await sup(request).control(run, body.model_dump())
+    res = await sup(request).control(run, await control_body(request, run, body))
     return ControlOut(run_id=run.id, status=run.status, **res)
+
+
+async def control_body(request: HTTPConnection, run: Run, body: Any) -> dict[str, Any]:
+    """The control as the supervisor takes it, after the door's checks (a queued run may still
+    change `device` and `data`; resuming an interrupted run queues it again)."""
+    if isinstance(body, SetIn):
+        return {"set": await at_the_door(request, given(body.set))}
+    if body.action == "resume" and run.status == RunState.interrupted:
+        check_room(request, 1)
+    return body.model_dump()
 
 
 def csv_columns(k: int) -> list[str]:
     return ["step", "time", "config_version", *TICK_SCALARS, *(f"occ_{i}" for i in range(k))]
 
 
-@router.get("/{run_id}/history", response_model=HistoryOut, responses=ERRORS)
+@router.get("/{run_id}/history", response_model=HistoryOut, responses={**ERRORS, 200: {
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+    "description": "the series: JSON, or CSV with `?format=csv` (header row, one row per tick)"}})
 async def history(request: Request, run_id: str = RunId,
                   format: Literal["json", "csv"] = Query("json"),
                   since: int = Query(-1, ge=-1, le=2**31, description="only ticks after step"),

@@ -7,6 +7,7 @@ dead server as interrupted, and on shutdown stops every worker (stop → termina
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -30,6 +31,9 @@ from collapse_lab.server import (
     ws,
 )
 from collapse_lab.server.auth import set_session_cookie, token_matches
+from collapse_lab.server.errors import config_body, validation_body
+from collapse_lab.server.guard import Guard, HostCheck
+from collapse_lab.server.openapi import install_openapi
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
@@ -60,13 +64,6 @@ def effective_token(settings: Settings) -> str | None:
     return secrets.token_urlsafe(18)
 
 
-def _field_of(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    if len(parts) > 1 and parts[0] in ("action", "set"):
-        parts = parts[1:]  # the control union's tag ("action"/"set") is noise for a person
-    return ".".join(parts) or "body"
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -91,31 +88,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.classroom = classroom.Classroom(
         max_members=settings.max_class, max_text=settings.viewer_queue,
         students_may_run=settings.students_may_run, student_cap=settings.student_cap)
+    # outermost: Host, auth and size are settled before anything reads the request
+    app.add_middleware(Guard, hosts=HostCheck(settings.allowed_hosts),
+                       max_body=settings.max_body, max_json_body=settings.max_json_body,
+                       body_timeout=settings.body_timeout)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = exc.errors()
-        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
-        field = _field_of(tuple(first["loc"]))
-        msg = first["msg"]
-        if first.get("type") == "extra_forbidden":
-            msg = "unknown field (see GET /api/options for every knob)"
-        return JSONResponse({"detail": f"{field}: {msg}", "field": field,
-                             "errors": [{"field": _field_of(tuple(e["loc"])), "message": e["msg"]}
-                                        for e in errs[:20]]}, status_code=422)
+        return JSONResponse(validation_body([dict(x) for x in exc.errors()]), status_code=422)
 
     @app.exception_handler(ConfigError)
     async def bad_config(request: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
+        return JSONResponse(config_body(exc), status_code=422)
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "field": None}, status_code=409)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail, "field": None}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
+        status = exc.status_code
+        if status == 404 and request.url.path.startswith("/api/") \
+                and request.method not in allowed_methods(app, request.url.path) \
+                and allowed_methods(app, request.url.path) - {"OPTIONS"}:
+            # a GET to a POST-only route falls through to the dashboard's static files, which
+            # know nothing of it: the path exists, the method does not
+            status = 405
+        if status == 405:
+            methods = allowed_methods(app, request.url.path)
+            headers["allow"] = ", ".join(sorted(methods))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=headers)
+            detail = f"{request.method} is not allowed here; allowed: {headers['allow']}"
+        else:
+            detail = exc.detail
+        return JSONResponse({"detail": detail, "field": None}, status_code=status,
+                            headers=headers or None)
 
     app.include_router(api_meta.router)
     app.include_router(api_runs.router)
@@ -135,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if given is None:
             return FileResponse(frontend_dir() / "index.html",
                                 headers={"cache-control": "no-cache"})
-        headers = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+        headers = {"cache-control": "no-store"}  # Referrer-Policy: the Guard, on every reply
         token = app.state.token
         if not token:
             return RedirectResponse("/", 303, headers=headers)
@@ -152,4 +161,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # the dashboard last, so /api, /ws and /docs win
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")
+    install_openapi(app, token=bool(app.state.token))
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method the API serves at `path`, as its OpenAPI document says (Starlette's 405
+    names only the methods of the first route that matched the path)."""
+    table = getattr(app.state, "method_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            regex = re.compile(f"^{pattern}$")
+            table.append((regex, {m.upper() for m in item}))
+        app.state.method_table = table
+    methods = {"OPTIONS"}
+    for regex, ms in table:
+        if regex.match(path):
+            methods |= ms
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods

@@ -108,8 +108,33 @@ def may_control(conn: HTTPConnection, run: Any = None) -> bool:
     return owner is not None and getattr(run, "owner", None) == owner
 
 
+# what a student may send a body to (where the teacher lets students run); the routes check the
+# rest (their own runs, the caps)
+STUDENT_WRITES = re.compile(r"^/api/(runs|runs/[a-z0-9]{1,32}/control|uploads)$")
+
+
+def may_write(conn: HTTPConnection, path: str) -> bool:
+    """May this connection send a request that changes things to `path`? Answered from the
+    headers alone (server/guard.py asks before reading a body): the teacher anywhere, a student
+    only where students act."""
+    if is_teacher(conn):
+        return True
+    return (students_may_run(conn) and student_id(conn) is not None
+            and STUDENT_WRITES.match(path) is not None)
+
+
 REFUSED = ("this server needs the teacher token to start, control or delete runs: open the "
            "teacher link that `collapse-lab serve` printed (scripts: Authorization: Bearer TOKEN)")
+WATCH_ONLY = ("watch only: the teacher has not let students start their own runs (and this "
+              "server needs the teacher token for it)")
+
+
+def refusal(conn: HTTPConnection, path: str) -> str:
+    """Why `may_write` said no, in the words the routes use: a viewer in a class is told the
+    page is watch only, anyone else that the server needs the token."""
+    if STUDENT_WRITES.match(path) is not None and not students_may_run(conn):
+        return WATCH_ONLY
+    return REFUSED
 
 
 def require_control(request: Request) -> None:
@@ -131,8 +156,7 @@ def require_start(request: Request) -> str:
     if is_teacher(request):
         return TEACHER
     if not students_may_run(request):
-        raise HTTPException(403, "watch only: the teacher has not let students start their own "
-                            "runs (and this server needs the teacher token for it)")
+        raise HTTPException(403, WATCH_ONLY)
     owner = owner_of(request)
     if owner is None:
         raise HTTPException(403, "this browser has no student identity yet: reload the page "

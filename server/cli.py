@@ -260,6 +260,9 @@ def add_serve(sub) -> None:
     s.add_argument("--students-may-run", action="store_true", default=None,
                    help="viewers may start and steer their own runs from the start (the "
                    "teacher can switch it in the page)")
+    s.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
+                   help="another name (or address) browsers reach this server by, e.g. behind "
+                   "a proxy or port mapping (repeat for more; env COLLAPSE_LAB_ALLOWED_HOSTS)")
     s.add_argument("--backend", choices=["local", "ray"],
                    help="where workers run: local processes (default) or Ray actors "
                    "(pip install 'collapse-lab[ray]')")
@@ -287,12 +290,12 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from collapse_lab.server.app import create_app
+    from collapse_lab.server.datadir import problem
     from collapse_lab.server.settings import Settings
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
                                          "frame_rate", "public_url", "students_may_run",
-                                         "backend", "ray_address")
+                                         "backend", "ray_address", "allowed_hosts")
              if getattr(ns, k) is not None}
     if given.get("ray_address"):
         given["backend"] = "ray"
@@ -306,6 +309,12 @@ def cmd_serve(ns: argparse.Namespace) -> int:
             import ray  # noqa: F401
         except ImportError:
             fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
+    trouble = problem(Path(settings.data_dir), settings.db_path)
+    if trouble:  # before the server's heavy imports: a quick, clear answer
+        fail(trouble)
+    from collapse_lab.server import logs
+    from collapse_lab.server.app import create_app
+
     app = create_app(settings)
     # a rotated token's new teacher link goes where the first one went: this terminal
     app.state.announce = lambda lines: print("\n".join(lines), flush=True)
@@ -313,6 +322,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
                             ws_per_message_deflate=False,  # see docs/operations.md
                             ws_max_size=1 << 20, log_level="warning" if not ns.verbose
                             else "debug", timeout_graceful_shutdown=10)
+    logs.install()  # after uvicorn.Config, which sets up uvicorn's loggers
     server = uvicorn.Server(config)
     print("\n".join(serve_lines(settings, app.state.token)), flush=True)
     server.run()

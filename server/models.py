@@ -9,40 +9,103 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    Tag,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from collapse_lab.server.runs import RunState
 from collapse_lab.trainer.config import knobs
+from collapse_lab.trainer.presets import PRESETS
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
 Label = Annotated[str | None, Field(None, max_length=200, description="a name shown in the UI")]
-Small = Annotated[dict[str, Any], Field(max_length=64)]
 
 _JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string",
                "choice": "string"}
+# knobs a compare variant may not set: the runs of a group share them (server/api_compare.py)
+SHARED = ("dataset", "data", "seed")
 
 
-def _knob_fields() -> dict[str, Any]:
+def _whole(v: Any) -> Any:
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
+
+
+def _knob_type(k: dict[str, Any]) -> Any:
+    """The JSON type of one knob, strict: the API takes numbers as numbers and booleans as
+    booleans (the CLI's strings go through trainer.config.coerce instead)."""
+    t = k["type"]
+    rng: dict[str, Any] = dict(ge=k["min"], le=k["max"]) if "min" in k else {}
+    typ: Any
+    if t == "choice":
+        typ = Literal[tuple(k["choices"])]
+    elif t == "bool":
+        typ = StrictBool
+    elif t == "int":  # JSON Schema counts 3.0 as an integer, and so does the API
+        typ = Annotated[StrictInt, BeforeValidator(_whole), Field(**rng)]
+    elif t == "float":
+        typ = Annotated[float, Field(strict=True, allow_inf_nan=False, **rng)]
+    else:
+        typ = Annotated[str, Field(min_length=1, max_length=4096)]
+    return typ | None if k["nullable"] else typ
+
+
+def _knob_fields(exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in knobs():
-        schema: dict[str, Any] = {"type": _JSON_TYPES[k["type"]]}
-        if "min" in k:
-            schema.update(minimum=k["min"], maximum=k["max"])
-        if "choices" in k:
-            schema["enum"] = k["choices"]
+        if k["name"] in exclude:
+            continue
         desc = k["help"] + (" (live: may change mid-run)" if k["live"] else "")
-        out[k["name"]] = (Any, Field(None, description=desc, json_schema_extra=schema))
+        out[k["name"]] = (_knob_type(k), Field(None, description=desc))
     return out
+
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class StrictIn(BaseModel):
+    """A request body: unknown keys refused (the first one named), values bounded."""
+
+    model_config = _STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_unknown(cls, data: Any) -> Any:
+        """Keep at most one unknown key for pydantic to report: 6,000 unknown keys would cost
+        6,000 error objects, tens of milliseconds on the event loop, to say the same thing."""
+        if isinstance(data, dict) and len(data) > 1:
+            names = cls.model_fields.keys()
+            unknown = [k for k in data if k not in names]
+            if len(unknown) > 1:
+                data = {k: v for k, v in data.items() if k in names or k == unknown[0]}
+        return data
 
 
 RunCreate = create_model(
     "RunCreate",
-    __config__=ConfigDict(extra="forbid"),
-    preset=(str | None, Field(None, max_length=64, description="a named starting configuration; "
-                              "other fields override it")),
+    __base__=StrictIn,
+    preset=(Literal[tuple(PRESETS)] | None,  # type: ignore[misc,arg-type]
+            Field(None, description="a named starting configuration; other fields override "
+                  "it")),
     label=(str | None, Field(None, max_length=200, description="a name shown in the UI")),
     **_knob_fields(),
 )
+KnobsIn = create_model("KnobsIn", __base__=StrictIn, **_knob_fields())
+VariantIn = create_model("VariantIn", __base__=StrictIn, **_knob_fields(SHARED))
+
+
+def given(body: BaseModel) -> dict[str, Any]:
+    """The fields a request actually gave, as plain values (an explicit null counts)."""
+    return body.model_dump(exclude_unset=True)
 
 
 def knob_values(body: BaseModel) -> dict[str, Any]:
@@ -51,8 +114,7 @@ def knob_values(body: BaseModel) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- control
-class ActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ActionIn(StrictIn):
     action: Literal["pause", "resume", "stop", "step"]
     n: int = Field(1, ge=1, le=10_000, description="steps to take (action step)")
     part: Literal["both", "d", "g"] = Field(
@@ -60,10 +122,17 @@ class ActionIn(BaseModel):
         "one D update only, or one G update only")
 
 
-class SetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    set: dict[str, Any] = Field(..., min_length=1, max_length=64,
-                                description="live knobs to change at the next step boundary")
+class SetIn(StrictIn):
+    set: KnobsIn = Field(..., json_schema_extra={"minProperties": 1},  # type: ignore[valid-type]
+                         description="knobs to change: live knobs at the next step boundary "
+                         "(any knob while the run is queued)")
+
+    @field_validator("set")
+    @classmethod
+    def _not_empty(cls, v: BaseModel) -> BaseModel:
+        if not v.model_fields_set:
+            raise ValueError("expected at least one knob")
+        return v
 
 
 def _control_kind(v: Any) -> str:
@@ -125,21 +194,21 @@ class HistoryOut(BaseModel):
 
 
 # ---------------------------------------------------------------------- compare groups
-class CompareIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    base: Small = Field(default_factory=dict, description="shared config: {preset?, knobs...}")
-    variants: list[Small] = Field(..., min_length=2, max_length=8,
-                                  description="per run, the knobs that differ from base")
+class CompareIn(StrictIn):
+    base: RunCreate = Field(default_factory=RunCreate,  # type: ignore[valid-type]
+                            description="shared config: {preset?, knobs...}")
+    variants: list[VariantIn] = Field(..., min_length=2, max_length=8,  # type: ignore[valid-type]
+                                      description="per run, the knobs that differ from base "
+                                      "(not dataset, data or seed: the group shares them)")
     label: str | None = Field(None, max_length=200)
 
 
-class ExtendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    variant: Small = Field(..., description="the knobs of the new run that differ from base")
+class ExtendIn(StrictIn):
+    variant: VariantIn = Field(..., description="the knobs of the new run that differ "  # type: ignore[valid-type]
+                               "from base")
 
 
-class GroupControlIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GroupControlIn(StrictIn):
     action: Literal["pause", "resume", "stop"]
 
 
@@ -184,4 +253,16 @@ class OptionsOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str = Field(description="what was wrong, naming the field and what is allowed")
-    field: str | None = None
+    field: str | None = Field(None, description="the field at fault, when one is")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: a body, query or path value the server refuses (every 422 has this shape)."""
+
+    errors: list[FieldError] = Field(default_factory=list, max_length=20,
+                                     description="each refused value (at most 20)")

@@ -45,8 +45,21 @@ class Settings(BaseSettings):
     token: str | None = Field(None, min_length=8, max_length=200,
                               description="teacher token; when set only its holder may start, "
                               "control or delete runs")
-    allowed_origins: list[str] = Field(default_factory=list,
+    allowed_origins: list[str] = Field(default_factory=list, max_length=100,
                                        description="extra Origins allowed to open websockets")
+    allowed_hosts: list[str] = Field(default_factory=list, max_length=100,
+                                     description="extra names (or addresses) this server is "
+                                     "reached by, e.g. behind a proxy or port mapping; "
+                                     "'.example.org' allows its subdomains, '*' any Host")
+    max_body: int = Field(1 << 20, ge=1024, le=1 << 30,
+                          description="bytes of a request body that is not JSON")
+    max_json_body: int = Field(64 << 10, ge=1024, le=16 << 20,
+                               description="bytes of a JSON request body (configs, controls)")
+    body_timeout: float = Field(30.0, gt=0, le=3600,
+                                description="seconds a request body may take to arrive")
+    max_queued: int = Field(100, ge=1, le=100_000,
+                            description="runs waiting for a worker; past it starting a run is "
+                            "429")
     snapshot_every: int = Field(10, ge=1, le=10_000,
                                 description="ticks between sample snapshots kept for replay")
     checkpoint_every: int = Field(50, ge=1, le=100_000,

@@ -46,6 +46,10 @@ RUN_COLUMNS = ("id", "created", "status", "reason", "config", "group_id", "label
                "checkpoint_step", "last")
 JSON_COLUMNS = ("config", "provenance", "hello", "last")
 ACTIVE = ("queued", "running", "paused", "stopping")
+# the reasons of runs found active at start-up: the server before this one stopped without
+# shutting down (killed, crashed, power lost); docs/operations.md lists every reason
+CRASHED = "the server stopped unexpectedly during the run"
+CRASHED_QUEUED = "the server stopped unexpectedly before the run started"
 
 Job = Callable[[sqlite3.Connection], object]  # return value ignored
 
@@ -195,9 +199,10 @@ class Store:
         conn = _connect(self.path)
         with conn:
             cur = conn.execute(
-                f"UPDATE runs SET status='interrupted', ended=?, reason='the server stopped "
-                f"while the run was ' || status WHERE status IN ({','.join('?' * len(ACTIVE))})",
-                (time.time(), *ACTIVE))
+                "UPDATE runs SET status='interrupted', ended=?, reason=CASE status WHEN 'queued' "
+                "THEN ? ELSE ? END WHERE status IN "
+                f"({','.join('?' * len(ACTIVE))})",
+                (time.time(), CRASHED_QUEUED, CRASHED, *ACTIVE))
         conn.close()
         return cur.rowcount
 

@@ -22,6 +22,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from collapse_lab.server.auth import require_start
+from collapse_lab.server.datapaths import uploads_dir
 from collapse_lab.trainer.config import ConfigError
 from collapse_lab.trainer.datasets import parse_points
 
@@ -43,7 +44,7 @@ class UploadOut(BaseModel):
 
 
 def upload_dir(request: Request) -> Path:
-    return Path(request.app.state.settings.data_dir) / "uploads"
+    return uploads_dir(request.app.state.settings.data_dir)
 
 
 async def read_capped(request: Request) -> bytes:
@@ -81,7 +82,9 @@ def _store(folder: Path, points: np.ndarray, labels: np.ndarray | None) -> Path:
 
 @router.post("/uploads", response_model=UploadOut, status_code=201, responses={
     413: {"description": "too large"}, 415: {"description": "not a CSV"},
-    422: {"description": "not 2-D points (the line and what was expected)"}})
+    422: {"description": "not 2-D points (the line and what was expected)"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string", "maxLength": MAX_BYTES}}}}})
 async def upload(request: Request) -> UploadOut:
     """Store a CSV of 2-D points (`x,y`, or `x,y,mode` for drawn blobs) to train on."""
     require_start(request)

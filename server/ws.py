@@ -7,14 +7,16 @@ that takes control messages, with the same shapes and rules as POST /api/runs/{i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 
 from collapse_lab.server import messages, protocol
-from collapse_lab.server.api_runs import _clean, run_out
+from collapse_lab.server.api_runs import _clean, control_body, run_out
 from collapse_lab.server.auth import may_control, origin_allowed
+from collapse_lab.server.errors import validation_body
 from collapse_lab.server.fanout import Overflow, Viewer
 from collapse_lab.server.models import ControlIn
 from collapse_lab.server.supervisor import FINAL, Conflict, Run, Supervisor
@@ -68,27 +70,52 @@ def _error(message: str, field: str | None = None) -> str:
     return messages.Error(message=message[:2000], field=field).model_dump_json()
 
 
+class Refused(Exception):
+    """A message no client of this protocol sends: the socket is closed with `code`."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def next_control(ws: WebSocket) -> str:
+    """The next client message: JSON text of at most MAX_MESSAGE bytes, or Refused."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise Refused(1003, "binary messages are not accepted; send control messages as "
+                      "JSON text")
+    if len(text) > MAX_MESSAGE:
+        raise Refused(1008, f"message of {len(text)} characters; at most {MAX_MESSAGE}")
+    if not text.lstrip().startswith("{"):
+        raise Refused(1008, "malformed message: expected a JSON object (docs/protocol.md)")
+    return text
+
+
 async def receiver(ws: WebSocket, sup: Supervisor, run: Run) -> None:
     while True:
-        text = await ws.receive_text()
-        if len(text) > MAX_MESSAGE:
-            await ws.send_text(_error(f"message of {len(text)} bytes; at most {MAX_MESSAGE}"))
-            continue
+        text = await next_control(ws)
         if not may_control(ws, run):
             await ws.send_text(_error("watch only: steering this run needs the teacher's "
                                       "session (or, where the teacher allows, your own run)"))
             continue
         try:
             cmd = CONTROL.validate_json(text)
-            await sup.control(run, cmd.model_dump())
+            await sup.control(run, await control_body(ws, run, cmd))
         except ValidationError as e:
-            err = e.errors()[0]
-            field = ".".join(str(p) for p in err["loc"] if p not in ("action", "set")) or None
-            await ws.send_text(_error(f"{field or 'message'}: {err['msg']}", field))
+            body = validation_body([dict(x) for x in e.errors()])
+            if body["errors"][0]["message"] == "the body is not valid JSON":
+                raise Refused(1008, "malformed message: not valid JSON") from None
+            field = body["field"] if body["field"] != "body" else None
+            await ws.send_text(_error(body["detail"], field))
         except ConfigError as e:
             await ws.send_text(_error(str(e), e.field))
         except Conflict as e:
             await ws.send_text(_error(str(e)))
+        except HTTPException as e:  # the queue is full (resume)
+            await ws.send_text(_error(str(e.detail)))
 
 
 @router.websocket("/ws/runs/{run_id}")
@@ -113,7 +140,11 @@ async def run_socket(ws: WebSocket, run_id: str) -> None:
             t.cancel()
         for t in done:
             exc = t.exception()
-            if exc and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
+            if isinstance(exc, Refused):
+                log.warning("websocket of run %s closed (%d): %s", run_id, exc.code, exc.reason)
+                with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                    await ws.close(code=exc.code, reason=exc.reason[:120])
+            elif exc and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
                 log.warning("websocket of run %s ended: %r", run_id, exc)
     finally:
         for t in tasks:

@@ -26,7 +26,7 @@ def client(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), max_workers=1, worker_threads=1,
                  frame_rate=20, snapshot_every=2, checkpoint_every=5, stop_timeout=10,
                  pack=False)
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -189,17 +189,17 @@ def test_origin_is_checked_on_websocket_upgrade(client, long_run):
     from starlette.websockets import WebSocketDisconnect
 
     with pytest.raises(WebSocketDisconnect) as e:
-        with client.websocket_connect(f"/ws/runs/{long_run}",
+        with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{long_run}",
                                       headers={"origin": "http://evil.example"}):
             pass
     assert e.value.code == 1008
-    with client.websocket_connect("/ws/runs/abc") as ws:
+    with client.websocket_connect("ws://127.0.0.1/ws/runs/abc") as ws:
         assert ws.receive_json()["type"] == "error"
 
 
 def test_token_guards_changes_but_not_watching(tmp_path):
     s = Settings(data_dir=tmp_path, token="teacher-secret-1", worker_threads=1)
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         assert c.get("/api/health").json()["token_required"] is True
         assert c.get("/api/runs").status_code == 200
         r = c.post("/api/runs", json={"steps": 10})

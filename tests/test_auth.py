@@ -18,7 +18,7 @@ from collapse_lab.server.settings import Settings
 TOKEN = "teacher-secret-1"
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8,
              tick_every=5, device="cpu", steps=1_000_000)
-ORIGIN = {"origin": "http://testserver"}
+ORIGIN = {"origin": "http://127.0.0.1"}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def app(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), token=TOKEN, max_workers=1,
                  worker_threads=1, frame_rate=20, stop_timeout=10)
     a = create_app(s)
-    with TestClient(a) as c:
+    with TestClient(a, base_url="http://127.0.0.1") as c:
         a.state.test_client = c
         yield a
 
@@ -103,7 +103,8 @@ def test_websocket_control_by_cookie_not_by_url(app):
     run = t.post("/api/runs", json=SMALL).json()
     rid = run["id"]
     # a viewer's socket watches but its control messages are refused
-    with viewer.websocket_connect(f"/ws/runs/{rid}?token={TOKEN}", headers=ORIGIN) as ws:
+    with viewer.websocket_connect(f"ws://127.0.0.1/ws/runs/{rid}?token={TOKEN}",
+                                  headers=ORIGIN) as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_text(json.dumps({"action": "pause"}))
         for _ in range(500):
@@ -114,7 +115,7 @@ def test_websocket_control_by_cookie_not_by_url(app):
         else:
             raise AssertionError("no refusal")
     # the teacher's socket carries the session cookie: its control is taken
-    with t.websocket_connect(f"/ws/runs/{rid}", headers=ORIGIN) as ws:
+    with t.websocket_connect(f"ws://127.0.0.1/ws/runs/{rid}", headers=ORIGIN) as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_text(json.dumps({"action": "stop"}))
         wait_for(lambda: t.get(f"/api/runs/{rid}").json()["status"] in ("stopping", "done"),
@@ -186,13 +187,14 @@ def test_students_run_their_own_under_a_cap(app):
 def test_class_socket_refuses_other_origins(app):
     c = browser(app)
     with pytest.raises(WebSocketDisconnect) as e:
-        with c.websocket_connect("/ws/class", headers={"origin": "http://evil.example"}):
+        with c.websocket_connect("ws://127.0.0.1/ws/class", headers={"origin": "http://evil.example"}):
             pass
     assert e.value.code == 1008
 
 
 def test_local_server_without_token(tmp_path):
-    with TestClient(create_app(Settings(data_dir=tmp_path, worker_threads=1))) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path, worker_threads=1)),
+                    base_url="http://127.0.0.1") as c:
         s = c.get("/api/session").json()
         assert s["role"] == "local" and s["token_required"] is False
         assert c.post("/api/class/rotate").status_code == 409

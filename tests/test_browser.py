@@ -47,9 +47,20 @@ def page(browser):
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.add_init_script(CSP_WATCH)
     yield pg
+    violations = pg.evaluate("window.__csp || []")
     ctx.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+    # the server's Content-Security-Policy (server/guard.py) lets everything the page does
+    # through; plotly's stylesheet for map traces, which the page never draws, is refused
+    assert [v for v in violations if not v.endswith(MAP_CSS)] == [], violations
+
+
+CSP_WATCH = """window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));"""
+MAP_CSS = ".maplibregl-map{font:12px/20px Helvetica"
 
 
 def open_page(page, url: str) -> None:

@@ -12,14 +12,14 @@ from fastapi.testclient import TestClient
 from collapse_lab.server.app import create_app
 from collapse_lab.server.settings import Settings
 
-ORIGIN = {"origin": "http://testserver"}
+ORIGIN = {"origin": "http://127.0.0.1"}
 TOKEN = "teacher-secret-1"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), token=TOKEN, worker_threads=1)
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -34,12 +34,12 @@ def until(ws, kind, limit=50):
 def test_present_follow_and_audience(client):
     teacher, v1, v2 = Browser(client), Browser(client), Browser(client)
     teacher.get(f"/?token={TOKEN}")
-    with teacher.websocket_connect("/ws/class", headers=ORIGIN) as t:
+    with teacher.websocket_connect("ws://127.0.0.1/ws/class", headers=ORIGIN) as t:
         hello = t.receive_json()
         assert hello["type"] == "class" and hello["role"] == "teacher"
         assert hello["audience"]["connected"] == 0
-        with v1.websocket_connect("/ws/class", headers=ORIGIN) as a, \
-                v2.websocket_connect("/ws/class", headers=ORIGIN) as b:
+        with v1.websocket_connect("ws://127.0.0.1/ws/class", headers=ORIGIN) as a, \
+                v2.websocket_connect("ws://127.0.0.1/ws/class", headers=ORIGIN) as b:
             for ws in (a, b):
                 h = ws.receive_json()
                 assert h["role"] == "viewer" and h["presented"] is None and "audience" not in h
@@ -66,11 +66,11 @@ def test_present_follow_and_audience(client):
             a.send_text("x" * 5000)
             assert "at most 4096" in until(a, "error")["message"]
         # a late joiner gets the latest presented state in its hello
-        with Browser(client).websocket_connect("/ws/class", headers=ORIGIN) as late:
+        with Browser(client).websocket_connect("ws://127.0.0.1/ws/class", headers=ORIGIN) as late:
             h = late.receive_json()
             assert h["presented"]["run"] == "abc123" and h["seq"] == 1
         # settings changes reach every page
-        with v1.websocket_connect("/ws/class", headers=ORIGIN) as a:
+        with v1.websocket_connect("ws://127.0.0.1/ws/class", headers=ORIGIN) as a:
             a.receive_json()
             assert teacher.post("/api/class/settings",
                                 json={"students_may_run": True}).status_code == 200
@@ -83,9 +83,9 @@ def test_present_follow_and_audience(client):
 
 def test_the_class_is_bounded(tmp_path):
     s = Settings(data_dir=tmp_path, worker_threads=1, max_class=1)
-    with TestClient(create_app(s)) as c:
-        with c.websocket_connect("/ws/class") as first:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
+        with c.websocket_connect("ws://127.0.0.1/ws/class") as first:
             assert first.receive_json()["type"] == "class"
-            with c.websocket_connect("/ws/class") as second:
+            with c.websocket_connect("ws://127.0.0.1/ws/class") as second:
                 m = second.receive_json()
                 assert m["type"] == "error" and "full" in m["message"]

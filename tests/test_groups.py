@@ -15,13 +15,13 @@ from collapse_lab.server.settings import Settings
 
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8,
              tick_every=5, device="cpu", dataset="ring8", seed=5)
-ORIGIN = {"origin": "http://testserver"}
+ORIGIN = {"origin": "http://127.0.0.1"}
 
 
 def app_client(tmp_path_factory, **settings):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), worker_threads=1, frame_rate=20,
                  snapshot_every=2, stop_timeout=10, **settings)
-    return TestClient(create_app(s))
+    return TestClient(create_app(s), base_url="http://127.0.0.1")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def get(client, rid):
 
 
 def first_frame(client, rid):
-    with client.websocket_connect(f"/ws/runs/{rid}", headers=ORIGIN) as ws:
+    with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{rid}", headers=ORIGIN) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello" and hello["run"]["id"] == rid
         real = protocol.decode(ws.receive_bytes())
@@ -77,7 +77,7 @@ def test_group_trains_in_one_worker_with_per_run_control(client):
     sb = get(client, b)["step"]
     wait_for(lambda: get(client, b)["step"] > sb)
     # a second quick change is checked against the first (one validation, at the door)
-    with client.websocket_connect(f"/ws/runs/{b}", headers=ORIGIN) as ws:
+    with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{b}", headers=ORIGIN) as ws:
         ws.send_text(json.dumps({"set": {"unroll": 2, "optimizer": "rmsprop"}}))
         for _ in range(2000):
             m = ws.receive()

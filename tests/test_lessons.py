@@ -75,7 +75,8 @@ def test_bad_lessons_are_refused_naming_the_step(text, words):
 
 
 def test_lessons_over_http(tmp_path):
-    with TestClient(create_app(Settings(data_dir=tmp_path, worker_threads=1))) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path, worker_threads=1)),
+                    base_url="http://127.0.0.1") as c:
         listed = c.get("/api/lessons").json()
         assert [x["name"] for x in listed] == list(load_lessons())
         one = c.get("/api/lessons/collapse-ring").json()

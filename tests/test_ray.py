@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.skipif(ray is None, reason="Ray is no
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8,
              tick_every=5, device="cpu")
-ORIGIN = {"origin": "http://testserver"}
+ORIGIN = {"origin": "http://127.0.0.1"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def client(tmp_path_factory):
                  worker_threads=1, frame_rate=20, snapshot_every=2, stop_timeout=10,
                  ray_cpus_per_worker=0.5)
     try:
-        with TestClient(create_app(s)) as c:
+        with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
             yield c
     finally:
         ray.shutdown()
@@ -58,7 +58,7 @@ def test_a_run_trains_streams_and_takes_a_live_change_on_ray(client):
     r = client.post("/api/runs", json=dict(SMALL, preset="collapse-ring8", steps=400))
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
-    with client.websocket_connect(f"/ws/runs/{rid}", headers=ORIGIN) as ws:
+    with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{rid}", headers=ORIGIN) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello" and hello["dataset"]["name"] == "ring8"
         real = protocol.decode(ws.receive_bytes())

@@ -31,7 +31,7 @@ def drawn_csv(centres, n=60, std=0.1, seed=0) -> str:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), worker_threads=1)
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -78,7 +78,7 @@ def test_not_a_csv_and_viewers_refused(client, tmp_path):
     r = client.post("/api/uploads", content=b"{}", headers={"content-type": "application/json"})
     assert r.status_code == 415 and "text/csv" in r.json()["detail"]
     s = Settings(data_dir=tmp_path, token="teacher-secret-1", worker_threads=1)
-    with TestClient(create_app(s)) as c:
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
         r = c.post("/api/uploads", content=drawn_csv([(0, 0)]), headers=CSV)
         assert r.status_code == 403
         assert not (tmp_path / "uploads").exists()
