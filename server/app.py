@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from collapse_lab.server import api_compare, api_meta, api_runs, ws
+from collapse_lab.server import api_compare, api_datasets, api_meta, api_runs, ws
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_meta.router)
     app.include_router(api_runs.router)
     app.include_router(api_compare.router)
+    app.include_router(api_datasets.router)
     app.include_router(ws.router)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    Tag,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from collapse_lab.server.supervisor import RunState
 from collapse_lab.trainer.config import knobs
@@ -55,6 +65,17 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["pause", "resume", "stop", "step"]
     n: int = Field(1, ge=1, le=10_000, description="steps to take (action step)")
+    part: Literal["d", "g", "both"] = Field(
+        "both", description="action step: which network the step updates — d: one "
+        "discriminator update only, g: one generator update only, both: a whole step")
+
+    @field_validator("part")
+    @classmethod
+    def _part_with_step_only(cls, part: str, info: ValidationInfo) -> str:
+        action = info.data.get("action")
+        if part != "both" and action != "step":
+            raise ValueError(f"part {part!r} goes with action step only, not {action!r}")
+        return part
 
 
 class SetIn(BaseModel):
@@ -71,6 +92,24 @@ def _control_kind(v: Any) -> str:
 
 ControlIn = Annotated[Annotated[ActionIn, Tag("action")] | Annotated[SetIn, Tag("set")],
                       Discriminator(_control_kind)]
+
+
+# ---------------------------------------------------------------------- viewer layers
+LAYERS = ("manifold",)  # frame parts a viewer may ask for; the worker adds them while anyone does
+
+
+class LayersIn(BaseModel):
+    """Websocket only, from any viewer (watching needs no token): which optional frame parts
+    this viewer draws. Layers left out keep their setting; every layer starts off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    class Layers(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        manifold: StrictBool | None = Field(None, description="G's image of a latent grid (frame "
+                                      "flag 4, docs/protocol.md)")
+
+    layers: Layers
 
 
 class ControlOut(BaseModel):

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
                               "control or delete runs")
     allowed_origins: list[str] = Field(default_factory=list,
                                        description="extra Origins allowed to open websockets")
-    snapshot_every: int = Field(10, ge=1, le=10_000,
+    snapshot_every: int = Field(2, ge=1, le=10_000,
                                 description="ticks between sample snapshots kept for replay")
     checkpoint_every: int = Field(50, ge=1, le=100_000,
                                   description="ticks between checkpoints (resume after a crash)")

@@ -1,7 +1,9 @@
 """The websocket of one run: hello, real samples, then frames, events and status (docs/protocol.md).
 
 Two tasks per socket: a sender that drains the viewer's mailbox (server/fanout.py) and a receiver
-that takes control messages, with the same shapes and rules as POST /api/runs/{id}/control.
+that takes control messages, with the same shapes and rules as POST /api/runs/{id}/control, and
+layer choices (`{"layers": {"manifold": true}}`), which any viewer may send: they change what
+this viewer is sent, never the run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collapse_lab.server import protocol
 from collapse_lab.server.api_runs import _clean, run_out
 from collapse_lab.server.auth import may_control, origin_allowed
 from collapse_lab.server.fanout import Overflow, Viewer
-from collapse_lab.server.models import ControlIn
+from collapse_lab.server.models import ControlIn, LayersIn
 from collapse_lab.server.supervisor import FINAL, Conflict, Run, Supervisor
 from collapse_lab.trainer.config import ConfigError
 
@@ -71,22 +73,42 @@ def _error(message: str, field: str | None = None) -> str:
     return json.dumps({"type": "error", "message": message, "field": field})
 
 
-async def receiver(ws: WebSocket, sup: Supervisor, run: Run) -> None:
+def _field(e: ValidationError) -> tuple[str | None, str]:
+    err = e.errors()[0]
+    field = ".".join(str(p) for p in err["loc"] if p not in ("action", "set")) or None
+    return field, err["msg"]
+
+
+async def receiver(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> None:
     while True:
         text = await ws.receive_text()
         if len(text) > MAX_MESSAGE:
             await ws.send_text(_error(f"message of {len(text)} bytes; at most {MAX_MESSAGE}"))
             continue
+        try:
+            body = json.loads(text)
+        except ValueError as e:
+            await ws.send_text(_error(f"message: Invalid JSON ({e})"))
+            continue
+        if isinstance(body, dict) and "layers" in body:  # what this viewer draws: anyone may
+            try:
+                layers = LayersIn.model_validate(body).layers.model_dump()
+            except ValidationError as e:
+                field, msg = _field(e)
+                await ws.send_text(_error(f"{field or 'message'}: {msg}", field))
+                continue
+            if run.hub.set_layers(viewer, layers):
+                sup.viewers_changed(run)
+            continue
         if not may_control(ws):
             await ws.send_text(_error("controlling runs needs the teacher token (?token=...)"))
             continue
         try:
-            cmd = CONTROL.validate_json(text)
+            cmd = CONTROL.validate_python(body)
             sup.control(run, cmd.model_dump())
         except ValidationError as e:
-            err = e.errors()[0]
-            field = ".".join(str(p) for p in err["loc"] if p not in ("action", "set")) or None
-            await ws.send_text(_error(f"{field or 'message'}: {err['msg']}", field))
+            field, msg = _field(e)
+            await ws.send_text(_error(f"{field or 'message'}: {msg}", field))
         except ConfigError as e:
             await ws.send_text(_error(str(e), e.field))
         except Conflict as e:
@@ -108,7 +130,7 @@ async def run_socket(ws: WebSocket, run_id: str) -> None:
     viewer = run.hub.join()
     sup.viewers_changed(run)
     tasks = [asyncio.create_task(sender(ws, sup, run, viewer)),
-             asyncio.create_task(receiver(ws, sup, run))]
+             asyncio.create_task(receiver(ws, sup, run, viewer))]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:

@@ -197,3 +197,22 @@ def test_tick_without_picture_skips_only_the_landscape(small):
     assert "value_grid" in with_pic and "value_grid" not in without
     assert with_pic["occupancy"] == without["occupancy"]
     assert (with_pic["samples"] == without["samples"]).all()
+
+
+def test_steps_zero_trains_until_stopped(small):
+    """steps 0 = until stopped: the loop goes on past any step count until told to stop."""
+    cfg = make_config(dict(small, steps=0, tick_every=50))
+    trainer = Trainer(cfg)
+    last = run(trainer, Callbacks(should_stop=lambda: trainer.step >= 137))
+    assert trainer.step == 137 and last["step"] == 137  # a last tick at the stop
+    # and a live change to a finite length ends it there
+    trainer = Trainer(cfg)
+    sent = []
+
+    def poll(timeout):
+        if trainer.step == 30 and not sent:
+            sent.append(1)
+            return [{"set": {"steps": 40}}]
+        return []
+
+    assert run(trainer, Callbacks(poll=poll))["step"] == 40

@@ -33,8 +33,8 @@ from collapse_lab.trainer.stacked_step import StackedStep, structure
 
 # knobs every run of a batched group shares: they fix the data, the networks or the schedule
 SHARED = ("dataset", "data", "clusters", "z_dim", "g_width", "g_depth", "d_width", "d_depth",
-          "activation", "mbd_kernels", "mbd_dim", "seed", "steps", "tick_every", "eval_samples",
-          "grid_size", "device", "threads")
+          "activation", "mbd_kernels", "mbd_dim", "seed", "steps", "speed", "tick_every",
+          "eval_samples", "grid_size", "device", "threads")
 
 
 def group_key(cfg: RunConfig) -> tuple:

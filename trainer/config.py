@@ -96,8 +96,10 @@ class RunConfig:
                          lo=1, hi=20)
     batch_size: int = knob(256, "samples per batch", group="optim", live=True, lo=8, hi=4096)
     # --- run
-    steps: int = knob(3000, "generator steps to train", group="run", live=True, lo=1,
-                      hi=1_000_000)
+    steps: int = knob(3000, "generator steps to train; 0 = until stopped", group="run",
+                      live=True, lo=0, hi=1_000_000)
+    speed: float = knob(0.0, "at most this many steps per second (slow motion); 0 = unlimited",
+                        group="run", live=True, lo=0.0, hi=10_000.0)
     seed: int = knob(0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1)
     tick_every: int = knob(20, "steps between metric ticks", group="run", live=True, lo=1,
                            hi=10_000)

@@ -408,7 +408,8 @@ class Pacer:
 
 
 def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
-    """Train until cfg.steps (which may change live), a stop command, or should_stop().
+    """Train until cfg.steps (which may change live; 0 = no end), a stop command, or
+    should_stop().
 
     Ticks every cfg.tick_every steps, at the start and at the end; returns the last tick.
     Raises Diverged if a loss goes NaN/inf, ConfigError never (a bad `set` is reported as an
@@ -425,7 +426,7 @@ def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
 
     last = tick()
     pacer = Pacer()
-    while trainer.step < trainer.cfg.steps:
+    while not trainer.cfg.steps or trainer.step < trainer.cfg.steps:
         cmds = cb.poll(pacer.wait()) if cb.poll else []
         stop = False
         for cmd in cmds:
