@@ -134,8 +134,8 @@ def test_first_visit_data_first_then_a_run_until_stopped(page, server):
     assert httpx.get(f"{server}/api/runs/{run_id}").json()["config"]["steps"] == 0
     wait_js(page, "app.live.charts.markers.some(m => m.kind === 'claim' && m.step === 3000)")
     wait_js(page, "document.getElementById('chart-modes').layout.shapes.some(s => s.x0 === 3000)")
-    assert "collapse-ring8's claim: ≤ 3 of 8 modes covered" in js(
-        page, "app.live.charts.markers.find(m => m.kind === 'claim').label")
+    assert js(page, "app.live.charts.markers.find(m => m.kind === 'claim').label") == (
+        "claim: ≤ 3 of 8 modes covered")
     # the page says how fast it draws (a slow machine from a stuck run)
     page.wait_for_function(
         "() => /frames\\/s/.test(document.getElementById('conn-rate').textContent)",

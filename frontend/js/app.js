@@ -225,6 +225,16 @@ async function openRun(runOrId, replayStep = null) {
     }
   }
   app.state.run = run.id;
+  if (!app.state.preset) {
+    // a link to a run names no preset: the one it started as, for its lesson text
+    const p = presetOf(app.options.knobs, app.options.presets,
+      (run.provenance && run.provenance.config_at_start) || run.config);
+    if (p) {
+      app.state.preset = p.name;
+      $("preset").value = p.name;
+      showPresetHelp();
+    }
+  }
   writeHash();
   banner(null);
   loadConfigIntoControls(run.config);
@@ -559,7 +569,7 @@ async function boot() {
     try {
       const a = document.createElement("a");
       const metrics = shown ? pngMetrics(shown.scalars) : [];
-      a.href = await dashboardPNG(title, metrics);
+      a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold) });
       a.download = `collapse-lab-${app.live.runId || "view"}${shown ? `-step${shown.step}` : ""}.png`;
       app.lastPNG = { title, metrics, step: shown ? shown.step : null }; // what was written on it
       a.click();

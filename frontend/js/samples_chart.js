@@ -140,7 +140,6 @@ export class SamplesChart {
       ctx.drawImage(this.realLayer, 0, 0);
     }
 
-    if (this.show.manifold && frame.manifold) this.drawManifold(frame, t);
     if (this.show.arrows && frame.grid) this.drawArrows(frame, ext, t);
 
     if (this.show.fake) {
@@ -161,6 +160,9 @@ export class SamplesChart {
         ctx.fill();
       }
     }
+
+    // over the points: a collapsed G folds its whole grid onto one mode, where it must still show
+    if (this.show.manifold && frame.manifold) this.drawManifold(frame, t);
 
     if (this.dataset && this.dataset.centres) {
       ctx.strokeStyle = "rgba(46, 158, 91, 0.9)";

@@ -168,23 +168,34 @@ export const LABEL_CHAR_PX = 5.6;
 export const LABEL_ROWS = 3;
 
 /**
- * Rows for marker labels so that labels close together do not overlap: markers in step order,
- * each label (starting at its marker, `LABEL_CHAR_PX` a character) goes into the first row where
- * it clears the previous label; past `maxRows` rows, the row whose label ends first.
- * `pxPerStep`: the chart's horizontal scale. Returns one row index (0 = top) per marker, in the
- * markers' order.
+ * Rows for marker labels so that labels close together do not overlap. A label takes
+ * `LABEL_CHAR_PX` a character: a change's label starts at its marker and runs right; a claim's
+ * (kind "claim") ends at its marker, in the top row, placed first. The others, in step order, go
+ * into the first row where they overlap no label; past `maxRows` rows, the row whose last label
+ * ends first. `pxPerStep`: the chart's horizontal scale. Returns one row index (0 = top) per
+ * marker, in the markers' order.
  */
 export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LABEL_CHAR_PX) {
-  const order = markers.map((m, i) => i).sort((a, b) => markers[a].step - markers[b].step);
-  const ends = [];
+  const span = (m) => {
+    const x = m.step * pxPerStep;
+    const w = (m.label || "").length * charPx + 8;
+    return m.kind === "claim" ? [x - w, x] : [x, x + w];
+  };
   const rows = new Array(markers.length).fill(0);
+  const taken = []; // per row: [[a, b], ...]
+  const order = markers.map((m, i) => i)
+    .sort((a, b) => (markers[b].kind === "claim") - (markers[a].kind === "claim")
+      || markers[a].step - markers[b].step);
   for (const i of order) {
-    const x = markers[i].step * pxPerStep;
-    const w = (markers[i].label || "").length * charPx + 8;
-    let row = ends.findIndex((end) => end <= x);
-    if (row < 0 && ends.length < maxRows) row = ends.length;
-    if (row < 0) row = ends.indexOf(Math.min(...ends));
-    ends[row] = x + w;
+    const [a, b] = span(markers[i]);
+    let row = markers[i].kind === "claim" ? 0
+      : taken.findIndex((iv) => iv.every(([c, d]) => b <= c || a >= d));
+    if (row < 0 && taken.length < maxRows) row = taken.length;
+    if (row < 0) {
+      const ends = taken.map((iv) => Math.max(...iv.map(([, d]) => d)));
+      row = ends.indexOf(Math.min(...ends));
+    }
+    (taken[row] || (taken[row] = [])).push([a, b]);
     rows[i] = row;
   }
   return rows;
@@ -193,8 +204,8 @@ export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LAB
 /**
  * Plotly layout shapes and annotations for markers: a dashed vertical line per marker across the
  * whole plot height, labelled at the top, in the rows `rows` gives (labelRows; default all in the
- * top row). A marker of kind "claim" (a preset's calibrated step) is green and labelled at the
- * bottom. `withLabels` false for the small charts.
+ * top row). A marker of kind "claim" (a preset's calibrated step) is green, its label on the
+ * left of its line with no background. `withLabels` false for the small charts.
  */
 export function markerLayout(markers, withLabels = true, rows = null) {
   const shapes = [];
@@ -208,11 +219,14 @@ export function markerLayout(markers, withLabels = true, rows = null) {
     });
     if (!withLabels) return;
     const row = rows ? rows[i] : 0;
-    annotations.push({
-      x: m.step, xref: "x", y: claim ? 0 : 1 - 0.13 * row, yref: "paper",
-      yanchor: claim ? "bottom" : "top", xanchor: claim ? "right" : "left",
-      text: m.label, showarrow: false,
-      font: { size: 10, color: claim ? "#1f6f40" : "#5b3fd6" },
+    annotations.push(claim ? {
+      // left of its line, on no background: it must not hide the curves it sits over
+      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: "right",
+      text: m.label, showarrow: false, font: { size: 10, color: "#1f6f40" },
+      hovertext: m.hover || m.label,
+    } : {
+      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: "left",
+      text: m.label, showarrow: false, font: { size: 10, color: "#5b3fd6" },
       bgcolor: "rgba(255,255,255,0.85)",
     });
   });

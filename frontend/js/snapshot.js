@@ -17,14 +17,34 @@ function loadImage(src) {
 }
 
 const INK = "#1f2230";
+
+/** The samples panel's colour key: [label, draw(ctx, x, y)] with a 10 px swatch at (x, y). */
+function sampleKey(opts) {
+  const box = (fill, stroke) => (c, x, y) => {
+    if (fill) { c.fillStyle = fill; c.fillRect(x, y, 10, 10); }
+    if (stroke) { c.strokeStyle = stroke; c.lineWidth = 1.5; c.strokeRect(x + 0.75, y + 0.75, 8.5, 8.5); }
+  };
+  const ring = (c, x, y) => {
+    c.strokeStyle = "#2e9e5b";
+    c.lineWidth = 1.5;
+    c.beginPath();
+    c.arc(x + 5, y + 5, 4.5, 0, 2 * Math.PI);
+    c.stroke();
+  };
+  const key = [["real", box("rgba(20, 20, 20, 0.35)")], ["generated", box("#1b1f3b")],
+    ["low quality", box("rgba(140, 40, 160, 0.55)")], ["mode centre", ring]];
+  if (opts.manifold) key.push(["G manifold", box(null, "rgb(0, 121, 140)")]);
+  return key;
+}
 const MUTED = "#5f6577";
 const FONT = "system-ui, sans-serif";
 
 /**
  * A PNG data URL of the live view; `title` is written across the top and `metrics`
- * ([[label, value], ...]) on the line under it.
+ * ([[label, value], ...]) on the line under it. opts.manifold: the G manifold layer is drawn
+ * (its key is added).
  */
-export async function dashboardPNG(title, metrics = []) {
+export async function dashboardPNG(title, metrics = [], opts = {}) {
   const scale = 2;
   const W = 1400;
   const H = 800;
@@ -53,10 +73,21 @@ export async function dashboardPNG(title, metrics = []) {
     mx += ctx.measureText(value).width + 16;
   }
 
-  const side = H - head - pad; // the samples panel is square on the left
+  const foot = 22; // the samples' colour key under them
+  const side = H - head - pad - foot; // the samples panel is square on the left
   const samples = $("samples");
   const s = Math.min(side / samples.height, side / samples.width);
   ctx.drawImage(samples, pad, head, samples.width * s, samples.height * s);
+  let kx = pad;
+  const ky = head + samples.height * s + 16;
+  ctx.font = `11.5px ${FONT}`;
+  for (const [label, draw] of sampleKey(opts)) {
+    draw(ctx, kx, ky - 9);
+    kx += 14;
+    ctx.fillStyle = MUTED;
+    ctx.fillText(label, kx, ky);
+    kx += ctx.measureText(label).width + 14;
+  }
 
   const x = pad * 2 + side;
   const w = W - x - pad;
@@ -90,16 +121,18 @@ export async function dashboardPNG(title, metrics = []) {
   };
   const key = [["covered", OCC_COLORS.covered], ["starving", OCC_COLORS.starving],
     ["dropped", OCC_COLORS.dropped]];
-  titled("Occupancy per mode (dashed: covered line 1/(4K); dotted: fair share 1/K)", head, key);
+  titled("Occupancy per mode (dashed line: covered, 1/(4K))", head, key);
   fitIn($("chart-bars"), head + caption, rows - caption - 4);
   titled("Occupancy over time (modes × steps)", head + rows, [["0", "#ffffff"], ["fair share", "#f08a4b"], ["≥ 2× fair", "#7a1f3d"]]);
   fitIn($("chart-heat"), head + rows + caption, rows - caption - 4);
   const P = globalThis.Plotly;
   let y = head + 2 * rows;
-  for (const id of ["chart-loss", "chart-modes"]) {
+  for (const [id, text] of [["chart-loss", "Losses"], ["chart-modes", "Modes and divergence over time"]]) {
+    titled(text, y);
     // laid out at the slot's size, rendered at 2× for sharpness
-    const url = await P.toImage($(id), { format: "png", width: w, height: rows - 4, scale });
-    ctx.drawImage(await loadImage(url), x, y, w, rows - 4);
+    const h = rows - caption - 4;
+    const url = await P.toImage($(id), { format: "png", width: w, height: h, scale });
+    ctx.drawImage(await loadImage(url), x, y + caption, w, h);
     y += rows;
   }
   return out.toDataURL("image/png");

@@ -265,7 +265,11 @@ export function presetOf(knobs, presets, config) {
 /** The chart marker of a preset's calibrated claim ({step, label, kind: "claim"}), or null. */
 export function claimMarker(preset) {
   if (!preset || !preset.claim || !preset.claim_step) return null;
-  return { step: preset.claim_step, label: `${preset.name}'s claim: ${preset.claim.replace(/ at the end$/, "")}`, kind: "claim" };
+  const claim = preset.claim.replace(/ at the end$/, "");
+  return {
+    step: preset.claim_step, label: `claim: ${claim}`, kind: "claim",
+    hover: `${preset.name} is calibrated to end with ${claim} at step ${preset.claim_step} (docs/presets.md)`,
+  };
 }
 
 export function liveChanges(running, wanted, knobs) {
@@ -280,4 +284,14 @@ export function liveChanges(running, wanted, knobs) {
     else frozen.push(name);
   }
   return { changes, frozen };
+}
+
+/**
+ * The `base` of POST /api/compare for a group that should train until stopped. A compare group
+ * trains in the batched worker (server/batch_worker.py), which ends at `steps` and has no
+ * "0 = no end"; so a group asked for steps 0 is given the knob's maximum, a million steps.
+ */
+export const GROUP_UNTIL_STOPPED = 1_000_000;
+export function groupBase(base) {
+  return base && base.steps === 0 ? { ...base, steps: GROUP_UNTIL_STOPPED } : base;
 }

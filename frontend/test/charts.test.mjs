@@ -173,11 +173,16 @@ test("marker labels close together go to separate rows; far apart they share the
   assert.deepEqual(labelRows(crowd, 1), [0, 1, 2, 2]);
   // given in any order, rows follow the steps
   assert.deepEqual(labelRows([markers[1], markers[0]], 0.1), [1, 0]);
+  // a claim's label ends at its line (right-anchored) and a change's label must clear it
+  const withClaim = [m(1000, "speed 2, tick_every 1"), { step: 3000, label: "claim: ≤ 3 of 8 modes covered", kind: "claim" }];
+  assert.deepEqual(labelRows(withClaim, 0.1), [1, 0]); // 1000–1,950 px·10 overlaps 1,240–3,000
+  assert.deepEqual(labelRows(withClaim, 1), [0, 0]); // wide enough: both on the top row
   const lay = markerLayout(markers, true, labelRows(markers, 0.1));
   assert.deepEqual(lay.annotations.map((a) => a.y), [1, 0.87, 0.74, 1]);
   const claim = markerLayout([{ step: 3000, label: "claim", kind: "claim" }]);
   assert.equal(claim.shapes[0].line.color, "#2e9e5b");
-  assert.equal(claim.annotations[0].y, 0); // the claim's label sits at the bottom
+  assert.equal(claim.annotations[0].xanchor, "right"); // left of its line
+  assert.equal(claim.annotations[0].bgcolor, undefined); // hides no curve
 });
 
 test("a robust y range is not flattened by one spike, and says what it left out", () => {

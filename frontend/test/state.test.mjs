@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import {
   initialState, encodeHash, decodeHash, coerceKnob, startBody, liveChanges, effectiveConfig,
-  baseConfig, presetSwitch, presetOf, claimMarker, presetLength,
+  baseConfig, presetSwitch, presetOf, claimMarker, presetLength, groupBase, GROUP_UNTIL_STOPPED,
 } from "../js/state.js";
 import {
   SPEED_STOPS, speedToPos, posToSpeed, speedLabel, paceChanges, pacedTickEvery,
@@ -184,14 +184,20 @@ test("runs started from the page train until stopped unless steps are set", () =
   assert.equal(effectiveConfig(state, RUN_KNOBS, CLAIMED).steps, 3000);
   assert.equal(presetLength(RUN_KNOBS, CLAIMED, "wgan-gp-ring8"), 4000);
   assert.equal(presetLength(RUN_KNOBS, CLAIMED, "vanilla-ring8"), 3000); // the registry's default
+  // a compare group (the batched worker ends at its steps) is given the knob's maximum instead
+  assert.deepEqual(groupBase({ preset: "collapse-ring8", steps: 0 }), { preset: "collapse-ring8", steps: GROUP_UNTIL_STOPPED });
+  assert.deepEqual(groupBase({ steps: 500 }), { steps: 500 });
+  assert.equal(GROUP_UNTIL_STOPPED, 1000000);
 });
 
 test("a run's preset is found from its starting config; its claim becomes a chart marker", () => {
   const cfg = { ...baseConfig(RUN_KNOBS, CLAIMED, "wgan-gp-ring8"), seed: 5, steps: 0 };
   assert.equal(presetOf(RUN_KNOBS, CLAIMED, cfg).name, "wgan-gp-ring8"); // seed and length are its own
   assert.equal(presetOf(RUN_KNOBS, CLAIMED, { ...cfg, lr_g: 0.0003 }), null); // changed by hand
-  assert.deepEqual(claimMarker(presetOf(RUN_KNOBS, CLAIMED, cfg)),
-    { step: 4000, label: "wgan-gp-ring8's claim: ≥ 7 of 8 modes covered", kind: "claim" });
+  const m = claimMarker(presetOf(RUN_KNOBS, CLAIMED, cfg));
+  assert.deepEqual({ step: m.step, label: m.label, kind: m.kind },
+    { step: 4000, label: "claim: ≥ 7 of 8 modes covered", kind: "claim" });
+  assert.match(m.hover, /^wgan-gp-ring8 is calibrated to end with ≥ 7 of 8 modes covered at step 4000/);
   assert.equal(claimMarker(CLAIMED[2]), null); // no calibrated claim, no marker
 });
 
