@@ -133,6 +133,8 @@ export function describeChanges(changes) {
   const parts = [];
   for (const [k, v] of Object.entries(changes || {})) {
     if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${k} → ${v}`);
+    else if (k === "speed") parts.push(v > 0 ? `speed ${formatNumber(v)}/s` : "speed unlimited");
+    else if (k === "steps" && v === 0) parts.push("steps: until stopped");
     else if (v === true) parts.push(`+${k}`);
     else if (v === false) parts.push(`−${k}`);
     else if (v === null) parts.push(`${k} default`);

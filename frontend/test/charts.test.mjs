@@ -162,6 +162,13 @@ test("history recipe names the objective and the remedies switched on", async ()
     "nsgan + minibatch_disc + unroll 5");
 });
 
+test("slow motion and open-ended runs read as such in marker labels", () => {
+  assert.equal(describeChanges({ speed: 2, tick_every: 1 }), "speed 2/s, tick_every 1");
+  assert.equal(describeChanges({ speed: 0 }), "speed unlimited");
+  assert.equal(describeChanges({ steps: 0 }), "steps: until stopped");
+  assert.equal(describeChanges({ steps: 6500 }), "steps 6500");
+});
+
 test("marker labels close together go to separate rows; far apart they share the top row", () => {
   const m = (step, label) => ({ step, label });
   // 0.1 px per step: a 20-character label is ~120 px = 1,200 steps wide
