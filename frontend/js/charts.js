@@ -148,6 +148,7 @@ export class RunCharts {
     el.dataset.zoomWatched = "1";
     el.on("plotly_relayout", (ev) => {
       const keys = Object.keys(ev || {});
+      if (keys.includes("shapes")) return; // ours (relayoutAxes always sends the shapes)
       if (keys.some((k) => /^[xy]axis2?\.range\[/.test(k))) this.zoomed[which] = true;
       else if (keys.some((k) => /autorange$/.test(k))) {
         this.zoomed[which] = false;
@@ -189,19 +190,21 @@ export class RunCharts {
       const values = [];
       for (const key of this.lossVisible) for (const v of this.vals[key] || []) values.push(v);
       const r = robustRange(values);
-      if (r.range) {
+      // Plotly's own autorange costs nothing extra; a range of ours is a second redraw, so it
+      // is set only when there is something to leave off the scale
+      if (r.range && !r.clipped) out["yaxis.autorange"] = true;
+      if (r.range && r.clipped) {
         out["yaxis.range"] = r.range;
-        if (r.clipped) {
-          out.annotations = [...out.annotations, {
-            x: 1, xref: "paper", y: 0, yref: "paper", xanchor: "right", yanchor: "bottom",
-            showarrow: false, font: { size: 10, color: "#5f6577" }, bgcolor: "rgba(255,255,255,0.85)",
-            text: `${r.clipped} value${r.clipped === 1 ? "" : "s"} off the scale (up to ${formatNumber(r.max, 3)}): zoom out to see`,
-          }];
-        }
+        out.annotations = [...out.annotations, {
+          x: 1, xref: "paper", y: 0, yref: "paper", xanchor: "right", yanchor: "bottom",
+          showarrow: false, font: { size: 10, color: "#5f6577" }, bgcolor: "rgba(255,255,255,0.85)",
+          text: `${r.clipped} value${r.clipped === 1 ? "" : "s"} off the scale (up to ${formatNumber(r.max, 3)}): zoom out to see`,
+        }];
       }
     } else {
       const r = robustRange(this.vals[this.metric.key] || []);
-      if (r.range) out["yaxis2.range"] = r.range;
+      if (r.range && r.clipped) out["yaxis2.range"] = r.range;
+      else if (r.range) out["yaxis2.autorange"] = true;
     }
     return out;
   }
@@ -213,8 +216,8 @@ export class RunCharts {
     if (key === this.applied[which].key) return;
     const range = lay["yaxis.range"] || lay["yaxis2.range"];
     const old = this.applied[which].range;
-    // a range that moved by under 3 % of its span is not worth a relayout on its own
-    const small = range && old && Math.abs(range[0] - old[0]) + Math.abs(range[1] - old[1]) < 0.03 * (old[1] - old[0]);
+    // a range that moved by under 10 % of its span is not worth a redraw on its own
+    const small = range && old && Math.abs(range[0] - old[0]) + Math.abs(range[1] - old[1]) < 0.1 * (old[1] - old[0]);
     if (small && JSON.stringify(lay.annotations) === this.applied[which].ann
         && JSON.stringify(lay.shapes) === this.applied[which].shapes) return;
     this.applied[which] = { key, range, ann: JSON.stringify(lay.annotations), shapes: JSON.stringify(lay.shapes) };
