@@ -1,8 +1,8 @@
 """Run-steps per second of a compare grid: N runs batched into one model vs the N runs one by one.
 
-The grid varies learning rates and Adam's β1 (values, so every run falls in one batched
-group). "Sequential" trains each run as its own eager Trainer; on CPU it is timed on a few
-steps of up to `--seq-cap` runs and scaled, since every run costs the same. Trials interleave
+The grid varies learning rates and Adam's β1 (values, so every run falls in one stacked engine).
+"Sequential" trains each run as an engine of its own (R = 1); it is timed on a few steps of up to
+`--seq-cap` runs and scaled, since every run costs the same. Trials interleave
 batched and sequential measurements; the speed-up is the median of per-trial ratios.
 
 The table is printed for each thread count in `--threads` (default: 1 and every core). On a
@@ -26,9 +26,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.batched import BatchedTrainer  # noqa: E402
 from collapse_lab.trainer.config import RunConfig, make_config  # noqa: E402
-from collapse_lab.trainer.loop import Trainer  # noqa: E402
+from collapse_lab.trainer.data import make_dataset  # noqa: E402
+from collapse_lab.trainer.engine import Engine  # noqa: E402
+from collapse_lab.trainer.state import RunState  # noqa: E402
+
+
+def engine(cfgs: list[RunConfig], dev: torch.device) -> Engine:
+    data = make_dataset(cfgs[0]).to(dev)
+    return Engine([RunState.fresh(c, data.dim, False) for c in cfgs], data, dev)
+
+
+def train(eng: Engine, steps: int) -> None:
+    for _ in range(steps):
+        eng.step(norms=False)
 
 
 def grid(n: int, base: dict) -> list[RunConfig]:
@@ -67,22 +78,21 @@ def table(a: argparse.Namespace, threads: int) -> None:
     print(f"{'N':>5} {'batched run-steps/s':>20} {'sequential run-steps/s':>23} {'speed-up':>9}")
     for n in (int(s) for s in a.sizes.split(",")):
         cfgs = grid(n, base)
-        bt = BatchedTrainer(cfgs)
-        seq = [Trainer(c) for c in cfgs[: min(n, a.seq_cap)]]
-        bt.train(2)
+        bt = engine(cfgs, dev)
+        seq = [engine([c], dev) for c in cfgs[: min(n, a.seq_cap)]]
+        train(bt, 2)
         for t in seq:
-            t.train_step()
+            train(t, 1)
         sync()
         rb, rs = [], []
         for _ in range(a.trials):
             t0 = time.perf_counter()
-            bt.train(a.steps)
+            train(bt, a.steps)
             sync()
             rb.append(n * a.steps / (time.perf_counter() - t0))
             t0 = time.perf_counter()
             for t in seq:
-                for _ in range(a.steps):
-                    t.train_step()
+                train(t, a.steps)
             sync()
             rs.append(len(seq) * a.steps / (time.perf_counter() - t0))
         ratio = statistics.median(b / s for b, s in zip(rb, rs, strict=True))

@@ -33,20 +33,26 @@ def switch_values(src: str, dst: str) -> dict:
 def one(args: tuple[str, str, int, int, int, int]) -> tuple[int, list[int]]:
     import torch
 
-    from collapse_lab.trainer.loop import Trainer
+    from collapse_lab.trainer.loop import Callbacks, Trainer
     from collapse_lab.trainer.presets import from_preset
 
     src, dst, seed, before, after, every = args
     torch.set_num_threads(1)
-    t = Trainer(from_preset(src, dict(seed=seed, grid_size=8, device="cpu", threads=1)))
-    for _ in range(before):
-        t.train_step()
-    covered = [t.tick(picture=False)["modes_covered"]]
-    t.apply(switch_values(src, dst))
-    for _ in range(after // every):
-        for _ in range(every):
-            t.train_step()
-        covered.append(t.tick(picture=False)["modes_covered"])
+    t = Trainer()
+    covered: list[int] = []
+
+    def on_tick(tick: dict) -> None:
+        if tick["step"] >= before and tick["step"] % every == 0:
+            covered.append(tick["modes_covered"])
+
+    cfg = from_preset(src, dict(seed=seed, grid_size=8, device="cpu", threads=1,
+                                steps=before + after, tick_every=every))
+    t.add("r", cfg, Callbacks(on_tick=on_tick, want_picture=lambda: False))
+    while t.runs["r"].step < before:
+        t.advance()
+    t.command("r", {"set": switch_values(src, dst)})
+    while t.active():
+        t.advance()
     return seed, covered
 
 

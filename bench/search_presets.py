@@ -1,12 +1,11 @@
-"""Search a preset's neighbourhood fast: many value variants of one config trained as one batched
-model per seed, with modes covered read off at checkpoints.
+"""Search a preset's neighbourhood fast: many value variants of one config on several seeds, trained
+as stacked engines, with modes covered read off at checkpoints.
 
 This is how candidate presets are found before `bench/calibrate_presets.py` measures them
 properly. Variants that differ only in values (learning rates, betas, penalty weights, the
-objective) train in one batched group (trainer/batched.py) — on two threads that is roughly twice
-the run-steps per second of training them one by one. A batched run shares its real batches and
-noise with the rest of its group, so its numbers are statistically, not bitwise, those of an
-eager run with the same seed: always confirm a candidate with calibrate_presets.py.
+objective) and seeds share one stacked engine (trainer/engine.py) — on two threads that is
+roughly twice the run-steps per second of training them one by one — and each run follows the
+series it has alone, so its numbers are those of `collapse-lab train` with the same knobs.
 
     python bench/search_presets.py --preset collapse-ring8 --vary objective=wgan-gp \\
         --vary lr_g=5e-4,1e-3 --vary beta1=0,0.5 --seeds 0,1 --steps 6000 --every 1000
@@ -26,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.batched import BatchedTrainer, plan_groups  # noqa: E402
 from collapse_lab.trainer.config import make_config  # noqa: E402
+from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
 from collapse_lab.trainer.presets import preset_values  # noqa: E402
 from collapse_lab.trainer.sweep import grid, parse_seeds, parse_vary  # noqa: E402
 
@@ -52,25 +51,35 @@ def main() -> None:
     # results[label][seed] = (covered per checkpoint, final hq %, final effective modes)
     results: dict[str, dict[int, tuple[list[int], float, float]]] = {v[0]: {} for v in variants}
     t0 = time.perf_counter()
-    for seed in seeds:
-        cfgs = [make_config(dict(fixed, **ov, seed=seed, steps=a.steps, threads=a.threads))
-                for _, ov in variants]
-        for idx in plan_groups(cfgs):
-            bt = BatchedTrainer([cfgs[i] for i in idx])
-            covered: list[list[int]] = [[] for _ in idx]
-            ticks: list[dict] = []
-            for _ in checkpoints:
-                bt.train(a.every)
-                ticks = bt.tick(picture=False)
-                for j, t in enumerate(ticks):
-                    covered[j].append(t["modes_covered"])
-            for j, i in enumerate(idx):
-                results[variants[i][0]][seed] = (covered[j], 100 * ticks[j]["hq_fraction"],
-                                                 ticks[j]["effective_modes"])
-                print(f"# seed {seed} {variants[i][0]}: covered {covered[j]}, HQ "
-                      f"{100 * ticks[j]['hq_fraction']:.1f} %", file=sys.stderr, flush=True)
-            print(f"# seed {seed}: group of {len(idx)} done at {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr, flush=True)
+    # every variant on every seed in one driver: the runs that share a step's shape train as
+    # one stacked engine, whatever their seeds and values
+    trainer = Trainer()
+    covered: dict[tuple[str, int], list[int]] = {}
+    last: dict[tuple[str, int], dict] = {}
+
+    def on_tick(key: tuple[str, int], tick: dict) -> None:
+        if tick["step"] > 0:
+            covered.setdefault(key, []).append(tick["modes_covered"])
+            last[key] = tick
+
+    def on_end(key: tuple[str, int], status: str, why: str) -> None:
+        print(f"# seed {key[1]} {key[0]}: {status}, covered {covered.get(key)} "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    trainer.add_many([
+        (f"{label}|{seed}", make_config(dict(fixed, **ov, seed=seed, steps=a.steps,
+                                             tick_every=a.every, threads=a.threads)),
+         Callbacks(on_tick=lambda t, k=(label, seed): on_tick(k, t),
+                   on_end=lambda st, why, k=(label, seed): on_end(k, st, why),
+                   want_picture=lambda: False))
+        for seed in seeds for label, ov in variants])
+    while trainer.active():
+        trainer.advance()
+    for label, _ in variants:
+        for seed in seeds:
+            t = last[(label, seed)]
+            results[label][seed] = (covered[(label, seed)], 100 * t["hq_fraction"],
+                                    t["effective_modes"])
     head = " ".join(f"{c:>{3 * len(seeds) + 1}}" for c in checkpoints)
     print(f"preset {a.preset}, seeds {a.seeds}, covered at each checkpoint (one digit per seed)")
     print(f"{'variant':<44} {head}  {'med HQ %':>8} {'med eff':>7}")

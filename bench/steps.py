@@ -1,11 +1,12 @@
-"""Training steps per second: a plain PyTorch loop written inline vs the project's Trainer.
+"""Training steps per second: a plain PyTorch loop written inline vs the project's engine.
 
 For each objective and each remedy, both loops train the same sizes (the default config: MLPs
 2×128, z 16, batch 256), with Adam at the same rates and betas, the same n_critic and threads. The
-plain loop uses nn.Linear MLPs and nothing else; the project's loop is `Trainer.train_step()`
-(and, in the last columns, the same with a metric tick every `tick_every` steps, as `run()`
-does for `collapse-lab train` and for a run nobody watches: the metrics on 2,500 samples, without
-D's landscape, which only frames need — `bench/stream.py` measures that cost). Trials are
+plain loop uses nn.Linear MLPs and nothing else; the project's loop is one run's `Engine.step()`
+(and, in the last columns, the driver's `Trainer.advance()`, which steps and ticks every
+`tick_every` steps, as for `collapse-lab train` and for a run nobody watches: the metrics on
+2,500 samples, without D's landscape, which only frames need — `bench/stream.py` measures that
+cost). Trials are
 interleaved (plain, project, plain, project, ...) so a noisy machine slows both alike; the ratio
 is the median of the per-trial ratios.
 
@@ -33,7 +34,7 @@ from torch.func import functional_call
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collapse_lab.trainer.config import RunConfig, make_config  # noqa: E402
-from collapse_lab.trainer.loop import Trainer  # noqa: E402
+from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
 
 CASES: list[tuple[str, dict]] = [
     ("nsgan", dict(objective="nsgan")),
@@ -171,9 +172,13 @@ def plain_loop(c: RunConfig, dev: torch.device):
                         v[j] / (1 - b2**t) + 1e-16)
                 params = new
             sf = functional_call(D, params, (fake,))
+            # Metz et al.'s surrogate keeps D's real-data term at θ_D^K
+            sr = functional_call(D, params, (real(),))
+            real_term = d_loss(sr, torch.full_like(sr, -1e4 if obj in ("nsgan", "minimax")
+                                                   else 0.0))
         else:
             sf = D(fake)
-        loss_g = g_loss(sf)
+        loss_g = g_loss(sf) - (real_term if c.unroll > 0 else 0.0)
         if c.entropy > 0:
             d = torch.cdist(fake, fake) + torch.eye(b, device=dev) * 1e9
             loss_g = loss_g - c.entropy * 2 * torch.log(d.min(1).values + 1e-6).mean()
@@ -212,17 +217,20 @@ def main() -> None:
     for name, over in CASES:
         if a.only and a.only not in name:
             continue
-        cfg = make_config(dict(device=a.device, threads=a.threads, **over))
+        cfg = make_config(dict(device=a.device, threads=a.threads, steps=1_000_000, **over))
         plain = plain_loop(cfg, dev)
-        tr = Trainer(cfg)
-        rt = Trainer(cfg)
+        alone = Trainer()
+        alone.add("r", cfg, Callbacks(want_picture=lambda: False))
+        eng = alone.runs["r"].engine
 
-        def with_ticks(rt: Trainer = rt) -> None:  # what run() does per step, minus polling
-            rt.train_step()
-            if rt.step % rt.cfg.tick_every == 0:
-                rt.tick(picture=False)
+        def project(eng=eng) -> None:
+            eng.step(norms=False)
 
-        for f in (plain, tr.train_step):  # warm-up
+        driven = Trainer()
+        driven.add("r", cfg, Callbacks(want_picture=lambda: False))
+        with_ticks = driven.advance  # one step, and the tick when one is due
+
+        for f in (plain, project):  # warm-up
             rate(f, 3, sync)
         rate(with_ticks, 3, sync)
         te = cfg.tick_every
@@ -230,7 +238,7 @@ def main() -> None:
         rp, rq, rr = [], [], []
         for _ in range(a.trials):
             rp.append(rate(plain, steps, sync))
-            rq.append(rate(tr.train_step, steps, sync))
+            rq.append(rate(project, steps, sync))
             rr.append(rate(with_ticks, steps, sync))
         ratio = statistics.median(q / p for p, q in zip(rp, rq, strict=True))
         ratio_r = statistics.median(q / p for p, q in zip(rp, rr, strict=True))

@@ -99,7 +99,7 @@ async def control_group(body: GroupControlIn, request: Request,
     results = []
     for r in s.group_runs(g["id"]):
         try:
-            res = s.control(r, {"action": body.action})
+            res = await s.control(r, {"action": body.action})
             results.append(dict(id=r.id, accepted=res["accepted"], status=r.status.value))
         except Conflict as e:
             results.append(dict(id=r.id, error=str(e), status=r.status.value))

@@ -35,7 +35,7 @@ def build_preview(name: str, data_dir: Path | None) -> bytes:
     import torch
 
     from collapse_lab.trainer.config import make_config
-    from collapse_lab.trainer.datasets import make_dataset
+    from collapse_lab.trainer.data import make_dataset
 
     data = make_dataset(make_config({"dataset": name, "seed": PREVIEW_SEED}), data_dir)
     n = POINTS if data.kind == "2d" else IMAGES

@@ -26,6 +26,7 @@ from collapse_lab.server.models import (
 )
 from collapse_lab.server.supervisor import Run, Supervisor
 from collapse_lab.trainer.presets import from_preset
+from collapse_lab.trainer.stats import SCALAR_NAMES
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")
@@ -33,9 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}}
 
-TICK_SCALARS = ("steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1", "term_entropy",
-                "grad_norm_d", "grad_norm_g", "modes_captured", "modes_covered", "hq_fraction",
-                "effective_modes", "reverse_kl", "hopping")
+TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
 def sup(request: Request) -> Supervisor:
@@ -108,7 +107,7 @@ async def delete_run(request: Request, run_id: str = RunId) -> Deleted:
 async def control_run(body: ControlIn, request: Request, run_id: str = RunId) -> ControlOut:
     """pause, resume (also an interrupted run, from its checkpoint), stop, step, or set knobs."""
     run = get_run(request, run_id)
-    res = sup(request).control(run, body.model_dump())
+    res = await sup(request).control(run, body.model_dump())
     return ControlOut(run_id=run.id, status=run.status, **res)
 
 

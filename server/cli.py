@@ -18,21 +18,13 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
 from collapse_lab.trainer.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
 
 ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "manifold_note")
-
-
-def default_data_dir() -> Path:
-    """$COLLAPSE_LAB_DATA_DIR, else the user's XDG data directory (~/.local/share/collapse-lab)."""
-    env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "collapse-lab"
 
 
 class Parser(argparse.ArgumentParser):
@@ -142,27 +134,42 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    from collapse_lab.trainer.loop import Callbacks, Diverged, Trainer, run
+    from collapse_lab.trainer.loop import Callbacks, Trainer, run
+    from collapse_lab.trainer.state import RunState
 
-    cfg = config_from_args(ns) if not ns.resume else None
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
-    trainer: Trainer
+    trainer = Trainer(data_dir)
+    ticks: list[dict[str, Any]] = []
+    ended: list[tuple[str, str]] = []
+    bar = Progress(0)
+
+    def on_tick(t: dict[str, Any]) -> None:
+        ticks.append(scalar_view(t))
+        bar.update(t, trainer.runs["run"].cfg.steps)
+
+    # nobody draws D's landscape here: ticks skip it (half their cost)
+    cb = Callbacks(on_tick=on_tick, on_end=lambda status, why: ended.append((status, why)),
+                   want_picture=lambda: False)
     try:
         if ns.resume:
-            trainer = Trainer.restore(Path(ns.resume), data_dir)
+            try:
+                state = RunState.load(Path(ns.resume))
+            except (OSError, KeyError, RuntimeError, ValueError) as e:
+                fail(f"--resume: cannot read checkpoint {ns.resume}: {e}")
+            trainer.add("run", state, cb)
             overrides = knob_values(ns)  # flags given with --resume change the restored run
             if overrides:
-                trainer.apply(overrides)
+                rejected: list[dict[str, Any]] = []
+                trainer.runs["run"].cb.on_event = lambda e: rejected.append(e) \
+                    if e["type"] == "rejected" else None
+                trainer.command("run", {"set": overrides})
+                if rejected:
+                    fail(f"{flag(rejected[0]['field'])}: {rejected[0]['message']}")
         else:
-            assert cfg is not None
-            trainer = Trainer(cfg, data_dir)
+            trainer.add("run", config_from_args(ns), cb)
     except ConfigError as e:
         fail(f"{flag(e.field)}: {e.message}")
-    except (OSError, KeyError, RuntimeError) as e:
-        fail(f"--resume: cannot read checkpoint {ns.resume}: {e}")
-    cfg = trainer.cfg
-    info = trainer.info()
-    bar = Progress(cfg.steps)
+    info = trainer.info("run")
     stop = {"asked": False}
 
     def on_sigint(signum, frame):
@@ -171,24 +178,20 @@ def cmd_train(ns: argparse.Namespace) -> int:
         stop["asked"] = True  # the first Ctrl-C ends the run cleanly; a second one aborts
 
     old = signal.signal(signal.SIGINT, on_sigint)
-    ticks: list[dict[str, Any]] = []
-    def on_tick(t: dict[str, Any]) -> None:
-        ticks.append(scalar_view(t))
-        bar.update(t, trainer.cfg.steps)
-
-    # nobody draws D's landscape here: ticks skip it (half their cost)
-    cb = Callbacks(on_tick=on_tick, should_stop=lambda: stop["asked"],
-                   want_picture=lambda: False)
     try:
-        last = run(trainer, cb)
-    except Diverged as e:
-        bar.close()
-        fail(f"run diverged: {e}", code=1)
+        run(trainer, should_stop=lambda: stop["asked"])
     finally:
         signal.signal(signal.SIGINT, old)
     bar.close()
+    status, reason = ended[0]
+    if status == "failed":
+        fail(f"run diverged: {reason}", code=1)
+    final = trainer.runs["run"]
+    last = final.last
+    assert last is not None and final.final is not None
     if ns.save:
-        trainer.save(Path(ns.save))
+        final.final.save(Path(ns.save))
+    cfg = final.cfg
     if ns.json:
         out: dict[str, Any] = dict(config=cfg.to_dict(), info=info, final=scalar_view(last))
         if ns.series:
@@ -255,6 +258,10 @@ def add_serve(sub) -> None:
     s.add_argument("--token", help="teacher token: only its holder may start/control runs "
                    "(env COLLAPSE_LAB_TOKEN)")
     s.add_argument("--frame-rate", type=float, help="live frames per second (default 10)")
+    s.add_argument("--backend", choices=["local", "ray"],
+                   help="where workers run: local processes (default) or Ray actors "
+                   "(pip install 'collapse-lab[ray]')")
+    s.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
     s.set_defaults(func=cmd_serve)
 
 
@@ -266,12 +273,20 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     from collapse_lab.server.settings import Settings
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
-                                         "frame_rate") if getattr(ns, k) is not None}
+                                         "frame_rate", "backend", "ray_address")
+             if getattr(ns, k) is not None}
+    if given.get("ray_address"):
+        given["backend"] = "ray"
     try:
         settings = Settings(**given)
     except ValidationError as e:
         err = e.errors()[0]
         fail(f"{flag(str(err['loc'][0]))}: {err['msg']}")
+    if settings.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md

@@ -68,6 +68,10 @@ class Client:
         body = dict(knobs, **({"preset": preset} if preset else {}))
         return self.request("POST", "/api/runs", body)
 
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run on the server, oldest first."""
+        return self.request("GET", "/api/runs")["runs"]
+
     def run(self, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/runs/{run_id}")
 

@@ -14,9 +14,9 @@ worker adds a layer while any viewer wants it, and a viewer that does not simply
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
-from typing import Any
+
+from pydantic import BaseModel
 
 
 class Overflow(Exception):
@@ -103,9 +103,10 @@ class Hub:
         for v in self.viewers:
             v.push_frame(frame)
 
-    def publish(self, msg: dict[str, Any]) -> None:
+    def publish(self, msg: BaseModel) -> None:
+        """A text message (server/messages.py) to every viewer, encoded once."""
         if not self.viewers:
             return
-        text = json.dumps(msg, separators=(",", ":"), default=str)
+        text = msg.model_dump_json()
         for v in self.viewers:
             v.push_text(text)

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from collapse_lab.server.supervisor import RunState
+from collapse_lab.server.runs import RunState
 from collapse_lab.trainer.config import knobs
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from collapse_lab.trainer.stats import SCALAR_NAMES
+
 MAGIC = b"CLAB"
 VERSION = 1
 FRAME = 1
@@ -32,9 +34,7 @@ HEADER = struct.Struct("<4sBBHIIIIHHHH")  # 32 bytes
 assert HEADER.size == 32
 
 # scalars carried in a frame's JSON part, in this order (docs/protocol.md)
-SCALAR_KEYS = ("step", "time", "config_version", "steps_per_sec", "loss_d", "loss_g", "term_gp",
-               "term_r1", "term_entropy", "grad_norm_d", "grad_norm_g", "modes_captured",
-               "modes_covered", "hq_fraction", "effective_modes", "reverse_kl", "hopping")
+SCALAR_KEYS = SCALAR_NAMES
 
 
 class ProtocolError(ValueError):
@@ -141,7 +141,8 @@ def encode_frame(tick: dict[str, Any], status: str = "running",
     if manifold is not None:
         manifold = np.asarray(manifold, dtype=np.float32)
         meta["manifold_side"] = int(manifold.shape[0])
-        meta["manifold_note"] = str(tick.get("manifold_note") or "")[:200]
+        if tick.get("manifold_note"):
+            meta["manifold_note"] = str(tick["manifold_note"])[:200]
     samples = np.asarray(tick["samples"], dtype=np.float32)
     images = samples.ndim == 2 and samples.shape[1] > 2
     n = samples.shape[0]

@@ -9,15 +9,19 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _default_data_dir() -> Path:
-    from collapse_lab.server.cli import default_data_dir
-
-    return default_data_dir()
+def default_data_dir() -> Path:
+    """$COLLAPSE_LAB_DATA_DIR, else the user's XDG data directory (~/.local/share/collapse-lab)."""
+    env = os.environ.get("COLLAPSE_LAB_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "collapse-lab"
 
 
 def _default_worker_threads() -> int:
@@ -30,7 +34,7 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="interface to listen on", max_length=255)
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port)")
-    data_dir: Path = Field(default_factory=_default_data_dir,
+    data_dir: Path = Field(default_factory=default_data_dir,
                            description="SQLite store, checkpoints and dataset caches")
     max_workers: int = Field(2, ge=1, le=64,
                              description="runs training at once; further runs wait as queued")
@@ -52,7 +56,18 @@ class Settings(BaseSettings):
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
     batch_groups: bool = Field(True, description="train the runs of a compare group that can "
-                               "share one batched step in one worker (trainer/batched.py)")
+                               "share one stacked step in one worker (trainer/engine.py)")
+    pack: bool = Field(True, description="a queued run joins a live worker whose runs it can "
+                       "share a stacked step with, instead of waiting for a free worker")
+    pack_limit: int = Field(32, ge=1, le=1024, description="runs one worker trains at most")
+    backend: Literal["local", "ray"] = Field("local", description="where workers run: local "
+                                             "processes, or Ray actors (the `ray` extra)")
+    ray_address: str | None = Field(None, max_length=255, description="the Ray cluster to use "
+                                    "(e.g. ray://head:10001 or head:6379); none = a local Ray")
+    ray_cpus_per_worker: float = Field(1.0, gt=0, le=256, description="CPUs a worker actor asks "
+                                       "Ray for")
+    ray_gpus_per_worker: float = Field(0.25, ge=0, le=8, description="share of a GPU a worker "
+                                       "actor asks for when its runs use CUDA (several share one)")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
 

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT NULL, reason TEXT,
-    config TEXT NOT NULL, group_id TEXT, label TEXT, config_version INTEGER DEFAULT 0,
+    config TEXT NOT NULL, group_id TEXT, label TEXT, owner TEXT, config_version INTEGER DEFAULT 0,
     step INTEGER DEFAULT 0, provenance TEXT, hello TEXT, real BLOB, started REAL, ended REAL,
     checkpoint_step INTEGER, last TEXT);
 CREATE TABLE IF NOT EXISTS events (
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS groups (
     varied TEXT NOT NULL);
 """
 
-RUN_COLUMNS = ("id", "created", "status", "reason", "config", "group_id", "label",
+RUN_COLUMNS = ("id", "created", "status", "reason", "config", "group_id", "label", "owner",
                "config_version", "step", "provenance", "hello", "started", "ended",
                "checkpoint_step", "last")
 JSON_COLUMNS = ("config", "provenance", "hello", "last")
@@ -64,6 +64,9 @@ class Store:
         self.max_snapshots = max_snapshots
         conn = _connect(self.path)
         conn.executescript(SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if "owner" not in have:  # a data dir from a version without run owners
+            conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
         conn.commit()
         conn.close()
         self._q: queue.Queue[Job | threading.Event | None] = queue.Queue(maxsize=100_000)
@@ -223,6 +226,12 @@ class Store:
             "SELECT data FROM ticks WHERE run_id=? AND step>? ORDER BY step LIMIT ?",
             (run_id, since, limit)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def last_tick_step(self, run_id: str) -> int | None:
+        """The step of the run's newest stored tick (None: no tick)."""
+        row = self._reader().execute("SELECT MAX(step) FROM ticks WHERE run_id=?",
+                                     (run_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._reader().execute(

@@ -1,62 +1,40 @@
-"""The run registry and its worker processes.
+"""The run registry: creating, scheduling, controlling, resuming and deleting runs.
 
-Every run is a `Run` record kept in memory (and written through to the store); an active run
-owns one spawned worker process (server/worker.py). A reader thread per worker receives its
-messages, writes the bulky ones (ticks, snapshots) to the store directly and hands the rest to
-the event loop with `call_soon_threadsafe`; the event loop only updates records and forwards
-already-encoded bytes to the run's Hub.
+Every run is a `Run` record (server/runs.py) kept in memory and written through to the store. A
+run trains in a worker process (server/workers.py, server/worker.py); one worker may train many
+runs, and runs that agree on the shape of the step share one stacked engine inside it:
 
-States: queued → running ⇄ paused → stopping → done | failed | interrupted. At most
-`max_workers` runs train at once; the others wait as `queued`, oldest first.
+- the runs of a compare group start together in one worker (`batch_groups`), and
+- with `pack` on, a queued run that finds no free worker slot joins the least loaded live worker
+  whose runs it can share a step with, up to `pack_limit` runs a worker, instead of waiting.
 
-The runs of a compare group that can share one batched step (trainer/batched.py, `group_key`)
-train in one worker process (server/batch_worker.py) when `batch_groups` is on: one worker slot,
-one handle shared by the runs, each run still with its own messages, store rows, hub and state.
+At most `max_workers` worker processes run at once; runs that find no place wait as `queued`.
+
+A control is validated once, here, against the trainer's registry; the server's copy of the
+run's config changes when the control is accepted, so the next control is checked against it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing as mp
 import platform
 import secrets
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
-from enum import Enum
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from collapse_lab.server import batch_worker
-from collapse_lab.server import worker as worker_mod
-from collapse_lab.server.fanout import Hub
+from collapse_lab.server import messages, pipe
+from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
-from collapse_lab.trainer.batched import group_key
-from collapse_lab.trainer.config import ConfigError, RunConfig, make_config, validate_changes
+from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
+from collapse_lab.trainer.config import ConfigError, make_config, stack_key, validate_changes
 
 log = logging.getLogger(__name__)
 
-
-class RunState(str, Enum):
-    queued = "queued"
-    running = "running"
-    paused = "paused"
-    stopping = "stopping"
-    done = "done"
-    failed = "failed"
-    interrupted = "interrupted"
-
-
-FINAL = {RunState.done, RunState.failed, RunState.interrupted}
-LIVE = {RunState.running, RunState.paused, RunState.stopping}
-
-
-class Conflict(Exception):
-    """A control that the run's state does not allow (HTTP 409)."""
+__all__ = ["FINAL", "LIVE", "Conflict", "Run", "RunState", "Supervisor", "project_version"]
 
 
 def project_version() -> str:
@@ -68,53 +46,6 @@ def project_version() -> str:
         return "source"
 
 
-@dataclass(eq=False)
-class WorkerHandle:
-    """One worker process: one run, or (`batched`) the runs of a batched group, in order."""
-
-    process: Any  # multiprocessing.Process (spawn context)
-    control: Connection
-    runs: list[Run]
-    batched: bool = False
-    thread: threading.Thread | None = None
-    ends: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (status, reason)
-    shutdown: bool = False  # stopped because the server is shutting down
-
-
-@dataclass
-class Run:
-    id: str
-    created: float
-    status: RunState
-    config: dict[str, Any]
-    reason: str | None = None
-    group_id: str | None = None
-    label: str | None = None
-    config_version: int = 0
-    step: int = 0
-    provenance: dict[str, Any] | None = None
-    hello: dict[str, Any] | None = None  # dataset description and value_kind, from the worker
-    started: float | None = None
-    ended: float | None = None
-    checkpoint_step: int | None = None
-    last: dict[str, Any] | None = None  # the latest tick's scalars
-    # not stored
-    hub: Hub = field(default_factory=Hub)
-    worker: WorkerHandle | None = None
-    real: bytes | None = None
-    resume: bool = False
-    batch: bool = False  # may train batched with the other queued runs of its group
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    watched: bool = False  # what its worker was last told: has the run a viewer?
-
-    def record(self) -> dict[str, Any]:
-        return dict(id=self.id, created=self.created, status=self.status.value,
-                    reason=self.reason, config=self.config, group_id=self.group_id,
-                    label=self.label, config_version=self.config_version, step=self.step,
-                    provenance=self.provenance, hello=self.hello, started=self.started,
-                    ended=self.ended, checkpoint_step=self.checkpoint_step, last=self.last)
-
-
 class Supervisor:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
@@ -123,12 +54,22 @@ class Supervisor:
         self.groups: dict[str, dict[str, Any]] = {}
         self.handles: list[WorkerHandle] = []  # live worker processes
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.ctx = mp.get_context("spawn")
+        self.closing = False
+        self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
+        self.ray_resources: dict[str, float] = {}
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        if self.settings.backend == "ray":
+            from collapse_lab.server import ray_backend
+
+            self.ray_resources = await asyncio.to_thread(
+                ray_backend.init, self.settings.ray_address)
+            log.warning("workers run as Ray actors: %s", {k: v for k, v in
+                                                          self.ray_resources.items()
+                                                          if k in ("CPU", "GPU")})
         n = await asyncio.to_thread(self.store.mark_interrupted)
         if n:
             log.warning("%d run(s) were active when the server stopped: marked interrupted", n)
@@ -140,29 +81,32 @@ class Supervisor:
             self.groups[g["id"]] = g
 
     async def shutdown(self) -> None:
-        """Stop every worker: a stop command, then terminate, then kill, each after a timeout."""
-        live = [r for r in self.runs.values() if r.worker is not None]
-        for r in live:
-            assert r.worker is not None
-            r.worker.shutdown = True
-            self._send(r, {"action": "stop"})
-        await self._wait_exit(live, self.settings.stop_timeout)
-        for r in live:
-            if r.worker and r.worker.process.is_alive():
-                r.worker.process.terminate()
-        await self._wait_exit(live, 3.0)
-        for r in live:
-            if r.worker and r.worker.process.is_alive():
-                r.worker.process.kill()
-        await self._wait_exit(live, 3.0)
+        """Stop every worker: a stop for each run, then terminate, then kill, each after a
+        timeout. Queued runs become interrupted at once (no worker starts from here on)."""
+        self.closing = True
         for r in self.runs.values():
             if r.status == RunState.queued:
-                self._set_status(r, RunState.interrupted, "the server shut down before it started")
+                self._set_status(r, RunState.interrupted,
+                                 "the server shut down before it started")
+        workers = list(self.handles)
+        for w in workers:
+            w.shutdown = True
+            for rid in w.live():
+                w.send(pipe.Control(rid, {"action": "stop"}))
+        await self._wait_exit(workers, self.settings.stop_timeout)
+        for w in workers:
+            if w.process.is_alive():
+                w.process.terminate()
+        await self._wait_exit(workers, 3.0)
+        for w in workers:
+            if w.process.is_alive():
+                w.process.kill()
+        await self._wait_exit(workers, 3.0)
         await asyncio.to_thread(self.store.flush)
 
-    async def _wait_exit(self, runs: list[Run], timeout: float) -> None:
+    async def _wait_exit(self, workers: list[WorkerHandle], timeout: float) -> None:
         end = time.monotonic() + timeout
-        while time.monotonic() < end and any(r.worker is not None for r in runs):
+        while time.monotonic() < end and any(w in self.handles for w in workers):
             await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ creating runs
@@ -173,12 +117,12 @@ class Supervisor:
                 return rid
 
     def create(self, config: dict[str, Any], *, group_id: str | None = None,
-               label: str | None = None, schedule: bool = True) -> Run:
+               label: str | None = None, owner: str | None = None,
+               schedule: bool = True) -> Run:
         """A new queued run; `schedule=False` leaves starting it to a later schedule() (a
-        compare group creates all its runs first, so they can start batched together)."""
+        compare group creates all its runs first, so they start in one worker)."""
         run = Run(id=self.new_id(), created=time.time(), status=RunState.queued, config=config,
-                  group_id=group_id, label=label,
-                  batch=group_id is not None and self.settings.batch_groups)
+                  group_id=group_id, label=label, owner=owner)
         self.runs[run.id] = run
         self.store.save_run(run.record())
         self._prune()
@@ -201,327 +145,346 @@ class Supervisor:
     def active_workers(self) -> int:
         return len(self.handles)
 
+    def queued(self) -> list[Run]:
+        """Runs waiting for a place, in the order they get one."""
+        return sorted((r for r in self.runs.values() if r.status == RunState.queued),
+                      key=lambda r: r.created)
+
+    def _key(self, run: Run) -> tuple:
+        if run.id not in self._keys:
+            self._keys[run.id] = stack_key(make_config(run.config))
+        return self._keys[run.id]
+
     def schedule(self) -> None:
-        queued = sorted((r for r in self.runs.values() if r.status == RunState.queued),
-                        key=lambda r: r.created)
-        for run in queued:
+        if self.closing or self.loop is None:
+            return
+        for run in self.queued():
             if run.status != RunState.queued:
-                continue  # started just now with a batch of its group
-            if self.active_workers() >= self.settings.max_workers:
-                break
-            mates = self._batch_mates(run, queued)
-            if len(mates) > 1:
-                self._spawn_batch(mates)
-            else:
-                self._spawn(run)
+                continue  # placed just now with the runs it starts with
+            try:
+                key = self._key(run)
+            except ConfigError as e:  # a stored config this version no longer accepts
+                self._set_status(run, RunState.failed, f"config: {e}")
+                continue
+            # a free worker slot first (runs spread over the cores); else a live worker whose
+            # runs it can share a step with
+            if len(self.handles) < self.settings.max_workers:
+                self._spawn(run, key)
+            elif (host := self._host_for(run, key)) is not None:
+                self._join(host, run)
 
-    def _batch_mates(self, run: Run, queued: list[Run]) -> list[Run]:
-        """The queued runs of run's group that can train batched with it (run first)."""
-        if not (run.batch and run.group_id and not run.resume):
-            return [run]
-        try:
-            key = group_key(make_config(run.config))
-        except ConfigError:
-            return [run]
+    def _may_share(self, run: Run, w: WorkerHandle) -> bool:
+        if self.settings.pack:
+            return True
+        if not (self.settings.batch_groups and run.group_id):
+            return False
+        return all(self.runs[r].group_id == run.group_id for r in w.live() if r in self.runs)
+
+    def _host_for(self, run: Run, key: tuple) -> WorkerHandle | None:
+        """The least loaded live worker this run may join."""
+        hosts = [w for w in self.handles
+                 if not w.shutdown and w.key == key and 0 < len(w.live()) < self.settings.pack_limit
+                 and self._may_share(run, w)]
+        return min(hosts, key=lambda w: len(w.live()), default=None)
+
+    def _checkpoint_prefix(self, run: Run) -> Path:
+        return Path(self.settings.checkpoint_dir) / run.id
+
+    def _run_spec(self, run: Run) -> pipe.RunSpec:
+        run.watched = bool(run.hub.viewers)
+        run.manifold = self._wants_manifold(run)
+        return pipe.RunSpec(run_id=run.id, config=run.config,
+                            checkpoint=str(self._checkpoint_prefix(run)),
+                            resume_from=run.resume_from, watched=run.watched,
+                            manifold=run.manifold)
+
+    def _spawn(self, run: Run, key: tuple) -> None:
+        """A new worker for `run` and the queued runs that may share its step."""
+        assert self.loop is not None
+        s = self.settings
         mates = [run]
-        for r in queued:
-            if (r is not run and r.status == RunState.queued and r.batch and not r.resume
-                    and r.group_id == run.group_id):
-                try:
-                    if group_key(make_config(r.config)) == key:
-                        mates.append(r)
-                except ConfigError:
-                    pass
-        return mates
+        for r in self.queued():
+            if len(mates) >= s.pack_limit:
+                break
+            if r is run or r.status != RunState.queued:
+                continue
+            try:
+                same = self._key(r) == key
+            except ConfigError:
+                continue
+            # the rest of its compare group starts with it (other runs spread over free slots
+            # first, and join a worker when none is left)
+            if same and s.batch_groups and run.group_id and r.group_id == run.group_id:
+                mates.append(r)
+        spec = pipe.WorkerSpec(runs=[self._run_spec(r) for r in mates], data_dir=str(s.data_dir),
+                               frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
+                               checkpoint_every=s.checkpoint_every, threads=s.worker_threads,
+                               pack=s.pack or s.batch_groups)
+        name = f"worker-{run.id}"
+        if s.backend == "ray":
+            from collapse_lab.server import ray_backend
 
-    def _checkpoint(self, run: Run) -> Path:
-        return Path(self.settings.checkpoint_dir) / f"{run.id}.pt"
-
-    def _spawn(self, run: Run) -> None:
-        s = self.settings
-        spec = worker_mod.WorkerSpec(
-            run_id=run.id, config=run.config, data_dir=str(s.data_dir),
-            checkpoint=str(self._checkpoint(run)), resume=run.resume, frame_rate=s.frame_rate,
-            snapshot_every=s.snapshot_every, checkpoint_every=s.checkpoint_every,
-            threads=s.worker_threads, watched=self._watched(run))
-        w = self._start_process(worker_mod.main, spec, [run], False, f"run-{run.id}")
-        self._started(run, w, batched=False)
-        assert w.thread is not None
-        w.thread.start()
-
-    def _spawn_batch(self, runs: list[Run]) -> None:
-        """Start the runs of one batched group in one worker (server/batch_worker.py)."""
-        s = self.settings
-        spec = batch_worker.BatchSpec(
-            run_ids=[r.id for r in runs], configs=[r.config for r in runs],
-            data_dir=str(s.data_dir), frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
-            threads=s.worker_threads, watched=[self._watched(r) for r in runs])
-        w = self._start_process(batch_worker.main, spec, runs, True,
-                                f"group-{runs[0].group_id}")
-        for i, run in enumerate(runs):
-            self._started(run, w, batched=True, batched_index=i, runs=len(runs),
-                          batched_runs=[r.id for r in runs])
-        assert w.thread is not None
-        w.thread.start()
-
-    def _start_process(self, target: Any, spec: Any, runs: list[Run], batched: bool,
-                       name: str) -> WorkerHandle:
-        ctrl_r, ctrl_w = self.ctx.Pipe(duplex=False)
-        out_r, out_w = self.ctx.Pipe(duplex=False)
-        proc = self.ctx.Process(target=target, args=(spec, ctrl_r, out_w),
-                                name=f"collapse-lab-{name}", daemon=True)
-        proc.start()
-        ctrl_r.close()
-        out_w.close()
-        w = WorkerHandle(process=proc, control=ctrl_w, runs=runs, batched=batched)
-        w.thread = threading.Thread(target=self._read, args=(w, out_r), daemon=True,
-                                    name=f"reader-{name}")
+            cuda = run.config.get("device") != "cpu" and self.ray_resources.get("GPU", 0) > 0
+            w = ray_backend.spawn(spec, key, name, self.loop, self._on_message, self._on_exit,
+                                  self._on_bulk, gpus=s.ray_gpus_per_worker if cuda else 0.0,
+                                  cpus=s.ray_cpus_per_worker)
+        else:
+            w = spawn(spec, key, name, self.loop, self._on_message, self._on_exit,
+                      self._on_bulk)
         self.handles.append(w)
-        return w
+        for r in mates:
+            self._placed(r, w)
 
-    def _started(self, run: Run, w: WorkerHandle, **facts: Any) -> None:
+    def _join(self, w: WorkerHandle, run: Run) -> None:
+        w.run_ids.append(run.id)
+        self._placed(run, w)
+        if not w.send(pipe.Join(self._run_spec(run))):
+            w.run_ids.remove(run.id)
+            run.worker = None
+
+    def _placed(self, run: Run, w: WorkerHandle) -> None:
+        """The run has a place: it is running from now (its worker says hello when it has
+        built it; the websocket waits for that)."""
         run.worker = w
         run.ready.clear()
-        now = time.time()
-        if run.started is None:
-            run.started = now
-        run.ended = None
-        run.provenance = dict(run.provenance or {}, seed=run.config.get("seed"),
-                              config_at_start=run.config, collapse_lab=project_version(),
-                              python=sys.version.split()[0], platform=platform.platform(),
-                              pid=w.process.pid, worker_started=now, **facts)
-        self._set_status(run, RunState.running, "resumed from its checkpoint" if run.resume
-                         else None)
+        self._set_status(run, RunState.running,
+                         "resumed from its checkpoint" if run.resume_from else None)
 
     # ------------------------------------------------------------------ worker messages
-    def _read(self, w: WorkerHandle, conn: Connection) -> None:
-        """Reader thread: one per worker, until its pipe closes. A batched worker wraps each
-        run's message as ("run", index, message)."""
-        assert self.loop is not None
-        run = w.runs[0]
-        while True:
-            try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                break
-            if w.batched:
-                if msg[0] != "run":
-                    continue
-                run, msg = w.runs[msg[1]], msg[2]
-            if run.id not in self.runs:
-                continue  # deleted while its worker winds down
-            kind = msg[0]
-            if kind == "tick":
-                self.store.add_tick(run.id, msg[1])
-            elif kind == "snapshot":
-                self.store.add_snapshot(run.id, msg[1], msg[2])
-                if run.watched:
-                    continue  # frames keep the hub's latest picture fresh
-                msg = ("latest", msg[2])  # an unwatched run sends no frames: a late viewer
-                # starts from its newest snapshot
-            self.loop.call_soon_threadsafe(self._on_message, run, msg)
-        conn.close()
-        w.process.join(10)
-        code = w.process.exitcode
-        try:
-            self.loop.call_soon_threadsafe(self._on_exit, w, code)
-        except RuntimeError:
-            pass  # the loop is closed: the server is gone
+    def _on_bulk(self, msg: Any) -> Any:
+        """On a worker's reader thread: store writes; returns what the loop still needs."""
+        match msg:
+            case pipe.Tick(run_id=rid, scalars=t) if rid in self.runs:
+                self.store.add_tick(rid, t)
+            case pipe.Snapshot(run_id=rid, step=step, data=data) if rid in self.runs:
+                self.store.add_snapshot(rid, step, data)
+                if self.runs[rid].watched:
+                    return None  # frames keep the hub's latest picture fresh
+        return msg
 
-    def _on_message(self, run: Run, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "frame":
-            run.hub.publish_frame(msg[1])
-        elif kind == "latest":
-            if not run.hub.viewers:
-                run.hub.latest = msg[1]
-        elif kind == "tick":
-            t = msg[1]
-            run.step, run.config_version, run.last = t["step"], t["config_version"], t
-        elif kind == "event":
-            self._on_event(run, msg[1])
-        elif kind == "hello":
-            _, info, dataset, value_kind, real, step, version = msg
-            run.config = info.pop("config", run.config)
-            run.provenance = dict(run.provenance or {}, **{k: v for k, v in info.items()
-                                                          if k not in ("dataset", "objectives")})
-            run.hello = dict(dataset=dataset, value_kind=value_kind)
-            run.real, run.step, run.config_version = real, step, version
-            self.store.save_run(run.record())
-            self.store.save_real(run.id, real)
-            run.ready.set()
-        elif kind == "checkpoint":
-            run.checkpoint_step = msg[1]
-            self.store.save_run(run.record())
-        elif kind == "end":
-            w = run.worker
-            if w is not None:
-                w.ends[run.id] = (msg[1], msg[2])
-                if w.batched:  # this run is over; the rest of its group trains on
-                    self._finish(run, w, None)
+    def _on_message(self, w: WorkerHandle, msg: Any) -> None:
+        run = self.runs.get(getattr(msg, "run_id", ""))
+        if run is None:
+            return  # deleted while its worker winds down (or a pong)
+        match msg:
+            case pipe.Frame(data=data):
+                run.hub.publish_frame(data)
+            case pipe.Snapshot(data=data):  # an unwatched run: a late viewer starts here
+                if not run.hub.viewers:
+                    run.hub.latest = data
+            case pipe.Tick(scalars=t):
+                run.step, run.config_version, run.last = t["step"], t["config_version"], t
+            case pipe.Event(event=ev):
+                self._on_event(run, ev)
+            case pipe.Hello():
+                self._on_hello(w, run, msg)
+            case pipe.Checkpoint(step=step):
+                run.checkpoint_step = step
+                self.store.save_run(run.record())
+            case pipe.End(status=status, reason=reason):
+                w.ended.add(run.id)
+                if w.shutdown and status == "done" and run.step < run.config["steps"]:
+                    # stopped by the shutdown, not finished
+                    status, reason = "interrupted", "the server shut down during the run"
+                self._finish(run, w, RunState(status), reason)
+
+    def _on_hello(self, w: WorkerHandle, run: Run, msg: pipe.Hello) -> None:
+        w.hello.add(run.id)
+        info = dict(msg.info)
+        run.config = info.pop("config", run.config)
+        dataset = info.pop("dataset", None)
+        now = time.time()
+        run.started = run.started or now
+        run.ended = None
+        run.provenance = dict(run.provenance or {}, **info, seed=run.config.get("seed"),
+                              config_at_start=run.config, collapse_lab=project_version(),
+                              python=sys.version.split()[0], platform=platform.platform(),
+                              worker_started=now, worker_runs=len(w.run_ids),
+                              backend=self.settings.backend)
+        run.hello = dict(dataset=dataset, value_kind=msg.value_kind)
+        run.real, run.step, run.config_version = msg.real, msg.step, msg.version
+        run.resume_from = None
+        self.store.save_run(run.record())
+        self.store.save_real(run.id, msg.real)
+        run.ready.set()
 
     def _on_event(self, run: Run, ev: dict[str, Any]) -> None:
         self.store.add_event(run.id, ev)
-        run.hub.publish({"type": "event", "event": ev})
-        if ev.get("type") == "config":
+        run.hub.publish(messages.Event(event=ev))
+        kind = ev.get("type")
+        if kind == "config":
             run.config, run.config_version = ev["config"], ev["version"]
+            self._keys.pop(run.id, None)
             self.store.save_run(run.record())
-        elif ev.get("type") == "state" and run.status in (RunState.running, RunState.paused):
+        elif kind == "rejected" and ev.get("config"):
+            run.config = ev["config"]  # what the run really has (the copy ran ahead)
+            self._keys.pop(run.id, None)
+        elif kind == "state" and run.status in (RunState.running, RunState.paused):
             run.step = ev["step"]  # exact: steps since the last tick are not in any tick
             self._set_status(run, RunState(ev["state"]), None)
 
     def _on_exit(self, w: WorkerHandle, code: int | None) -> None:
         if w in self.handles:
             self.handles.remove(w)
-        for run in w.runs:
-            if run.worker is w:
-                self._finish(run, w, code)
+        for rid in w.run_ids:
+            run = self.runs.get(rid)
+            if run is None or run.worker is not w or rid in w.ended:
+                continue
+            if w.shutdown:
+                self._finish(run, w, RunState.interrupted, "the server shut down during the run")
+            elif run.status == RunState.stopping:
+                self._finish(run, w, RunState.done,
+                             f"stopped (worker killed after {self.settings.stop_timeout:g} s)")
+            else:
+                why = w.exit_reason or f"exit code {code}"
+                self._finish(run, w, RunState.failed,
+                             f"worker died ({why})" if rid in w.hello
+                             else f"worker exited before starting the run ({why})")
         if self.loop and not self.loop.is_closed():
             self.schedule()
 
-    def _finish(self, run: Run, w: WorkerHandle, code: int | None) -> None:
-        """Run's part of worker w is over: its final state from its end message, if any."""
+    def _finish(self, run: Run, w: WorkerHandle, status: RunState, reason: str) -> None:
+        """Run's part of worker w is over."""
+        if run.worker is not w:
+            return
         run.worker = None
-        end = w.ends.get(run.id)
-        if w.shutdown:
-            status, reason = RunState.interrupted, "the server shut down during the run"
-        elif end is not None:
-            status, reason = RunState(end[0]), end[1]
-        else:
-            status, reason = RunState.failed, f"worker died (exit code {code})"
-        run.ended = time.time()
+        run.resume_from = None
         run.ready.set()
-        run.resume = False
-        if run.status == RunState.stopping and status == RunState.failed and end is None:
-            reason = f"stopped (worker killed after {self.settings.stop_timeout:g} s)"
-            status = RunState.done
+        if run.status in FINAL:
+            return
+        run.ended = time.time()
         if run.id in self.runs:
             self._set_status(run, status, reason)
 
     def _set_status(self, run: Run, status: RunState, reason: str | None) -> None:
-        changed = status != run.status or reason != run.reason
-        run.status, run.reason = status, reason
-        if status in FINAL and run.ended is None:
-            run.ended = time.time()
+        changed = run.transition(status, reason)
         if run.id in self.runs:
             self.store.save_run(run.record())
         if changed:
-            run.hub.publish({"type": "status", "status": status.value, "reason": reason})
+            run.hub.publish(messages.Status(status=status.value, reason=reason))
 
+    # ------------------------------------------------------------------ viewers
     @staticmethod
-    def _watched(run: Run) -> bool:
-        run.watched = bool(run.hub.viewers)
-        return run.watched
+    def _wants_manifold(run: Run) -> bool:
+        wants = getattr(run.hub, "wants", None)
+        return bool(wants("manifold")) if wants is not None else False
 
     def viewers_changed(self, run: Run) -> None:
-        """A viewer joined or left: tell the worker when the run gains its first or loses its
-        last, so an unwatched run spends nothing on frames (server/worker.py)."""
-        if bool(run.hub.viewers) != run.watched:
-            self._send(run, {"watched": self._watched(run)})
+        """A viewer joined, left or changed its layers: tell the worker when the run gains its
+        first viewer or loses its last (an unwatched run draws no frames), or when the
+        manifold layer is wanted or no longer."""
+        watched, manifold = bool(run.hub.viewers), self._wants_manifold(run)
+        if (watched, manifold) != (run.watched, run.manifold):
+            run.watched, run.manifold = watched, manifold
+            self._send(run, pipe.Watch(run.id, watched, manifold))
 
-    def _send(self, run: Run, cmd: dict[str, Any]) -> None:
-        w = run.worker
-        if w is None:
-            return
-        if w.batched:
-            cmd = dict(cmd, run=w.runs.index(run))
-        try:
-            w.control.send(cmd)
-        except (BrokenPipeError, OSError):
-            pass  # it is exiting; its reader thread reports how
+    def _send(self, run: Run, msg: Any) -> None:
+        if run.worker is not None:
+            run.worker.send(msg)
 
     # ------------------------------------------------------------------ control
-    def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
+    async def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
         """Apply a control body; returns what was accepted. Raises ConfigError or Conflict."""
         st = run.status
         if "set" in cmd:
-            changes = cmd["set"]
             if st in FINAL or st == RunState.stopping:
                 raise Conflict(f"run {run.id} is {st.value}; only an active run takes changes")
             cfg = make_config(run.config)
-            if st == RunState.queued:  # nothing has started: every knob may still change
-                accepted = validate_changes(cfg, changes, live=False)
+            if st == RunState.queued:  # nothing started: any knob may still change
+                accepted = validate_changes(cfg, cmd["set"], live=False)
                 run.config = cfg.replace(**accepted).to_dict()
+                self._keys.pop(run.id, None)
                 self.store.save_run(run.record())
                 return dict(accepted=accepted, applied=True)
-            accepted = validate_changes(cfg, changes, live=True)
-            if run.worker is not None and run.worker.batched:
-                self._check_batched(run, cfg, accepted)
-            self._send(run, {"set": accepted})
+            accepted = validate_changes(cfg, cmd["set"], live=True)
+            run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
+            self._keys.pop(run.id, None)
+            self._send(run, pipe.Control(run.id, {"set": accepted}))
             return dict(accepted=accepted, applied=False)
         action = cmd["action"]
         if action == "resume" and st == RunState.interrupted:
-            return self.resume(run)
+            return await self.resume(run)
         if action == "stop":
-            if st == RunState.queued:
-                self._set_status(run, RunState.done, "stopped before it started")
-                return dict(accepted={"action": "stop"}, applied=True)
-            if st in FINAL or st == RunState.stopping:
-                raise Conflict(f"run {run.id} is already {st.value}")
-            self._set_status(run, RunState.stopping, "stop requested")
-            self._send(run, {"action": "stop"})
-            self._kill_later(run)
-            return dict(accepted={"action": "stop"}, applied=False)
+            return self._stop(run)
         if st not in (RunState.running, RunState.paused):
             raise Conflict(f"run {run.id} is {st.value}; '{action}' needs a running or paused "
                            "run" + ("" if st != RunState.done else
                                     " (resume works on interrupted runs only)"))
-        body = {"action": action} if action != "step" else {"action": "step",
-                                                           "n": int(cmd.get("n", 1))}
-        self._send(run, body)
+        body: dict[str, Any] = {"action": action}
+        if action == "step":
+            body.update(n=int(cmd.get("n", 1)), part=cmd.get("part", "both"))
+        self._send(run, pipe.Control(run.id, body))
         return dict(accepted=body, applied=False)
 
-    def _check_batched(self, run: Run, cfg: RunConfig, changes: dict[str, Any]) -> None:
-        """A run training batched keeps its group's step shape: refuse a knob that alters it."""
-        key = group_key(cfg)
-        for k, v in changes.items():
-            if group_key(cfg.replace(**{k: v})) != key:
-                assert run.worker is not None
-                raise ConfigError(k, f"this run trains batched with its group "
-                                  f"({len(run.worker.runs)} runs in one step); {k} shapes that "
-                                  "step and cannot change mid-run (values such as learning "
-                                  "rates, betas, penalty weights and the objective can)")
-
-    def resume(self, run: Run) -> dict[str, Any]:
-        """Continue an interrupted run from its last checkpoint, the same series."""
-        ck = self._checkpoint(run)
-        if ck.exists() and run.checkpoint_step is not None:
-            self.store.truncate_after(run.id, run.checkpoint_step, 1 << 30)
-            run.resume = True
-            from_step = run.checkpoint_step
-        else:
-            self.store.truncate_after(run.id, -1, -1)
-            run.resume = False
-            from_step = 0
-        run.status, run.reason, run.ended = RunState.queued, "resuming", None
-        self.store.save_run(run.record())
-        run.hub.publish({"type": "status", "status": "queued", "reason": "resuming"})
-        self.schedule()
-        return dict(accepted={"action": "resume"}, applied=True, from_step=from_step)
-
-    def _kill_later(self, run: Run) -> None:
+    def _stop(self, run: Run) -> dict[str, Any]:
+        st = run.status
+        if st == RunState.queued:
+            self._set_status(run, RunState.done, "stopped before it started")
+            return dict(accepted={"action": "stop"}, applied=True)
+        if st in FINAL or st == RunState.stopping:
+            raise Conflict(f"run {run.id} is already {st.value}")
+        self._set_status(run, RunState.stopping, "stop requested")
+        self._send(run, pipe.Control(run.id, {"action": "stop"}))
         w = run.worker
-        if w is None or self.loop is None:
-            return
+        if w is not None and self.loop is not None and len(w.live()) == 1:
+            # a worker of its own that does not stop in time is ended; a shared one is not
+            # (the other runs would fail with it)
+            kill_later(self.loop, w, self.settings.stop_timeout,
+                       lambda: run.worker is w and run.status == RunState.stopping)
+        return dict(accepted={"action": "stop"}, applied=False)
 
-        def check() -> None:
-            if run.worker is w and w.process.is_alive():
-                log.warning("run %s did not stop in time: terminating its worker", run.id)
-                w.process.terminate()
-                assert self.loop is not None
-                self.loop.call_later(3.0, lambda: w.process.is_alive() and w.process.kill())
+    # ------------------------------------------------------------------ resume
+    def checkpoints(self, run: Run) -> list[tuple[int, Path]]:
+        """A run's checkpoint files, oldest first: (step, path)."""
+        prefix = self._checkpoint_prefix(run)
+        out = []
+        for p in prefix.parent.glob(f"{run.id}-*.pt"):
+            try:
+                out.append((int(p.stem.rsplit("-", 1)[1]), p))
+            except ValueError:
+                continue
+        return sorted(out)
 
-        self.loop.call_later(self.settings.stop_timeout, check)
+    def _pick_checkpoint(self, run: Run) -> tuple[int, Path | None]:
+        """The newest checkpoint whose step the stored series reaches (so the resumed series
+        has no gap), and that step; (0, None) when there is none."""
+        self.store.flush()
+        last = self.store.last_tick_step(run.id)
+        for step, path in reversed(self.checkpoints(run)):
+            if last is not None and step <= last:
+                return step, path
+        return 0, None
 
+    async def resume(self, run: Run) -> dict[str, Any]:
+        """Continue an interrupted run from its newest usable checkpoint: the step the reply
+        names is the step training goes on from, and the series has no gap or duplicate."""
+        step, path = await asyncio.to_thread(self._pick_checkpoint, run)
+        # ticks after the checkpoint are trained again; a config event after it is replayed
+        # by nobody, so the stored config is the checkpoint's
+        self.store.truncate_after(run.id, step if path else -1, 1 << 30 if path else -1)
+        run.resume_from = str(path) if path else None
+        run.step = step
+        run.transition(RunState.queued, "resuming")
+        run.ended = None
+        self.store.save_run(run.record())
+        run.hub.publish(messages.Status(status="queued", reason="resuming"))
+        self.schedule()
+        return dict(accepted={"action": "resume"}, applied=True, from_step=step)
+
+    # ------------------------------------------------------------------ delete
     def delete(self, run: Run) -> None:
-        if run.worker is not None and run.worker.batched:
-            self._send(run, {"action": "stop"})  # the rest of its group trains on
-        elif run.worker is not None:
-            run.worker.process.terminate()
+        w = run.worker
+        if w is not None:
+            if len(w.live()) > 1:
+                w.send(pipe.Control(run.id, {"action": "stop"}))  # the others train on
+            else:
+                w.process.terminate()
         self.runs.pop(run.id, None)
+        self._keys.pop(run.id, None)
         self.store.delete_run(run.id)
-        self._checkpoint(run).unlink(missing_ok=True)
-        run.hub.publish({"type": "status", "status": "deleted", "reason": "run deleted"})
+        for _, p in self.checkpoints(run):
+            p.unlink(missing_ok=True)
+        run.hub.publish(messages.Status(status="deleted", reason="run deleted"))
 
     # ------------------------------------------------------------------ groups
     def new_group(self, base: dict[str, Any], varied: list[dict[str, Any]],

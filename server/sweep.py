@@ -37,6 +37,12 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", metavar="PATH", help="write one row per run")
     p.add_argument("--workers", type=int, default=0,
                    help="processes, one torch thread each (default: one per core)")
+    p.add_argument("--pack", type=int, default=8,
+                   help="runs that share a step's shape train as one stacked engine, this many "
+                   "at most (default 8; 1 = each run alone)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local processes, or Ray tasks over a cluster (the `ray` extra)")
+    p.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
     p.add_argument("--data-dir", help="where caches live (digits classifier)")
     p.add_argument("--from-csv", metavar="PATH[,PATH]",
                    help="print the table from earlier runs' CSVs instead of training (with "
@@ -74,6 +80,13 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     workers = ns.workers or os.cpu_count() or 1
     if ns.steps is not None and ns.steps < 1:
         _fail("--steps: expected a positive integer")
+    if ns.pack < 1:
+        _fail("--pack: expected a positive integer")
+    if ns.backend == "ray" or ns.ray_address:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            _fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
     try:
         fixed = dict(sw.parse_vary(ns.set))
         fixed = {k: v[-1] for k, v in fixed.items()}
@@ -103,10 +116,14 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     if ns.from_csv:
         rows = _rows_from_csv(ns.from_csv, configs, set(seeds))
     else:
+        backend = "ray" if ns.ray_address else ns.backend
         if sys.stderr.isatty():
+            where = ("Ray tasks" if backend == "ray"
+                     else f"{min(workers, len(jobs))} processes")
             sys.stderr.write(f"{len(jobs)} runs ({len(configs)} configs × {len(seeds)} seeds) "
-                             f"on {min(workers, len(jobs))} processes\n")
-        rows = sw.run_jobs(jobs, workers, _Progress())
+                             f"in packs of up to {ns.pack} on {where}\n")
+        rows = sw.run_jobs(jobs, workers, _Progress(), pack=ns.pack, backend=backend,
+                           ray_address=ns.ray_address)
     if ns.csv and not ns.from_csv:
         Path(ns.csv).write_text(sw.to_csv(rows))
     summaries = sw.summarise(rows)

@@ -1,30 +1,26 @@
-"""The worker process: trains one run with trainer.loop.run and reports to the server.
+"""The worker process: trains one run or many with one trainer.loop.Trainer, and reports.
 
 Started with the `spawn` context (no inherited locks, CUDA-safe). Two one-way pipes connect it to
-the server: control commands in, messages out. Frames are encoded here, once, so the server only
+the server (messages in server/pipe.py). Frames are encoded here, once, so the server only
 forwards bytes. The outgoing channel is bounded in what it keeps: an `Outbox` holds the ordered
-messages that must never be dropped (ticks, events, snapshots, checkpoints, the end) and a single
-slot for the latest frame (latest wins: an unsent frame is replaced by a newer one). A sender
-thread drains it, so a slow server never stalls a training step.
+messages that must never be dropped (ticks, events, snapshots, checkpoints, ends) and one slot
+per run for its latest frame (latest wins). A sender thread drains it, so a slow server never
+stalls a training step.
 
-Messages out (tuples, first item the kind):
-    ("hello", info, dataset, value_kind, real_bytes, step, version)
-    ("tick", scalars)            every tick; scalars include `occupancy`
-    ("event", event)             config / state / rejected events from trainer.loop.run
-    ("frame", bytes)             at most frame_rate per second
-    ("snapshot", step, bytes)    every snapshot_every ticks, and the last tick
-    ("checkpoint", step)         after Trainer.save
-    ("pong", n)
-    ("end", status, reason)      status: done | failed
+Every run of the worker is a run of its own to the server: its own messages, frame schedule,
+snapshots, checkpoints, pause and end. Runs that can share a stacked step train in one engine
+(trainer/engine.py); the trainer moves a run out when it is paused or changes shape.
 
-Besides the control bodies, the server sends `{"watched": bool}` when the run gains its first
-viewer or loses its last. An unwatched run draws no frames and no landscape except for the
-snapshots that replay needs, so a run nobody looks at trains at the speed of `collapse-lab train`.
+A run nobody watches draws no frames and no D landscape except for the snapshots that replay
+needs, so it trains at the speed of `collapse-lab train`. When the server goes away (its pipe
+closes) every run stops without writing a checkpoint past what the server recorded.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -33,225 +29,278 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from collapse_lab.server import pipe
+
 log = logging.getLogger(__name__)
 
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent")
-
-
-@dataclass
-class WorkerSpec:
-    """What a worker needs to know; pickled to the spawned process."""
-
-    run_id: str
-    config: dict[str, Any]
-    data_dir: str
-    checkpoint: str  # path of this run's checkpoint file
-    resume: bool = False  # start from the checkpoint when it exists
-    frame_rate: float = 10.0
-    snapshot_every: int = 10
-    checkpoint_every: int = 50
-    threads: int = 1
-    watched: bool = True  # someone is viewing the run's stream (updated by {"watched": bool})
+ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold")
 
 
 class Outbox:
-    """Ordered never-dropped messages plus one latest-wins frame slot, sent by a thread."""
+    """Ordered never-dropped messages plus one latest-wins frame slot per run.
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
+    The worker puts; a sender drains with `take`: the pipe's sender thread (`send_from`), or the
+    Ray actor's `recv` (server/ray_backend.py). Either way a slow server never stalls a step.
+    """
+
+    def __init__(self) -> None:
         self.cond = threading.Condition()
-        self.items: list[tuple] = []
-        self.frames: dict[int | None, bytes] = {}  # latest unsent frame per run (None: the run)
+        self.items: list[Any] = []
+        self.frames: dict[str, pipe.Frame] = {}  # the latest unsent frame of each run
         self.dropped = 0
         self.closed = False
-        self.thread = threading.Thread(target=self._send, name="outbox", daemon=True)
-        self.thread.start()
 
-    def put(self, item: tuple) -> None:
+    def put(self, item: Any) -> None:
         with self.cond:
             self.items.append(item)
-            self.cond.notify()
+            self.cond.notify_all()
 
-    def put_frame(self, frame: bytes, run: int | None = None) -> None:
-        """Queue the latest frame of the worker's run (or of run `run` of a batched group)."""
+    def put_frame(self, frame: pipe.Frame) -> None:
         with self.cond:
-            if run in self.frames:
+            if frame.run_id in self.frames:
                 self.dropped += 1
-            self.frames[run] = frame
-            self.cond.notify()
+            self.frames[frame.run_id] = frame
+            self.cond.notify_all()
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self) -> None:
         with self.cond:
             self.closed = True
-            self.cond.notify()
-        self.thread.join(timeout)
+            self.cond.notify_all()
 
-    def _send(self) -> None:
+    def take(self, timeout: float | None = None) -> tuple[list[Any], bool]:
+        """Everything waiting — the ordered messages, then each run's latest frame — after up
+        to `timeout` seconds for the first; and whether the box is closed and drained."""
+        with self.cond:
+            if not self.items and not self.frames and not self.closed:
+                self.cond.wait(timeout)
+            out = self.items + list(self.frames.values())
+            self.items, self.frames = [], {}
+            return out, self.closed and not out
+
+
+def send_from(box: Outbox, conn: Connection) -> threading.Thread:
+    """A thread that sends everything put into `box` down the pipe `conn`, until closed."""
+
+    def run() -> None:
         while True:
-            with self.cond:
-                while not self.items and not self.frames and not self.closed:
-                    self.cond.wait()
-                items, self.items = self.items, []
-                frames, self.frames = self.frames, {}
-                done = self.closed and not items and not frames
+            msgs, done = box.take()
             try:
-                for it in items:
-                    self.conn.send(it)
-                for run, frame in frames.items():
-                    self.conn.send(("frame", frame) if run is None
-                                   else ("run", run, ("frame", frame)))
+                for m in msgs:
+                    conn.send(m)
             except (BrokenPipeError, OSError):
-                return  # the server is gone; the process ends with the run
+                return  # the server is gone; the runs end with the process
             if done:
                 return
 
-
-def drain_control(control: Connection, box: Outbox,
-                  timeout: float) -> tuple[list[dict[str, Any]], bool]:
-    """Every command waiting on the control pipe (waiting up to `timeout` for the first), pings
-    answered on the way. Returns (commands, gone): gone means the server closed the pipe."""
-    cmds: list[dict[str, Any]] = []
-    if control.poll(timeout):
-        while True:
-            try:
-                msg = control.recv()
-            except EOFError:
-                return cmds, True
-            if isinstance(msg, dict) and "ping" in msg:
-                box.put(("pong", msg["ping"]))
-            else:
-                cmds.append(msg)
-            if not control.poll(0):
-                break
-    return cmds, False
+    t = threading.Thread(target=run, name="outbox", daemon=True)
+    t.start()
+    return t
 
 
 @dataclass
-class _LoopState:
-    status: str = "running"  # as the frames report it: running | paused
+class _View:
+    """What the worker tracks of one run for the server: its frame schedule and state."""
+
+    spec: pipe.RunSpec
+    status: str = "running"  # as frames report it: running | paused
     ticks: int = 0
     due: float = 0.0  # monotonic time the next frame is due
-    stop: bool = False
-    watched: bool = True  # a viewer is connected: frames are wanted at frame_rate
+    ended: bool = False
 
 
-def take_watched(cmds: list[dict[str, Any]], states: list[Any]) -> list[dict[str, Any]]:
-    """Apply the server's `{"watched": bool}` notes (with `"run": i` in a batched group) to
-    `states` and return the other commands."""
-    rest = []
-    for c in cmds:
-        if "watched" in c:
-            states[int(c.get("run", 0))].watched = bool(c["watched"])
-        else:
-            rest.append(c)
-    return rest
+def rotate_checkpoint(state: Any, prefix: Path) -> Path:
+    """Write `<prefix>-<step>.pt` and keep the one before it (older ones go): a resume picks
+    the newest checkpoint whose step the server's stored series reaches (docs/operations.md)."""
+    path = prefix.parent / f"{prefix.name}-{state.step:09d}.pt"
+    state.save(path)
+    older = sorted(p for p in prefix.parent.glob(f"{prefix.name}-*.pt") if p != path)
+    for p in older[:-1]:
+        p.unlink(missing_ok=True)
+    return path
 
 
-def main(spec: WorkerSpec, control: Connection, out: Connection) -> None:
+def main(spec: pipe.WorkerSpec, control: Connection, out: Connection) -> None:
     """Entry point of the worker process."""
     import torch
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
-    if spec.threads > 0 and not spec.config.get("threads"):
+    if spec.threads > 0:
         torch.set_num_threads(spec.threads)
-    box = Outbox(out)
-    try:
-        status, reason = _train(spec, control, box)
-    except BaseException as e:  # noqa: BLE001 - every failure must reach the server as a reason
-        from collapse_lab.trainer.loop import Diverged
+    box = Outbox()
+    sender = send_from(box, out)
+    serve(spec, control, box)
+    sender.join(10)
 
-        if isinstance(e, Diverged):
-            status, reason = "failed", str(e)
-        elif isinstance(e, KeyboardInterrupt | SystemExit):
-            status, reason = "failed", "worker interrupted"
+
+def serve(spec: pipe.WorkerSpec, control: Any, box: Outbox) -> None:
+    """Train the spec's runs (and those that join) until every one has ended; `control` is
+    anything with a pipe's `poll(timeout)` and `recv()` (EOFError when the server is gone)."""
+    views: dict[str, _View] = {}
+    try:
+        _Worker(spec, control, box, views).run()
+    except BaseException as e:  # noqa: BLE001 - every failure must reach the server as a reason
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            reason = "worker interrupted"
         else:
-            log.error("run %s failed:\n%s", spec.run_id, traceback.format_exc())
-            status, reason = "failed", f"{type(e).__name__}: {e}"
-    box.put(("end", status, reason))
+            log.error("worker failed:\n%s", traceback.format_exc())
+            reason = f"{type(e).__name__}: {e}"
+        for rid, v in views.items():
+            if not v.ended:
+                v.ended = True
+                box.put(pipe.End(rid, "failed", reason))
     box.close()
 
 
-def _train(spec: WorkerSpec, control: Connection, box: Outbox) -> tuple[str, str]:
-    import torch
+class _Worker:
+    def __init__(self, spec: pipe.WorkerSpec, control: Any, box: Outbox,
+                 views: dict[str, _View]):
+        from collapse_lab.trainer.loop import Trainer
 
-    from collapse_lab.server.protocol import encode_frame, encode_real
-    from collapse_lab.trainer.config import make_config
-    from collapse_lab.trainer.loop import Callbacks, Trainer, run
-    from collapse_lab.trainer.objectives import get_objective
+        self.spec, self.control, self.box, self.views = spec, control, box, views
+        self.period = 1.0 / spec.frame_rate
+        self.trainer = Trainer(Path(spec.data_dir), pack=spec.pack)
+        self.gone = False  # the server closed the pipe
 
-    data_dir = Path(spec.data_dir)
-    ckpt = Path(spec.checkpoint)
-    if spec.resume and ckpt.exists():
-        trainer = Trainer.restore(ckpt, data_dir)
-    else:
-        trainer = Trainer(make_config(spec.config), data_dir)
-    info = dict(trainer.info(), config=trainer.cfg.to_dict())
-    dataset = trainer.data.describe()
-    real = trainer.real_samples(2500 if trainer.data.kind == "2d" else 64)
-    if trainer.data.kind == "2d":
-        modes, _ = trainer.data.assign(torch.as_tensor(real, device=trainer.device))
-        modes_np = modes.cpu().numpy()
-    else:
-        modes_np = None
-    box.put(("hello", info, dataset, trainer.objective.value_kind,
-             encode_real(real, modes_np, trainer.step, trainer.version), trainer.step,
-             trainer.version))
+    # ------------------------------------------------------------------ runs
+    def join(self, rs: pipe.RunSpec) -> None:
+        from collapse_lab.server.protocol import encode_real
+        from collapse_lab.trainer.config import make_config
+        from collapse_lab.trainer.loop import Callbacks
+        from collapse_lab.trainer.objectives import get_objective
+        from collapse_lab.trainer.state import RunState
 
-    state = _LoopState(watched=spec.watched)
-    period = 1.0 / spec.frame_rate
+        view = self.views[rs.run_id] = _View(rs)
+        rid = rs.run_id
+        try:
+            source = (RunState.load(rs.resume_from) if rs.resume_from
+                      else make_config(rs.config))
+            cb = Callbacks(on_tick=lambda t: self.on_tick(rid, t),
+                           on_event=lambda e: self.on_event(rid, e),
+                           on_end=lambda status, why: self.on_end(rid, status, why),
+                           want_picture=lambda: self.want_picture(rid),
+                           want_manifold=lambda: self.views[rid].spec.manifold
+                           and self.frame_due(rid))
+            tr = self.trainer
+            run = tr.add(rid, source, None, tick=False)
+        except Exception as e:  # a run that cannot start fails alone
+            log.error("run %s cannot start:\n%s", rid, traceback.format_exc())
+            view.ended = True
+            self.box.put(pipe.End(rid, "failed", f"{type(e).__name__}: {e}"[:500]))
+            return
+        real, modes = tr.real_samples(rid)
+        info = dict(tr.info(rid), config=run.cfg.to_dict(), pid=os.getpid(),
+                    host=socket.gethostname())
+        self.box.put(pipe.Hello(rid, info, get_objective(run.cfg.objective).value_kind,
+                                encode_real(real, modes, run.step, run.version),
+                                run.step, run.version))
+        run.cb = cb
+        if run.step == 0:
+            tr.tick([rid])  # the first picture (a resumed run's tick at its step exists)
 
-    def extra() -> dict[str, Any]:
-        return {"value_kind": get_objective(trainer.cfg.objective).value_kind,
-                "objective": trainer.cfg.objective}
+    # ------------------------------------------------------------------ callbacks
+    def frame_due(self, rid: str) -> bool:
+        v = self.views[rid]
+        return v.spec.watched and (time.monotonic() >= v.due or v.status == "paused")
 
-    def on_tick(tick: dict[str, Any]) -> None:
-        state.ticks += 1
-        scalars = {k: v for k, v in tick.items() if k not in ARRAY_KEYS}
-        box.put(("tick", scalars))
+    def snapshot_due(self, rid: str) -> bool:
+        n = self.spec.snapshot_every
+        return n == 1 or (self.views[rid].ticks + 1) % n == 1
+
+    def want_picture(self, rid: str) -> bool:
+        """D's landscape costs more than the rest of a tick: only for ticks that become frames
+        (someone watching) or snapshots, and the last one."""
+        run = self.trainer.runs[rid]
+        return (self.frame_due(rid) or self.snapshot_due(rid) or run.stop
+                or run.step >= run.cfg.steps)
+
+    def extra(self, rid: str) -> dict[str, Any]:
+        from collapse_lab.trainer.objectives import get_objective
+
+        cfg = self.trainer.runs[rid].cfg
+        # `sent`: the wall clock when the frame was made, so a viewer can tell how old it is
+        return {"value_kind": get_objective(cfg.objective).value_kind,
+                "objective": cfg.objective, "sent": round(time.time(), 3)}
+
+    def on_tick(self, rid: str, tick: dict[str, Any]) -> None:
+        from collapse_lab.server.protocol import encode_frame
+
+        v = self.views[rid]
+        snapshot = self.snapshot_due(rid)
+        v.ticks += 1
+        self.box.put(pipe.Tick(rid, {k: x for k, x in tick.items() if k not in ARRAY_KEYS}))
         now = time.monotonic()
         frame = None
-        if state.watched and (now >= state.due or state.status == "paused"):
-            frame = encode_frame(tick, state.status, extra())
+        pictured = "value_grid" in tick or "extent" not in tick  # images need no landscape
+        if pictured and v.spec.watched and (now >= v.due or v.status == "paused"):
+            frame = encode_frame(tick, v.status, self.extra(rid))
             # a schedule, not a minimum gap: ticks that jitter around the period still give
             # frame_rate frames a second on average, never more
-            state.due = max(state.due + period, now - period / 2)
-            box.put_frame(frame)
-        if state.ticks % spec.snapshot_every == 1 or spec.snapshot_every == 1:
-            box.put(("snapshot", tick["step"], frame or encode_frame(tick, state.status,
-                                                                      extra())))
-        if state.ticks % spec.checkpoint_every == 0:
-            trainer.save(ckpt)
-            box.put(("checkpoint", trainer.step))
+            v.due = max(v.due + self.period, now - self.period / 2)
+            self.box.put_frame(pipe.Frame(rid, frame))
+        if snapshot and pictured:
+            self.box.put(pipe.Snapshot(rid, tick["step"],
+                                       frame or encode_frame(tick, v.status, self.extra(rid))))
+        if v.ticks % self.spec.checkpoint_every == 0 and not self.gone:
+            self.checkpoint(rid, self.trainer.state(rid))
 
-    def want_picture() -> bool:
-        """D's landscape costs more than the rest of a tick: draw it only for ticks that become
-        frames (someone watching) or snapshots."""
-        nxt = state.ticks + 1
-        return (state.watched and (time.monotonic() >= state.due or state.status == "paused")
-                or nxt % spec.snapshot_every == 1 or spec.snapshot_every == 1
-                or trainer.step >= trainer.cfg.steps or state.stop)
+    def checkpoint(self, rid: str, state: Any) -> None:
+        path = rotate_checkpoint(state, Path(self.views[rid].spec.checkpoint))
+        self.box.put(pipe.Checkpoint(rid, state.step, str(path)))
 
-    def on_event(ev: dict[str, Any]) -> None:
+    def on_event(self, rid: str, ev: dict[str, Any]) -> None:
         if ev.get("type") == "state":
-            state.status = ev["state"]
-        box.put(("event", ev))
+            self.views[rid].status = ev["state"]
+        self.box.put(pipe.Event(rid, ev))
 
-    def poll(timeout: float) -> list[dict[str, Any]]:
-        cmds, gone = drain_control(control, box, timeout)
-        cmds = take_watched(cmds, [state])
-        # the server went away: end cleanly with a checkpoint
-        if gone or any(c.get("action") == "stop" for c in cmds):
-            state.stop = True
-        return cmds
+    def on_end(self, rid: str, status: str, reason: str) -> None:
+        from collapse_lab.server.protocol import encode_frame
 
-    last = run(trainer, Callbacks(on_tick=on_tick, on_event=on_event, poll=poll,
-                                  should_stop=lambda: state.stop, want_picture=want_picture))
-    final = encode_frame(last, "done", extra())
-    box.put(("snapshot", last["step"], final))
-    box.put_frame(final)
-    trainer.save(ckpt)
-    box.put(("checkpoint", trainer.step))
-    if trainer.step >= trainer.cfg.steps:
-        return "done", f"finished {trainer.step} steps"
-    return "done", f"stopped at step {trainer.step}"
+        v = self.views[rid]
+        run = self.trainer.runs[rid]
+        if run.last is not None and status == "done":
+            final = encode_frame(run.last, "done", self.extra(rid))
+            self.box.put(pipe.Snapshot(rid, run.last["step"], final))
+            self.box.put_frame(pipe.Frame(rid, final))
+        if run.final is not None and not self.gone and status == "done":
+            self.checkpoint(rid, run.final)
+        v.ended = True
+        self.box.put(pipe.End(rid, status, reason))
 
+    # ------------------------------------------------------------------ the loop
+    def handle(self, msg: Any) -> None:
+        match msg:
+            case pipe.Control(run_id=rid, cmd=cmd):
+                self.trainer.command(rid, cmd)
+            case pipe.Watch(run_id=rid, watched=w, manifold=m):
+                if rid in self.views:
+                    self.views[rid].spec.watched, self.views[rid].spec.manifold = w, m
+            case pipe.Join(run=rs):
+                self.join(rs)
+            case pipe.Ping(n=n):
+                self.box.put(pipe.Pong(n))
+            case _:
+                log.warning("unknown message %r", type(msg).__name__)
+
+    def poll(self, timeout: float) -> None:
+        """Every message waiting on the control pipe (waiting up to `timeout` for the first)."""
+        if not self.control.poll(timeout):
+            return
+        while True:
+            try:
+                msg = self.control.recv()
+            except (EOFError, OSError):
+                self.gone = True
+                return
+            self.handle(msg)
+            if not self.control.poll(0):
+                return
+
+    def run(self) -> None:
+        for rs in self.spec.runs:
+            self.join(rs)
+        tr = self.trainer
+        while tr.active():
+            self.poll(min(tr.wait_time(), 0.1))
+            if self.gone:  # the server went away: every run ends, no checkpoint past its record
+                tr.stop_all()
+            tr.advance()

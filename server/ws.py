@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 
-from collapse_lab.server import protocol
+from collapse_lab.server import messages, protocol
 from collapse_lab.server.api_runs import _clean, run_out
 from collapse_lab.server.auth import may_control, origin_allowed
 from collapse_lab.server.fanout import Overflow, Viewer
@@ -30,19 +29,18 @@ CONTROL = TypeAdapter(ControlIn)
 MAX_MESSAGE = 65_536  # bytes of one client message
 
 
-async def hello(sup: Supervisor, run: Run) -> dict[str, Any]:
+async def hello(sup: Supervisor, run: Run) -> messages.Hello:
     await asyncio.to_thread(sup.store.flush)
     events = await asyncio.to_thread(sup.store.events, run.id)
     h = run.hello or {}
-    return {"type": "hello", "protocol": protocol.VERSION,
-            "run": run_out(run).model_dump(mode="json"), "dataset": h.get("dataset"),
-            "value_kind": h.get("value_kind"),
-            "events": _clean([e for e in events if e.get("type") == "config"])}
+    return messages.Hello(protocol=protocol.VERSION, run=run_out(run), dataset=h.get("dataset"),
+                          value_kind=h.get("value_kind"),
+                          events=_clean([e for e in events if e.get("type") == "config"]))
 
 
 async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> None:
     await run.ready.wait()  # a queued run says hello when its worker has started
-    await ws.send_text(json.dumps(await hello(sup, run), default=str))
+    await ws.send_text((await hello(sup, run)).model_dump_json())
     real = run.real or await asyncio.to_thread(sup.store.real, run.id)
     if real:
         await ws.send_bytes(real)
@@ -53,8 +51,8 @@ async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> No
             last = snaps[-1] if snaps else None
         if last is not None:
             await ws.send_bytes(last)
-        await ws.send_text(json.dumps({"type": "status", "status": run.status.value,
-                                       "reason": run.reason}))
+        await ws.send_text(messages.Status(status=run.status.value,
+                                           reason=run.reason).model_dump_json())
     elif run.hub.latest is not None:
         viewer.push_frame(run.hub.latest)
     while True:
@@ -70,7 +68,7 @@ async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> No
 
 
 def _error(message: str, field: str | None = None) -> str:
-    return json.dumps({"type": "error", "message": message, "field": field})
+    return messages.Error(message=message[:2000], field=field).model_dump_json()
 
 
 def _field(e: ValidationError) -> tuple[str | None, str]:
@@ -105,7 +103,7 @@ async def receiver(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> 
             continue
         try:
             cmd = CONTROL.validate_python(body)
-            sup.control(run, cmd.model_dump())
+            await sup.control(run, cmd.model_dump())
         except ValidationError as e:
             field, msg = _field(e)
             await ws.send_text(_error(f"{field or 'message'}: {msg}", field))

@@ -1,7 +1,7 @@
 """Every HTTP endpoint in-process (TestClient), its error paths, and one real worker.
 
-One app, with max_workers=1: a long run holds the only worker, so the runs started after it stay
-`queued` and their controls can be checked without more worker processes.
+One app, with max_workers=1 and packing off: a long run holds the only worker, so the runs started
+after it stay `queued` and their controls can be checked without more worker processes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, g
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     s = Settings(data_dir=tmp_path_factory.mktemp("data"), max_workers=1, worker_threads=1,
-                 frame_rate=20, snapshot_every=2, checkpoint_every=5, stop_timeout=10)
+                 frame_rate=20, snapshot_every=2, checkpoint_every=5, stop_timeout=10,
+                 pack=False)
     with TestClient(create_app(s)) as c:
         yield c
 

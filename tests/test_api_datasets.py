@@ -30,8 +30,11 @@ def test_ring8_preview_is_the_real_message_a_seed0_run_sends(client):
     assert ds["name"] == "ring8" and ds["num_modes"] == 8 and len(ds["centres"]) == 8
     assert ds["extent"][0] < -2 < 2 < ds["extent"][1]
     # the same points, and the same mode of each, as the websocket of a seed-0 run
-    trainer = Trainer(make_config(dict(dataset="ring8", seed=0, device="cpu")))
-    np.testing.assert_array_equal(m.samples, trainer.real_samples(2500))
+    trainer = Trainer()
+    trainer.add("r", make_config(dict(dataset="ring8", seed=0, device="cpu")), tick=False)
+    real, modes = trainer.real_samples("r")
+    np.testing.assert_array_equal(m.samples, real)
+    np.testing.assert_array_equal(m.nearest, modes)
     nearest = np.linalg.norm(m.samples[:, None] - np.array(ds["centres"])[None], axis=2).argmin(1)
     np.testing.assert_array_equal(m.nearest, nearest)
     assert m.hq.all() and set(m.nearest.tolist()) == set(range(8))

@@ -241,7 +241,8 @@ def test_queued_then_server_lost_and_back(browser, tmp_path):
     try:
         with running_server(tmp_path, max_workers=1, port=port) as url:
             first = httpx.post(f"{url}/api/runs", json=body).json()
-            second = httpx.post(f"{url}/api/runs", json=body).json()
+            # another shape of step than the first run's: it cannot join its worker, and waits
+            second = httpx.post(f"{url}/api/runs", json=dict(body, n_critic=2)).json()
             assert second["status"] == "queued"
             open_page(pg, f"{url}/#run={second['id']}")
             pg.wait_for_selector("#banner:not([hidden])")

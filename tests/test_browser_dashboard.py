@@ -1,7 +1,7 @@
 """The dashboard's teaching tools and first-visit fixes, in real Chromium against a real server:
 data before any run, runs that train until stopped, a bad field that stops Start, slow motion,
 D-only / G-only steps, keys after a click, the page's frame rate, the manifold layer asked of
-the server, the preset's claim on the charts, the compare grid's titles and a paused sibling,
+the server, the preset's claim on the charts, the compare grid's titles and a paused run of a group,
 the PNG's title in a replay, and the phone layout.
 
 Screenshots go to tests/screenshots/ (ignored by git). Without Chromium these tests skip with the
@@ -148,6 +148,7 @@ def test_first_visit_data_first_then_a_run_until_stopped(page, server):
     assert js(page, "document.getElementById('chart-modes').data[3].name") == "hopping →"
     page.click("#stop")
     wait_js(page, "app.live.run.status === 'done'", timeout=60_000)
+    assert (js(page, "app.live.run.reason") or "").startswith("stopped at step")
 
 
 def test_slow_motion_split_steps_and_keys_after_a_click(page, server):
@@ -204,6 +205,13 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
     page.wait_for_timeout(300)
     assert {"layers": {"manifold": True}} in [json.loads(p) for p in sent if "layers" in p]
     assert page.is_visible("#manifold-note")
+    # the server adds G's image of its latent grid to the frames from now on, and it is drawn
+    wait_js(page, "app.live.shown && app.live.shown.manifold", timeout=60_000)
+    side = js(page, "app.live.shown.manifoldSide")
+    assert side >= 2 and js(page, "app.live.shown.manifold.length") == side * side * 2
+    assert f"{side}×{side} grid of noise, z[0], z[1] over ±2σ, the other 14 of z fixed at 0" in (
+        page.inner_text("#manifold-note"))  # collapse-ring8's latent size is 16
+    page.screenshot(path=SHOTS / "22-manifold-live.png")
     # the drawing layer: a frame carrying G's image of a 3×3 grid (the protocol's encoder in the
     # page) is drawn as teal lines over the samples
     colour = page.evaluate("""async () => {
@@ -240,10 +248,13 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
     assert colour is not None, "no manifold line drawn where G's grid runs"
     assert "3×3 grid" in page.inner_text("#manifold-note")
     page.screenshot(path=SHOTS / "22-manifold-drawn.png")
+    page.uncheck("#show-manifold")
+    page.wait_for_timeout(300)
+    assert [json.loads(p) for p in sent if "layers" in p][-1] == {"layers": {"manifold": False}}
     stop_all(server)
 
 
-def test_compare_titles_and_a_paused_sibling(page, server):
+def test_compare_titles_and_a_paused_run_of_a_group(page, server):
     open_page(page, server + "/#view=compare&preset=collapse-ring8&steps=200000")
     page.check("#compare-choices input[value='minibatch_disc']")
     page.click("#compare-start")
@@ -258,23 +269,21 @@ def test_compare_titles_and_a_paused_sibling(page, server):
         ".cmp-card header b", "els => els.every(e => e.scrollWidth <= e.clientWidth + 1)")
     page.screenshot(path=SHOTS / "23-compare.png", full_page=True)
     ids = js(page, "app.state.runs")
-    # nsgan and wgan-gp train batched (minibatch discrimination shapes its own step): pausing
-    # one pauses its sibling, and the sibling's views say so
+    badge = "(id) => document.querySelector(`.cmp-card[data-run='${id}'] .badge`).textContent"
+    # pausing one run of the group pauses it alone; its sibling trains on and says so
     httpx.post(f"{server}/api/runs/{ids[0]}/control", json={"action": "pause"})
-    page.wait_for_function(
-        "(ids) => ids.every(id => document.querySelector(`.cmp-card[data-run='${id}'] .badge`)"
-        ".textContent === 'paused')", arg=ids[:2], timeout=30_000)
+    page.wait_for_function(f"(id) => ({badge})(id) === 'paused'", arg=ids[0], timeout=30_000)
     page.wait_for_timeout(1500)  # frames encoded before the pause must not turn it back
-    assert page.eval_on_selector_all(
-        ".cmp-card .badge", "els => els.map(e => e.textContent)")[:2] == ["paused", "paused"]
-    page.click(f".cmp-card[data-run='{ids[1]}'] button:has-text('Open')")
-    wait_js(page, f"app.live.run && app.live.run.id === '{ids[1]}' && L.perf.frames.length >= 1",
+    assert page.evaluate(f"(id) => ({badge})(id)", ids[0]) == "paused"
+    assert page.evaluate(f"(id) => ({badge})(id)", ids[1]) == "running"
+    # the paused run's live view, joining after the pause, says paused (the hub's newest frame
+    # was encoded while it ran) and its Pause button resumes it
+    page.click(f".cmp-card[data-run='{ids[0]}'] button:has-text('Open')")
+    wait_js(page, f"app.live.run && app.live.run.id === '{ids[0]}' && L.perf.frames.length >= 1",
             timeout=60_000)
-    page.wait_for_timeout(1500)  # the hub's latest frame (encoded while running) has arrived
+    page.wait_for_timeout(1500)
     assert js(page, "app.live.run.status") == "paused"
     assert page.inner_text("#pause") == "Resume"
-    if js(page, "app.live.run.provenance && app.live.run.provenance.batched"):
-        assert "pause, step and resume together" in page.get_attribute("#pause", "title")
     page.click("#pause")
     wait_js(page, "app.live.run.status === 'running'", timeout=30_000)
     stop_all(server)

@@ -1,10 +1,13 @@
+"""The driver (trainer/loop.py): every combination trains, live changes, pause and single steps,
+stops, divergence, determinism and the registry's refusals."""
+
 import itertools
 
 import pytest
 import torch
 
 from collapse_lab.trainer.config import OBJECTIVES, ConfigError, make_config
-from collapse_lab.trainer.loop import Callbacks, Diverged, Trainer, run
+from collapse_lab.trainer.loop import Callbacks, Trainer, run, train
 
 REMEDY_SETTINGS = {
     "none": {},
@@ -32,11 +35,28 @@ def valid_combinations():
         yield obj, rem
 
 
+def one(cfg, *, ticks=None, events=None, script=None):
+    """A Trainer with one run 'r'; `script(trainer, calls)` returns commands at each poll."""
+    t = Trainer()
+    ends = []
+    t.add("r", cfg, Callbacks(on_tick=ticks.append if ticks is not None else None,
+                              on_event=events.append if events is not None else None,
+                              on_end=lambda s, why: ends.append((s, why))))
+    calls = {"n": 0}
+
+    def poll(timeout):
+        calls["n"] += 1
+        return [("r", c) for c in (script(t, calls["n"]) if script else [])]
+
+    run(t, poll)
+    return t, ends
+
+
 @pytest.mark.parametrize("objective,remedy", list(valid_combinations()))
 def test_every_valid_combination_trains_200_steps(objective, remedy, small):
     cfg = make_config(dict(small, objective=objective, steps=200, tick_every=100,
                            **REMEDY_SETTINGS[remedy]))
-    last = run(Trainer(cfg))
+    last = train(cfg)
     assert last["step"] == 200
     assert all(v == v for v in scalars(last).values())  # no NaN
     if remedy == "gp" or objective == "wgan-gp":
@@ -72,16 +92,16 @@ def test_bad_values_name_the_knob_and_range():
 
 def test_midrun_switch_changes_objective_and_bumps_version(small):
     cfg = make_config(dict(small, objective="nsgan", steps=60, tick_every=10))
-    t = Trainer(cfg)
     ticks, events = [], []
 
-    def poll(timeout):
-        return [{"set": {"objective": "wgan-gp"}}] if t.step == 30 and not events else []
+    def script(t, n):
+        return [{"set": {"objective": "wgan-gp"}}] if t.runs["r"].step == 30 and not events \
+            else []
 
-    run(t, Callbacks(on_tick=ticks.append, on_event=events.append, poll=poll))
+    t, _ = one(cfg, ticks=ticks, events=events, script=script)
     assert [e["type"] for e in events] == ["config"]
     assert events[0]["step"] == 30 and events[0]["changes"] == {"objective": "wgan-gp"}
-    assert t.objective.name == "wgan-gp"
+    assert t.runs["r"].cfg.objective == "wgan-gp"
     before = [x for x in ticks if x["step"] <= 30]
     after = [x for x in ticks if x["step"] > 30]
     assert all(x["config_version"] == 0 for x in before)
@@ -90,129 +110,135 @@ def test_midrun_switch_changes_objective_and_bumps_version(small):
 
 
 def test_bad_live_change_is_rejected_and_run_continues(small):
-    t = Trainer(make_config(dict(small, objective="wgan", steps=20)))
     events = []
-    sent = []
 
-    def poll(timeout):
-        if not sent:
-            sent.append(1)
-            return [{"set": {"gp": 5}}, {"set": {"z_dim": 3}}, {"set": {"lr_d": 2.0}}]
-        return []
+    def script(t, n):
+        return [{"set": {"gp": 5}}, {"set": {"z_dim": 3}}, {"set": {"lr_d": 2.0}}] if n == 1 \
+            else []
 
-    last = run(t, Callbacks(on_event=events.append, poll=poll))
+    t, ends = one(make_config(dict(small, objective="wgan", steps=20)), events=events,
+                  script=script)
     assert [e["type"] for e in events] == ["rejected"] * 3
     assert [e["field"] for e in events] == ["gp", "z_dim", "lr_d"]
-    assert last["step"] == 20 and t.version == 0 and t.cfg.gp is None
+    r = t.runs["r"]
+    assert r.last["step"] == 20 and r.final.version == 0 and r.cfg.gp is None
+    assert ends == [("done", "finished 20 steps")]
 
 
-def test_pause_single_step_resume_stop(small):
-    t = Trainer(make_config(dict(small, steps=1000, tick_every=50)))
-    script = {5: [{"action": "pause"}], 6: [{"action": "step", "n": 3}]}
-    calls = {"n": 0}
+def test_pause_single_steps_resume_stop(small):
     ticks = []
-
-    def poll(timeout):
-        calls["n"] += 1
-        if calls["n"] == 12:
-            return [{"action": "stop"}]
-        return script.get(calls["n"], [])
-
-    run(t, Callbacks(on_tick=ticks.append, poll=poll))
+    script = {5: [{"action": "pause"}], 6: [{"action": "step", "n": 3}],
+              12: [{"action": "stop"}]}
+    t, ends = one(make_config(dict(small, steps=1000, tick_every=50)), ticks=ticks,
+                  script=lambda t, n: script.get(n, []))
     # 4 steps before the pause, 3 single steps while paused, then stopped
-    assert t.step == 7
+    assert t.runs["r"].step == 7
     assert [x["step"] for x in ticks] == [0, 5, 6, 7]
+    assert ends == [("done", "stopped at step 7")]
+
+
+def test_split_steps_train_one_network(small):
+    """While paused, part "d" updates D alone and part "g" G alone; both tick."""
+    t = Trainer()
+    ticks = []
+    t.add("r", make_config(dict(small, steps=100)), Callbacks(on_tick=ticks.append))
+    t.command("r", {"action": "pause"})
+
+    def snap():
+        eng = t.runs["r"].engine
+        return ([p.detach().clone() for p in eng.G.parameters()],
+                [p.detach().clone() for p in eng.D.parameters() if p.grad is not None])
+
+    g0, d0 = snap()
+    t.command("r", {"action": "step", "part": "d"})
+    t.advance()
+    g1, d1 = snap()
+    assert all(torch.equal(a, b) for a, b in zip(g0, g1)) and t.runs["r"].step == 0
+    assert any(not torch.equal(a, b) for a, b in zip(d0, d1))
+    t.command("r", {"action": "step", "part": "g"})
+    t.advance()
+    g2, d2 = snap()
+    assert any(not torch.equal(a, b) for a, b in zip(g1, g2)) and t.runs["r"].step == 1
+    assert all(torch.equal(a, b) for a, b in zip(d1, d2))
+    assert [x["step"] for x in ticks] == [0, 0, 1]
+
+
+def test_speed_caps_the_step_rate(small):
+    """speed = 20 steps a second: 10 steps take about half a second, not milliseconds."""
+    import time
+
+    t = Trainer()
+    t.add("r", make_config(dict(small, steps=10, speed=20.0)))
+    t0 = time.monotonic()
+    run(t)
+    took = time.monotonic() - t0
+    assert took >= 9 / 20  # the first step goes at once, then one every 1/20 s
 
 
 def test_same_seed_same_series(small):
-    def series():
+    def series(seed):
         out = []
-        run(Trainer(make_config(dict(small, steps=60, seed=3))), Callbacks(on_tick=out.append))
+        train(make_config(dict(small, steps=60, seed=seed)), cb=Callbacks(on_tick=out.append))
         return [scalars(x) | {"occ": x["occupancy"]} for x in out]
 
-    a, b = series(), series()
+    a, b = series(3), series(3)
     assert a == b
-    c = []
-    run(Trainer(make_config(dict(small, steps=60, seed=4))), Callbacks(on_tick=c.append))
-    assert scalars(c[-1]) != a[-1]
-
-
-@pytest.mark.parametrize("extra", [{}, {"unroll": 2, "spectral_norm": True, "mbstd": True}])
-def test_save_restore_continue_matches_uninterrupted(small, tmp_path, extra):
-    cfg = make_config(dict(small, steps=40, **extra))
-    full = Trainer(cfg)
-    run(full)
-    half = Trainer(cfg.replace(steps=20))
-    run(half)
-    half.save(tmp_path / "ckpt.pt")
-    resumed = Trainer.restore(tmp_path / "ckpt.pt")
-    resumed.apply({"steps": 40})
-    run(resumed)
-    for a, b in zip(full.G.state_dict().values(), resumed.G.state_dict().values()):
-        assert torch.equal(a, b)
-    for a, b in zip(full.D.state_dict().values(), resumed.D.state_dict().values()):
-        assert torch.equal(a, b)
+    assert series(4)[-1] != a[-1]
 
 
 def test_nan_fails_the_run(small):
-    t = Trainer(make_config(dict(small, steps=100)))
+    t = Trainer()
+    ends = []
 
     def poison(tick):
         if tick["step"] == 10:
             with torch.no_grad():
-                t.G.layers[0].weight.fill_(float("nan"))
+                t.runs["r"].engine.G.layers[0].weight.fill_(float("nan"))
 
-    with pytest.raises(Diverged, match="NaN"):
-        run(t, Callbacks(on_tick=poison))
-
-
-def test_live_remedy_switch_keeps_d_output(small):
-    """Batch features switched on start with zero head weights: D is unchanged at the switch."""
-    t = Trainer(make_config(dict(small, steps=10)))
+    t.add("r", make_config(dict(small, steps=100)),
+          Callbacks(on_tick=poison, on_end=lambda s, why: ends.append((s, why))))
     run(t)
-    x = torch.randn(1, 64, 2)
-    with torch.no_grad():
-        before = t._d_scores(x)
-        t.apply({"minibatch_disc": True, "mbstd": True})
-        after = t._d_scores(x)
-    assert torch.allclose(before, after, atol=1e-6)
-    assert t.version == 1
+    assert ends[0][0] == "failed" and "NaN" in ends[0][1]
+    assert t.runs["r"].final.step == 20  # poisoned after the tick at 10: the next tick fails it
 
 
 def test_tick_carries_picture_for_2d(small):
-    t = Trainer(make_config(dict(small, steps=10)))
-    tick = t.tick()
+    t = Trainer()
+    ticks = []
+    t.add("r", make_config(dict(small, steps=10)), Callbacks(on_tick=ticks.append))
+    tick = ticks[0]
     assert tick["samples"].shape == (500, 2)
     assert tick["value_grid"].shape == (16, 16)
     assert len(tick["occupancy"]) == 8 and len(tick["extent"]) == 4
-    p = t.objective.value(torch.zeros(1))
     assert 0 <= float(tick["value_grid"].min()) and float(tick["value_grid"].max()) <= 1
-    assert float(p) == 0.5
 
 
 def test_tick_without_picture_skips_only_the_landscape(small):
-    t = Trainer(make_config(dict(small, steps=10)))
-    with_pic, without = t.tick(picture=True), Trainer(make_config(dict(small, steps=10))).tick(
-        picture=False)
-    assert "value_grid" in with_pic and "value_grid" not in without
-    assert with_pic["occupancy"] == without["occupancy"]
-    assert (with_pic["samples"] == without["samples"]).all()
+    with_pic, without = [], []
+    Trainer().add("r", make_config(dict(small, steps=10)), Callbacks(on_tick=with_pic.append))
+    Trainer().add("r", make_config(dict(small, steps=10)),
+                  Callbacks(on_tick=without.append, want_picture=lambda: False))
+    assert "value_grid" in with_pic[0] and "value_grid" not in without[0]
+    assert with_pic[0]["occupancy"] == without[0]["occupancy"]
+    assert (with_pic[0]["samples"] == without[0]["samples"]).all()
+
+
+def test_manifold_layer_on_request(small):
+    got = []
+    Trainer().add("r", make_config(dict(small, steps=10)),
+                  Callbacks(on_tick=got.append, want_manifold=lambda: True))
+    m = got[0]["manifold"]
+    assert m.ndim == 3 and m.shape[0] == m.shape[1] and m.shape[2] == 2
 
 
 def test_steps_zero_trains_until_stopped(small):
-    """steps 0 = until stopped: the loop goes on past any step count until told to stop."""
+    """steps 0 = until stopped: the run goes on past any length until a stop, which ends it
+    as stopped (not finished) with a last tick; a live change to a length ends it there."""
+    ticks = []
     cfg = make_config(dict(small, steps=0, tick_every=50))
-    trainer = Trainer(cfg)
-    last = run(trainer, Callbacks(should_stop=lambda: trainer.step >= 137))
-    assert trainer.step == 137 and last["step"] == 137  # a last tick at the stop
-    # and a live change to a finite length ends it there
-    trainer = Trainer(cfg)
-    sent = []
-
-    def poll(timeout):
-        if trainer.step == 30 and not sent:
-            sent.append(1)
-            return [{"set": {"steps": 40}}]
-        return []
-
-    assert run(trainer, Callbacks(poll=poll))["step"] == 40
+    t, ends = one(cfg, ticks=ticks,
+                  script=lambda t, n: [{"action": "stop"}] if t.runs["r"].step >= 137 else [])
+    assert t.runs["r"].step == 137 and ticks[-1]["step"] == 137
+    assert ends == [("done", "stopped at step 137")]
+    t, ends = one(cfg, script=lambda t, n: [{"set": {"steps": 40}}] if n == 31 else [])
+    assert t.runs["r"].step == 40 and ends == [("done", "finished 40 steps")]

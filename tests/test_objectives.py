@@ -6,7 +6,7 @@ import torch
 from collapse_lab.trainer.config import RunConfig
 from collapse_lab.trainer.models import Discriminator
 from collapse_lab.trainer.objectives import OBJECTIVES, get_objective
-from collapse_lab.trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
+from collapse_lab.trainer.remedies import REMEDIES, DBatch, nn_entropy
 
 
 def s(v, grad=False):
@@ -20,9 +20,9 @@ def g_grad(name, f):
 
 
 def test_registry_matches_config_choices():
-    from collapse_lab.trainer.config import OBJECTIVES as names
+    from collapse_lab.trainer.config import KNOBS
 
-    assert tuple(OBJECTIVES) == names
+    assert KNOBS["objective"].choices == tuple(OBJECTIVES)
     assert RunConfig().objective in OBJECTIVES
 
 
@@ -58,23 +58,25 @@ def linear_critic(w):
     return lambda x: (x * w).sum(dim=2)  # (R, B, 2) -> (R, B)
 
 
-def batches(seed=0):
+def batch(critic, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(1, 64, 2, generator=g), torch.randn(1, 64, 2, generator=g) + 3, g
+    return DBatch(d=critic, real=torch.randn(1, 64, 2, generator=g),
+                  fake=torch.randn(1, 64, 2, generator=g) + 3,
+                  eps=torch.rand(1, 64, 1, generator=g))
 
 
 def test_gradient_penalty_zero_for_unit_norm_linear_critic():
-    real, fake, g = batches()
-    assert float(gradient_penalty(linear_critic([0.6, 0.8]), real, fake, g)) < 1e-10
-    p = float(gradient_penalty(linear_critic([1.2, 1.6]), real, fake, g))  # ‖w‖ = 2
+    gp = REMEDIES["gp"]
+    assert float(gp.term(batch(linear_critic([0.6, 0.8])))) < 1e-10
+    p = float(gp.term(batch(linear_critic([1.2, 1.6]))))  # ‖w‖ = 2
     assert math.isclose(p, 1.0, rel_tol=1e-5)
 
 
 def test_r1_is_squared_weight_norm_for_linear_critic():
-    real, _, _ = batches()
     w = [0.3, -1.7]
     gamma = 4.0
-    term = 0.5 * gamma * float(r1_penalty(linear_critic(w), real))
+    r1 = REMEDIES["r1"]
+    term = r1.weight(RunConfig(r1=gamma)) * float(r1.term(batch(linear_critic(w))))
     assert math.isclose(term, 0.5 * gamma * (0.3**2 + 1.7**2), rel_tol=1e-5)
 
 

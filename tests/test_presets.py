@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from collapse_lab.trainer.config import ConfigError
-from collapse_lab.trainer.loop import Trainer, run
+from collapse_lab.trainer.loop import Callbacks, train
 from collapse_lab.trainer.presets import (
     PRESETS,
     claim_text,
@@ -33,7 +33,7 @@ def _one_thread():
 def _final(name: str, steps: int, seed: int, **kw) -> dict:
     cfg = from_preset(name, dict(steps=steps, seed=seed, tick_every=steps, grid_size=8,
                                  device="cpu", **kw))
-    return run(Trainer(cfg))
+    return train(cfg, cb=Callbacks(want_picture=lambda: False))
 
 
 def test_every_preset_builds_and_states_what_to_see():

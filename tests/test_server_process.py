@@ -113,3 +113,54 @@ def test_serve_run_restart_history_resume(tmp_path):
         assert regular == list(range(0, regular[-1] + 1, 5))  # one series, no gap, no repeat
     finally:
         srv.stop()
+
+
+def test_resume_after_sigkill_continues_the_exact_series(tmp_path):
+    """kill -9 of the server mid-run; after a restart the run is interrupted, and resume goes
+    on from the step it names, with no gap or repeated tick — the ticks from there on are the
+    ones an uninterrupted run of the same config has."""
+    cfg = dict(SMALL, preset="collapse-ring8", steps=1_000_000, seed=11)
+    srv = Server(tmp_path)
+    try:
+        c = srv.client
+        run = c.start_run(**cfg)
+        wait_for(lambda: (c.run(run["id"])["checkpoint_step"] or 0) >= 40)
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait(10)
+    finally:
+        srv.stop()
+
+    srv = Server(tmp_path)
+    try:
+        c = srv.client
+        r = c.run(run["id"])
+        assert r["status"] == "interrupted"
+        before = [t["step"] for t in c.history(run["id"])["ticks"]]
+        res = c.control(run["id"], {"action": "resume"})
+        n = res["from_step"]
+        assert n >= 40 and n in before  # a checkpoint the stored series reaches
+        wait_for(lambda: c.run(run["id"])["step"] >= n + 40)
+        c.control(run["id"], {"action": "stop"})
+        wait_for(lambda: c.run(run["id"])["status"] == "done")
+        ticks = c.history(run["id"])["ticks"]
+    finally:
+        srv.stop()
+    steps = [t["step"] for t in ticks]
+    regular = [s for s in steps if s % 5 == 0]  # the stop adds one off-beat final tick
+    assert regular == list(range(0, regular[-1] + 1, 5))  # no gap, no repeat
+    assert regular[-1] >= n + 40
+
+    # the same config trained straight through, headless
+    out = subprocess.run(
+        [sys.executable, "-m", "collapse_lab.server.cli", "train", "--json", "--series",
+         "--preset", "collapse-ring8", "--steps", str(n + 40), "--threads", "1",
+         *[a for k, v in cfg.items() if k not in ("preset", "steps")
+           for a in (f"--{k.replace('_', '-')}", str(v))]],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stderr
+    straight = {t["step"]: t for t in json.loads(out.stdout)["series"]}
+    resumed = {t["step"]: t for t in ticks}
+    for s in range(n + 5, n + 41, 5):
+        for k in ("loss_d", "loss_g", "modes_covered", "hq_fraction", "effective_modes"):
+            assert resumed[s][k] == straight[s][k], (s, k)

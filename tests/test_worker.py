@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from contextlib import contextmanager
 
+from collapse_lab.server import pipe
 from collapse_lab.server import worker as worker_mod
 
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=300, grid_size=12,
              tick_every=5, device="cpu", steps=1_000_000)
 
 
-def collect(conn, seconds: float) -> list[tuple]:
-    out: list[tuple] = []
+def collect(conn, seconds: float) -> list:
+    out: list = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
@@ -23,41 +25,91 @@ def collect(conn, seconds: float) -> list[tuple]:
     return out
 
 
-def test_unwatched_run_sends_ticks_and_snapshots_but_no_frames(tmp_path):
+def collect_until(conn, done, timeout: float = 60.0) -> list:
+    """Messages until `done(messages)` holds (a loaded machine may take a while to start)."""
+    out: list = []
+    end = time.monotonic() + timeout
+    while not done(out) and time.monotonic() < end:
+        out += collect(conn, 0.2)
+    assert done(out), f"timed out; got {[type(m).__name__ for m in out][-20:]}"
+    return out
+
+
+@contextmanager
+def worker(spec: pipe.WorkerSpec):
     ctx = mp.get_context("spawn")
     ctrl_r, ctrl_w = ctx.Pipe(duplex=False)
     out_r, out_w = ctx.Pipe(duplex=False)
-    spec = worker_mod.WorkerSpec(run_id="w1", config=SMALL, data_dir=str(tmp_path),
-                                 checkpoint=str(tmp_path / "w1.pt"), frame_rate=50,
-                                 snapshot_every=10, checkpoint_every=10_000, threads=1,
-                                 watched=False)
     p = ctx.Process(target=worker_mod.main, args=(spec, ctrl_r, out_w), daemon=True)
     p.start()
     ctrl_r.close()
     out_w.close()
     try:
-        msgs: list[tuple] = []
-        deadline = time.monotonic() + 60
-        while sum(m[0] == "tick" for m in msgs) < 40 and time.monotonic() < deadline:
-            msgs += collect(out_r, 0.5)
-        kinds = [m[0] for m in msgs]
-        assert kinds[0] == "hello"
-        assert "frame" not in kinds  # nobody watches: no frames at all
-        # snapshots (replay) go on: one every 10 ticks, each a full picture
-        assert kinds.count("snapshot") >= kinds.count("tick") // 10 - 1 >= 3
-
-        ctrl_w.send({"watched": True})
-        later = collect(out_r, 3)
-        frames = [m for m in later if m[0] == "frame"]
-        assert len(frames) >= 10  # 50 a second asked for; a slow machine still gives 10 in 3 s
-        ctrl_w.send({"watched": False})
-        collect(out_r, 0.5)  # what was already under way
-        quiet = collect(out_r, 2)
-        assert [m for m in quiet if m[0] == "tick"] and not [m for m in quiet if m[0] == "frame"]
-        ctrl_w.send({"action": "stop"})
-        rest = collect(out_r, 30)
-        assert ("end", "done") == rest[-1][:2]
-        assert any(m[0] == "frame" for m in rest)  # the final picture, watched or not
+        yield ctrl_w, out_r
     finally:
         p.kill()
         p.join(10)
+
+
+def of(msgs: list, kind: type, run: str | None = None) -> list:
+    return [m for m in msgs if isinstance(m, kind) and (run is None or m.run_id == run)]
+
+
+def test_unwatched_run_sends_ticks_and_snapshots_but_no_frames(tmp_path):
+    spec = pipe.WorkerSpec(runs=[pipe.RunSpec("w1", SMALL, str(tmp_path / "w1"), watched=False)],
+                           data_dir=str(tmp_path), frame_rate=50, snapshot_every=10,
+                           checkpoint_every=10_000, threads=1)
+    with worker(spec) as (ctrl, out):
+        msgs: list = []
+        deadline = time.monotonic() + 60
+        while len(of(msgs, pipe.Tick)) < 40 and time.monotonic() < deadline:
+            msgs += collect(out, 0.5)
+        assert isinstance(msgs[0], pipe.Hello) and msgs[0].run_id == "w1"
+        assert not of(msgs, pipe.Frame)  # nobody watches: no frames at all
+        # snapshots (replay) go on: one every 10 ticks, each a full picture
+        assert len(of(msgs, pipe.Snapshot)) >= len(of(msgs, pipe.Tick)) // 10 - 1 >= 3
+
+        ctrl.send(pipe.Watch("w1", True))
+        later = collect(out, 3)
+        assert len(of(later, pipe.Frame)) >= 10  # 50/s asked for; a slow machine still gives 10
+        ctrl.send(pipe.Watch("w1", False))
+        collect(out, 0.5)  # what was already under way
+        quiet = collect(out, 2)
+        assert of(quiet, pipe.Tick) and not of(quiet, pipe.Frame)
+        ctrl.send(pipe.Control("w1", {"action": "stop"}))
+        rest = collect(out, 30)
+        end = of(rest, pipe.End)
+        assert [(e.status, e.run_id) for e in end] == [("done", "w1")]
+        assert of(rest, pipe.Frame)  # the final picture, watched or not
+        assert of(rest, pipe.Checkpoint)  # and its last checkpoint
+
+
+def test_one_worker_many_runs_each_its_own(tmp_path):
+    """Two runs start together, a third joins: each has its own messages and state; pausing
+    one leaves the others training; a run that stops ends alone."""
+    runs = [pipe.RunSpec(r, dict(SMALL, seed=s), str(tmp_path / r))
+            for r, s in (("a", 1), ("b", 2))]
+    spec = pipe.WorkerSpec(runs=runs, data_dir=str(tmp_path), frame_rate=20, snapshot_every=5,
+                           checkpoint_every=10_000, threads=1)
+    with worker(spec) as (ctrl, out):
+        msgs = collect_until(out, lambda m: len(of(m, pipe.Tick, "b")) >= 1)
+        ctrl.send(pipe.Join(pipe.RunSpec("c", dict(SMALL, seed=3, lr_g=3e-4),
+                                         str(tmp_path / "c"))))
+        msgs += collect_until(out, lambda m: all(len(of(m, pipe.Tick, r)) >= 2 for r in "abc"))
+        assert {h.run_id for h in of(msgs, pipe.Hello)} == {"a", "b", "c"}
+        assert of(msgs, pipe.Hello, "c")[0].info["runs_in_step"] == 3  # it joined the stack
+
+        ctrl.send(pipe.Control("a", {"action": "pause"}))
+        msgs = collect_until(out, lambda m: of(m, pipe.Event, "a"))
+        ev = [m.event for m in of(msgs, pipe.Event, "a")]
+        assert ev[0]["type"] == "state" and ev[0]["state"] == "paused"
+        quiet = collect(out, 2)
+        assert not of(quiet, pipe.Tick, "a") and of(quiet, pipe.Tick, "b")
+        ctrl.send(pipe.Control("a", {"action": "step", "n": 1, "part": "d"}))
+        one = collect_until(out, lambda m: of(m, pipe.Tick, "a"))
+        one += collect(out, 1)
+        assert len(of(one, pipe.Tick, "a")) == 1  # a single step ticks, whatever its part
+
+        ctrl.send(pipe.Control("b", {"action": "stop"}))
+        rest = collect_until(out, lambda m: of(m, pipe.End) and of(m, pipe.Tick, "c"))
+        assert [e.run_id for e in of(rest, pipe.End)] == ["b"]  # c trains on

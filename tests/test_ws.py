@@ -97,17 +97,18 @@ def test_viewer_mailbox_keeps_latest_frame_and_every_event():
     import asyncio
 
     from collapse_lab.server.fanout import Hub, Overflow
+    from collapse_lab.server.messages import Event
 
     async def scenario():
         hub = Hub(max_text=3)
         v = hub.join()
         for i in range(50):  # a stalled viewer: 50 frames arrive, it keeps only the newest
             hub.publish_frame(bytes([i]))
-        hub.publish({"type": "event", "n": 1})
+        hub.publish(Event(event={"n": 1}))
         texts, frame = await v.next()
         assert frame == bytes([49]) and v.dropped_frames == 49 and len(texts) == 1
         for i in range(4):  # never-dropped messages overflow: the viewer is cut off instead
-            hub.publish({"type": "event", "n": i})
+            hub.publish(Event(event={"n": i}))
         with pytest.raises(Overflow):
             await v.next()
 

@@ -1,223 +1,155 @@
-"""The run configuration: one typed dataclass whose field metadata is the knob registry.
+"""The run configuration: one dataclass assembled from every knob of the registry.
 
-Every knob a user can set lives here once, with its type, default, range and help. The CLI flags,
-`collapse-lab options`, the server's `/api/options` and the dashboard's controls are all generated
-from `knobs()`, so a new knob appears everywhere at once.
+The run's own knobs (data, networks, optimizer, schedule) are declared here; objectives and
+remedies declare theirs in their classes (trainer/objectives.py, trainer/remedies.py). `RunConfig`
+has one field per knob, and `knobs()` describes them all for the CLI flags, `/api/options`, the
+API's request model and the dashboard's controls — so a new knob appears everywhere at once.
 
-`live=True` marks knobs that may change mid-run (applied at the next step boundary); the others
-define the shape of the networks or the data and are fixed when the run starts.
+`live` knobs may change mid-run (applied at the next step boundary); the others define the
+networks or the data and are fixed when the run starts. `structural` live knobs change the shape
+of the training step: runs that differ in them train in separate stacks (`stack_key`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
-DATASETS = ("ring8", "grid25", "lines", "spiral", "digits", "csv")
-OBJECTIVES = ("minimax", "nsgan", "wgan", "wgan-gp", "hinge", "lsgan")
+from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer.knobs import ConfigError, Knob
+from collapse_lab.trainer.objectives import OBJECTIVES, get_objective, objective_knobs
+from collapse_lab.trainer.remedies import check_remedies, remedy_knobs
+
+__all__ = ["ConfigError", "Knob", "RunConfig", "knobs", "make_config", "validate_changes"]
+
+DATASETS = tuple(_DATASET_REGISTRY)
 ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda")
-# the gradient-penalty weight an objective implies while the `gp` knob is unset
-DEFAULT_GP = {"wgan-gp": 10.0}
+
+_DATA = [
+    Knob("dataset", "choice", "ring8", "toy distribution to learn", group="data",
+         choices=DATASETS),
+    Knob("data", "str", None, "path of a CSV of 2-D points (dataset=csv)", group="data",
+         nullable=True),
+    Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
+         group="data", lo=0, hi=25),
+]
+_MODEL = [
+    Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512),
+    Knob("g_width", "int", 128, "generator hidden width", group="model", lo=4, hi=1024),
+    Knob("g_depth", "int", 2, "generator hidden layers", group="model", lo=1, hi=8),
+    Knob("d_width", "int", 128, "discriminator hidden width", group="model", lo=4, hi=1024),
+    Knob("d_depth", "int", 2, "discriminator hidden layers", group="model", lo=1, hi=8),
+    Knob("activation", "choice", "relu", "hidden activation of both networks", group="model",
+         choices=ACTIVATIONS),
+]
+_OBJECTIVE = [
+    Knob("objective", "choice", "nsgan", "GAN objective", group="objective", live=True,
+         choices=tuple(OBJECTIVES)),
+]
+_OPTIM = [
+    Knob("optimizer", "choice", "adam", "optimizer of both networks (changing it resets its "
+         "state)", group="optim", live=True, choices=OPTIMIZERS, structural=True),
+    Knob("lr_g", "float", 1e-3, "generator learning rate", group="optim", live=True, lo=1e-6,
+         hi=1e-1, log=True),
+    Knob("lr_d", "float", 1e-3, "discriminator learning rate", group="optim", live=True,
+         lo=1e-6, hi=1e-1, log=True),
+    Knob("beta1", "float", 0.5, "Adam β1", group="optim", live=True, lo=0.0, hi=0.999),
+    Knob("beta2", "float", 0.999, "Adam β2 (RMSProp α)", group="optim", live=True, lo=0.0,
+         hi=0.9999),
+    Knob("n_critic", "int", 1, "discriminator steps per generator step", group="optim",
+         live=True, lo=1, hi=20, structural=True),
+    Knob("batch_size", "int", 256, "samples per batch", group="optim", live=True, lo=8, hi=4096,
+         structural=True),
+    Knob("simultaneous", "bool", False, "G's update uses D as it was before this step's D "
+         "updates (simultaneous gradient steps, as in Metz et al.'s code); off = alternating",
+         group="optim", live=True, structural=True),
+]
+_RUN = [
+    Knob("steps", "int", 3000, "generator steps to train; 0 = until stopped", group="run",
+         live=True, lo=0, hi=1_000_000),
+    Knob("speed", "float", 0.0, "at most this many steps a second (slow motion); 0 = as fast "
+         "as the machine goes", group="run", live=True, lo=0.0, hi=10_000.0, structural=True),
+    Knob("seed", "int", 0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1),
+    Knob("tick_every", "int", 20, "steps between metric ticks", group="run", live=True, lo=1,
+         hi=10_000),
+    Knob("eval_samples", "int", 2500, "generated samples evaluated per tick (fixed noise)",
+         group="run", lo=100, hi=20_000),
+    Knob("grid_size", "int", 64, "side of the discriminator value grid", group="run", lo=8,
+         hi=256),
+    Knob("device", "choice", "auto", "auto = CUDA when present, else CPU", group="run",
+         choices=DEVICES),
+    Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
+         lo=0, hi=256),
+    Knob("cuda_graph", "choice", "auto", "capture the training step as a CUDA graph: auto = "
+         "where a quick self-check passes on this device", group="run",
+         choices=("auto", "on", "off")),
+]
+
+KNOBS: dict[str, Knob] = {k.name: k for k in
+                          (*_DATA, *_MODEL, *_OBJECTIVE, *objective_knobs(), *remedy_knobs(),
+                           *_OPTIM, *_RUN)}
+LIVE_KNOBS = frozenset(n for n, k in KNOBS.items() if k.live)
+# knobs that may differ between the runs of one stack: the seed (each run brings its own
+# weights and random stream) and the live knobs that are values, not shapes
+_PER_RUN = frozenset({"seed"} | {n for n in LIVE_KNOBS if not KNOBS[n].structural})
+
+_PY_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
 
 
-class ConfigError(ValueError):
-    """A bad knob value. `field` names the knob; the message says what is allowed."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+def _gp_weight(self: Any) -> float:
+    """The gradient-penalty weight in force: the `gp` knob, or the objective's default."""
+    return self.gp if self.gp is not None else get_objective(self.objective).default_gp
 
 
-def knob(default: Any, help: str, *, group: str, live: bool = False, lo: float | None = None,
-         hi: float | None = None, choices: tuple[str, ...] | None = None, log: bool = False,
-         nullable: bool = False) -> Any:
-    meta = dict(help=help, group=group, live=live, lo=lo, hi=hi, choices=choices, log=log,
-                nullable=nullable)
-    return field(default=default, metadata=meta)
+def _to_dict(self: Any) -> dict[str, Any]:
+    return dataclasses.asdict(self)
 
 
-@dataclass
-class RunConfig:
-    # --- data
-    dataset: str = knob("ring8", "toy distribution to learn", group="data", choices=DATASETS)
-    data: str | None = knob(None, "path of a CSV of 2-D points (dataset=csv)", group="data",
-                            nullable=True)
-    clusters: int = knob(0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
-                         group="data", lo=0, hi=25)
-    # --- model (fixed for a run: they set the networks' shapes)
-    z_dim: int = knob(16, "latent noise dimension", group="model", lo=1, hi=512)
-    g_width: int = knob(128, "generator hidden width", group="model", lo=4, hi=1024)
-    g_depth: int = knob(2, "generator hidden layers", group="model", lo=1, hi=8)
-    d_width: int = knob(128, "discriminator hidden width", group="model", lo=4, hi=1024)
-    d_depth: int = knob(2, "discriminator hidden layers", group="model", lo=1, hi=8)
-    activation: str = knob("relu", "hidden activation of both networks", group="model",
-                           choices=ACTIVATIONS)
-    mbd_kernels: int = knob(16, "minibatch discrimination kernels B (Salimans et al. 2016)",
-                            group="model", lo=1, hi=128)
-    mbd_dim: int = knob(4, "minibatch discrimination kernel dimension C", group="model", lo=1,
-                        hi=32)
-    # --- objective
-    objective: str = knob("nsgan", "GAN objective", group="objective", live=True,
-                          choices=OBJECTIVES)
-    clip: float = knob(0.01, "weight clipping bound of the wgan critic", group="objective",
-                       live=True, lo=1e-4, hi=1.0, log=True)
-    # --- remedies
-    gp: float | None = knob(None, "gradient penalty weight λ (Gulrajani et al. 2017); unset = "
-                            "the objective's default: 10 for wgan-gp, 0 otherwise",
-                            group="remedy", live=True, lo=0.0, hi=1000.0, nullable=True)
-    r1: float = knob(0.0, "R1 penalty weight γ on real data (Mescheder et al. 2018)",
-                     group="remedy", live=True, lo=0.0, hi=1000.0)
-    minibatch_disc: bool = knob(False, "minibatch discrimination features in D", group="remedy",
-                                live=True)
-    mbstd: bool = knob(False, "minibatch standard deviation feature in D (Karras et al. 2018)",
-                       group="remedy", live=True)
-    unroll: int = knob(0, "unrolled discriminator steps k (Metz et al. 2017); 0 = off",
-                       group="remedy", live=True, lo=0, hi=10)
-    spectral_norm: bool = knob(False, "spectral normalization of D's weights (Miyato et al. 2018)",
-                               group="remedy", live=True)
-    entropy: float = knob(0.0, "weight of the generator's entropy (diversity) bonus",
-                          group="remedy", live=True, lo=0.0, hi=10.0)
-    # --- optimisation
-    optimizer: str = knob("adam", "optimizer of both networks (changing it resets its state)",
-                          group="optim", live=True, choices=OPTIMIZERS)
-    lr_g: float = knob(1e-3, "generator learning rate", group="optim", live=True, lo=1e-6,
-                       hi=1e-1, log=True)
-    lr_d: float = knob(1e-3, "discriminator learning rate", group="optim", live=True, lo=1e-6,
-                       hi=1e-1, log=True)
-    beta1: float = knob(0.5, "Adam β1", group="optim", live=True, lo=0.0, hi=0.999)
-    beta2: float = knob(0.999, "Adam β2 (RMSProp α)", group="optim", live=True, lo=0.0,
-                        hi=0.9999)
-    n_critic: int = knob(1, "discriminator steps per generator step", group="optim", live=True,
-                         lo=1, hi=20)
-    batch_size: int = knob(256, "samples per batch", group="optim", live=True, lo=8, hi=4096)
-    # --- run
-    steps: int = knob(3000, "generator steps to train; 0 = until stopped", group="run",
-                      live=True, lo=0, hi=1_000_000)
-    speed: float = knob(0.0, "at most this many steps per second (slow motion); 0 = unlimited",
-                        group="run", live=True, lo=0.0, hi=10_000.0)
-    seed: int = knob(0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1)
-    tick_every: int = knob(20, "steps between metric ticks", group="run", live=True, lo=1,
-                           hi=10_000)
-    eval_samples: int = knob(2500, "generated samples evaluated per tick (fixed noise)",
-                             group="run", lo=100, hi=20_000)
-    grid_size: int = knob(64, "side of the discriminator value grid", group="run", lo=8, hi=256)
-    device: str = knob("auto", "auto = CUDA when present, else CPU", group="run", choices=DEVICES)
-    threads: int = knob(0, "CPU threads for this run; 0 = torch's default", group="run", lo=0,
-                        hi=256)
-    cuda_graph: str = knob("auto", "capture the training step as a CUDA graph: auto = where a "
-                           "quick self-check passes on this device", group="run",
-                           choices=("auto", "on", "off"))
-
-    # ------------------------------------------------------------------ derived values
-    @property
-    def gp_weight(self) -> float:
-        """The penalty weight in force: the `gp` knob, or the objective's default."""
-        if self.gp is not None:
-            return self.gp
-        return DEFAULT_GP.get(self.objective, 0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes: Any) -> RunConfig:
-        return dataclasses.replace(self, **changes)
+def _replace(self: Any, **changes: Any) -> Any:
+    return dataclasses.replace(self, **changes)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-LIVE_KNOBS = frozenset(n for n, f in _FIELDS.items() if f.metadata["live"])
-
-
-def _type_name(f: dataclasses.Field) -> str:
-    t = str(f.type).split("|")[0].strip()
-    if f.metadata["choices"]:
-        return "choice"
-    return {"str": "str", "int": "int", "float": "float", "bool": "bool"}[t]
+RunConfig: Any = dataclasses.make_dataclass(
+    "RunConfig",
+    [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
+      dataclasses.field(default=k.default)) for k in KNOBS.values()],
+    namespace=dict(gp_weight=property(_gp_weight), to_dict=_to_dict, replace=_replace,
+                   __doc__="Every knob of a run (trainer/config.py: KNOBS), with its default."),
+)
+RunConfig.__module__ = __name__
 
 
 def knobs() -> list[dict[str, Any]]:
     """Every knob as a plain dict: name, type, default, range or choices, help, group, live."""
-    out = []
-    for f in dataclasses.fields(RunConfig):
-        m = f.metadata
-        d: dict[str, Any] = dict(name=f.name, type=_type_name(f), default=f.default,
-                                 help=m["help"], group=m["group"], live=m["live"],
-                                 nullable=m["nullable"])
-        if m["choices"]:
-            d["choices"] = list(m["choices"])
-        if m["lo"] is not None:
-            d["min"], d["max"], d["log"] = m["lo"], m["hi"], m["log"]
-        out.append(d)
-    return out
+    return [k.describe() for k in KNOBS.values()]
 
 
 def allowed(name: str) -> str:
-    """Human text of what a knob accepts, for error messages."""
-    f = _FIELDS[name]
-    m, t = f.metadata, _type_name(f)
-    if m["choices"]:
-        s = "one of " + ", ".join(m["choices"])
-    elif t == "bool":
-        s = "true or false"
-    elif m["lo"] is not None:
-        s = f"{'an integer' if t == 'int' else 'a number'} in [{m['lo']:g}, {m['hi']:g}]"
-    else:
-        s = "a string"
-    return s + (" or null" if m["nullable"] else "")
+    return KNOBS[name].allowed()
 
 
 def coerce(name: str, value: Any) -> Any:
     """Check and convert one knob value; raise ConfigError naming the knob and the range."""
-    if name not in _FIELDS:
-        raise ConfigError(name, f"unknown knob; expected one of {', '.join(_FIELDS)}")
-    f = _FIELDS[name]
-    m, t = f.metadata, _type_name(f)
-    if value is None:
-        if m["nullable"]:
-            return None
-        raise ConfigError(name, f"expected {allowed(name)}, got null")
-    bad = ConfigError(name, f"expected {allowed(name)}, got {value!r}")
-    if t == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.lower() in ("1", "0", "true", "false", "on", "off",
-                                                         "yes", "no"):
-            return value.lower() in ("1", "true", "on", "yes")
-        raise bad
-    if t in ("choice", "str"):
-        if not isinstance(value, str) or len(value) > 4096:
-            raise bad
-        if m["choices"] and value not in m["choices"]:
-            raise bad
-        return value
-    # numbers: accept numeric strings (CLI, CSV sweeps) but never bools
-    if isinstance(value, bool):
-        raise bad
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise bad from None
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise bad
-    if t == "int":
-        if float(value) != int(value):
-            raise bad
-        value = int(value)
-    else:
-        value = float(value)
-    if not (m["lo"] <= value <= m["hi"]):
-        raise bad
-    return value
+    if name not in KNOBS:
+        raise ConfigError(name, f"unknown knob; expected one of {', '.join(KNOBS)}")
+    return KNOBS[name].coerce(value)
 
 
-def validate_changes(cfg: RunConfig, changes: dict[str, Any], *, live: bool) -> dict[str, Any]:
+def stack_key(cfg: Any) -> tuple:
+    """Runs with equal keys can train in one stacked step: the same data, networks and step
+    shape. They may differ in seed and in every live value (rates, betas, penalty weights,
+    the objective, the schedule)."""
+    return tuple((n, getattr(cfg, n)) for n in KNOBS if n not in _PER_RUN)
+
+
+def structure_diff(old: Any, new: Any) -> list[str]:
+    """The knobs whose change moves a run out of its stack."""
+    return [n for n in KNOBS if n not in _PER_RUN and getattr(old, n) != getattr(new, n)]
+
+
+def validate_changes(cfg: Any, changes: dict[str, Any], *, live: bool) -> dict[str, Any]:
     """Check a partial config against `cfg`. With live=True only live knobs may change.
 
     Returns the coerced changes; raises ConfigError on the first bad one. Combinations are
@@ -234,10 +166,8 @@ def validate_changes(cfg: RunConfig, changes: dict[str, Any], *, live: bool) -> 
     return out
 
 
-def check_combination(cfg: RunConfig) -> None:
+def check_combination(cfg: Any) -> None:
     """Refuse combinations that make no sense, saying why."""
-    from collapse_lab.trainer.remedies import check_remedies  # the remedies module owns the rules
-
     if cfg.dataset == "csv" and not cfg.data:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")
     if cfg.dataset != "csv" and cfg.data:
@@ -245,7 +175,7 @@ def check_combination(cfg: RunConfig) -> None:
     check_remedies(cfg)
 
 
-def make_config(values: dict[str, Any] | None = None) -> RunConfig:
+def make_config(values: dict[str, Any] | None = None) -> Any:
     """A validated RunConfig from a dict of (possibly string) values."""
     values = dict(values or {})
     if values.get("data") and "dataset" not in values:

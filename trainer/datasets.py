@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from collapse_lab.trainer.config import ConfigError, RunConfig
+from collapse_lab.trainer.knobs import ConfigError
 
 
 class Dataset:
@@ -52,10 +52,13 @@ class Dataset:
         return nearest, dmin <= 3.0 * self.stds[nearest]
 
     def to(self, device: torch.device) -> Dataset:
+        """Move to `device`, floating-point tensors in torch's default dtype (float32 unless a
+        test asks for float64, where rounding must not decide)."""
         self.device = torch.device(device)
+        dtype = torch.get_default_dtype()
         for k, v in list(vars(self).items()):
             if isinstance(v, torch.Tensor):
-                setattr(self, k, v.to(device))
+                setattr(self, k, v.to(device, dtype) if v.is_floating_point() else v.to(device))
         return self
 
     def extent(self) -> list[float]:
@@ -292,22 +295,3 @@ def _is_number(s: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def make_dataset(cfg: RunConfig, data_dir: Path | None = None) -> Dataset:
-    if cfg.dataset == "ring8":
-        return ring8()
-    if cfg.dataset == "grid25":
-        return grid25()
-    if cfg.dataset == "lines":
-        return Lines()
-    if cfg.dataset == "spiral":
-        return Spiral()
-    if cfg.dataset == "csv":
-        assert cfg.data is not None
-        return PointCloud(read_points(cfg.data), cfg.clusters, cfg.seed)
-    if cfg.dataset == "digits":
-        from collapse_lab.trainer.digits import Digits
-
-        return Digits(data_dir)
-    raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}")

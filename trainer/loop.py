@@ -1,40 +1,41 @@
-"""The training loop: a Trainer that owns networks, optimizers and data, and `run`, which drives it.
+"""The training driver: any number of runs, each in an engine with the runs it can share a step
+with, stepped, ticked, paused, changed and ended one by one.
 
-`run` knows nothing about who watches: the CLI, the server's worker and the tests pass callbacks
-(on_tick, on_event, poll, should_stop). A control message has the same shape as the HTTP control
-body: {"action": "pause"|"resume"|"stop"|"step"} or {"set": {knob: value, ...}}.
+`Trainer` knows nothing about who watches: the CLI (one run), the server's worker (one run, a
+compare group, or the runs packed onto it), sweeps and the tests add runs with their callbacks
+(`on_tick`, `on_event`, `on_end`) and send commands with the shape of the HTTP control body:
+`{"action": "pause"|"resume"|"stop"}`, `{"action": "step", "n": N, "part": "both"|"d"|"g"}`
+or `{"set": {knob: value, ...}}`.
 
-No per-step host sync: losses accumulate on the device and are read once per tick.
+Which runs share an engine (trainer/engine.py): runs that agree on the step's shape
+(`config.stack_key`) and are training. A paused run trains in an engine of its own (so its
+single steps move it alone); a live change that alters the step's shape moves the run to
+another engine. Every move carries the run's whole state (trainer/state.py), so a run's series
+does not depend on the runs beside it.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.func import functional_call
 
-from collapse_lab.trainer import objectives as objectives_mod
-from collapse_lab.trainer.config import ConfigError, RunConfig, make_config, validate_changes
-from collapse_lab.trainer.datasets import make_dataset
-from collapse_lab.trainer.graphed import pick_step_impl
-from collapse_lab.trainer.metrics import mode_metrics
-from collapse_lab.trainer.models import Discriminator, Generator
-from collapse_lab.trainer.remedies import gradient_penalty, nn_entropy, r1_penalty
-from collapse_lab.trainer.stacked_optim import differentiable_adam
+from collapse_lab.trainer.config import ConfigError, make_config, stack_key
+from collapse_lab.trainer.data import DATA_KNOBS, make_dataset
+from collapse_lab.trainer.datasets import Dataset
+from collapse_lab.trainer.engine import Engine, Restack
+from collapse_lab.trainer.state import RunState
 
 log = logging.getLogger(__name__)
 
-SCALARS = ("loss_d", "loss_g", "term_gp", "term_r1", "term_entropy", "grad_norm_d", "grad_norm_g")
-METRICS = ("modes_captured", "modes_covered", "hq_fraction", "effective_modes", "reverse_kl",
-           "hopping")
+Command = dict[str, Any]
+PARTS = ("both", "d", "g")
 
 
 class Diverged(RuntimeError):
@@ -49,412 +50,381 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class Trainer:
-    def __init__(self, cfg: RunConfig, data_dir: Path | None = None):
-        self.cfg = cfg
-        self.device = resolve_device(cfg.device)
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        self.data = make_dataset(cfg, data_dir).to(self.device)
-        init = torch.Generator().manual_seed(cfg.seed)  # same weights on every device
-        out_tanh = self.data.kind == "image"
-        self.G = Generator(1, cfg.z_dim, cfg.g_width, cfg.g_depth, self.data.dim, cfg.activation,
-                           out_tanh, init).to(self.device)
-        self.D = Discriminator(1, self.data.dim, cfg.d_width, cfg.d_depth, cfg.activation,
-                               cfg.mbd_kernels, cfg.mbd_dim, init).to(self.device)
-        # fixed evaluation noise, from its own stream so training never shifts it
-        ev = torch.Generator().manual_seed(cfg.seed + 7919)
-        self.eval_z = torch.randn(1, cfg.eval_samples, cfg.z_dim, generator=ev).to(self.device)
-        # the training stream: real batches, noise, interpolation weights
-        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
-        self.objective = objectives_mod.get_objective(cfg.objective)
-        self.opt_g, self.opt_d = self._optimizers()
-        self.step = 0
-        self.version = 0
-        self.prev_occupancy: torch.Tensor | None = None
-        self.elapsed = 0.0  # training wall time carried over a checkpoint
-        self._t0 = time.perf_counter()
-        self._acc = torch.zeros(len(SCALARS), device=self.device)  # sums since the last tick
-        self._acc_steps = 0
-        self._last_tick = (time.perf_counter(), 0)
-        if self.data.kind == "2d":
-            grid, self.extent = self.data.grid_points(cfg.grid_size)
-            self.grid = grid[None].to(self.device)  # (1, G·G, 2)
-        # --- the step implementation: eager (train_step below) or a captured CUDA graph
-        self.fast_step, self.cuda_graph_reason = pick_step_impl(self)
-
-    # ---------------------------------------------------------------- optimizers
-    def _optimizers(self):
-        c = self.cfg
-        if c.optimizer == "adam":
-            make = lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(c.beta1, c.beta2))  # noqa: E731
-        else:
-            make = lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, alpha=c.beta2)  # noqa: E731
-        return make(self.G.parameters(), c.lr_g), make(self.D.parameters(), c.lr_d)
-
-    def _set_hparams(self) -> None:
-        c = self.cfg
-        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
-            for g in opt.param_groups:
-                g["lr"] = lr
-                if "betas" in g:
-                    g["betas"] = (c.beta1, c.beta2)
-                if "alpha" in g:
-                    g["alpha"] = c.beta2
-
-    # ---------------------------------------------------------------- live changes
-    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply a validated partial config at this step boundary; returns the change event.
-
-        Networks and optimizer state carry on; see docs/live-changes.md for what resets.
-        """
-        changes = validate_changes(self.cfg, changes, live=True)
-        old = self.cfg
-        new = old.replace(**changes)
-        applied = {k: v for k, v in changes.items() if getattr(old, k) != v}
-        if self.fast_step is not None:
-            self.fast_step.sync()  # its optimizer state -> the torch optimizers below
-        self.cfg = new
-        if new.objective != old.objective:
-            self.objective = objectives_mod.get_objective(new.objective)
-        if new.optimizer != old.optimizer:
-            self.opt_g, self.opt_d = self._optimizers()  # a different optimizer: fresh state
-        else:
-            self._set_hparams()
-        if new.minibatch_disc and not old.minibatch_disc:
-            self.D.zero_head_columns("mbd")
-        if new.mbstd and not old.mbstd:
-            self.D.zero_head_columns("mbstd")
-        if self.fast_step is not None:
-            self.fast_step.reload()  # values only: no re-capture; structure: at the next step
-        if applied:
-            self.version += 1
-        return dict(type="config", version=self.version, step=self.step, changes=applied,
-                    config=new.to_dict())
-
-    # ---------------------------------------------------------------- one training step
-    def _d_scores(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        c = self.cfg
-        return self.D(x, mbd=c.minibatch_disc, mbstd=c.mbstd, sn=c.spectral_norm, context=context)
-
-    def _noise(self, b: int) -> torch.Tensor:
-        return torch.randn(1, b, self.cfg.z_dim, generator=self.gen, device=self.device)
-
-    def _real(self, b: int) -> torch.Tensor:
-        return self.data.sample(b, self.gen)[None]  # (1, B, dim)
-
-    def train_step(self) -> None:
-        """n_critic discriminator updates, then one generator update."""
-        if self.fast_step is not None and self.fast_step.step():  # trainer/graphed.py
-            self.step += 1
-            self._acc_steps += 1
-            return
-        c = self.cfg
-        b = c.batch_size
-        acc = torch.zeros(len(SCALARS), device=self.device)
-        want_norms = (self.step + 1) % c.tick_every == 0
-        self.D.requires_grad_(True)
-        for _ in range(c.n_critic):
-            real = self._real(b)
-            with torch.no_grad():
-                fake = self.G(self._noise(b))
-            if c.spectral_norm:
-                self.D.power_iteration()
-            loss = self.objective.d_loss(self._d_scores(real), self._d_scores(fake))  # (R,)
-            acc[0] += loss.detach().sum() / c.n_critic
-            if c.gp_weight > 0:
-                gp = c.gp_weight * gradient_penalty(self._d_scores, real, fake, self.gen)
-                acc[2] += gp.detach().sum() / c.n_critic
-                loss = loss + gp
-            if c.r1 > 0:
-                r1 = 0.5 * c.r1 * r1_penalty(self._d_scores, real)
-                acc[3] += r1.detach().sum() / c.n_critic
-                loss = loss + r1
-            self.opt_d.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            if want_norms:
-                acc[5] = _grad_norm(self.D.parameters())
-            self.opt_d.step()
-            if self.objective.clip_weights:
-                with torch.no_grad():
-                    for p in self.D.parameters():
-                        p.clamp_(-c.clip, c.clip)
-
-        # generator step; D's weights need no gradient here
-        self.D.requires_grad_(False)
-        fake = self.G(self._noise(b))
-        if c.unroll > 0:
-            params = self._unrolled_d_params(c.unroll)
-            flags = dict(mbd=c.minibatch_disc, mbstd=c.mbstd, sn=c.spectral_norm)
-            scores = functional_call(self.D, params, (fake,), flags)
-        else:
-            scores = self._d_scores(fake)
-        loss_g = self.objective.g_loss(scores)
-        acc[1] += loss_g.detach().sum()
-        if c.entropy > 0:
-            term = -c.entropy * nn_entropy(fake)
-            acc[4] += term.detach().sum()
-            loss_g = loss_g + term
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.sum().backward()
-        if want_norms:
-            acc[6] = _grad_norm(self.G.parameters())
-        self.opt_g.step()
-        self.step += 1
-        self._acc += acc
-        self._acc_steps += 1
-
-    def _unrolled_d_params(self, k: int) -> dict[str, torch.Tensor]:
-        """D's parameters after k differentiable Adam steps (Metz et al. 2017, eq. 5–6).
-
-        The fakes of each unrolled step come from G with their graph kept, so G's gradient
-        includes how D would react to G (the second-order term of the paper). Penalties are left
-        out of the unrolled steps. Adam's moments start from the real optimizer's state.
-        """
-        c = self.cfg
-        params = {n: p.detach().requires_grad_(True) for n, p in self.D.named_parameters()}
-        state = [self.opt_d.state.get(p, {}) for p in self.D.parameters()]
-        m = [s["exp_avg"] if "exp_avg" in s else torch.zeros_like(p)
-             for s, p in zip(state, self.D.parameters())]
-        v = [s["exp_avg_sq"] if "exp_avg_sq" in s else torch.zeros_like(p)
-             for s, p in zip(state, self.D.parameters())]
-        t0 = float(state[0]["step"]) if "step" in state[0] else 0.0
-        b1, b2, lr, eps = c.beta1, c.beta2, c.lr_d, 1e-8
-        flags = dict(mbd=c.minibatch_disc, mbstd=c.mbstd, sn=c.spectral_norm)
-        for i in range(k):
-            real = self._real(c.batch_size)
-            fake = self.G(self._noise(c.batch_size))
-            loss = self.objective.d_loss(functional_call(self.D, params, (real,), flags),
-                                         functional_call(self.D, params, (fake,), flags))
-            grads = torch.autograd.grad(loss.sum(), list(params.values()), create_graph=True,
-                                        allow_unused=True)  # e.g. T while mbd is off
-            params = differentiable_adam(params, grads, m, v, t0 + i + 1, b1, b2, lr, eps)
-            if self.objective.clip_weights:
-                params = {n: p.clamp(-c.clip, c.clip) for n, p in params.items()}
-        return params
-
-    # ---------------------------------------------------------------- metrics tick
-    @torch.no_grad()
-    def tick(self, picture: bool = True) -> dict[str, Any]:
-        """One flat dict of metrics (docs/metrics.md), plus samples and, with `picture`, D's
-        landscape (half the cost of a tick: skipped when nobody will draw it)."""
-        c = self.cfg
-        now = time.perf_counter()
-        t_last, s_last = self._last_tick
-        rate = (self.step - s_last) / (now - t_last) if self.step > s_last and now > t_last else 0.0
-        self._last_tick = (now, self.step)
-
-        x = self.G(self.eval_z)  # (1, N, dim)
-        nearest, hq = self.data.assign(x[0])
-        weights = getattr(self.data, "weights", None)
-        mm = mode_metrics(nearest, hq, self.data.num_modes, self.prev_occupancy, weights)
-        self.prev_occupancy = mm["occupancy"]
-        means = self._acc / max(self._acc_steps, 1)
-        means[5:7] = self._acc[5:7]  # gradient norms are the last step's, not sums
-        packed = torch.cat([means, torch.stack([mm[k] for k in METRICS]), mm["occupancy"]])
-        host = packed.cpu().numpy().astype(float)  # the one sync of the tick
-        self._acc.zero_()
-        self._acc_steps = 0
-
-        out: dict[str, Any] = dict(step=self.step, time=round(self.elapsed_time(), 4),
-                                   config_version=self.version, steps_per_sec=round(rate, 2))
-        for i, k in enumerate(SCALARS):
-            out[k] = float(host[i])
-        for i, k in enumerate(METRICS):
-            out[k] = float(host[len(SCALARS) + i])
-        for k in ("modes_captured", "modes_covered"):
-            out[k] = int(out[k])
-        out["occupancy"] = [float(v) for v in host[len(SCALARS) + len(METRICS):]]
-        bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(out[k])]
-        if bad or not bool(torch.isfinite(x).all()):
-            what = bad[0] if bad else "generated samples"
-            raise Diverged(f"{what} became NaN/inf at step {self.step}")
-
-        samples = x[0]
-        out["nearest"] = nearest.to(torch.int16).cpu().numpy()
-        out["hq"] = hq.cpu().numpy()
-        if self.data.kind == "2d":
-            out["samples"] = samples.float().cpu().numpy()  # (N, 2)
-            out["extent"] = self.extent
-            if not picture:
-                return out
-            # batch features of a grid point are taken against (part of) the current fakes
-            ctx = x[:, : min(c.batch_size, 128)] if (c.minibatch_disc or c.mbstd) else None
-            v = self.objective.value(self._d_scores(self.grid, context=ctx))
-            out["value_grid"] = v.view(c.grid_size, c.grid_size).float().cpu().numpy()
-        else:
-            out["samples"] = samples[:64].float().cpu().numpy()  # (64, 64) images for display
-        return out
-
-    def elapsed_time(self) -> float:
-        return self.elapsed + (time.perf_counter() - self._t0)
-
-    # ---------------------------------------------------------------- checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        if self.fast_step is not None:
-            self.fast_step.sync()
-        return dict(
-            format=1,
-            config=self.cfg.to_dict(),
-            step=self.step,
-            version=self.version,
-            elapsed=self.elapsed_time(),
-            G=self.G.state_dict(),
-            D=self.D.state_dict(),
-            opt_g=self.opt_g.state_dict(),
-            opt_d=self.opt_d.state_dict(),
-            gen=self.gen.get_state(),
-            prev_occupancy=self.prev_occupancy,
-            acc=self._acc,
-            acc_steps=self._acc_steps,
-        )
-
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        self.cfg = make_config(sd["config"])
-        self.objective = objectives_mod.get_objective(self.cfg.objective)
-        self.G.load_state_dict(sd["G"])
-        self.D.load_state_dict(sd["D"])
-        self.opt_g, self.opt_d = self._optimizers()
-        self.opt_g.load_state_dict(sd["opt_g"])
-        self.opt_d.load_state_dict(sd["opt_d"])
-        self.gen.set_state(sd["gen"].cpu() if self.device.type == "cpu" else sd["gen"])
-        self.step, self.version = int(sd["step"]), int(sd["version"])
-        self.elapsed = float(sd["elapsed"])
-        self._t0 = time.perf_counter()
-        self._last_tick = (self._t0, self.step)
-        po = sd["prev_occupancy"]
-        self.prev_occupancy = None if po is None else po.to(self.device)
-        self._acc = sd["acc"].to(self.device)
-        self._acc_steps = int(sd["acc_steps"])
-        if self.fast_step is not None:
-            self.fast_step.reload()
-
-    def save(self, path: Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        tmp.replace(path)
-
-    @classmethod
-    def restore(cls, path: Path, data_dir: Path | None = None) -> Trainer:
-        sd = torch.load(path, map_location="cpu", weights_only=False)
-        t = cls(make_config(sd["config"]), data_dir)
-        t.load_state_dict(sd)
-        return t
-
-    def info(self) -> dict[str, Any]:
-        """Static facts of the run for the UI and the provenance record."""
-        return dict(device=str(self.device), torch=torch.__version__,
-                    threads=torch.get_num_threads(), dataset=self.data.describe(),
-                    objectives={o["name"]: o["value_kind"] for o in objectives_mod.describe()},
-                    cuda_graph=self.fast_step is not None,
-                    cuda_graph_reason=self.cuda_graph_reason)
-
-    def real_samples(self, n: int = 2500) -> np.ndarray:
-        g = torch.Generator().manual_seed(self.cfg.seed + 1)
-        return self.data.to_cpu_sample(n, g).numpy().astype(np.float32)
-
-
-def _grad_norm(params: Iterable[torch.nn.Parameter]) -> torch.Tensor:
-    grads = [p.grad for p in params if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-
-
-# ---------------------------------------------------------------------- the driver
-Command = dict[str, Any]
-
-
 @dataclass
 class Callbacks:
     on_tick: Callable[[dict[str, Any]], None] | None = None
-    on_event: Callable[[dict[str, Any]], None] | None = None  # config changes, pause/resume
-    poll: Callable[[float], list[Command]] | None = None  # poll(timeout) -> pending commands
-    should_stop: Callable[[], bool] | None = None
-    want_picture: Callable[[], bool] | None = None  # asked before each tick; None = always
+    on_event: Callable[[dict[str, Any]], None] | None = None  # config, state, rejected
+    on_end: Callable[[str, str], None] | None = None  # (status done|failed, reason)
+    want_picture: Callable[[], bool] | None = None  # D's landscape in this tick? None = always
+    want_manifold: Callable[[], bool] | None = None  # G's latent grid in this tick? None = no
 
 
-class Pacer:
-    """Pause, resume and single steps: whether the loop may train now, and how long it waits.
+@dataclass(eq=False)
+class Run:
+    """A run as the driver holds it: where it trains and what it was told."""
 
-    Shared by `run` and the server's batched worker, which drives several runs in one step.
-    """
+    id: str
+    cb: Callbacks
+    engine: Engine | None = None
+    row: int = 0
+    paused: bool = False
+    owed: deque[str] = field(default_factory=deque)  # single steps asked for while paused
+    stop: bool = False
+    ended: bool = False
+    last: dict[str, Any] | None = None  # the latest tick
+    final: RunState | None = None  # its state when it ended (a last checkpoint, --save)
 
-    def __init__(self) -> None:
-        self.paused = False
-        self.single = 0  # single steps owed while paused
+    @property
+    def cfg(self) -> Any:
+        if self.engine is None:
+            assert self.final is not None
+            return self.final.cfg
+        return self.engine.cfgs[self.row]
 
-    def handle(self, action: str | None, n: int = 1) -> str | None:
-        """Apply a pause/resume/step action; returns the new state when it changed."""
-        if action in ("pause", "resume") and self.paused != (action == "pause"):
-            self.paused = action == "pause"
-            return "paused" if self.paused else "running"
-        if action == "step":
-            self.single += int(n)
-        return None
+    @property
+    def version(self) -> int:
+        """Live changes applied so far."""
+        if self.engine is None:
+            assert self.final is not None
+            return self.final.version
+        return self.engine.versions[self.row]
 
-    def wait(self) -> float:
-        """How long to block for commands: a while when paused with nothing to do, else 0."""
-        return 0.1 if self.paused and self.single == 0 else 0.0
-
-    def may_step(self) -> bool:
-        return not self.paused or self.single > 0
-
-    def stepped(self) -> bool:
-        """Count a step that was taken; True when it was a single step taken while paused."""
-        if self.paused and self.single > 0:
-            self.single -= 1
-            return True
-        return False
+    @property
+    def step(self) -> int:
+        if self.engine is None:
+            assert self.final is not None
+            return self.final.step
+        return int(self.engine.steps[self.row])
 
 
-def run(trainer: Trainer, cb: Callbacks | None = None) -> dict[str, Any]:
-    """Train until cfg.steps (which may change live; 0 = no end), a stop command, or
-    should_stop().
+class Trainer:
+    """Trains runs; `advance()` takes one step of every training engine and ticks what is due."""
 
-    Ticks every cfg.tick_every steps, at the start and at the end; returns the last tick.
-    Raises Diverged if a loss goes NaN/inf, ConfigError never (a bad `set` is reported as an
-    event of type "rejected" and the run continues untouched).
-    """
+    def __init__(self, data_dir: Path | None = None, pack: bool = True):
+        self.data_dir = data_dir
+        self.pack = pack  # let runs that agree on the step's shape share an engine
+        self.runs: dict[str, Run] = {}
+        self.engines: list[Engine] = []
+        self._members: dict[int, list[Run]] = {}  # id(engine) -> its runs by row
+        self._due: dict[int, float] = {}  # id(engine) -> when a paced engine may step next
+        self._data: dict[tuple, Dataset] = {}
+
+    # ------------------------------------------------------------------ runs in
+    def add(self, run_id: str, source: Any, cb: Callbacks | None = None,
+            tick: bool = True) -> Run:
+        """Add a run from a config (a fresh run) or a RunState (a resumed one)."""
+        return self.add_many([(run_id, source, cb)], tick)[0]
+
+    def add_many(self, items: Sequence[tuple[str, Any, Callbacks | None]],
+                 tick: bool = True) -> list[Run]:
+        """Add several runs at once: those that can share an engine are built into one.
+
+        With `tick`, a fresh run ticks at once (its first picture); a resumed run's tick at its
+        step was reported before its checkpoint."""
+        added, groups = [], {}
+        for run_id, source, cb in items:
+            if run_id in self.runs:
+                raise ValueError(f"run {run_id} is already training here")
+            state = source if isinstance(source, RunState) else self._fresh(source)
+            if state.cfg.threads > 0:  # a process-wide setting: the last run added decides
+                torch.set_num_threads(state.cfg.threads)
+            run = Run(run_id, cb or Callbacks())
+            self.runs[run_id] = run
+            added.append(run)
+            groups.setdefault(stack_key(state.cfg), []).append((run, state))
+        for members in groups.values():
+            self._place([r for r, _ in members], [s for _, s in members])
+        if tick:
+            self.tick([r.id for r in added if r.step == 0])
+        return added
+
+    def tick(self, run_ids: Iterable[str]) -> None:
+        """Tick these runs now (their callbacks get the ticks)."""
+        self._tick_runs([self.runs[i] for i in run_ids])
+
+    def _fresh(self, cfg: Any) -> RunState:
+        cfg = cfg if not isinstance(cfg, dict) else make_config(cfg)
+        data = self._dataset(cfg)
+        return RunState.fresh(cfg, data.dim, data.kind == "image")
+
+    def _dataset(self, cfg: Any) -> Dataset:
+        dev = resolve_device(cfg.device)
+        key = (*(getattr(cfg, k) for k in DATA_KNOBS), str(dev), torch.get_default_dtype())
+        if key not in self._data:
+            self._data[key] = make_dataset(cfg, self.data_dir).to(dev)
+        return self._data[key]
+
+    # ------------------------------------------------------------------ engines
+    def _place(self, runs: list[Run], states: list[RunState]) -> None:
+        """Put runs (with their states) into an engine: a training one they can join, or new."""
+        host = None
+        if self.pack and not any(r.paused for r in runs):
+            key = stack_key(states[0].cfg)
+            host = next((e for e in self.engines if stack_key(e.cfgs[0]) == key
+                         and not self._paused(e)), None)
+        if host is not None:
+            old = self._members[id(host)]
+            self._rebuild(host, old + runs, [host.export(r.row) for r in old] + states)
+        else:
+            self._new_engine(runs, states)
+
+    def _new_engine(self, runs: list[Run], states: list[RunState]) -> Engine:
+        cfg = states[0].cfg
+        eng = Engine(states, self._dataset(cfg), resolve_device(cfg.device))
+        self.engines.append(eng)
+        self._members[id(eng)] = list(runs)
+        for row, r in enumerate(runs):
+            r.engine, r.row = eng, row
+        return eng
+
+    def _rebuild(self, old: Engine | None, runs: list[Run], states: list[RunState]) -> None:
+        if old is not None:
+            self._drop(old)
+        if runs:
+            self._new_engine(runs, states)
+
+    def _drop(self, eng: Engine) -> None:
+        self.engines.remove(eng)
+        self._members.pop(id(eng), None)
+        self._due.pop(id(eng), None)
+
+    def _detach(self, run: Run) -> RunState:
+        """Take run out of its engine (which goes on with the others); returns its state."""
+        eng = run.engine
+        assert eng is not None
+        state = eng.export(run.row)
+        rest = [r for r in self._members[id(eng)] if r is not run]
+        self._rebuild(eng, rest, [eng.export(r.row) for r in rest])
+        run.engine = None
+        return state
+
+    def _paused(self, eng: Engine) -> bool:
+        return any(r.paused for r in self._members[id(eng)])
+
+    def members(self, eng: Engine) -> list[Run]:
+        return list(self._members[id(eng)])
+
+    # ------------------------------------------------------------------ commands
+    def command(self, run_id: str, cmd: Command) -> None:
+        run = self.runs.get(run_id)
+        if run is None or run.ended:
+            return
+        emit = run.cb.on_event or (lambda e: None)
+        if "set" in cmd:
+            try:
+                emit(self._apply(run, cmd["set"]))
+            except ConfigError as e:
+                emit(dict(type="rejected", field=e.field, message=e.message, step=run.step,
+                          config=run.cfg.to_dict()))
+            return
+        action = cmd.get("action")
+        if action == "stop":
+            run.stop = True
+        elif action == "pause" and not run.paused:
+            self._set_paused(run, True)
+            emit(dict(type="state", state="paused", step=run.step))
+        elif action == "resume" and run.paused:
+            self._set_paused(run, False)
+            emit(dict(type="state", state="running", step=run.step))
+        elif action == "step" and run.paused:
+            part = cmd.get("part", "both")
+            if part not in PARTS:
+                emit(dict(type="rejected", field="part", step=run.step,
+                          message=f"expected one of {', '.join(PARTS)}, got {part!r}"))
+                return
+            run.owed.extend([part] * max(1, min(int(cmd.get("n", 1)), 10_000)))
+
+    def _apply(self, run: Run, changes: dict[str, Any]) -> dict[str, Any]:
+        eng = run.engine
+        assert eng is not None
+        try:
+            return eng.apply(run.row, changes)
+        except Restack:
+            pass
+        # the step's shape changes for this run alone: it moves to an engine of its own
+        # (checked first on a copy, so a bad change leaves the run where it was)
+        from collapse_lab.trainer.config import validate_changes
+
+        validate_changes(run.cfg, changes, live=True)
+        state = self._detach(run)
+        solo = self._new_engine([run], [state])
+        event = solo.apply(0, changes)
+        if self.pack and not run.paused:
+            self._place([run], [self._detach(run)])
+        return event
+
+    def _set_paused(self, run: Run, paused: bool) -> None:
+        run.paused = paused
+        run.owed.clear()
+        eng = run.engine
+        assert eng is not None
+        if paused and eng.runs > 1:  # alone, so its single steps move it alone
+            self._new_engine([run], [self._detach(run)])
+        elif not paused and self.pack:
+            key = stack_key(run.cfg)
+            if any(stack_key(e.cfgs[0]) == key and e is not eng and not self._paused(e)
+                   for e in self.engines):
+                self._place([run], [self._detach(run)])
+
+    # ------------------------------------------------------------------ training
+    def active(self) -> bool:
+        return any(not r.ended for r in self.runs.values())
+
+    def wait_time(self) -> float:
+        """How long a caller may block waiting for commands before the next `advance()`."""
+        now, waits = time.monotonic(), []
+        for eng in self.engines:
+            runs = self._members[id(eng)]
+            if any(r.stop for r in runs):
+                return 0.0
+            if self._paused(eng):
+                if runs[0].owed:
+                    return 0.0
+                waits.append(0.1)
+            else:
+                waits.append(max(0.0, self._due.get(id(eng), 0.0) - now))
+        return min(waits, default=0.1)
+
+    def advance(self) -> None:
+        """One step of every engine that may train now; ticks and ends what is due."""
+        for eng in list(self.engines):
+            if id(eng) not in self._members:
+                continue  # rebuilt by an earlier run's end in this round
+            runs = self._members[id(eng)]
+            stopping = [r for r in runs if r.stop]
+            if stopping:
+                for r in stopping:
+                    self._end(r, "done", f"stopped at step {r.step}")
+                continue
+            if self._paused(eng):
+                if runs[0].owed:
+                    eng.step(norms=True, part=runs[0].owed.popleft())
+                    self._tick_runs(runs)
+                continue
+            speed = eng.cfgs[0].speed
+            if speed > 0:
+                now = time.monotonic()
+                due = self._due.get(id(eng), now)
+                if now < due:
+                    continue
+                self._due[id(eng)] = max(due + 1.0 / speed, now - 0.5 / speed)
+            norms = any((eng.steps[r.row] + 1) % r.cfg.tick_every == 0 for r in runs)
+            eng.step(norms=norms)
+            due_runs = [r for r in runs if r.step % r.cfg.tick_every == 0 or finished(r)]
+            self._tick_runs(due_runs)
+            for r in runs:
+                if not r.ended and finished(r):
+                    self._end(r, "done", f"finished {r.step} steps")
+
+    def _tick_runs(self, runs: Iterable[Run]) -> None:
+        by_engine: dict[int, list[Run]] = {}
+        for r in runs:
+            if not r.ended and r.engine is not None:
+                by_engine.setdefault(id(r.engine), []).append(r)
+        for group in by_engine.values():
+            eng = group[0].engine
+            assert eng is not None
+            pics = [r.row for r in group if r.cb.want_picture is None or r.cb.want_picture()]
+            mans = [r.row for r in group if r.cb.want_manifold is not None
+                    and r.cb.want_manifold()]
+            ticks = eng.tick([r.row for r in group], pics, mans)
+            for r in group:
+                t = ticks[r.row]
+                if "failed" in t:
+                    self._end(r, "failed", t["failed"])
+                    continue
+                r.last = t
+                if r.cb.on_tick:
+                    r.cb.on_tick(t)
+
+    def _end(self, run: Run, status: str, reason: str) -> None:
+        """The run is over: a final tick if the last one is stale, its end, and out."""
+        if run.ended:
+            return
+        if status == "done" and (run.last is None or run.last["step"] != run.step):
+            self._tick_runs([run])
+            if run.ended:  # the final tick found it diverged
+                return
+        run.ended = True
+        if run.engine is not None:
+            run.final = self._detach(run)
+        if run.cb.on_end:
+            run.cb.on_end(status, reason)
+
+    def stop_all(self) -> None:
+        for r in self.runs.values():
+            r.stop = True
+
+    def state(self, run_id: str) -> RunState:
+        """A run's whole state now (for a checkpoint); the run trains on."""
+        run = self.runs[run_id]
+        assert run.engine is not None
+        return run.engine.export(run.row)
+
+    def info(self, run_id: str) -> dict[str, Any]:
+        """Static facts of the run for the UI and the provenance record."""
+        run = self.runs[run_id]
+        eng = run.engine
+        assert eng is not None
+        return dict(device=str(eng.device), torch=torch.__version__,
+                    threads=torch.get_num_threads(), dataset=eng.data.describe(),
+                    runs_in_step=eng.runs, cuda_graph=False,
+                    cuda_graph_reason=f"device is {eng.device.type}: CUDA graphs need a CUDA "
+                    "device" if eng.device.type != "cuda" else "eager")
+
+    def real_samples(self, run_id: str) -> tuple[Any, Any]:
+        """Real samples for the picture (2,500 points, or 64 images) and, for 2-D data, each
+        one's mode: the same for every run of a dataset and seed."""
+        run = self.runs[run_id]
+        assert run.engine is not None
+        data = run.engine.data
+        g = torch.Generator().manual_seed(run.cfg.seed + 1)
+        real = data.to_cpu_sample(2500 if data.kind == "2d" else 64, g)
+        modes = None
+        if data.kind == "2d":
+            modes = data.assign(real.to(data.device))[0].cpu().numpy()
+        return real.numpy().astype("float32"), modes
+
+
+def finished(run: Run) -> bool:
+    """Whether a run has trained its steps; steps 0 means no end (it trains until stopped)."""
+    return run.cfg.steps > 0 and run.step >= run.cfg.steps
+
+
+def run(trainer: Trainer, poll: Callable[[float], list[tuple[str, Command]]] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> None:
+    """Drive `trainer` until every run has ended: commands from `poll(timeout)` (pairs of run id
+    and command) between steps, `should_stop()` ends every run cleanly."""
+    while trainer.active():
+        if poll is not None:
+            for run_id, cmd in poll(trainer.wait_time()):
+                trainer.command(run_id, cmd)
+        elif (w := trainer.wait_time()) > 0:
+            time.sleep(min(w, 0.1))
+        if should_stop is not None and should_stop():
+            trainer.stop_all()
+        trainer.advance()
+
+
+def train(config: Any, data_dir: Path | None = None, cb: Callbacks | None = None,
+          poll: Callable[[float], list[Command]] | None = None) -> dict[str, Any]:
+    """Train one run from a config (or a dict of knobs) to its end; returns its last tick.
+    Raises Diverged if it fails."""
+    t = Trainer(data_dir)
+    ended: list[tuple[str, str]] = []
     cb = cb or Callbacks()
-    emit = cb.on_event or (lambda e: None)
+    user_end = cb.on_end
 
-    def tick() -> dict[str, Any]:
-        t = trainer.tick(picture=cb.want_picture() if cb.want_picture else True)
-        if cb.on_tick:
-            cb.on_tick(t)
-        return t
+    def on_end(status: str, reason: str) -> None:
+        ended.append((status, reason))
+        if user_end:
+            user_end(status, reason)
 
-    last = tick()
-    pacer = Pacer()
-    while not trainer.cfg.steps or trainer.step < trainer.cfg.steps:
-        cmds = cb.poll(pacer.wait()) if cb.poll else []
-        stop = False
-        for cmd in cmds:
-            action = cmd.get("action")
-            if "set" in cmd:
-                try:
-                    emit(trainer.apply(cmd["set"]))
-                except ConfigError as e:
-                    emit(dict(type="rejected", field=e.field, message=e.message, step=trainer.step))
-            elif action == "stop":
-                stop = True
-            elif state := pacer.handle(action, cmd.get("n", 1)):
-                emit(dict(type="state", state=state, step=trainer.step))
-        if stop or (cb.should_stop and cb.should_stop()):
-            break
-        if not pacer.may_step():
-            continue
-        trainer.train_step()
-        stepped_alone = pacer.stepped()
-        if trainer.step % trainer.cfg.tick_every == 0 or stepped_alone:
-            last = tick()
-    if last["step"] != trainer.step:
-        last = tick()
+    t.add("run", config, Callbacks(cb.on_tick, cb.on_event, on_end, cb.want_picture,
+                                   cb.want_manifold))
+    run(t, (lambda timeout: [("run", c) for c in poll(timeout)]) if poll else None)
+    if ended and ended[0][0] == "failed":
+        raise Diverged(ended[0][1])
+    last = t.runs["run"].last
+    assert last is not None
     return last
-
-
-def train(config: RunConfig | dict[str, Any], data_dir: Path | None = None,
-          cb: Callbacks | None = None) -> dict[str, Any]:
-    """Build a Trainer from a config and run it; returns the final tick."""
-    cfg = config if isinstance(config, RunConfig) else make_config(config)
-    return run(Trainer(cfg, data_dir), cb)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+MAX_PACK = 4  # the most samples a packing discriminator judges at once (PacGAN)
+
 ACT = {
     "relu": torch.relu,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
@@ -71,10 +73,12 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """MLP body f(x), optional batch features, linear head.
 
-    The head always has columns for the minibatch-discrimination and minibatch-stddev features,
-    so turning a remedy on or off mid-run keeps every parameter's shape (and the optimizer's
-    state). A feature that is off feeds zeros; when it is turned on its head columns are zeroed
-    (see `zero_head_columns`), so D's output is unchanged at the switch and it learns to use them.
+    The head's weights for the batch features are parameters of their own (`head_mbd` for the
+    minibatch-discrimination kernels, `head_std` for the minibatch stddev), kept whether the
+    feature is on or off, so switching a remedy mid-run keeps every parameter's shape. When a
+    feature is switched on its head weights start at zero (see `zero_head`): D's output is
+    unchanged at the switch and it learns to use the feature from there; the optimizer starts
+    their moments afresh (trainer/optim.py).
     """
 
     def __init__(self, runs: int, in_dim: int, width: int, depth: int, activation: str,
@@ -84,10 +88,19 @@ class Discriminator(nn.Module):
         self.body = nn.ModuleList(StackedLinear(runs, a, b, gen) for a, b in zip(dims, dims[1:]))
         self.act = _act(activation)
         self.mbd_kernels, self.mbd_dim = mbd_kernels, mbd_dim
+        # PacGAN (Lin et al. 2018): D may judge packs of up to MAX_PACK samples, concatenated.
+        # The first layer's weights for a pack's 2nd, 3rd and 4th sample are a parameter of
+        # their own, zero when packing starts (D's scores unchanged at the switch)
+        self.in_dim = in_dim
+        self.pack_w = nn.Parameter(torch.zeros(runs, (MAX_PACK - 1) * in_dim, width))
         # minibatch discrimination tensor T (Salimans et al. 2016): A × B × C, A = width
         t = torch.randn(width, mbd_kernels * mbd_dim, generator=gen) * 0.1
         self.mbd_T = nn.Parameter(t.expand(runs, -1, -1).clone())  # (R, A, B*C)
-        self.head = StackedLinear(runs, width + mbd_kernels + 1, 1, gen)
+        self.head = StackedLinear(runs, width, 1, gen)  # (R, A, 1)
+        # the batch features' head weights start at zero, whether the feature is on from the
+        # start or switched on mid-run: the same start either way
+        self.head_mbd = nn.Parameter(torch.zeros(runs, mbd_kernels, 1))
+        self.head_std = nn.Parameter(torch.zeros(runs, 1, 1))
         # power-iteration vectors of spectral normalization, one per weight matrix
         for i, layer in enumerate(self.linears()):
             r, fan_in, fan_out = layer.weight.shape
@@ -97,19 +110,34 @@ class Discriminator(nn.Module):
     def linears(self) -> list[StackedLinear]:
         return [*self.body, self.head]
 
-    def feature_slices(self) -> dict[str, slice]:
-        w = self.body[-1].weight.shape[-1]
-        return {"mbd": slice(w, w + self.mbd_kernels), "mbstd": slice(w + self.mbd_kernels, None)}
+    def feature_params(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters each batch feature owns, by remedy name; their optimizer state starts
+        afresh when the feature is switched on (a feature that is off gets no gradient)."""
+        return {"minibatch_disc": [self.head_mbd, self.mbd_T], "mbstd": [self.head_std],
+                "pack": [self.pack_w]}
 
     @torch.no_grad()
-    def zero_head_columns(self, feature: str) -> None:
-        self.head.weight[:, self.feature_slices()[feature], :] = 0.0
+    def zero_head(self, feature: str, runs: torch.Tensor) -> None:
+        """Zero a feature's input weights for the given runs: D's scores are unchanged at once."""
+        head = {"minibatch_disc": self.head_mbd, "mbstd": self.head_std,
+                "pack": self.pack_w}[feature]
+        head[runs] = 0.0
+
+    def _layer_weight(self, i: int, pack: int) -> torch.Tensor:
+        """Body layer i's weight (R, in, out); the first layer's over a pack of `pack` samples."""
+        w = self.body[i].weight
+        if i == 0 and pack > 1:
+            w = torch.cat([w, self.pack_w[:, : (pack - 1) * self.in_dim]], dim=1)
+        return w
+
+    def _head_weight(self) -> torch.Tensor:  # (R, A + kernels + 1, 1)
+        return torch.cat([self.head.weight, self.head_mbd, self.head_std], dim=1)
 
     @torch.no_grad()
-    def power_iteration(self) -> None:
+    def power_iteration(self, pack: int = 1) -> None:
         """One power-iteration step per weight (Miyato et al. 2018); call once per update."""
         for i, layer in enumerate(self.linears()):
-            w = layer.weight  # (R, in, out)
+            w = self._head_weight() if layer is self.head else self._layer_weight(i, pack)
             u = getattr(self, f"sn_u{i}")
             v = F.normalize(torch.bmm(w, u[:, :, None]).squeeze(2), dim=1)  # (R, in)
             u.copy_(F.normalize(torch.bmm(v[:, None, :], w).squeeze(1), dim=1))
@@ -121,44 +149,40 @@ class Discriminator(nn.Module):
         return w / sigma[:, None, None]
 
     def forward(self, x: torch.Tensor, *, mbd: bool = False, mbstd: bool = False,
-                sn: bool = False, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores (R, B) for x (R, B, in).
+                sn: bool = False, pack: int = 1,
+                context: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores (R, B) for x (R, B, pack·in): each row a pack of `pack` samples.
 
-        The batch features compare each sample with the others of its batch; with `context`
-        (R, Bc, in) they compare it with that batch instead (used to draw D's landscape: how D
-        would score a point among the current fakes).
+        The batch features compare each row with the others of its batch; with `context`
+        (R, Bc, pack·in) they compare it with that batch instead (used to draw D's landscape:
+        how D would score a point among the current fakes).
         """
-        f = self.features(x, sn)  # (R, B, A)
-        r, b, a = f.shape
-        w = self.head.weight
-        if sn:
-            w = self._sn_weight(len(self.body), w)
+        f = self.features(x, sn, pack)  # (R, B, A)
+        a = f.shape[2]
+        if sn:  # the head is normalised as one matrix over all its inputs
+            w = self._sn_weight(len(self.body), self._head_weight())
+            w_f, w_mbd, w_std = w[:, :a], w[:, a:a + self.mbd_kernels], w[:, -1, 0]
+        else:
+            w_f, w_mbd, w_std = self.head.weight, self.head_mbd, self.head_std[:, 0, 0]
+        s = torch.baddbmm(self.head.bias, f, w_f).squeeze(2)  # (R, B)
         if not (mbd or mbstd):
-            # the feature columns would be zeros: the same scores without building them
-            return torch.baddbmm(self.head.bias, f, w[:, :a]).squeeze(2)
-        fc = f if context is None else self.features(context, sn)
-        std_feature = None
+            return s
+        fc = f if context is None else self.features(context, sn, pack)
         if mbstd:
             # mean over features of the per-feature std across the batch (Karras et al. 2018)
             # (√(var + 1e-8) as in ProGAN: the plain std has no derivative where it is 0)
             std_feature = torch.sqrt(fc.var(dim=1, unbiased=False) + 1e-8).mean(dim=1)  # (R,)
-        if not mbd:
-            # one constant feature per run: its head column times the feature, added to the
-            # scores, instead of a (R, B, width + kernels + 1) input with zero columns
-            assert std_feature is not None
-            s = torch.baddbmm(self.head.bias, f, w[:, :a]).squeeze(2)
-            return s + (std_feature * w[:, -1, 0])[:, None]
-        extra = f.new_zeros(r, b, self.mbd_kernels + 1)
-        extra[:, :, : self.mbd_kernels] = self.minibatch_features(f, fc, context is None)
-        if std_feature is not None:
-            extra[:, :, -1:] = std_feature[:, None, None]
-        h = torch.cat([f, extra], dim=2)
-        return self.head(h, w).squeeze(2)
+            s = s + (std_feature * w_std)[:, None]
+        if mbd:
+            o = self.minibatch_features(f, fc, context is None)  # (R, B, kernels)
+            s = s + torch.bmm(o, w_mbd).squeeze(2)
+        return s
 
-    def features(self, x: torch.Tensor, sn: bool) -> torch.Tensor:
+    def features(self, x: torch.Tensor, sn: bool, pack: int = 1) -> torch.Tensor:
         h = x
         for i, layer in enumerate(self.body):
-            h = self.act(layer(h, self._sn_weight(i, layer.weight) if sn else None))
+            w = self._layer_weight(i, pack)
+            h = self.act(layer(h, self._sn_weight(i, w) if sn else w))
         return h
 
     def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:

@@ -1,13 +1,19 @@
 """GAN objectives: each a small class with the discriminator's and the generator's loss.
 
 Scores are D's raw outputs, shape (R, B); losses are per run, shape (R,), so R runs stacked
-along the leading dimension train independently when their losses are summed.
+along the leading dimension train independently when their losses are summed. An objective
+declares the knobs it owns (WGAN's clipping bound) and the penalty weight it implies while the
+`gp` knob is unset (WGAN-GP's λ = 10).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from collapse_lab.trainer.knobs import Knob
 
 
 class Objective:
@@ -16,8 +22,18 @@ class Objective:
     source: str
     clip_weights: bool = False  # clamp D's weights to [-clip, clip] after each D step
     value_kind: str = "critic"  # how to read D's landscape: "probability" or "critic"
+    default_gp: float = 0.0  # the gradient-penalty weight in force while the `gp` knob is unset
+    knobs: tuple[Knob, ...] = ()
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """D's loss on scores of a real and a fake batch; every objective here is a sum of a
+        real-data term and a fake-data term."""
+        return self.d_real(real) + self.d_fake(fake)
+
+    def d_real(self, real: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def d_fake(self, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
@@ -34,9 +50,12 @@ class Minimax(Objective):
     source = "Goodfellow et al. 2014"
     value_kind = "probability"
 
-    def d_loss(self, real, fake):
-        # −log σ(r) − log(1 − σ(f)), written with softplus for stability
-        return (F.softplus(-real) + F.softplus(fake)).mean(dim=1)
+    # −log σ(r) − log(1 − σ(f)), written with softplus for stability
+    def d_real(self, real):
+        return F.softplus(-real).mean(dim=1)
+
+    def d_fake(self, fake):
+        return F.softplus(fake).mean(dim=1)
 
     def g_loss(self, fake):
         return -F.softplus(fake).mean(dim=1)  # log(1 − σ(f)) = −softplus(f)
@@ -56,9 +75,14 @@ class WGAN(Objective):
     help = "Wasserstein critic, Lipschitz by weight clipping"
     source = "Arjovsky et al. 2017"
     clip_weights = True
+    knobs = (Knob("clip", "float", 0.01, "weight clipping bound of the wgan critic",
+                  group="objective", live=True, lo=1e-4, hi=1.0, log=True),)
 
-    def d_loss(self, real, fake):
-        return fake.mean(dim=1) - real.mean(dim=1)
+    def d_real(self, real):
+        return -real.mean(dim=1)
+
+    def d_fake(self, fake):
+        return fake.mean(dim=1)
 
     def g_loss(self, fake):
         return -fake.mean(dim=1)
@@ -69,6 +93,8 @@ class WGANGP(WGAN):
     help = "Wasserstein critic with a gradient penalty (λ = 10) instead of clipping"
     source = "Gulrajani et al. 2017"
     clip_weights = False
+    default_gp = 10.0
+    knobs = ()  # the penalty weight is the `gp` remedy's knob
 
 
 class Hinge(Objective):
@@ -76,8 +102,11 @@ class Hinge(Objective):
     help = "hinge loss for D, −D(G(z)) for G"
     source = "Lim & Ye 2017; Miyato et al. 2018"
 
-    def d_loss(self, real, fake):
-        return F.relu(1.0 - real).mean(dim=1) + F.relu(1.0 + fake).mean(dim=1)
+    def d_real(self, real):
+        return F.relu(1.0 - real).mean(dim=1)
+
+    def d_fake(self, fake):
+        return F.relu(1.0 + fake).mean(dim=1)
 
     def g_loss(self, fake):
         return -fake.mean(dim=1)
@@ -88,8 +117,11 @@ class LeastSquares(Objective):
     help = "least squares: D regresses real → 1, fake → 0"
     source = "Mao et al. 2017"
 
-    def d_loss(self, real, fake):
-        return 0.5 * ((real - 1.0) ** 2).mean(dim=1) + 0.5 * (fake**2).mean(dim=1)
+    def d_real(self, real):
+        return 0.5 * ((real - 1.0) ** 2).mean(dim=1)
+
+    def d_fake(self, fake):
+        return 0.5 * (fake**2).mean(dim=1)
 
     def g_loss(self, fake):
         return 0.5 * ((fake - 1.0) ** 2).mean(dim=1)
@@ -104,9 +136,16 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES[name]()
 
 
-def describe() -> list[dict]:
-    from collapse_lab.trainer.config import DEFAULT_GP
+def objective_knobs() -> list[Knob]:
+    """The knobs objectives declare, each once, in registry order."""
+    out: dict[str, Knob] = {}
+    for c in OBJECTIVES.values():
+        for k in c.knobs:
+            out.setdefault(k.name, k)
+    return list(out.values())
 
+
+def describe() -> list[dict[str, Any]]:
     return [dict(name=c.name, help=c.help, source=c.source, value_kind=c.value_kind,
-                 default_gp=DEFAULT_GP.get(c.name, 0.0))
+                 default_gp=c.default_gp, knobs=[k.name for k in c.knobs])
             for c in OBJECTIVES.values()]

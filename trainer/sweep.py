@@ -1,10 +1,12 @@
-"""Sweeps: configs × seeds, one process per core, and the papers' style of table.
+"""Sweeps: configs × seeds, packed into stacked engines, and the papers' style of table.
 
 A sweep starts from a preset, varies knobs over a cartesian product (`--vary objective=nsgan,wgan-gp
---vary minibatch_disc=0,1`) and runs every config on every seed. Each run is one process with one
-torch thread on the CPU, so a row depends only on its config and seed (the same numbers on every
-re-run) and N workers keep N cores busy. The table gives mean ± standard error over seeds of the
-columns of VEEGAN's Table 1 (Srivastava et al. 2017) and PacGAN's Table 1 (Lin et al. 2018):
+--vary minibatch_disc=0,1`) and runs every config on every seed. Runs that share the shape of the
+step train in packs of up to `pack` as one stacked engine (trainer/engine.py), one process with
+one torch thread per pack, N processes on N cores — or as Ray tasks over a cluster. Every run
+has its own random stream, so a row depends only on its config and seed, whatever pack it
+trained in (the same numbers on every re-run). The table gives mean ± standard error over seeds
+of the columns of VEEGAN's Table 1 (Srivastava et al. 2017) and PacGAN's Table 1 (Lin et al. 2018):
 modes captured, modes covered, high-quality %, effective modes, reverse KL — plus the largest
 hopping seen, which says whether the generator moved its mass between modes.
 
@@ -53,6 +55,7 @@ class Job:
     steps: int
     tick_every: int = 100  # ticks feed max hopping and the per-tick coverage columns
     data_dir: str | None = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -128,41 +131,78 @@ def jobs_for(configs: Sequence[tuple[str, str | None, dict[str, Any]]], seeds: S
 
 
 # ---------------------------------------------------------------------------- one run
-def run_job(job: Job) -> dict[str, Any]:
-    """Train one run to the end; returns one flat row (CSV_COLUMNS). Runs in a worker process."""
-    import torch
-
-    from collapse_lab.trainer.loop import Callbacks, Trainer, run
+def _config(job: Job) -> Any:
     from collapse_lab.trainer.presets import from_preset
 
-    torch.set_num_threads(1)
     # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
     values = dict(job.overrides, seed=job.seed, steps=job.steps, tick_every=job.tick_every,
-                  grid_size=8, device="cpu", threads=1)
-    cfg = from_preset(job.preset, values)
+                  grid_size=8, device=job.device, threads=1)
+    return from_preset(job.preset, values)
+
+
+def run_pack(jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """Train jobs together to the end (those that share a step's shape as one stacked engine);
+    one flat row (CSV_COLUMNS) per job, in order. A job's row is the one it gets alone: every
+    run has its own random stream (trainer/engine.py)."""
+    import torch
+
+    from collapse_lab.trainer.loop import Callbacks, Trainer
+
+    torch.set_num_threads(1)
+    trainer = Trainer(Path(jobs[0].data_dir) if jobs[0].data_dir else None)
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, Path(job.data_dir) if job.data_dir else None)
-    covered: list[int] = []
-    hops: list[float] = []
-    k = trainer.data.num_modes
+    covered: list[list[int]] = [[] for _ in jobs]
+    hops: list[list[float]] = [[] for _ in jobs]
+    ends: list[tuple[str, str] | None] = [None] * len(jobs)
 
-    def on_tick(t: dict[str, Any]) -> None:
+    def on_tick(i: int, t: dict[str, Any]) -> None:
         if t["step"] > 0:
-            covered.append(t["modes_covered"])
-            hops.append(t["hopping"])
+            covered[i].append(t["modes_covered"])
+            hops[i].append(t["hopping"])
 
-    last = run(trainer, Callbacks(on_tick=on_tick))
-    return dict(
-        label=job.label, preset=job.preset or "", dataset=cfg.dataset, objective=cfg.objective,
-        seed=job.seed, steps=last["step"], modes_captured=last["modes_captured"],
-        modes_covered=last["modes_covered"], num_modes=k, hq_pct=100.0 * last["hq_fraction"],
-        effective_modes=last["effective_modes"], reverse_kl=last["reverse_kl"],
-        max_hopping=max(hops, default=0.0), covered_min=min(covered, default=0),
-        covered_max=max(covered, default=0),
-        frac_ticks_le3=sum(c <= 3 for c in covered) / max(len(covered), 1),
-        wall_s=time.perf_counter() - t0,
-        overrides=" ".join(f"{n}={_fmt_value(v)}" for n, v in job.overrides.items()),
-    )
+    def on_end(i: int, status: str, why: str) -> None:
+        ends[i] = (status, why)
+
+    cfgs = [_config(j) for j in jobs]
+    trainer.add_many([(str(i), c, Callbacks(on_tick=lambda t, i=i: on_tick(i, t),
+                                             on_end=lambda st, why, i=i: on_end(i, st, why),
+                                             want_picture=lambda: False))
+                      for i, c in enumerate(cfgs)])
+    while trainer.active():
+        trainer.advance()
+    wall = time.perf_counter() - t0
+    rows = []
+    for i, (job, cfg) in enumerate(zip(jobs, cfgs, strict=True)):
+        last = trainer.runs[str(i)].last
+        assert last is not None
+        rows.append(dict(
+            label=job.label, preset=job.preset or "", dataset=cfg.dataset,
+            objective=cfg.objective, seed=job.seed, steps=last["step"],
+            modes_captured=last["modes_captured"], modes_covered=last["modes_covered"],
+            num_modes=len(last["occupancy"]), hq_pct=100.0 * last["hq_fraction"],
+            effective_modes=last["effective_modes"], reverse_kl=last["reverse_kl"],
+            max_hopping=max(hops[i], default=0.0), covered_min=min(covered[i], default=0),
+            covered_max=max(covered[i], default=0),
+            frac_ticks_le3=sum(c <= 3 for c in covered[i]) / max(len(covered[i]), 1),
+            wall_s=wall / len(jobs),
+            overrides=" ".join(f"{n}={_fmt_value(v)}" for n, v in job.overrides.items())))
+    return rows
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Train one job alone; its row."""
+    return run_pack([job])[0]
+
+
+def packs(jobs: Sequence[Job], size: int) -> list[list[int]]:
+    """Job indices in packs of at most `size` that share a step's shape (config.stack_key),
+    in job order within each pack."""
+    from collapse_lab.trainer.config import stack_key
+
+    by_key: dict[tuple, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_key.setdefault(stack_key(_config(job)), []).append(i)
+    return [idx[k:k + size] for idx in by_key.values() for k in range(0, len(idx), size)]
 
 
 def _init_worker() -> None:
@@ -171,34 +211,52 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _run_indexed(arg: tuple[list[int], list[Job]]) -> tuple[list[int], list[dict[str, Any]]]:
+    idx, jobs = arg
+    return idx, run_pack(jobs)
+
+
 def run_jobs(jobs: Sequence[Job], workers: int = 1,
              progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-             runner: Callable[[Job], dict[str, Any]] = run_job) -> list[dict[str, Any]]:
-    """Run every job, `workers` processes at a time (spawn: no forked torch state).
+             pack: int = 1, backend: str = "local",
+             ray_address: str | None = None) -> list[dict[str, Any]]:
+    """Run every job: in packs of up to `pack` jobs that share a step's shape (one stacked
+    engine each), `workers` processes at a time (spawn: no forked torch state) — or, with
+    backend "ray", as Ray tasks over the cluster, one CPU each.
 
     Returns rows in job order whatever order they finish in; progress(done, total, row).
     """
     rows: list[dict[str, Any] | None] = [None] * len(jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            rows[i] = runner(job)
-            if progress:
-                progress(i + 1, len(jobs), rows[i])  # type: ignore[arg-type]
-        return rows  # type: ignore[return-value]
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker) as pool:
-        done = 0
-        for i, row in pool.imap_unordered(_indexed, [(i, runner, j) for i, j in enumerate(jobs)]):
+    work = [(idx, [jobs[i] for i in idx]) for idx in packs(jobs, max(1, pack))]
+    done = 0
+
+    def finished(idx: list[int], got: list[dict[str, Any]]) -> None:
+        nonlocal done
+        for i, row in zip(idx, got, strict=True):
             rows[i] = row
             done += 1
             if progress:
                 progress(done, len(jobs), row)
+
+    if backend == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=ray_address or None, include_dashboard=False, log_to_driver=False)
+        task = ray.remote(num_cpus=1)(_run_indexed)
+        pending = [task.remote(w) for w in work]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            finished(*ray.get(ready[0]))
+    elif workers <= 1 or len(work) <= 1:
+        for w in work:
+            finished(*_run_indexed(w))
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(min(workers, len(work)), initializer=_init_worker) as pool:
+            for idx, got in pool.imap_unordered(_run_indexed, work):
+                finished(idx, got)
     return rows  # type: ignore[return-value]
-
-
-def _indexed(arg: tuple[int, Callable[[Job], dict[str, Any]], Job]) -> tuple[int, dict[str, Any]]:
-    i, runner, job = arg
-    return i, runner(job)
 
 
 # ---------------------------------------------------------------------------- tables

@@ -1,8 +1,6 @@
 // The HTTP API (DESIGN.md, "HTTP"): thin fetch wrappers that turn a 4xx body
 // {detail, field} into an ApiError a person can read.
 
-import { groupBase } from "./state.js";
-
 /** Where the server serves plotly.js (server/app.py); index.html loads it from the same path. */
 export const PLOTLY_PATH = "/vendor/plotly.min.js";
 
@@ -69,7 +67,7 @@ export const api = {
   replay: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/replay`),
   preview: (name) => request("GET", `/api/datasets/${encodeURIComponent(name)}/preview`),
   csvUrl: (id) => `/api/runs/${encodeURIComponent(id)}/history?format=csv`,
-  compare: (body) => request("POST", "/api/compare", { ...body, base: groupBase(body.base) }),
+  compare: (body) => request("POST", "/api/compare", body),
   group: (gid) => request("GET", `/api/compare/${encodeURIComponent(gid)}`),
   extendGroup: (gid, variant) => request("POST", `/api/compare/${encodeURIComponent(gid)}/runs`, { variant }),
   controlGroup: (gid, action) => request("POST", `/api/compare/${encodeURIComponent(gid)}/control`, { action }),

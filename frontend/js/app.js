@@ -100,10 +100,8 @@ function setRunUI(run) {
   $("pause").disabled = !interrupted && (!active || st === "stopping" || st === "queued");
   $("pause").textContent = st === "paused" || interrupted ? "Resume" : "Pause";
   $("pause").setAttribute("aria-pressed", st === "paused" ? "true" : "false");
-  const prov = run && run.provenance;
   $("pause").title = interrupted ? "Resume this run from its last checkpoint (space)"
-    : prov && prov.batched ? `Pause or resume (space). This run trains batched with the ${prov.runs} runs of its compare group in one step, so they pause, step and resume together`
-      : "Pause or resume (space)";
+    : "Pause or resume (space)";
   for (const id of ["step", "step-d", "step-g"]) $(id).disabled = st !== "paused";
   $("stop").disabled = !active || st === "stopping";
   $("clone").disabled = !run;

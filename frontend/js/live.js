@@ -9,6 +9,7 @@ import { decode, unpackRecords, REAL } from "./protocol.js";
 import { SamplesChart } from "./samples_chart.js";
 import {
   TickLog, markersFromEvents, describeChanges, formatNumber, occupancySummary, indexAtStep,
+  latentSlice,
 } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
@@ -151,7 +152,11 @@ export class LiveView {
     note.hidden = !on;
     $("samples-panel").classList.toggle("manifold-on", on);
     if (!on) return;
-    if (frame && frame.manifold) note.textContent = `G manifold: G's image of a ${frame.manifoldSide}×${frame.manifoldSide} grid of noise, ${frame.scalars.manifold_note || ""}`;
+    if (frame && frame.manifold) {
+      const z = this.run && this.run.config ? this.run.config.z_dim : null;
+      const slice = frame.scalars.manifold_note || latentSlice(z);
+      note.textContent = `G manifold: G's image of a ${frame.manifoldSide}×${frame.manifoldSide} grid of noise${slice ? `, ${slice}` : ""}`;
+    }
     else note.textContent = this.run ? "G manifold: not in this frame yet (the server adds it while a viewer asks for it)" : "G manifold: drawn once a run starts";
   }
 
@@ -321,8 +326,10 @@ export class LiveView {
     set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
     const prov = this.run && this.run.provenance;
     const device = (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–";
-    // a run of a batched compare group shares its step (and its steps/s) with the group
-    set("m-device", prov && prov.batched ? `${device} · batched ×${prov.runs}` : device);
+    // a run stacked with others (a compare group, runs packed onto one worker) shares its step
+    // (and its steps/s) with them
+    set("m-device", prov && prov.runs_in_step > 1 ? `${device} · stacked ×${prov.runs_in_step}`
+      : device);
   }
 
   // ------------------------------------------------------------------ replay

@@ -128,6 +128,17 @@ export class TickLog {
   }
 }
 
+/**
+ * The manifold's slice of the latent space in words, from the latent size (docs/protocol.md:
+ * z[0] and z[1] over ±2σ, every other coordinate 0); "" when the size is unknown.
+ */
+export function latentSlice(zDim) {
+  if (!Number.isInteger(zDim) || zDim < 1) return "";
+  if (zDim === 1) return "z over ±2σ (the latent space is a line)";
+  if (zDim === 2) return "z[0], z[1] over ±2σ (the whole latent plane)";
+  return `z[0], z[1] over ±2σ, the other ${zDim - 2} of z fixed at 0`;
+}
+
 /** Short text for a config change: "objective → wgan-gp, gp 10". */
 export function describeChanges(changes) {
   const parts = [];

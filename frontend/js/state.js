@@ -285,13 +285,3 @@ export function liveChanges(running, wanted, knobs) {
   }
   return { changes, frozen };
 }
-
-/**
- * The `base` of POST /api/compare for a group that should train until stopped. A compare group
- * trains in the batched worker (server/batch_worker.py), which ends at `steps` and has no
- * "0 = no end"; so a group asked for steps 0 is given the knob's maximum, a million steps.
- */
-export const GROUP_UNTIL_STOPPED = 1_000_000;
-export function groupBase(base) {
-  return base && base.steps === 0 ? { ...base, steps: GROUP_UNTIL_STOPPED } : base;
-}

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
-  labelRows, robustRange, frameRate, METRIC_CHOICES,
+  labelRows, robustRange, frameRate, METRIC_CHOICES, latentSlice,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
@@ -160,6 +160,13 @@ test("history recipe names the objective and the remedies switched on", async ()
   const { recipe } = await import("../js/history.js");
   assert.equal(recipe({ objective: "nsgan", gp: null, r1: 0, minibatch_disc: true, unroll: 5, spectral_norm: false }),
     "nsgan + minibatch_disc + unroll 5");
+});
+
+test("the manifold's latent slice in words", () => {
+  assert.equal(latentSlice(16), "z[0], z[1] over ±2σ, the other 14 of z fixed at 0");
+  assert.equal(latentSlice(2), "z[0], z[1] over ±2σ (the whole latent plane)");
+  assert.equal(latentSlice(1), "z over ±2σ (the latent space is a line)");
+  assert.equal(latentSlice(undefined), "");
 });
 
 test("slow motion and open-ended runs read as such in marker labels", () => {

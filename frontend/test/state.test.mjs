@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import {
   initialState, encodeHash, decodeHash, coerceKnob, startBody, liveChanges, effectiveConfig,
-  baseConfig, presetSwitch, presetOf, claimMarker, presetLength, groupBase, GROUP_UNTIL_STOPPED,
+  baseConfig, presetSwitch, presetOf, claimMarker, presetLength,
 } from "../js/state.js";
 import {
   SPEED_STOPS, speedToPos, posToSpeed, speedLabel, paceChanges, pacedTickEvery,
@@ -184,10 +184,6 @@ test("runs started from the page train until stopped unless steps are set", () =
   assert.equal(effectiveConfig(state, RUN_KNOBS, CLAIMED).steps, 3000);
   assert.equal(presetLength(RUN_KNOBS, CLAIMED, "wgan-gp-ring8"), 4000);
   assert.equal(presetLength(RUN_KNOBS, CLAIMED, "vanilla-ring8"), 3000); // the registry's default
-  // a compare group (the batched worker ends at its steps) is given the knob's maximum instead
-  assert.deepEqual(groupBase({ preset: "collapse-ring8", steps: 0 }), { preset: "collapse-ring8", steps: GROUP_UNTIL_STOPPED });
-  assert.deepEqual(groupBase({ steps: 500 }), { steps: 500 });
-  assert.equal(GROUP_UNTIL_STOPPED, 1000000);
 });
 
 test("a run's preset is found from its starting config; its claim becomes a chart marker", () => {

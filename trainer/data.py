@@ -1,0 +1,64 @@
+"""The dataset registry: every dataset a run can learn, by name, with its help text.
+
+Each entry builds its `Dataset` (trainer/datasets.py, trainer/digits.py), which samples real
+batches and defines the modes the metrics count (docs/metrics.md). A dataset depends only on the
+knobs named in `DATA_KNOBS`, so the runs of one stack share one dataset object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collapse_lab.trainer import datasets as ds
+from collapse_lab.trainer.knobs import ConfigError
+
+DATA_KNOBS = ("dataset", "data", "clusters")  # what a dataset object depends on
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    help: str
+    build: Callable[[Any, Path | None], ds.Dataset]  # (cfg, data dir) -> dataset
+
+
+def _digits(cfg: Any, data_dir: Path | None) -> ds.Dataset:
+    from collapse_lab.trainer.digits import Digits  # scikit-learn: imported only when used
+
+    return Digits(data_dir)
+
+
+def _csv(cfg: Any, data_dir: Path | None) -> ds.Dataset:
+    if not cfg.data:
+        raise ConfigError("data", "dataset csv needs a file: --data points.csv")
+    return ds.PointCloud(ds.read_points(cfg.data), cfg.clusters)
+
+
+DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
+    DatasetSpec("ring8", "8 Gaussians on a circle of radius 2 (std 0.02)",
+                lambda cfg, _: ds.ring8()),
+    DatasetSpec("grid25", "5×5 Gaussians with spacing 2 (std 0.05)", lambda cfg, _: ds.grid25()),
+    DatasetSpec("lines", "5 parallel line segments; each line is a mode",
+                lambda cfg, _: ds.Lines()),
+    DatasetSpec("spiral", "an Archimedean spiral; 8 equal arc-length segments are its modes",
+                lambda cfg, _: ds.Spiral()),
+    DatasetSpec("digits", "scikit-learn's 8×8 handwritten digits; the 10 classes are the modes",
+                _digits),
+    DatasetSpec("csv", "your own 2-D points (--data FILE.csv); k-means clusters are the modes",
+                _csv),
+)}
+
+
+def make_dataset(cfg: Any, data_dir: Path | None = None) -> ds.Dataset:
+    spec = DATASETS.get(cfg.dataset)
+    if spec is None:
+        raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; expected one of "
+                          + ", ".join(DATASETS))
+    return spec.build(cfg, data_dir)
+
+
+def describe() -> list[dict[str, str]]:
+    return [dict(name=d.name, help=d.help) for d in DATASETS.values()]

@@ -1,0 +1,91 @@
+"""One run's whole state, apart from any stack it trains in: what a checkpoint holds, and what
+moves when a run joins, leaves or changes stacks (trainer/engine.py, trainer/loop.py).
+
+A fresh state is built from the config alone: the networks' initial weights from the seed, the
+random stream of real batches and noise from the seed, zero optimizer moments. A run trained in
+a stack of any size, or moved between stacks, follows the same series as the run trained alone
+(tests/test_engine.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from collapse_lab.trainer.config import make_config
+from collapse_lab.trainer.models import Discriminator, Generator
+from collapse_lab.trainer.stats import STEP
+
+FORMAT = 2  # checkpoint format; 1 was a single eager run with torch.optim state
+
+
+@dataclass
+class RunState:
+    cfg: Any  # RunConfig
+    step: int = 0  # generator steps taken
+    version: int = 0  # live changes applied
+    G: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> tensor, no runs dim
+    D: dict[str, torch.Tensor] = field(default_factory=dict)  # parameters and buffers
+    opt_g: dict[str, Any] | None = None  # moments m, v (lists) and step counts t; None = fresh
+    opt_d: dict[str, Any] | None = None
+    gen: torch.Tensor | None = None  # the random stream's state; None = seeded from cfg.seed
+    gen_device: str = "cpu"  # the device type of the generator `gen` is a state of
+    prev_occupancy: torch.Tensor | None = None  # for hopping
+    sums: torch.Tensor | None = None  # (S,) step-stat sums since the last tick
+    n_d: int = 0  # D updates since the last tick
+    n_g: int = 0  # G steps since the last tick
+    elapsed: float = 0.0  # training wall time so far
+
+    @classmethod
+    def fresh(cls, cfg: Any, data_dim: int, out_tanh: bool) -> RunState:
+        """The state of a run that has not trained yet."""
+        init = torch.Generator().manual_seed(cfg.seed)
+        G = Generator(1, cfg.z_dim, cfg.g_width, cfg.g_depth, data_dim, cfg.activation,
+                      out_tanh, init)
+        D = Discriminator(1, data_dim, cfg.d_width, cfg.d_depth, cfg.activation,
+                          cfg.mbd_kernels, cfg.mbd_dim, init)
+        return cls(cfg=cfg, G=_unstack(G), D=_unstack(D))
+
+    # ------------------------------------------------------------ checkpoints
+    def to_dict(self) -> dict[str, Any]:
+        return dict(format=FORMAT, config=self.cfg.to_dict(), step=self.step,
+                    version=self.version, G=self.G, D=self.D, opt_g=self.opt_g,
+                    opt_d=self.opt_d, gen=self.gen, gen_device=self.gen_device,
+                    prev_occupancy=self.prev_occupancy,
+                    sums=self.sums, n_d=self.n_d, n_g=self.n_g, elapsed=self.elapsed,
+                    stats=[s.name for s in STEP], saved=time.time())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunState:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"checkpoint format {d.get('format')!r}, this version reads "
+                             f"{FORMAT}")
+        sums = d["sums"]
+        if sums is not None and d.get("stats") != [s.name for s in STEP]:
+            sums = None  # written with other step stats: the partial tick starts afresh
+        return cls(cfg=make_config(d["config"]), step=int(d["step"]),
+                   version=int(d["version"]), G=d["G"], D=d["D"], opt_g=d["opt_g"],
+                   opt_d=d["opt_d"], gen=d["gen"], gen_device=d["gen_device"],
+                   prev_occupancy=d["prev_occupancy"],
+                   sums=sums, n_d=int(d["n_d"]), n_g=int(d["n_g"]),
+                   elapsed=float(d["elapsed"]))
+
+    def save(self, path: Path | str) -> None:
+        """Atomically: a reader sees the old file or the new one, never half of one."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.to_dict(), tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> RunState:
+        return cls.from_dict(torch.load(path, map_location="cpu", weights_only=False))
+
+
+def _unstack(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A one-run module's parameters and buffers without the runs dimension."""
+    return {n: t.detach()[0].clone() for n, t in module.state_dict().items()}
