@@ -212,6 +212,10 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
     assert f"{side}×{side} grid of noise, z[0], z[1] over ±2σ, the other 14 of z fixed at 0" in (
         page.inner_text("#manifold-note"))  # collapse-ring8's latent size is 16
     page.screenshot(path=SHOTS / "22-manifold-live.png")
+    page.uncheck("#show-manifold")  # off again: the server is told
+    page.wait_for_timeout(300)
+    assert [json.loads(p) for p in sent if "layers" in p][-1] == {"layers": {"manifold": False}}
+    page.check("#show-manifold")
     # the drawing layer: a frame carrying G's image of a 3×3 grid (the protocol's encoder in the
     # page) is drawn as teal lines over the samples
     colour = page.evaluate("""async () => {
@@ -248,9 +252,6 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
     assert colour is not None, "no manifold line drawn where G's grid runs"
     assert "3×3 grid" in page.inner_text("#manifold-note")
     page.screenshot(path=SHOTS / "22-manifold-drawn.png")
-    page.uncheck("#show-manifold")
-    page.wait_for_timeout(300)
-    assert [json.loads(p) for p in sent if "layers" in p][-1] == {"layers": {"manifold": False}}
     stop_all(server)
 
 
