@@ -212,6 +212,15 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
     assert f"{side}×{side} grid of noise, z[0], z[1] over ±2σ, the other 14 of z fixed at 0" in (
         page.inner_text("#manifold-note"))  # collapse-ring8's latent size is 16
     page.screenshot(path=SHOTS / "22-manifold-live.png")
+    # a frame that comes without one (between the server's decisions) borrows the last one, when
+    # it is at most two ticks older: the layer does not blink; an older one is not borrowed
+    borrowed = page.evaluate("""() => { const live = window.collapseLab.app.live;
+        const f = live.shown, every = live.run.config.tick_every, last = live.lastManifold.step;
+        const near = { ...f, manifold: null, manifoldSide: 0, step: last + every };
+        const far = { ...f, manifold: null, manifoldSide: 0, step: last + 5 * every };
+        live.keepManifold(near); live.keepManifold(far);
+        return [near.manifoldSide, far.manifold === null]; }""")
+    assert borrowed == [side, True]
     page.uncheck("#show-manifold")  # off again: the server is told
     page.wait_for_timeout(300)
     assert [json.loads(p) for p in sent if "layers" in p][-1] == {"layers": {"manifold": False}}

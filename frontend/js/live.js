@@ -244,6 +244,7 @@ export class LiveView {
 
   onFrame(m) {
     perf.received += 1;
+    this.keepManifold(m);
     const tick = { ...m.scalars, step: m.step, config_version: m.configVersion, occupancy: m.occupancy };
     const what = this.log.push(tick);
     if (what === "append") this.charts.push(tick);
@@ -259,6 +260,24 @@ export class LiveView {
     }
     this.pending = m;
     if (!this.raf) this.raf = requestAnimationFrame(() => this.drawPending());
+  }
+
+  /**
+   * While the manifold layer is on, a frame that came without one (the server adds it to the
+   * frames it decides to send, and now and then one slips through without) borrows the last
+   * one received, if it is at most two ticks older: the layer does not blink.
+   */
+  keepManifold(m) {
+    if (m.manifold) {
+      this.lastManifold = { manifold: m.manifold, side: m.manifoldSide, step: m.step };
+      return;
+    }
+    const last = this.lastManifold;
+    const every = (this.run && this.run.config && this.run.config.tick_every) || 20;
+    if (this.layers.manifold && last && m.step >= last.step && m.step - last.step <= 2 * every) {
+      m.manifold = last.manifold;
+      m.manifoldSide = last.side;
+    }
   }
 
   drawPending() {
@@ -412,6 +431,7 @@ export class LiveView {
     this.replay = null;
     this.pending = null;
     this.shown = null;
+    this.lastManifold = null;
     this.charts.cursor = null;
   }
 
