@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from collapse_lab.server import (
     api_class,
     api_compare,
+    api_datasets,
     api_meta,
     api_runs,
     classroom,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_meta.router)
     app.include_router(api_runs.router)
     app.include_router(api_compare.router)
+    app.include_router(api_datasets.router)
     app.include_router(ws.router)
     app.include_router(api_class.router)
     app.include_router(classroom.router)

@@ -41,6 +41,7 @@ class Layers(BaseModel):
     real: bool = True
     fake: bool = True
     arrows: bool = False
+    manifold: bool = False
 
 
 class Presented(BaseModel):

@@ -24,7 +24,7 @@ from collapse_lab.trainer.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
 
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent")
+ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "manifold_note")
 
 
 class Parser(argparse.ArgumentParser):
@@ -90,14 +90,17 @@ class Progress:
         if not self.enabled:
             return
         self.total = total
-        frac = min(tick["step"] / max(total, 1), 1.0)
-        bar = "█" * int(frac * 30) + "·" * (30 - int(frac * 30))
-        el = time.perf_counter() - self.t0
-        eta = el / frac - el if frac > 0 else 0.0
         k = len(tick["occupancy"])
-        line = (f"\r{bar} {tick['step']:>6}/{total}  {tick['steps_per_sec']:6.0f} steps/s  "
-                f"covered {tick['modes_covered']:>2}/{k}  eff {tick['effective_modes']:5.2f}  "
-                f"eta {eta:4.0f}s ")
+        metrics = (f"{tick['steps_per_sec']:6.0f} steps/s  covered {tick['modes_covered']:>2}/{k}  "
+                   f"eff {tick['effective_modes']:5.2f}")
+        if total == 0:  # steps 0: until stopped, so no bar and no eta
+            line = f"\r{tick['step']:>8} steps  {metrics}  (Ctrl-C ends the run) "
+        else:
+            frac = min(tick["step"] / total, 1.0)
+            bar = "█" * int(frac * 30) + "·" * (30 - int(frac * 30))
+            el = time.perf_counter() - self.t0
+            eta = el / frac - el if frac > 0 else 0.0
+            line = f"\r{bar} {tick['step']:>6}/{total}  {metrics}  eta {eta:4.0f}s "
         self.stream.write(line)
         self.stream.flush()
 

@@ -10,6 +10,7 @@ and a notebook cell, where an event loop is often already running:
         for frame in s.frames(20):
             print(frame.step, frame.scalars["modes_covered"], frame.occupancy)
         s.control({"set": {"objective": "wgan-gp"}})
+    ring = c.preview("ring8")  # the data before any run: ring.samples, ring.scalars["dataset"]
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ class Client:
     def replay(self, run_id: str) -> list[Message]:
         return [decode(m) for m in unpack_records(self.request("GET",
                                                                f"/api/runs/{run_id}/replay"))]
+
+    def preview(self, dataset: str) -> Message:
+        """A dataset's real samples before any run; `.scalars["dataset"]` describes its modes."""
+        return decode(self.request("GET", f"/api/datasets/{dataset}/preview"))
 
     # ------------------------------------------------------------------ websocket
     def ws_url(self, run_id: str) -> str:
@@ -165,6 +170,11 @@ class RunStream:
 
     def control(self, body: dict[str, Any]) -> None:
         self.ws.send(json.dumps(body))
+
+    def layers(self, **layers: bool) -> None:
+        """Ask for optional frame parts, e.g. `layers(manifold=True)`: frames then carry G's
+        image of a latent grid (`Message.manifold`) once the run's worker adds it."""
+        self.ws.send(json.dumps({"layers": layers}))
 
     def in_force(self) -> dict[str, Any]:
         """The objective and the remedies switched on, from the latest config."""

@@ -5,6 +5,10 @@ dropped; a viewer that lets `viewer_queue` of them pile up is disconnected inste
 frame slot where a newer frame replaces an unsent one (latest wins). Publishing costs one JSON
 encoding per message and zero per frame, whatever the number of viewers, and never awaits, so
 a stalled browser cannot slow training or the other viewers.
+
+Each viewer also says which optional frame parts (layers, e.g. the manifold) it draws; the hub
+answers `wants(layer)`: does any viewer draw it? Frames are encoded once for everyone, so the
+worker adds a layer while any viewer wants it, and a viewer that does not simply ignores it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Viewer:
         self.overflow = False
         self.sent_frames = 0
         self.dropped_frames = 0
+        self.layers: set[str] = set()  # optional frame parts this viewer draws
 
     def push_text(self, msg: str) -> None:
         if len(self.text) >= self.max_text:
@@ -75,6 +80,22 @@ class Hub:
 
     def leave(self, v: Viewer) -> None:
         self.viewers.discard(v)
+
+    def set_layers(self, v: Viewer, layers: dict[str, bool | None]) -> bool:
+        """Record viewer v's layer choices (None: unchanged); True when wants() of any layer
+        changed, i.e. the worker must be told."""
+        names = {name for name in layers} | v.layers
+        before = {name: self.wants(name) for name in names}
+        for name, on in layers.items():
+            if on is True:
+                v.layers.add(name)
+            elif on is False:
+                v.layers.discard(name)
+        return any(self.wants(name) != was for name, was in before.items())
+
+    def wants(self, layer: str) -> bool:
+        """Whether any viewer of this run draws `layer` (e.g. "manifold")."""
+        return any(layer in v.layers for v in self.viewers)
 
     def publish_frame(self, frame: bytes) -> None:
         self.latest = frame

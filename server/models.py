@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     Tag,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -117,9 +118,17 @@ def knob_values(body: BaseModel) -> dict[str, Any]:
 class ActionIn(StrictIn):
     action: Literal["pause", "resume", "stop", "step"]
     n: int = Field(1, ge=1, le=10_000, description="steps to take (action step)")
-    part: Literal["both", "d", "g"] = Field(
-        "both", description="action step: a whole step (n_critic D updates and one G update), "
-        "one D update only, or one G update only")
+    part: Literal["d", "g", "both"] = Field(
+        "both", description="action step: which network the step updates — d: one "
+        "discriminator update only, g: one generator update only, both: a whole step")
+
+    @field_validator("part")
+    @classmethod
+    def _part_with_step_only(cls, part: str, info: ValidationInfo) -> str:
+        action = info.data.get("action")
+        if part != "both" and action != "step":
+            raise ValueError(f"part {part!r} goes with action step only, not {action!r}")
+        return part
 
 
 class SetIn(StrictIn):
@@ -143,6 +152,24 @@ def _control_kind(v: Any) -> str:
 
 ControlIn = Annotated[Annotated[ActionIn, Tag("action")] | Annotated[SetIn, Tag("set")],
                       Discriminator(_control_kind)]
+
+
+# ---------------------------------------------------------------------- viewer layers
+LAYERS = ("manifold",)  # frame parts a viewer may ask for; the worker adds them while anyone does
+
+
+class LayersIn(BaseModel):
+    """Websocket only, from any viewer (watching needs no token): which optional frame parts
+    this viewer draws. Layers left out keep their setting; every layer starts off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    class Layers(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        manifold: StrictBool | None = Field(None, description="G's image of a latent grid (frame "
+                                      "flag 4, docs/protocol.md)")
+
+    layers: Layers
 
 
 class ControlOut(BaseModel):

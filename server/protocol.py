@@ -4,7 +4,7 @@ A frame is encoded once, in the worker process, and the server forwards the same
 viewer. Layout (little-endian, every array 4-byte aligned so a browser can view it in place):
 
     header 32 B | JSON scalars, space-padded to 4 | samples f32 N×D | occupancy f32 K |
-    modes u8 N, zero-padded to 4 | value grid f32 GW×GH
+    modes u8 N, zero-padded to 4 | value grid f32 GW×GH | manifold f32 M×M×2
 
 Replay bodies are a concatenation of records `u32 length | message`, each message a multiple of
 4 bytes long, so every array stays aligned inside the whole replay buffer.
@@ -28,6 +28,8 @@ FRAME = 1
 REAL = 2
 FLAG_GRID = 1
 FLAG_IMAGES = 2
+FLAG_MANIFOLD = 4  # G's image of an M×M latent grid follows the value grid
+MAX_MANIFOLD_SIDE = 256
 HEADER = struct.Struct("<4sBBHIIIIHHHH")  # 32 bytes
 assert HEADER.size == 32
 
@@ -53,6 +55,7 @@ class Message:
     hq: np.ndarray  # (N,) bool
     value_grid: np.ndarray | None  # (GH, GW) float32, row 0 at ymin
     images: bool = False
+    manifold: np.ndarray | None = None  # (M, M, 2) float32: G(z) over the latent grid, row 0 first
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -68,6 +71,9 @@ class Message:
             g = self.value_grid
             out["value_grid"] = dict(shape=list(g.shape), min=round(float(g.min()), 5),
                                      max=round(float(g.max()), 5))
+        if self.manifold is not None:
+            out["manifold"] = dict(side=int(self.manifold.shape[0]),
+                                   note=self.scalars.get("manifold_note"))
         return out
 
 
@@ -83,9 +89,7 @@ def _finite(v: Any) -> Any:
 
 def _pack(kind: int, step: int, version: int, meta: dict[str, Any] | None, samples: np.ndarray,
           occupancy: np.ndarray, modes: np.ndarray, grid: np.ndarray | None,
-          images: bool) -> bytes:
-    js = b"" if meta is None else json.dumps(meta, separators=(",", ":"),
-                                             allow_nan=False).encode()
+          images: bool, manifold: np.ndarray | None = None) -> bytes:
     samples = np.ascontiguousarray(samples, dtype="<f4")
     n, d = samples.shape
     occupancy = np.ascontiguousarray(occupancy, dtype="<f4").ravel()
@@ -98,24 +102,47 @@ def _pack(kind: int, step: int, version: int, meta: dict[str, Any] | None, sampl
         grid = np.ascontiguousarray(grid, dtype="<f4")
         gh, gw = grid.shape
         flags |= FLAG_GRID
+    if manifold is not None:
+        manifold = np.ascontiguousarray(manifold, dtype="<f4")
+        side = manifold.shape[0]
+        if manifold.shape != (side, side, 2) or not 2 <= side <= MAX_MANIFOLD_SIDE:
+            raise ProtocolError(f"manifold must be (M, M, 2) with M in [2, {MAX_MANIFOLD_SIDE}], "
+                                f"got shape {manifold.shape}")
+        if meta is None or meta.get("manifold_side") != side:
+            raise ProtocolError("a manifold needs manifold_side in the JSON part")
+        flags |= FLAG_MANIFOLD
+    js = b"" if meta is None else json.dumps(meta, separators=(",", ":"),
+                                             allow_nan=False).encode()
     head = HEADER.pack(MAGIC, VERSION, kind, flags, step, version, len(js), n, d,
                        occupancy.shape[0], gw, gh)
     parts = [head, js, b" " * _pad4(len(js)), samples.tobytes(), occupancy.tobytes(),
              modes.tobytes(), b"\0" * _pad4(n)]
     if grid is not None:
         parts.append(grid.tobytes())
+    if manifold is not None:
+        parts.append(manifold.tobytes())
     return b"".join(parts)
 
 
 def encode_frame(tick: dict[str, Any], status: str = "running",
                  extra: dict[str, Any] | None = None) -> bytes:
-    """A type-1 frame from a trainer tick dict (trainer.loop.Trainer.tick)."""
+    """A type-1 frame from a trainer tick dict (trainer.loop.Trainer.tick).
+
+    `tick["manifold"]` (M, M, 2), when present, is G's image of an M×M latent grid and
+    `tick["manifold_note"]` says which slice of the latent space the grid spans.
+    """
     meta = {k: _finite(tick[k]) for k in SCALAR_KEYS if k in tick}
     if tick.get("extent") is not None:
         meta["extent"] = [float(v) for v in tick["extent"]]
     meta["status"] = status
     if extra:
         meta.update({k: _finite(v) for k, v in extra.items()})
+    manifold = tick.get("manifold")
+    if manifold is not None:
+        manifold = np.asarray(manifold, dtype=np.float32)
+        meta["manifold_side"] = int(manifold.shape[0])
+        if tick.get("manifold_note"):
+            meta["manifold_note"] = str(tick["manifold_note"])[:200]
     samples = np.asarray(tick["samples"], dtype=np.float32)
     images = samples.ndim == 2 and samples.shape[1] > 2
     n = samples.shape[0]
@@ -124,18 +151,20 @@ def encode_frame(tick: dict[str, Any], status: str = "running",
     modes = (nearest & 0x7F).astype(np.uint8) | (hq.astype(np.uint8) << 7)
     grid = tick.get("value_grid")
     return _pack(FRAME, int(tick["step"]), int(tick["config_version"]), meta, samples,
-                 np.asarray(tick["occupancy"], dtype=np.float32), modes, grid, images)
+                 np.asarray(tick["occupancy"], dtype=np.float32), modes, grid, images, manifold)
 
 
 def encode_real(samples: np.ndarray, modes: np.ndarray | None = None, step: int = 0,
-                version: int = 0) -> bytes:
-    """A type-2 message: the real samples (N, D) and each one's mode index (hq bit set)."""
+                version: int = 0, meta: dict[str, Any] | None = None) -> bytes:
+    """A type-2 message: the real samples (N, D) and each one's mode index (hq bit set).
+    `meta`, when given, is its JSON part (the dataset preview sends the dataset's description);
+    a run's websocket sends none."""
     samples = np.asarray(samples, dtype=np.float32)
     n = samples.shape[0]
     idx = np.zeros(n, np.int64) if modes is None else np.asarray(modes).astype(np.int64)
     packed = (idx & 0x7F).astype(np.uint8) | np.uint8(0x80)
     images = samples.shape[1] > 2
-    return _pack(REAL, step, version, None, samples, np.zeros(0, np.float32), packed, None,
+    return _pack(REAL, step, version, meta, samples, np.zeros(0, np.float32), packed, None,
                  images)
 
 
@@ -180,10 +209,20 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
     if flags & FLAG_GRID:
         _need(buf, off, 4 * gw * gh, "value grid", name)
         grid = np.frombuffer(buf, "<f4", gw * gh, off).reshape(gh, gw)
+        off += 4 * gw * gh
+    manifold = None
+    if flags & FLAG_MANIFOLD:
+        side = scalars.get("manifold_side")
+        if (not isinstance(side, int) or isinstance(side, bool)
+                or not 2 <= side <= MAX_MANIFOLD_SIDE):
+            raise ProtocolError(f"{name} garbled: the manifold flag needs manifold_side, an "
+                                f"integer in [2, {MAX_MANIFOLD_SIDE}], got {side!r}")
+        _need(buf, off, 4 * side * side * 2, "manifold", name)
+        manifold = np.frombuffer(buf, "<f4", side * side * 2, off).reshape(side, side, 2)
     return Message(type=kind, step=step, config_version=version, scalars=scalars,
                    samples=samples, occupancy=occ, nearest=modes & 0x7F,
                    hq=(modes & 0x80).astype(bool), value_grid=grid,
-                   images=bool(flags & FLAG_IMAGES))
+                   images=bool(flags & FLAG_IMAGES), manifold=manifold)
 
 
 def pack_records(messages: list[bytes]) -> bytes:

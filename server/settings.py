@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     max_queued: int = Field(100, ge=1, le=100_000,
                             description="runs waiting for a worker; past it starting a run is "
                             "429")
-    snapshot_every: int = Field(10, ge=1, le=10_000,
+    snapshot_every: int = Field(2, ge=1, le=10_000,
                                 description="ticks between sample snapshots kept for replay")
     checkpoint_every: int = Field(50, ge=1, le=100_000,
                                   description="ticks between checkpoints (resume after a crash)")

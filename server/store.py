@@ -20,6 +20,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+class AfterCommit:
+    """A store queue item: an action for once the writes before it are on disk."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[], None]):
+        self.fn = fn
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT NULL, reason TEXT,
@@ -73,7 +82,8 @@ class Store:
             conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
         conn.commit()
         conn.close()
-        self._q: queue.Queue[Job | threading.Event | None] = queue.Queue(maxsize=100_000)
+        self._q: queue.Queue[Job | threading.Event | AfterCommit | None] = queue.Queue(
+            maxsize=100_000)
         self._local = threading.local()
         self._snap_counts: dict[str, int] = {}
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
@@ -91,13 +101,21 @@ class Store:
                 except queue.Empty:
                     break
             waiters = [b for b in batch if isinstance(b, threading.Event)]
-            jobs = [b for b in batch if callable(b) and not isinstance(b, threading.Event)]
+            after: list[AfterCommit] = [b for b in batch if isinstance(b, AfterCommit)]
+            jobs = [b for b in batch if callable(b)
+                    and not isinstance(b, (threading.Event, AfterCommit))]
             try:
                 with conn:
                     for job in jobs:
                         job(conn)
             except sqlite3.Error:
                 log.exception("store write failed; %d writes lost", len(jobs))
+                after = []  # what waited on these writes must not act as if they were kept
+            for a in after:
+                try:
+                    a.fn()
+                except Exception:
+                    log.exception("after-commit action failed")
             for w in waiters:
                 w.set()
             if any(b is None for b in batch):
@@ -106,6 +124,10 @@ class Store:
 
     def submit(self, job: Job) -> None:
         self._q.put(job)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Call `fn` on the writer thread once everything queued before it is committed."""
+        self._q.put(AfterCommit(fn))
 
     def flush(self, timeout: float = 30.0) -> None:
         ev = threading.Event()

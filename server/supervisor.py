@@ -282,10 +282,14 @@ class Supervisor:
             case pipe.Checkpoint(step=step):
                 run.checkpoint_step = step
                 self.store.save_run(run.record())
+                # the ticks up to `step` were queued before this (on the reader thread): once
+                # they are committed, older checkpoints are no longer what a resume needs
+                self.store.after_commit(lambda: self._prune_checkpoints(run, step))
             case pipe.End(status=status, reason=reason):
                 w.ended.add(run.id)
-                if w.shutdown and status == "done" and run.step < run.config["steps"]:
-                    # stopped by the shutdown, not finished
+                steps = run.config["steps"]
+                if w.shutdown and status == "done" and (steps == 0 or run.step < steps):
+                    # stopped by the shutdown, not finished (steps 0: trains until stopped)
                     status, reason = "interrupted", "the server shut down during the run"
                 self._finish(run, w, RunState(status), reason)
 
@@ -446,6 +450,13 @@ class Supervisor:
                 continue
         return sorted(out)
 
+    def _prune_checkpoints(self, run: Run, step: int) -> None:
+        """Remove a run's checkpoints older than the one at `step` (whose series is stored);
+        newer ones, written since, stay."""
+        for s, p in self.checkpoints(run):
+            if s < step:
+                p.unlink(missing_ok=True)
+
     def _pick_checkpoint(self, run: Run) -> tuple[int, Path | None]:
         """The newest checkpoint whose step the stored series reaches (so the resumed series
         has no gap), and that step; (0, None) when there is none."""
@@ -460,6 +471,9 @@ class Supervisor:
         """Continue an interrupted run from its newest usable checkpoint: the step the reply
         names is the step training goes on from, and the series has no gap or duplicate."""
         step, path = await asyncio.to_thread(self._pick_checkpoint, run)
+        for s, p in self.checkpoints(run):  # written past the stored series: trained again
+            if s > step:
+                p.unlink(missing_ok=True)
         # ticks after the checkpoint are trained again; a config event after it is replayed
         # by nobody, so the stored config is the checkpoint's
         self.store.truncate_after(run.id, step if path else -1, 1 << 30 if path else -1)

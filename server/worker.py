@@ -108,14 +108,12 @@ class _View:
     ended: bool = False
 
 
-def rotate_checkpoint(state: Any, prefix: Path) -> Path:
-    """Write `<prefix>-<step>.pt` and keep the one before it (older ones go): a resume picks
-    the newest checkpoint whose step the server's stored series reaches (docs/operations.md)."""
+def write_checkpoint(state: Any, prefix: Path) -> Path:
+    """Write `<prefix>-<step>.pt` (atomically). The server removes older ones once the series
+    up to this step is stored (server/supervisor.py, `_prune_checkpoints`): a worker running
+    ahead of the store never deletes the checkpoint a resume would need."""
     path = prefix.parent / f"{prefix.name}-{state.step:09d}.pt"
     state.save(path)
-    older = sorted(p for p in prefix.parent.glob(f"{prefix.name}-*.pt") if p != path)
-    for p in older[:-1]:
-        p.unlink(missing_ok=True)
     return path
 
 
@@ -209,9 +207,10 @@ class _Worker:
     def want_picture(self, rid: str) -> bool:
         """D's landscape costs more than the rest of a tick: only for ticks that become frames
         (someone watching) or snapshots, and the last one."""
+        from collapse_lab.trainer.loop import finished
+
         run = self.trainer.runs[rid]
-        return (self.frame_due(rid) or self.snapshot_due(rid) or run.stop
-                or run.step >= run.cfg.steps)
+        return self.frame_due(rid) or self.snapshot_due(rid) or run.stop or finished(run)
 
     def extra(self, rid: str) -> dict[str, Any]:
         from collapse_lab.trainer.objectives import get_objective
@@ -244,7 +243,7 @@ class _Worker:
             self.checkpoint(rid, self.trainer.state(rid))
 
     def checkpoint(self, rid: str, state: Any) -> None:
-        path = rotate_checkpoint(state, Path(self.views[rid].spec.checkpoint))
+        path = write_checkpoint(state, Path(self.views[rid].spec.checkpoint))
         self.box.put(pipe.Checkpoint(rid, state.step, str(path)))
 
     def on_event(self, rid: str, ev: dict[str, Any]) -> None:

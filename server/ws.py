@@ -1,13 +1,16 @@
 """The websocket of one run: hello, real samples, then frames, events and status (docs/protocol.md).
 
 Two tasks per socket: a sender that drains the viewer's mailbox (server/fanout.py) and a receiver
-that takes control messages, with the same shapes and rules as POST /api/runs/{id}/control.
+that takes control messages, with the same shapes and rules as POST /api/runs/{id}/control, and
+layer choices (`{"layers": {"manifold": true}}`), which any viewer may send: they change what
+this viewer is sent, never the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
@@ -18,7 +21,7 @@ from collapse_lab.server.api_runs import _clean, control_body, run_out
 from collapse_lab.server.auth import may_control, origin_allowed
 from collapse_lab.server.errors import validation_body
 from collapse_lab.server.fanout import Overflow, Viewer
-from collapse_lab.server.models import ControlIn
+from collapse_lab.server.models import ControlIn, LayersIn
 from collapse_lab.server.supervisor import FINAL, Conflict, Run, Supervisor
 from collapse_lab.trainer.config import ConfigError
 
@@ -94,22 +97,34 @@ async def next_control(ws: WebSocket) -> str:
     return text
 
 
-async def receiver(ws: WebSocket, sup: Supervisor, run: Run) -> None:
+async def receiver(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> None:
     while True:
         text = await next_control(ws)
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError):
+            raise Refused(1008, "malformed message: not valid JSON") from None
+        if isinstance(body, dict) and "layers" in body:  # what this viewer draws: anyone may
+            try:
+                layers = LayersIn.model_validate(body).layers.model_dump()
+            except ValidationError as e:
+                detail = validation_body([dict(x) for x in e.errors()])
+                await ws.send_text(_error(detail["detail"], detail["field"]))
+                continue
+            if run.hub.set_layers(viewer, layers):
+                sup.viewers_changed(run)
+            continue
         if not may_control(ws, run):
             await ws.send_text(_error("watch only: steering this run needs the teacher's "
                                       "session (or, where the teacher allows, your own run)"))
             continue
         try:
-            cmd = CONTROL.validate_json(text)
+            cmd = CONTROL.validate_python(body)
             await sup.control(run, await control_body(ws, run, cmd))
         except ValidationError as e:
-            body = validation_body([dict(x) for x in e.errors()])
-            if body["errors"][0]["message"] == "the body is not valid JSON":
-                raise Refused(1008, "malformed message: not valid JSON") from None
-            field = body["field"] if body["field"] != "body" else None
-            await ws.send_text(_error(body["detail"], field))
+            detail = validation_body([dict(x) for x in e.errors()])
+            field = detail["field"] if detail["field"] != "body" else None
+            await ws.send_text(_error(detail["detail"], field))
         except ConfigError as e:
             await ws.send_text(_error(str(e), e.field))
         except Conflict as e:
@@ -133,7 +148,7 @@ async def run_socket(ws: WebSocket, run_id: str) -> None:
     viewer = run.hub.join()
     sup.viewers_changed(run)
     tasks = [asyncio.create_task(sender(ws, sup, run, viewer)),
-             asyncio.create_task(receiver(ws, sup, run))]
+             asyncio.create_task(receiver(ws, sup, run, viewer))]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in pending:

@@ -7,6 +7,7 @@ read back: header fields, scalars and every array as plain lists) for:
   ring  a 2-D frame with a value grid, a NaN loss (sent as null) and an odd sample count (padding)
   real  the real samples (type 2) of a 2-D dataset
   digits  an image frame (D = 64, no grid)
+  manifold  a 2-D frame with a value grid and G's image of a 5×5 latent grid (flag 4)
 The frames are synthetic but seeded, so the files are the same on every run.
 """
 
@@ -50,6 +51,8 @@ def _expect(data: bytes) -> dict:
         "grid": None if m.value_grid is None else m.value_grid.ravel().tolist(),
         "grid_w": 0 if m.value_grid is None else int(m.value_grid.shape[1]),
         "grid_h": 0 if m.value_grid is None else int(m.value_grid.shape[0]),
+        "manifold": None if m.manifold is None else m.manifold.ravel().tolist(),
+        "manifold_side": 0 if m.manifold is None else int(m.manifold.shape[0]),
         "bytes": len(data),
     }
     return out
@@ -64,6 +67,9 @@ def main(out_dir: str) -> None:
         "ring": protocol.encode_frame(_tick(rng, 45, 8, images=False), status="running"),
         "real": protocol.encode_real(real, rng.integers(0, 8, 37)),
         "digits": protocol.encode_frame(_tick(rng, 6, 10, images=True), status="paused"),
+        "manifold": protocol.encode_frame(
+            dict(_tick(rng, 11, 8, images=False), manifold=rng.normal(0, 1, (5, 5, 2)),
+                 manifold_note="z[0], z[1] over ±2σ, other z fixed at 0"), status="running"),
     }
     for name, data in frames.items():
         (out / f"{name}.bin").write_bytes(data)

@@ -54,7 +54,7 @@ def test_health_and_options(client):
 @pytest.mark.parametrize("body, field, words", [
     ({"lr_g": 5}, "lr_g", "[1e-06, 0.1]"),
     ({"objective": "bogus"}, "objective", "one of minimax"),
-    ({"steps": "many"}, "steps", "an integer in [1, 1e+06]"),
+    ({"steps": "many"}, "steps", "an integer in [0, 1e+06]"),
     ({"preset": "nope"}, "preset", "unknown preset"),
     ({"bogus": 1}, "bogus", "unknown field"),
     ({"label": "x" * 300}, "label", "at most 200"),
@@ -82,6 +82,12 @@ def test_control_validation(client, long_run):
     assert r.status_code == 422 and "action" in r.json()["detail"]
     r = client.post(url, json={"action": "step", "n": 0})
     assert r.status_code == 422 and r.json()["field"] == "n"
+    r = client.post(url, json={"action": "step", "part": "q"})
+    assert r.status_code == 422 and r.json()["field"] == "part"
+    assert "'d', 'g' or 'both'" in r.json()["detail"]
+    r = client.post(url, json={"action": "stop", "part": "d"})
+    assert r.status_code == 422 and r.json()["field"] == "part"
+    assert "goes with action step only" in r.json()["detail"]
     r = client.post(url, json={"set": {"lr_d": 1.5}})
     assert r.status_code == 422 and r.json()["field"] == "lr_d" and "0.1" in r.json()["detail"]
     r = client.post(url, json={"set": {"z_dim": 8}})  # shapes the networks: not live

@@ -273,13 +273,21 @@ def test_queued_then_server_lost_and_back(browser, tmp_path):
         assert "server unreachable" in pg.inner_text("#conn-text")
         assert "unreachable" in pg.inner_text("#banner")
         pg.screenshot(path=SHOTS / "11-unreachable.png")
-        with running_server(tmp_path, max_workers=1, port=port):
+        with running_server(tmp_path, max_workers=1, port=port) as url:
             wait_js(pg, "app.live.run.status === 'interrupted'", timeout=60_000)
             pg.wait_for_function(
                 "() => document.getElementById('conn-text').textContent === 'run over'")
             assert "interrupted" in pg.inner_text("#m-status")
             assert pg.is_hidden("#banner")
             pg.screenshot(path=SHOTS / "12-interrupted.png")
+            # an interrupted run goes on from its checkpoint: the Pause button says Resume
+            assert pg.inner_text("#pause") == "Resume" and pg.is_enabled("#pause")
+            frames = js(pg, "L.perf.frames.length")
+            pg.click("#pause")
+            wait_js(pg, "app.live.run.status === 'running'", timeout=90_000)
+            wait_js(pg, f"L.perf.frames.length > {frames}", timeout=90_000)
+            assert pg.inner_text("#conn-text") == "live"
+            httpx.post(f"{url}/api/runs/{first['id']}/control", json={"action": "stop"})
     finally:
         pg.close()
 

@@ -34,7 +34,8 @@ if _why:
 
 PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
 # controls a watch-only page may use: they change what it shows, never a run
-VIEW_ONLY = {"tab", "share", "follow-toggle", "show-heat", "show-real", "show-arrows", "png",
+VIEW_ONLY = {"tab", "share", "follow-toggle", "show-heat", "show-real", "show-arrows",
+             "show-manifold", "metric", "png",
              "csv", "history-refresh", "scrub", "scrub-play", "open"}
 
 

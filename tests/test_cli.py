@@ -77,3 +77,38 @@ def test_save_and_resume(tmp_path):
         "--data-dir", str(tmp_path))
     p = cli("train", "--resume", str(ck), "--steps", "40", "--json", "--data-dir", str(tmp_path))
     assert json.loads(p.stdout)["final"]["step"] == 40
+
+
+def test_train_steps_zero_runs_until_ctrl_c(tmp_path):
+    """`--steps 0` trains until stopped: on a terminal the progress line counts steps with no
+    end, and the first Ctrl-C ends the run cleanly with its summary."""
+    import pty
+    import select
+    import signal
+    import time
+
+    master, slave = pty.openpty()  # stderr on a terminal: the progress line is drawn
+    p = subprocess.Popen([sys.executable, "-m", "collapse_lab.server.cli", "train", "--steps", "0",
+                          "--g-width", "16", "--d-width", "16", "--eval-samples", "200",
+                          "--tick-every", "10", "--json", "--data-dir", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=slave, text=True, env=ENV)
+    os.close(slave)
+    seen = ""
+    deadline = time.monotonic() + 120
+    while seen.count("Ctrl-C ends the run") < 3 and time.monotonic() < deadline:
+        if select.select([master], [], [], 1.0)[0]:
+            seen += os.read(master, 4096).decode(errors="replace")
+    assert "Ctrl-C ends the run" in seen, seen
+    assert "eta" not in seen and "/0" not in seen  # no bar to an end that does not exist
+    assert p.poll() is None  # still training: no end of its own
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    os.close(master)
+    assert p.returncode == 0
+    result = json.loads(out)
+    assert result["config"]["steps"] == 0 and result["final"]["step"] > 0
+
+
+def test_sweep_refuses_steps_zero():
+    p = cli("sweep", "--steps", "0", check=False)
+    assert p.returncode == 2 and "--steps: expected a positive integer" in p.stderr

@@ -229,3 +229,16 @@ def test_manifold_layer_on_request(small):
                   Callbacks(on_tick=got.append, want_manifold=lambda: True))
     m = got[0]["manifold"]
     assert m.ndim == 3 and m.shape[0] == m.shape[1] and m.shape[2] == 2
+
+
+def test_steps_zero_trains_until_stopped(small):
+    """steps 0 = until stopped: the run goes on past any length until a stop, which ends it
+    as stopped (not finished) with a last tick; a live change to a length ends it there."""
+    ticks = []
+    cfg = make_config(dict(small, steps=0, tick_every=50))
+    t, ends = one(cfg, ticks=ticks,
+                  script=lambda t, n: [{"action": "stop"}] if t.runs["r"].step >= 137 else [])
+    assert t.runs["r"].step == 137 and ticks[-1]["step"] == 137
+    assert ends == [("done", "stopped at step 137")]
+    t, ends = one(cfg, script=lambda t, n: [{"set": {"steps": 40}}] if n == 31 else [])
+    assert t.runs["r"].step == 40 and ends == [("done", "finished 40 steps")]

@@ -60,6 +60,11 @@ def test_claims():
     assert not meets_claim("collapse-ring8", {"modes_covered": 4})
     assert meets_claim("balanced-ring8", {"modes_covered": 6})
     assert not meets_claim("balanced-ring8", {"modes_covered": 5})
+    # the step each claim is calibrated at, as /api/options gives it to the charts
+    steps = {d["name"]: d["claim_step"] for d in describe()}
+    assert steps["collapse-ring8"] == 3000 and steps["wgan-gp-ring8"] == 4000
+    assert steps["balanced-ring8"] == 6000 and steps["collapse-digits"] == 2000
+    assert steps["vanilla-ring8"] is None  # no claim, no step
     assert meets_claim("wgan-gp-ring8", {"effective_modes": 1.0, "modes_covered": 7})
     assert not meets_claim("wgan-gp-ring8", {"effective_modes": 8.0, "modes_covered": 6})
 

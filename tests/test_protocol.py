@@ -97,3 +97,42 @@ def test_replay_records_round_trip_and_keep_alignment():
         off += len(m) + 4
     with pytest.raises(ProtocolError, match="replay truncated"):
         protocol.unpack_records(body[:-3])
+
+
+def test_manifold_part_round_trip_and_layout():
+    """Flag 4: G's image of an M×M latent grid, after the value grid, its side in the JSON."""
+    rng = np.random.default_rng(2)
+    side = 7
+    grid = rng.normal(size=(side, side, 2)).astype(np.float32)
+    t = dict(tick_2d(n=13, g=5), manifold=grid, manifold_note="z[0], z[1] over ±2σ")
+    data = encode_frame(t)
+    flags = struct.unpack_from("<H", data, 6)[0]
+    assert flags == protocol.FLAG_GRID | protocol.FLAG_MANIFOLD == 5
+    assert len(data) % 4 == 0
+    # the manifold is the last 4·M·M·2 bytes, row-major over the latent grid, row 0 first
+    tail = np.frombuffer(data[-4 * side * side * 2:], "<f4").reshape(side, side, 2)
+    np.testing.assert_array_equal(tail, grid)
+    m = decode(data)
+    np.testing.assert_array_equal(m.manifold, grid)
+    np.testing.assert_array_equal(m.value_grid, t["value_grid"])  # the grid is still whole
+    assert m.scalars["manifold_side"] == side
+    assert m.scalars["manifold_note"] == "z[0], z[1] over ±2σ"
+    assert m.summary()["manifold"] == {"side": side, "note": "z[0], z[1] over ±2σ"}
+    # without the array nothing of it is sent
+    plain = decode(encode_frame(tick_2d(n=13, g=5)))
+    assert plain.manifold is None and "manifold_side" not in plain.scalars
+
+
+def test_manifold_errors_name_the_part():
+    t = dict(tick_2d(n=4, g=3), manifold=np.zeros((4, 4, 2), np.float32))
+    data = encode_frame(t)
+    with pytest.raises(ProtocolError, match="frame truncated: manifold need 128 bytes"):
+        decode(data[:-4])
+    with pytest.raises(ProtocolError, match=r"manifold must be \(M, M, 2\)"):
+        encode_frame(dict(t, manifold=np.zeros((4, 3, 2), np.float32)))
+    # the flag set but no side in the JSON: refused by name, not read as garbage
+    no_side = encode_frame(tick_2d(n=4, g=3))
+    garbled = bytearray(no_side)
+    struct.pack_into("<H", garbled, 6, protocol.FLAG_GRID | protocol.FLAG_MANIFOLD)
+    with pytest.raises(ProtocolError, match="manifold flag needs manifold_side"):
+        decode(bytes(garbled))

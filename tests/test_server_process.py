@@ -69,8 +69,12 @@ def test_serve_run_restart_history_resume(tmp_path):
         a = c.start_run(preset="collapse-ring8", steps=60, **SMALL)
         b = c.start_run(preset="collapse-ring8", steps=1_000_000, **SMALL)
         with c.stream(a["id"]) as s:
+            s.layers(manifold=True)  # a viewer may ask; the frames stay valid either way
             frames = list(s.frames())
         assert s.status == "done" and frames and frames[-1].step == 60
+        assert not s.errors
+        ring = c.preview("ring8")
+        assert ring.samples.shape == (2500, 2) and ring.scalars["dataset"]["num_modes"] == 8
         a_done = c.run(a["id"])
         assert a_done["status"] == "done" and a_done["step"] == 60
         history = c.history(a["id"])

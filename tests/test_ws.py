@@ -114,3 +114,73 @@ def test_viewer_mailbox_keeps_latest_frame_and_every_event():
             await v.next()
 
     asyncio.run(scenario())
+
+
+def test_hub_wants_a_layer_while_any_viewer_draws_it():
+    from collapse_lab.server.fanout import Hub
+
+    hub = Hub()
+    a, b = hub.join(), hub.join()
+    assert not hub.wants("manifold")
+    assert hub.set_layers(a, {"manifold": True}) is True  # the first viewer: tell the worker
+    assert hub.set_layers(b, {"manifold": True}) is False  # already wanted: nothing to tell
+    assert hub.set_layers(a, {"manifold": None}) is False  # None leaves a layer as it was
+    assert hub.set_layers(a, {"manifold": False}) is False and hub.wants("manifold")  # b still
+    hub.leave(b)
+    assert not hub.wants("manifold")  # the last one left
+
+
+def test_layers_from_any_viewer_control_only_with_the_token(tmp_path):
+    """A viewer without the teacher token may choose its layers (what it is sent) but may not
+    control the run; bad layer messages are named; the hub tracks who wants the manifold."""
+    from polling import wait_for
+
+    s = Settings(data_dir=tmp_path, worker_threads=1, frame_rate=20, token="teacher-token-1")
+    with TestClient(create_app(s), base_url="http://127.0.0.1") as c:
+        run = c.post("/api/runs", json=dict(SMALL, steps=0),
+                     headers={"authorization": "Bearer teacher-token-1"}).json()
+        hub = c.app.state.sup.runs[run["id"]].hub
+        with c.websocket_connect(f"ws://127.0.0.1/ws/runs/{run['id']}") as ws:
+            assert ws.receive_json()["type"] == "hello"
+            ws.send_text(json.dumps({"layers": {"manifold": True}}))
+            wait_for(lambda: hub.wants("manifold"))
+            ws.send_text(json.dumps({"layers": {"manifold": "yes"}}))
+            err = until(ws, lambda t: t["type"] == "error")[-1]
+            assert err["field"] == "layers.manifold" and "boolean" in err["message"]
+            ws.send_text(json.dumps({"layers": {"landscape3d": True}}))
+            err = until(ws, lambda t: t["type"] == "error")[-1]
+            assert err["field"] == "layers.landscape3d"
+            ws.send_text(json.dumps({"action": "pause"}))
+            err = until(ws, lambda t: t["type"] == "error")[-1]
+            assert "watch only" in err["message"]
+            assert hub.wants("manifold")  # the refused messages changed nothing
+            ws.send_text(json.dumps({"layers": {"manifold": False}}))
+            wait_for(lambda: not hub.wants("manifold"))
+            ws.send_text(json.dumps({"layers": {"manifold": True}}))
+            wait_for(lambda: hub.wants("manifold"))
+        wait_for(lambda: not hub.wants("manifold"))  # it left
+        c.post(f"/api/runs/{run['id']}/control", json={"action": "stop"},
+               headers={"authorization": "Bearer teacher-token-1"})
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"action": "step", "part": "d"}, 200, None),
+    ({"action": "step", "n": 1, "part": "g"}, 200, None),
+    ({"action": "step", "part": "both"}, 200, None),
+    ({"action": "step", "part": "x"}, 422, "part: Input should be 'd', 'g' or 'both'"),
+    ({"action": "pause", "part": "d"}, 422, "part 'd' goes with action step only"),
+])
+def test_split_step_part_is_validated(body, status, words):
+    from pydantic import TypeAdapter, ValidationError
+
+    from collapse_lab.server.models import ControlIn
+
+    adapter = TypeAdapter(ControlIn)
+    if status == 200:
+        cmd = adapter.validate_python(body).model_dump()
+        assert cmd["part"] == body["part"] and cmd["action"] == "step" and cmd["n"] == 1
+    else:
+        with pytest.raises(ValidationError) as e:
+            adapter.validate_python(body)
+        assert words.split(": ")[-1] in str(e.value)
+    assert adapter.validate_python({"action": "step"}).model_dump()["part"] == "both"

@@ -67,8 +67,8 @@ _OPTIM = [
          group="optim", live=True, structural=True),
 ]
 _RUN = [
-    Knob("steps", "int", 3000, "generator steps to train", group="run", live=True, lo=1,
-         hi=1_000_000),
+    Knob("steps", "int", 3000, "generator steps to train; 0 = until stopped", group="run",
+         live=True, lo=0, hi=1_000_000),
     Knob("speed", "float", 0.0, "at most this many steps a second (slow motion); 0 = as fast "
          "as the machine goes", group="run", live=True, lo=0.0, hi=10_000.0, structural=True),
     Knob("seed", "int", 0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1),

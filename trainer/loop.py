@@ -310,11 +310,10 @@ class Trainer:
                 self._due[id(eng)] = max(due + 1.0 / speed, now - 0.5 / speed)
             norms = any((eng.steps[r.row] + 1) % r.cfg.tick_every == 0 for r in runs)
             eng.step(norms=norms)
-            due_runs = [r for r in runs if r.step % r.cfg.tick_every == 0
-                        or r.step >= r.cfg.steps]
+            due_runs = [r for r in runs if r.step % r.cfg.tick_every == 0 or finished(r)]
             self._tick_runs(due_runs)
             for r in runs:
-                if not r.ended and r.step >= r.cfg.steps:
+                if not r.ended and finished(r):
                     self._end(r, "done", f"finished {r.step} steps")
 
     def _tick_runs(self, runs: Iterable[Run]) -> None:
@@ -385,6 +384,11 @@ class Trainer:
         if data.kind == "2d":
             modes = data.assign(real.to(data.device))[0].cpu().numpy()
         return real.numpy().astype("float32"), modes
+
+
+def finished(run: Run) -> bool:
+    """Whether a run has trained its steps; steps 0 means no end (it trains until stopped)."""
+    return run.cfg.steps > 0 and run.step >= run.cfg.steps
 
 
 def run(trainer: Trainer, poll: Callable[[float], list[tuple[str, Command]]] | None = None,

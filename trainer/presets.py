@@ -179,6 +179,8 @@ def meets_claim(name: str, final: dict[str, Any]) -> bool:
 
 
 def describe() -> list[dict[str, Any]]:
+    # claim_step: the step the claim was calibrated at, the preset's own length
     return [dict(name=p.name, help=p.help, values=preset_values(p.name),
-                 claim=claim_text(p.name) if p.expect else None)
+                 claim=claim_text(p.name) if p.expect else None,
+                 claim_step=from_preset(p.name).steps if p.expect else None)
             for p in PRESETS.values()]

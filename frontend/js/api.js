@@ -65,6 +65,7 @@ export const api = {
   control: (id, body) => request("POST", `/api/runs/${encodeURIComponent(id)}/control`, body),
   history: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/history`),
   replay: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/replay`),
+  preview: (name) => request("GET", `/api/datasets/${encodeURIComponent(name)}/preview`),
   csvUrl: (id) => `/api/runs/${encodeURIComponent(id)}/history?format=csv`,
   compare: (body) => request("POST", "/api/compare", body),
   group: (gid) => request("GET", `/api/compare/${encodeURIComponent(gid)}`),

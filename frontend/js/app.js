@@ -6,15 +6,17 @@ import { Classroom } from "./classroom.js";
 import { DrawPanel } from "./draw.js";
 import { LessonView } from "./lesson_view.js";
 import { buildControls } from "./controls.js";
+import { el } from "./dom.js";
 import { CompareView, compareVariants, REMEDY_ON } from "./compare.js";
 import { HistoryView } from "./history.js";
 import { dashboardPNG } from "./snapshot.js";
 import { curvePerf } from "./charts.js";
-import { LiveView, ACTIVE, perf } from "./live.js";
-import { describeChanges, percentile } from "./series.js";
+import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
+import { describeChanges, formatNumber, frameRate, METRIC_CHOICES, percentile } from "./series.js";
+import { paceChanges, pacedTickEvery, speedWidget } from "./speed.js";
 import {
-  baseConfig, configDiff, decodeHash, effectiveConfig, encodeHash, initialState, knobIndex,
-  startBody, presetSwitch,
+  baseConfig, claimMarker, configDiff, decodeHash, effectiveConfig, encodeHash, initialState,
+  knobIndex, presetOf, startBody, presetSwitch,
 } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +30,7 @@ const app = {
   compare: null,
   history: null,
   writingHash: false,
+  pace: { restore: null }, // the tick_every to restore when slow motion ends (speed.js)
 };
 
 // ---------------------------------------------------------------------------- messages
@@ -97,11 +100,12 @@ function setConnection(s) {
 function setRunUI(run) {
   const st = run ? run.status : null;
   const active = run && ACTIVE.has(st);
-  $("pause").disabled = !active || st === "stopping" || st === "queued";
-  $("pause").textContent = st === "paused" ? "Resume" : "Pause";
+  const interrupted = st === "interrupted"; // the server died while it trained: it can go on
+  for (const [id, off] of Object.entries(runButtonsDisabled(run))) $(id).disabled = off;
+  $("pause").textContent = st === "paused" || interrupted ? "Resume" : "Pause";
   $("pause").setAttribute("aria-pressed", st === "paused" ? "true" : "false");
-  $("step").disabled = st !== "paused";
-  $("stop").disabled = !active || st === "stopping";
+  $("pause").title = interrupted ? "Resume this run from its last checkpoint (space)"
+    : "Pause or resume (space)";
   $("clone").disabled = !run;
   $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
   const title = $("run-title");
@@ -114,7 +118,7 @@ function setRunUI(run) {
   // while a run is active, non-live knobs describe the *next* run; say so
   $("steer-hint").textContent = active
     ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
-    : "Pick settings and press Start run. While a run trains, live settings apply at once and are marked on the charts.";
+    : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
   if (app.controls) app.controls.setEditable((k) => !active || k.live);
   updateApplyPreset();
   if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
@@ -134,14 +138,25 @@ function onKnob(name, value, final) {
   if (!final) return;
   const run = app.live.run;
   const knob = app.knobs.get(name);
-  if (run && ACTIVE.has(run.status) && app.state.view === "live" && knob.live) {
+  if (run && ACTIVE.has(run.status) && run.status !== "stopping" && app.state.view === "live" && knob.live) {
     const row = document.querySelector(`[data-knob="${CSS.escape(name)}"]`);
     row.classList.add("changed");
-    app.live.control({ set: { [name]: value } }).catch((e) => {
-      showError(e);
-      if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
-    });
+    let changes = { [name]: value };
+    if (name === "speed") {
+      // slow motion ticks more often, so every step shows (speed.js)
+      const fallback = baseConfig(app.options.knobs, app.options.presets, app.state.preset).tick_every;
+      const r = paceChanges(value, run.config, app.pace.restore, fallback);
+      app.pace.restore = r.restore;
+      changes = r.changes;
+    }
+    if (Object.keys(changes).length) {
+      app.live.control({ set: changes }).catch((e) => {
+        showError(e);
+        if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
+      });
+    }
   }
+  if (name === "dataset" && !app.live.run) app.live.preview(value);
   syncStateFromControls();
 }
 
@@ -157,11 +172,35 @@ function loadConfigIntoControls(cfg) {
 }
 
 // ---------------------------------------------------------------------------- actions
+/** False (and the field named, focused) when a settings field holds text that is no value. */
+function settingsValid() {
+  const bad = app.controls.invalid();
+  if (!bad.length) return true;
+  toast(`Not started: ${bad.map((b) => b.message).join("; ")}`, 8000);
+  const row = bad[0].input.closest(".knob");
+  if (row) row.classList.add("changed");
+  const det = bad[0].input.closest("details");
+  if (det) det.open = true;
+  bad[0].input.focus();
+  return false;
+}
+
+/** A start body with the tick rate slow motion needs (speed.js). */
+function pacedBody(body) {
+  const cfg = effectiveConfig(app.state, app.options.knobs, app.options.presets);
+  if (cfg.speed > 0) {
+    const tick = pacedTickEvery(cfg.speed, cfg.tick_every);
+    if (tick !== cfg.tick_every) body.tick_every = tick;
+  }
+  return body;
+}
+
 async function startRun() {
   syncStateFromControls();
+  if (!settingsValid()) return;
   $("start").disabled = true;
   try {
-    const run = await api.start(startBody(app.state, app.options.knobs, app.options.presets));
+    const run = await api.start(pacedBody(startBody(app.state, app.options.knobs, app.options.presets)));
     app.state.view = "live";
     app.state.run = run.id;
     app.state.replay = null;
@@ -192,6 +231,16 @@ async function openRun(runOrId, replayStep = null) {
     }
   }
   app.state.run = run.id;
+  if (!app.state.preset) {
+    // a link to a run names no preset: the one it started as, for its lesson text
+    const p = presetOf(app.options.knobs, app.options.presets,
+      (run.provenance && run.provenance.config_at_start) || run.config);
+    if (p) {
+      app.state.preset = p.name;
+      $("preset").value = p.name;
+      showPresetHelp();
+    }
+  }
   writeHash();
   banner(null);
   loadConfigIntoControls(run.config);
@@ -199,11 +248,13 @@ async function openRun(runOrId, replayStep = null) {
   await app.live.open(run, replayStep);
 }
 
-async function control(action) {
+/** pause | resume | stop | step (part: "d", "g" or "both"); resuming an interrupted run reopens it. */
+async function control(action, part = "both") {
   const run = app.live.run;
   if (!run) return;
   try {
-    await api.control(run.id, action === "step" ? { action, n: 1 } : { action });
+    await api.control(run.id, action === "step" ? { action, n: 1, part } : { action });
+    if (action === "resume" && run.status === "interrupted") await openRun(run.id);
   } catch (e) {
     showError(e);
   }
@@ -258,7 +309,8 @@ function countVariants() {
 async function startCompare(ev) {
   ev.preventDefault();
   syncStateFromControls();
-  const body = startBody(app.state, app.options.knobs, app.options.presets);
+  if (!settingsValid()) return;
+  const body = pacedBody(startBody(app.state, app.options.knobs, app.options.presets));
   delete body.objective; // each variant names its own
   try {
     const g = await api.compare({ base: body, variants: chosenVariants() });
@@ -312,11 +364,17 @@ async function applyState() {
   loadConfigIntoControls(effectiveConfig(app.state, app.options.knobs, app.options.presets));
   $("preset").value = app.state.preset || "";
   showPresetHelp();
-  for (const k of ["heat", "real", "arrows"]) $(`show-${k}`).checked = app.state.show[k];
+  for (const k of ["heat", "real", "arrows", "manifold"]) $(`show-${k}`).checked = app.state.show[k];
   app.live.samples.setShow(app.state.show);
+  app.live.setLayers({ manifold: app.state.show.manifold });
+  $("metric").value = app.state.metric;
+  if (app.live.charts.metric.key !== app.state.metric) app.live.charts.setMetric(app.state.metric, app.live.log.ticks);
   if (app.state.view === "compare" && (app.state.group || app.state.runs.length)) await loadCompareFromState();
   if (app.state.run && app.state.run !== app.live.runId) await openRun(app.state.run, app.state.replay);
-  else if (!app.state.run) setRunUI(null);
+  else if (!app.state.run) {
+    setRunUI(null);
+    app.live.preview(app.controls.get().dataset); // data first: the data before any run
+  }
 }
 
 // ---------------------------------------------------------------------------- keyboard
@@ -329,15 +387,47 @@ function onKey(e) {
   const run = app.live.run;
   if (e.key === " " && !(t.tagName === "BUTTON")) {
     e.preventDefault();
-    if (run && run.status === "paused") control("resume");
+    if (run && (run.status === "paused" || run.status === "interrupted")) control("resume");
     else if (run && run.status === "running") control("pause");
-  } else if (e.key === "s" && run && run.status === "paused") {
-    control("step");
+  } else if (["s", "d", "g"].includes(e.key) && run && run.status === "paused") {
+    control("step", { s: "both", d: "d", g: "g" }[e.key]);
   } else if (e.key === "x" && run && ACTIVE.has(run.status)) {
     control("stop");
   } else if (e.key === "Enter" && t === document.body) {
     startRun();
   }
+}
+
+/** The scalars written under the PNG's title: what the picture shows, in numbers. */
+function pngMetrics(s) {
+  const k = app.live.dataset ? app.live.dataset.num_modes : "?";
+  const out = [
+    ["modes covered", `${s.modes_covered ?? "–"} / ${k}`],
+    ["captured", `${s.modes_captured ?? "–"}`],
+    ["effective modes", formatNumber(s.effective_modes, 3)],
+    ["high quality", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–"],
+    ["reverse KL", formatNumber(s.reverse_kl, 3)],
+    ["hopping", formatNumber(s.hopping, 2)],
+    ["D / G loss", `${formatNumber(s.loss_d, 3)} / ${formatNumber(s.loss_g, 3)}`],
+  ];
+  if (s.objective) out.unshift(["objective", s.objective]);
+  return out;
+}
+
+/** The page's own frame rate beside the connection state: a slow machine vs a stuck run. */
+function showFrameRate() {
+  const out = $("conn-rate");
+  const run = app.live && app.live.run;
+  if (!run || !app.live.socket || $("conn").dataset.state !== "open") {
+    out.textContent = "";
+    return;
+  }
+  const r = frameRate(perf.frames.map((f) => f[0]), performance.now());
+  if (run.status === "paused") out.textContent = " · paused";
+  else if (run.status !== "running") out.textContent = "";
+  else if (r.sinceMs !== null && r.sinceMs > 3000) out.textContent = ` · no frame for ${Math.round(r.sinceMs / 1000)} s`;
+  else out.textContent = r.fps === null ? "" : ` · ${r.fps.toFixed(1)} frames/s`;
+  out.dataset.stalled = r.sinceMs !== null && r.sinceMs > 3000 && run.status === "running" ? "1" : "0";
 }
 
 // ---------------------------------------------------------------------------- boot
@@ -394,7 +484,12 @@ async function boot() {
   setConnection({ state: "idle" });
   banner(null);
   app.knobs = knobIndex(app.options.knobs);
-  app.controls = buildControls($("controls"), app.options, onKnob);
+  app.controls = buildControls($("controls"), app.options, onKnob, {
+    placed: { steps: $("run-length"), speed: $("speed-row") },
+    factories: { speed: (knob, cb) => speedWidget(knob, cb, el) },
+    zeroText: { steps: "until stopped" },
+  });
+  for (const m of METRIC_CHOICES) $("metric").append(new Option(m.label, m.key));
   for (const p of app.options.presets) {
     const o = new Option(p.name, p.name);
     o.title = p.help;
@@ -422,6 +517,8 @@ async function boot() {
     },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
+    claim: (run) => claimMarker(presetOf(app.options.knobs, app.options.presets,
+      (run.provenance && run.provenance.config_at_start) || run.config)),
   });
   app.compare = new CompareView({
     open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
@@ -437,9 +534,16 @@ async function boot() {
 
   // wiring
   $("start").addEventListener("click", startRun);
-  $("pause").addEventListener("click", () => control(app.live.run && app.live.run.status === "paused" ? "resume" : "pause"));
-  $("step").addEventListener("click", () => control("step"));
+  $("pause").addEventListener("click", () => control(app.live.run && ["paused", "interrupted"].includes(app.live.run.status) ? "resume" : "pause"));
+  $("step").addEventListener("click", () => control("step", "both"));
+  $("step-d").addEventListener("click", () => control("step", "d"));
+  $("step-g").addEventListener("click", () => control("step", "g"));
   $("stop").addEventListener("click", () => control("stop"));
+  // a mouse click leaves no focus on a run button, so space pauses/resumes (and does not press
+  // the clicked button again); keyboard use keeps focus where it is
+  for (const id of ["start", "pause", "stop", "step", "step-d", "step-g"]) {
+    $(id).addEventListener("click", (e) => { if (e.detail > 0) e.currentTarget.blur(); });
+  }
   $("clone").addEventListener("click", cloneCompare);
   $("compare-form").addEventListener("submit", startCompare);
   $("preset").addEventListener("change", () => {
@@ -449,22 +553,35 @@ async function boot() {
     loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, app.state.preset));
     writeHash();
     updateApplyPreset();
+    if (!app.live.run) app.live.preview(app.controls.get().dataset);
   });
   $("apply-preset").addEventListener("click", applyPreset);
-  for (const k of ["heat", "real", "arrows"]) {
+  for (const k of ["heat", "real", "arrows", "manifold"]) {
     $(`show-${k}`).addEventListener("change", () => {
       app.state.show[k] = $(`show-${k}`).checked;
       app.live.samples.setShow(app.state.show);
+      if (k === "manifold") app.live.setLayers({ manifold: app.state.show.manifold });
       writeHash();
     });
   }
+  $("metric").addEventListener("change", () => {
+    app.state.metric = $("metric").value;
+    app.live.charts.setMetric(app.state.metric, app.live.log.ticks);
+    writeHash();
+  });
+  setInterval(showFrameRate, 1000);
   $("png").addEventListener("click", async () => {
     const run = app.live.run;
-    const title = run ? `Collapse Lab · run ${run.id} · ${run.config.dataset} · ${describeRecipe(run.config)} · step ${app.live.log.last ? app.live.log.last.step : 0}` : "Collapse Lab";
+    // the step of the picture shown (a replay shows the scrubbed one), not the run's last
+    const shown = app.live.shown;
+    const step = shown ? shown.step : app.live.log.last ? app.live.log.last.step : 0;
+    const title = run ? `Collapse Lab · run ${run.id} · ${run.config.dataset} · ${describeRecipe(run.config)} · step ${step}` : "Collapse Lab";
     try {
       const a = document.createElement("a");
-      a.href = await dashboardPNG(title);
-      a.download = `collapse-lab-${app.live.runId || "view"}.png`;
+      const metrics = shown ? pngMetrics(shown.scalars) : [];
+      a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold) });
+      a.download = `collapse-lab-${app.live.runId || "view"}${shown ? `-step${shown.step}` : ""}.png`;
+      app.lastPNG = { title, metrics, step: shown ? shown.step : null }; // what was written on it
       a.click();
     } catch (e) {
       showError(e);

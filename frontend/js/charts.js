@@ -4,9 +4,17 @@
 // Plotly curves are extended (`Plotly.extendTraces`, never rebuilt) on their own timer, one chart
 // per task every CURVE_MS, because one Plotly update costs 7–15 ms on a small CPU: done every
 // frame it alone would break the 8 ms frame budget. Data maths is in series.js.
+//
+// The modes chart carries a second axis on the right: a scalar metric against steps (reverse KL
+// by default: divergence over time; any scalar of a tick on request, `setMetric`). The y axes
+// take a robust range (series.js robustRange), so one gradient-penalty spike cannot flatten the
+// losses to a line; what is left off the scale is said in a note on the chart.
 
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
-import { LOSS_TRACES, MODE_TRACES, finiteOrNull, markerLayout } from "./series.js";
+import {
+  LOSS_TRACES, MODE_TRACES, METRIC_CHOICES, DEFAULT_METRIC, finiteOrNull, formatNumber,
+  labelRows, markerLayout, robustRange,
+} from "./series.js";
 
 /** How often each curve chart takes the ticks that arrived (ms); the two charts alternate. */
 export const CURVE_MS = 1000;
@@ -25,11 +33,13 @@ export const PLOT_CONFIG = {
 
 const FONT = { family: "system-ui, -apple-system, Segoe UI, sans-serif", size: 11, color: "#2c2f3a" };
 const MAX_POINTS = 4000; // per curve; older points scroll out
+const MARGIN = { l: 46, r: 10, t: 26, b: 34 };
+const MARGIN_Y2 = { ...MARGIN, r: 48 };
 
 function baseLayout(extra = {}) {
   return {
     font: FONT,
-    margin: { l: 46, r: 10, t: 26, b: 34 },
+    margin: MARGIN,
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
     showlegend: true,
@@ -40,6 +50,9 @@ function baseLayout(extra = {}) {
     ...extra,
   };
 }
+
+export const metricChoice = (key) => METRIC_CHOICES.find((m) => m.key === key)
+  || METRIC_CHOICES.find((m) => m.key === DEFAULT_METRIC);
 
 export class RunCharts {
   /** els: {loss, modes}: Plotly <div>s; {bars, heat}: <canvas>es. */
@@ -53,6 +66,11 @@ export class RunCharts {
     this.cursor = null;
     this.lastOcc = null;
     this.lossVisible = new Set(["loss_d", "loss_g"]);
+    this.metric = metricChoice(DEFAULT_METRIC);
+    this.vals = {}; // key -> recent values (the robust ranges' input)
+    this.steps = [0, 0]; // first and last step on the curves
+    this.applied = { loss: {}, modes: {} }; // what was last relaid out, to skip no-op relayouts
+    this.zoomed = { loss: false, modes: false }; // a person zoomed: leave the axes alone
     this.ready = false;
     this.timer = 0;
     this.turn = 0;
@@ -65,29 +83,27 @@ export class RunCharts {
     this.markers = markers;
     this.pending = { loss: [], modes: [] };
     this.lossVisible = new Set(["loss_d", "loss_g"]);
-    for (const t of ticks) this.noteTerms(t);
+    this.vals = {};
+    this.steps = ticks.length ? [ticks[0].step, ticks[ticks.length - 1].step] : [0, 0];
+    this.applied = { loss: {}, modes: {} };
+    this.zoomed = { loss: false, modes: false };
+    for (const t of ticks) { this.noteTerms(t); this.keep(t); }
     const col = (key) => ({ x: ticks.map((t) => t.step), y: ticks.map((t) => finiteOrNull(t[key])) });
-    const lay = markerLayout(markers);
 
     const lossTraces = LOSS_TRACES.map((tr) => ({
       type: "scatter", mode: "lines", name: tr.label, line: { color: tr.color, width: 1.6 },
       visible: this.lossVisible.has(tr.key) ? true : "legendonly", ...col(tr.key),
     }));
+    const lossLay = this.axesLayout("loss");
     P.react(this.els.loss, lossTraces, baseLayout({
-      yaxis: { title: { text: "loss", standoff: 4 }, gridcolor: "#eceef3", zeroline: false },
-      shapes: this.withCursor(lay.shapes), annotations: lay.annotations,
+      yaxis: { title: { text: "loss", standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
+        ...(lossLay["yaxis.range"] ? { range: lossLay["yaxis.range"] } : {}) },
+      shapes: lossLay.shapes, annotations: lossLay.annotations,
     }), PLOT_CONFIG);
 
-    const modeTraces = MODE_TRACES.map((tr) => ({
-      type: "scatter", mode: "lines", name: tr.label,
-      line: { color: tr.color, width: tr.key === "modes_covered" ? 2.2 : 1.4 }, ...col(tr.key),
-    }));
-    P.react(this.els.modes, modeTraces, baseLayout({
-      yaxis: { title: { text: "modes", standoff: 4 }, range: [0, Math.max(this.k, 1) + 0.5],
-        gridcolor: "#eceef3", zeroline: false },
-      shapes: this.withCursor(lay.shapes), annotations: lay.annotations,
-    }), PLOT_CONFIG);
+    P.react(this.els.modes, this.modeTraces(ticks), this.modesLayout(ticks), PLOT_CONFIG);
 
+    for (const which of ["loss", "modes"]) this.watchZoom(which);
     this.lastOcc = ticks.length ? ticks[ticks.length - 1].occupancy : new Float32Array(this.k);
     this.heat.setMarkers(markers);
     this.heat.setCursor(this.cursor);
@@ -95,6 +111,117 @@ export class RunCharts {
     this.bars.draw(this.lastOcc);
     this.ready = true;
     if (!this.timer) this.timer = setInterval(() => this.flushCurves(), CURVE_MS / 2);
+  }
+
+  modeTraces(ticks) {
+    const col = (key) => ({ x: ticks.map((t) => t.step), y: ticks.map((t) => finiteOrNull(t[key])) });
+    const m = this.metric;
+    return [
+      ...MODE_TRACES.map((tr) => ({
+        type: "scatter", mode: "lines", name: tr.label,
+        line: { color: tr.color, width: tr.key === "modes_covered" ? 2.2 : 1.4 }, ...col(tr.key),
+      })),
+      { type: "scatter", mode: "lines", name: `${m.label} →`, yaxis: "y2",
+        line: { color: m.color, width: 1.3, dash: "dot" }, ...col(m.key) },
+    ];
+  }
+
+  modesLayout() {
+    const lay = this.axesLayout("modes");
+    const m = this.metric;
+    return baseLayout({
+      margin: MARGIN_Y2,
+      yaxis: { title: { text: "modes", standoff: 4 }, range: [0, Math.max(this.k, 1) + 0.5],
+        gridcolor: "#eceef3", zeroline: false },
+      yaxis2: { title: { text: m.label, standoff: 2, font: { color: m.color } }, overlaying: "y",
+        side: "right", showgrid: false, zeroline: false, tickfont: { color: m.color },
+        tickmode: "auto", nticks: 6,
+        ...(lay["yaxis2.range"] ? { range: lay["yaxis2.range"] } : {}) },
+      shapes: lay.shapes, annotations: lay.annotations,
+    });
+  }
+
+  /** A person's zoom (drag, or the mode bar) freezes that chart's axes; double-click frees them. */
+  watchZoom(which) {
+    const el = this.els[which];
+    if (!el.on || el.dataset.zoomWatched) return;
+    el.dataset.zoomWatched = "1";
+    el.on("plotly_relayout", (ev) => {
+      const keys = Object.keys(ev || {});
+      if (keys.includes("shapes")) return; // ours (relayoutAxes always sends the shapes)
+      if (keys.some((k) => /^[xy]axis2?\.range\[/.test(k))) this.zoomed[which] = true;
+      else if (keys.some((k) => /autorange$/.test(k))) {
+        this.zoomed[which] = false;
+        this.applied[which] = {};
+      }
+    });
+  }
+
+  /** Keep a tick's values of `keys` for the robust ranges (default: every charted key). */
+  keep(t, keys = [...LOSS_TRACES.map((x) => x.key), this.metric.key]) {
+    for (const key of keys) {
+      const v = finiteOrNull(t[key]);
+      if (v === null) continue;
+      const arr = this.vals[key] || (this.vals[key] = []);
+      arr.push(v);
+      if (arr.length > MAX_POINTS) arr.splice(0, arr.length - MAX_POINTS);
+    }
+    if (typeof t.step === "number") {
+      if (this.steps[1] === 0 && this.steps[0] === 0) this.steps[0] = t.step;
+      this.steps[1] = Math.max(this.steps[1], t.step);
+    }
+  }
+
+  /**
+   * The layout bits of one chart that follow the data: the marker shapes with their labels in
+   * rows that do not overlap at the chart's current scale, the robust y range (unless a person
+   * zoomed) and, on the loss chart, a note of what is off the scale.
+   */
+  axesLayout(which) {
+    const el = this.els[which];
+    const margin = which === "modes" ? MARGIN_Y2 : MARGIN;
+    const width = Math.max(80, (el.clientWidth || 400) - margin.l - margin.r);
+    const span = Math.max(1, ...this.markers.map((m) => m.step), this.steps[1]) - Math.min(this.steps[0], ...this.markers.map((m) => m.step));
+    const lay = markerLayout(this.markers, true, labelRows(this.markers, width / Math.max(span, 1)));
+    const shapes = this.withCursor(lay.shapes);
+    const out = { shapes, annotations: lay.annotations };
+    if (this.zoomed[which]) return out;
+    if (which === "loss") {
+      const values = [];
+      for (const key of this.lossVisible) for (const v of this.vals[key] || []) values.push(v);
+      const r = robustRange(values);
+      // Plotly's own autorange costs nothing extra; a range of ours is a second redraw, so it
+      // is set only when there is something to leave off the scale
+      if (r.range && !r.clipped) out["yaxis.autorange"] = true;
+      if (r.range && r.clipped) {
+        out["yaxis.range"] = r.range;
+        out.annotations = [...out.annotations, {
+          x: 1, xref: "paper", y: 0, yref: "paper", xanchor: "right", yanchor: "bottom",
+          showarrow: false, font: { size: 10, color: "#5f6577" }, bgcolor: "rgba(255,255,255,0.85)",
+          text: `${r.clipped} value${r.clipped === 1 ? "" : "s"} off the scale (up to ${formatNumber(r.max, 3)}): zoom out to see`,
+        }];
+      }
+    } else {
+      const r = robustRange(this.vals[this.metric.key] || []);
+      if (r.range && r.clipped) out["yaxis2.range"] = r.range;
+      else if (r.range) out["yaxis2.autorange"] = true;
+    }
+    return out;
+  }
+
+  /** Relayout chart `which` when its data-driven layout changed (one Plotly call, or none). */
+  relayoutAxes(which) {
+    const lay = this.axesLayout(which);
+    const key = JSON.stringify(lay);
+    if (key === this.applied[which].key) return;
+    const range = lay["yaxis.range"] || lay["yaxis2.range"];
+    const old = this.applied[which].range;
+    // a range that moved by under 10 % of its span is not worth a redraw on its own
+    const small = range && old && Math.abs(range[0] - old[0]) + Math.abs(range[1] - old[1]) < 0.1 * (old[1] - old[0]);
+    if (small && JSON.stringify(lay.annotations) === this.applied[which].ann
+        && JSON.stringify(lay.shapes) === this.applied[which].shapes) return;
+    this.applied[which] = { key, range, ann: JSON.stringify(lay.annotations), shapes: JSON.stringify(lay.shapes) };
+    Plotly().relayout(this.els[which], lay);
   }
 
   noteTerms(t) {
@@ -127,13 +254,11 @@ export class RunCharts {
     this.pending[which] = [];
     const P = Plotly();
     const t0 = performance.now();
-    const traces = which === "loss" ? LOSS_TRACES : MODE_TRACES;
+    const keys = which === "loss" ? LOSS_TRACES.map((t) => t.key) : [...MODE_TRACES.map((t) => t.key), this.metric.key];
+    for (const t of ticks) this.keep(t, which === "loss" ? keys : [this.metric.key]);
     const xs = ticks.map((t) => t.step);
-    const update = {
-      x: traces.map(() => xs),
-      y: traces.map((tr) => ticks.map((t) => finiteOrNull(t[tr.key]))),
-    };
-    P.extendTraces(this.els[which], update, traces.map((_, i) => i), MAX_POINTS);
+    const update = { x: keys.map(() => xs), y: keys.map((key) => ticks.map((t) => finiteOrNull(t[key]))) };
+    P.extendTraces(this.els[which], update, keys.map((_, i) => i), MAX_POINTS);
     if (which === "loss") {
       const before = this.lossVisible.size;
       for (const t of ticks) this.noteTerms(t);
@@ -142,8 +267,25 @@ export class RunCharts {
         P.restyle(this.els.loss, { visible: LOSS_TRACES.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
       }
     }
+    this.relayoutAxes(which);
     curvePerf.push(performance.now() - t0);
     if (curvePerf.length > 5000) curvePerf.splice(0, 2500);
+  }
+
+  /** Chart another scalar on the modes chart's right axis (METRIC_CHOICES key). */
+  setMetric(key, ticks = []) {
+    this.metric = metricChoice(key);
+    if (!this.ready) return;
+    this.vals[this.metric.key] = [];
+    for (const t of ticks.slice(-MAX_POINTS)) {
+      const v = finiteOrNull(t[this.metric.key]);
+      if (v !== null) this.vals[this.metric.key].push(v);
+    }
+    this.pending.modes = [];
+    this.applied.modes = {};
+    this.zoomed.modes = false;
+    Plotly().react(this.els.modes, this.modeTraces(ticks), this.modesLayout(), PLOT_CONFIG);
+    this.watchZoom("modes");
   }
 
   /** The bars at a given occupancy (the replay scrubber's frame). */
@@ -176,11 +318,8 @@ export class RunCharts {
 
   relayoutMarkers() {
     if (!this.ready) return;
-    const P = Plotly();
-    const lay = markerLayout(this.markers);
-    const shapes = this.withCursor(lay.shapes);
-    P.relayout(this.els.loss, { shapes, annotations: lay.annotations });
-    P.relayout(this.els.modes, { shapes, annotations: lay.annotations });
+    this.relayoutAxes("loss");
+    this.relayoutAxes("modes");
     this.heat.draw();
   }
 

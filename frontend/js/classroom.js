@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { classApi } from "./class_api.js";
 import { el } from "./dom.js";
 import { FollowSwitch, applyPresented, presentedOf, samePresented } from "./follow.js";
-import { ACTIVE } from "./live.js";
+import { ACTIVE, runButtonsDisabled } from "./live.js";
 import { backoffDelay } from "./series.js";
 import { powers, roleHint, roleLabel } from "./role.js";
 import { indexAtStep } from "./series.js";
@@ -125,11 +125,10 @@ export class Classroom {
     show("start", p.start);
     $("start").disabled = !p.start;
     // what the run's state allows (as setRunUI does), and only where the role may steer
-    const st = run ? run.status : null;
-    for (const id of ["pause", "step", "stop"]) show(id, p.steer);
-    $("pause").disabled = !p.steer || !active || st === "stopping" || st === "queued";
-    $("step").disabled = !p.steer || st !== "paused";
-    $("stop").disabled = !p.steer || !active || st === "stopping";
+    for (const [id, off] of Object.entries(runButtonsDisabled(run))) {
+      show(id, p.steer);
+      $(id).disabled = !p.steer || off;
+    }
     document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
     document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
     document.querySelector(".clone-row").hidden = !p.compare;

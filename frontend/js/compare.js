@@ -4,6 +4,7 @@
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
+import { recipe } from "./history.js";
 import { PLOT_CONFIG } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
@@ -53,11 +54,14 @@ export class CompareView {
     const color = PALETTE[i % PALETTE.length];
     const card = el("article", { class: "cmp-card" });
     card.dataset.run = run.id;
-    card.setAttribute("aria-label", `run ${run.id}: ${run.label || run.config.objective}`);
+    // the recipe reads as a person would say it ("nsgan + minibatch_disc"); the variant's own
+    // label (what differs, knob=value) goes in the tooltip
+    const title = recipe(run.config);
+    card.setAttribute("aria-label", `run ${run.id}: ${title}`);
     const head = el("header");
-    const name = el("b", { text: run.label || `${run.config.objective}` });
+    const name = el("b", { text: title });
     name.style.color = color;
-    name.title = run.label || "";
+    name.title = `run ${run.id}${run.label ? `: ${run.label}` : ""}`;
     const badge = el("span", { class: "badge", text: run.status });
     badge.dataset.status = run.status;
     head.append(name, badge);
@@ -92,17 +96,23 @@ export class CompareView {
     const chart = new SamplesChart(canvas, { legend: false, pointSize: 1.6 });
     chart.setDataset(run.dataset, run.value_kind);
     chart.clear(run.status === "queued" ? "queued…" : "connecting…");
-    const c = { run, i, color, card, chart, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0 };
+    const c = { run, i, color, card, chart, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0, statusStep: run.step || 0 };
     c.socket = new RunSocket(run.id, {
       hello: (m) => {
         c.k = m.dataset.num_modes;
+        c.statusStep = m.run.step || 0;
+        this.setStatus(c, m.run.status);
         chart.setDataset(m.dataset, m.value_kind);
         this.modesRange();
       },
       real: (m) => chart.setReal(m),
       frame: (m) => this.onFrame(c, m),
       status: (m) => this.setStatus(c, m.status),
-      event: (ev) => { if (ev.type === "state") this.setStatus(c, ev.state); },
+      event: (ev) => {
+        if (ev.type !== "state") return;
+        c.statusStep = Math.max(c.statusStep, ev.step ?? 0);
+        this.setStatus(c, ev.state);
+      },
       error: (m) => this.hooks.error(m.message),
       state: () => {},
     }, api.token);
@@ -114,12 +124,17 @@ export class CompareView {
   setStatus(c, status) {
     c.badge.textContent = status;
     c.badge.dataset.status = status;
+    c.status = status;
   }
 
   onFrame(c, m) {
     const tick = { ...m.scalars, step: m.step, occupancy: m.occupancy };
     if (c.log.push(tick) === "append") c.newTicks.push(tick);
-    if (m.scalars.status) this.setStatus(c, m.scalars.status);
+    // as in the live view: a frame older than the last state event does not undo it
+    if (m.scalars.status && m.step > c.statusStep && !["done", "failed", "interrupted"].includes(c.status)) {
+      c.statusStep = m.step;
+      this.setStatus(c, m.scalars.status);
+    }
     c.pending = m;
     if (!this.raf) this.raf = requestAnimationFrame(() => this.draw());
   }
@@ -163,7 +178,7 @@ export class CompareView {
 
   plot() {
     const traces = (key) => [...this.cards.values()].map((c) => ({
-      type: "scatter", mode: "lines", name: c.run.label || c.run.id, line: { color: c.color, width: 1.6 },
+      type: "scatter", mode: "lines", name: recipe(c.run.config), line: { color: c.color, width: 1.6 },
       x: c.log.ticks.map((t) => t.step), y: c.log.ticks.map((t) => finiteOrNull(t[key])),
     }));
     const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));

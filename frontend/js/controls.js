@@ -86,6 +86,7 @@ const LABELS = {
   unroll: "Unrolled D steps", spectral_norm: "Spectral norm", entropy: "Entropy bonus",
   lr_g: "G learning rate", lr_d: "D learning rate", n_critic: "D steps per G step",
   beta1: "Adam β1", beta2: "Adam β2", batch_size: "Batch size", optimizer: "Optimizer",
+  steps: "Steps", speed: "Speed",
 };
 
 export const knobLabel = (knob) => LABELS[knob.name] || knob.name.replace(/_/g, " ");
@@ -93,9 +94,14 @@ export const knobLabel = (knob) => LABELS[knob.name] || knob.name.replace(/_/g, 
 /**
  * Build the knob controls into `root`. onChange(name, value, final): `final` is false while a
  * slider is being dragged (only the display follows), true when the value is settled.
- * Returns {set(config), get(), setEditable(fn(knob) -> bool), knobs}.
+ * opts: {placed: {knob: element} — widgets that go into that element instead of a section;
+ * factories: {knob: (knob, onChange) => widget} — a knob's own widget; zeroText: {knob: text} —
+ * a number field shows 0 as an empty field with this placeholder (e.g. "until stopped")}.
+ * Returns {set(config), get(), setEditable(fn(knob) -> bool), invalid(), knobs}.
  */
-export function buildControls(root, options, onChange) {
+export function buildControls(root, options, onChange, opts = {}) {
+  const placed = opts.placed || {};
+  const factories = opts.factories || {};
   root.replaceChildren();
   const widgets = new Map();
   const objectiveHelp = new Map((options.objectives || []).map((o) => [o.name, `${o.help} (${o.source})`]));
@@ -121,9 +127,10 @@ export function buildControls(root, options, onChange) {
       root.append(el("section", { class: "section" }, el("h3", { text: sec.title }), body));
     }
     for (const knob of knobs) {
-      const w = makeWidget(knob, remedyHelp.get(knob.name) || knob.help, onChange, helps);
+      const w = factories[knob.name] ? factories[knob.name](knob, onChange)
+        : makeWidget(knob, remedyHelp.get(knob.name) || knob.help, onChange, helps, (opts.zeroText || {})[knob.name]);
       widgets.set(knob.name, w);
-      body.append(w.row);
+      (placed[knob.name] || body).append(w.row);
     }
   }
 
@@ -146,11 +153,22 @@ export function buildControls(root, options, onChange) {
     setEditable(pred) {
       for (const w of widgets.values()) w.setEnabled(pred(w.knob));
     },
+    /** Fields holding text that is not a valid value: [{name, message, input}]. */
+    invalid() {
+      const out = [];
+      for (const [name, w] of widgets) {
+        const i = w.input;
+        if (i && i.type === "number" && !i.disabled && !i.checkValidity()) {
+          out.push({ name, message: i.validationMessage || `${name}: not a valid value`, input: i });
+        }
+      }
+      return out;
+    },
     widget: (name) => widgets.get(name),
   };
 }
 
-function makeWidget(knob, help, onChange, helps) {
+function makeWidget(knob, help, onChange, helps, zeroText) {
   const id = `knob-${knob.name}`;
   const helpId = `${id}-help`;
   const label = el("label", { for: id, text: knobLabel(knob) });
@@ -202,20 +220,41 @@ function makeWidget(knob, help, onChange, helps) {
       }
       row.append(head, input, note);
     } else {
-      input = el("input", { id, type: "number", min: knob.min, max: knob.max, step: knob.type === "int" ? 1 : "any", "aria-describedby": helpId });
+      input = el("input", { id, type: "number", min: knob.min, max: knob.max, step: knob.type === "int" ? 1 : "any", "aria-describedby": helpId, placeholder: zeroText });
       input.addEventListener("change", () => {
-        const v = Number(input.value);
-        if (input.value === "" || !Number.isFinite(v) || (knob.min !== undefined && v < knob.min) || (knob.max !== undefined && v > knob.max)) {
-          input.setCustomValidity(`${knob.name}: expected a number in [${knob.min}, ${knob.max}]`);
-          input.reportValidity();
+        // an empty field means 0 where 0 has a name ("until stopped")
+        const empty = input.value === "" && !input.validity.badInput;
+        const v = empty && zeroText ? 0 : Number(input.value);
+        const what = knob.type === "int" ? "an integer" : "a number";
+        if ((empty && !zeroText) || input.validity.badInput || !Number.isFinite(v)
+            || (knob.type === "int" && !Number.isInteger(v))
+            || (knob.min !== undefined && v < knob.min) || (knob.max !== undefined && v > knob.max)) {
+          const zero = zeroText ? ` (0 or empty: ${zeroText})` : "";
+          const msg = `${knob.name}: expected ${what} in [${knob.min}, ${knob.max}]${zero}`;
+          // said under the field, not in a browser bubble (which swallows the next click)
+          input.setCustomValidity(msg);
+          input.setAttribute("aria-invalid", "true");
+          error.textContent = msg;
+          error.hidden = false;
           return;
         }
-        input.setCustomValidity("");
-        w.value = knob.type === "int" ? Math.round(v) : v;
+        clearError();
+        w.value = v;
         onChange(knob.name, w.value, true);
       });
-      w.set = (v) => { w.value = v; input.value = v === null ? "" : String(v); };
-      row.append(el("div", { class: "knob-head" }, label), input, note);
+      const error = el("div", { class: "knob-error", role: "alert" });
+      error.hidden = true;
+      const clearError = () => {
+        input.setCustomValidity("");
+        input.removeAttribute("aria-invalid");
+        error.hidden = true;
+      };
+      w.set = (v) => {
+        w.value = v;
+        clearError();
+        input.value = v === null || (v === 0 && zeroText) ? "" : String(v);
+      };
+      row.append(el("div", { class: "knob-head" }, label), input, error, note);
     }
   } else {
     input = el("input", { id, type: "text", placeholder: knob.nullable ? "(none)" : "", "aria-describedby": helpId, spellcheck: "false" });

@@ -9,11 +9,27 @@ import { decode, unpackRecords, REAL } from "./protocol.js";
 import { SamplesChart } from "./samples_chart.js";
 import {
   TickLog, markersFromEvents, describeChanges, formatNumber, occupancySummary, indexAtStep,
+  latentSlice,
 } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
 export const FINAL = new Set(["done", "failed", "interrupted"]);
 export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
+
+/** Which run buttons the run's state allows (true = disabled), before any role says more:
+ *  pause/resume while active (and resume for an interrupted run, which goes on from its
+ *  checkpoint), the step buttons while paused, stop while active. */
+export function runButtonsDisabled(run) {
+  const st = run ? run.status : null;
+  const active = Boolean(run && ACTIVE.has(st));
+  const interrupted = st === "interrupted";
+  const step = st !== "paused";
+  return {
+    pause: !interrupted && (!active || st === "stopping" || st === "queued"),
+    step, "step-d": step, "step-g": step,
+    stop: !active || st === "stopping",
+  };
+}
 
 /** Timings of drawn frames, read by bench/browser_frame.py (window.collapseLab.perf). */
 export const perf = {
@@ -23,7 +39,10 @@ export const perf = {
 };
 
 export class LiveView {
-  /** hooks: {status(run), config(cfg, event), rejected(ev), connection(info), error(text), replayStep(step)} */
+  /**
+   * hooks: {status(run), config(cfg, event), rejected(ev), connection(info), error(text),
+   * replayStep(step), valueKinds(), claim(run) -> the chart marker of the run's preset claim}
+   */
   constructor(hooks) {
     this.hooks = hooks;
     this.samples = new SamplesChart($("samples"));
@@ -37,11 +56,16 @@ export class LiveView {
     this.raf = 0;
     this.replay = null;
     this.playTimer = 0;
+    this.statusStep = -1; // the step at which the run's status was last learned from hello or an event
+    this.layers = { manifold: false }; // optional frame parts this viewer draws (asked of the server)
+    this.shown = null; // the frame the samples panel shows (live or replayed)
+    this.data = null; // {name, real} of the dataset drawn before any run (preview)
     this.samples.clear("Start a run, or open one from History");
     $("scrub").addEventListener("input", () => this.showReplay(Number($("scrub").value)));
     $("scrub-play").addEventListener("click", () => this.togglePlay());
     new ResizeObserver(() => {
       if (this.samples.lastFrame) this.samples.draw(this.samples.lastFrame);
+      else if (this.data && !this.run) this.samples.drawData(this.data.real);
       this.charts.drawFrame();
     }).observe($("samples"));
     this.hoverTips();
@@ -92,6 +116,65 @@ export class LiveView {
     return this.run ? this.run.id : null;
   }
 
+  /** Config-change markers, and the marker of the claim of the preset the run started as. */
+  markers() {
+    const out = markersFromEvents(this.events);
+    const claim = this.run && this.hooks.claim ? this.hooks.claim(this.run) : null;
+    if (claim) out.push(claim);
+    return out;
+  }
+
+  /**
+   * Data first: with no run open, draw dataset `name`'s real samples and mode centres
+   * (GET /api/datasets/{name}/preview) so a person sees the data before starting.
+   */
+  async preview(name) {
+    if (this.run || !name || name === "csv") return;
+    if (this.data && this.data.name === name) {
+      this.samples.drawData(this.data.real);
+      return;
+    }
+    let m;
+    try {
+      m = decode(await api.preview(name));
+    } catch (e) {
+      this.hooks.error(`could not load the ${name} data: ${e.message}`);
+      return;
+    }
+    if (this.run) return; // a run opened meanwhile: it has the panel
+    const ds = m.scalars.dataset;
+    this.data = { name, real: m, dataset: ds };
+    this.samples.setDataset(ds, "probability");
+    this.samples.setReal(m);
+    $("samples-panel").classList.toggle("images", ds.kind === "image");
+    this.samples.drawData(m);
+    $("samples-note").textContent = ds.kind === "image"
+      ? `${ds.name} · ${ds.num_modes} classes · real digits; press Start run`
+      : `${ds.name} · ${ds.num_modes} modes · the real data and its mode centres; press Start run`;
+  }
+
+  /** Which optional frame parts to draw; the server is asked to send them while any viewer does. */
+  setLayers(layers) {
+    this.layers = { ...this.layers, ...layers };
+    if (this.socket) this.socket.send({ layers: this.layers });
+    this.noteManifold(this.shown);
+  }
+
+  /** The manifold's latent slice, under the panel, while the layer is on. */
+  noteManifold(frame) {
+    const note = $("manifold-note");
+    const on = this.samples.show.manifold && !(this.dataset && this.dataset.kind === "image");
+    note.hidden = !on;
+    $("samples-panel").classList.toggle("manifold-on", on);
+    if (!on) return;
+    if (frame && frame.manifold) {
+      const z = this.run && this.run.config ? this.run.config.z_dim : null;
+      const slice = frame.scalars.manifold_note || latentSlice(z);
+      note.textContent = `G manifold: G's image of a ${frame.manifoldSide}×${frame.manifoldSide} grid of noise${slice ? `, ${slice}` : ""}`;
+    }
+    else note.textContent = this.run ? "G manifold: not in this frame yet (the server adds it while a viewer asks for it)" : "G manifold: drawn once a run starts";
+  }
+
   /** Show run `run` (a RunOut): history first, then the live stream (or the replay when over). */
   async open(run, replayStep = null) {
     this.close();
@@ -105,6 +188,7 @@ export class LiveView {
 
   async load(run, replayStep) {
     this.run = run;
+    this.statusStep = run.step || 0;
     this.finished = FINAL.has(run.status);
     this.log = new TickLog();
     this.events = [];
@@ -123,7 +207,7 @@ export class LiveView {
       if (this.run !== run) return;
       for (const t of h.ticks) this.log.push(t);
       this.events = h.events.filter((e) => e.type === "config");
-      if (this.dataset) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
+      if (this.dataset) this.charts.reset(this.dataset, this.log.ticks, this.markers());
     } catch (e) {
       this.hooks.error(`could not load the run's history: ${e.message}`);
     }
@@ -153,7 +237,10 @@ export class LiveView {
     const first = !this.dataset || this.dataset.num_modes !== m.dataset.num_modes;
     this.dataset = m.dataset;
     this.run = { ...this.run, ...m.run };
+    this.statusStep = m.run.step || 0;
     this.initialValueKind = m.value_kind;
+    // a (re)connected socket starts with every layer off on the server's side
+    if (Object.values(this.layers).some(Boolean) && this.socket) this.socket.send({ layers: this.layers });
     this.samples.setDataset(m.dataset, m.value_kind);
     const images = m.dataset.kind === "image";
     $("samples-panel").classList.toggle("images", images);
@@ -163,8 +250,8 @@ export class LiveView {
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
-    if (first || !this.charts.ready) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
-    else this.charts.setMarkers(markersFromEvents(this.events));
+    if (first || !this.charts.ready) this.charts.reset(this.dataset, this.log.ticks, this.markers());
+    else this.charts.setMarkers(this.markers());
     this.hooks.status(this.run);
     // a run that ended while we were away (e.g. interrupted by a server restart)
     if (FINAL.has(m.run.status)) this.onStatus({ status: m.run.status, reason: m.run.reason });
@@ -172,16 +259,40 @@ export class LiveView {
 
   onFrame(m) {
     perf.received += 1;
+    this.keepManifold(m);
     const tick = { ...m.scalars, step: m.step, config_version: m.configVersion, occupancy: m.occupancy };
     const what = this.log.push(tick);
     if (what === "append") this.charts.push(tick);
-    else if (what === "reset" && this.dataset) this.charts.reset(this.dataset, this.log.ticks, markersFromEvents(this.events));
-    if (m.scalars.status && this.run && m.scalars.status !== this.run.status && !FINAL.has(this.run.status)) {
+    else if (what === "reset" && this.dataset) this.charts.reset(this.dataset, this.log.ticks, this.markers());
+    // a frame's status is news only when the frame is newer than what hello or a state event
+    // said: a frame encoded before a pause (e.g. the hub's latest, sent to a viewer who joins a
+    // paused run) must not turn the run back to "running"
+    if (m.scalars.status && this.run && m.scalars.status !== this.run.status
+        && !FINAL.has(this.run.status) && m.step > this.statusStep) {
       this.run = { ...this.run, status: m.scalars.status };
+      this.statusStep = m.step;
       this.hooks.status(this.run);
     }
     this.pending = m;
     if (!this.raf) this.raf = requestAnimationFrame(() => this.drawPending());
+  }
+
+  /**
+   * While the manifold layer is on, a frame that came without one (the server adds it to the
+   * frames it decides to send, and now and then one slips through without) borrows the last
+   * one received, if it is at most two ticks older: the layer does not blink.
+   */
+  keepManifold(m) {
+    if (m.manifold) {
+      this.lastManifold = { manifold: m.manifold, side: m.manifoldSide, step: m.step };
+      return;
+    }
+    const last = this.lastManifold;
+    const every = (this.run && this.run.config && this.run.config.tick_every) || 20;
+    if (this.layers.manifold && last && m.step >= last.step && m.step - last.step <= 2 * every) {
+      m.manifold = last.manifold;
+      m.manifoldSide = last.side;
+    }
   }
 
   drawPending() {
@@ -194,6 +305,8 @@ export class LiveView {
     this.samples.draw(m);
     this.charts.drawFrame();
     this.updateCards(m.scalars, m.occupancy);
+    if (this.shown === null || Boolean(this.shown.manifold) !== Boolean(m.manifold)) this.noteManifold(m);
+    this.shown = m;
     const t1 = performance.now();
     perf.frames.push([t1, t1 - t0]);
     if (perf.frames.length > 20000) perf.frames.splice(0, 10000);
@@ -202,11 +315,12 @@ export class LiveView {
   onEvent(ev) {
     if (ev.type === "config") {
       if (!this.events.some((e) => e.version === ev.version)) this.events.push(ev);
-      this.charts.setMarkers(markersFromEvents(this.events));
+      this.charts.setMarkers(this.markers());
       this.run = { ...this.run, config: ev.config, config_version: ev.version };
       this.hooks.config(ev.config, ev);
     } else if (ev.type === "state") {
       this.run = { ...this.run, status: ev.state };
+      this.statusStep = Math.max(this.statusStep, ev.step ?? 0);
       this.hooks.status(this.run);
     } else if (ev.type === "rejected") {
       this.hooks.rejected(ev);
@@ -288,10 +402,13 @@ export class LiveView {
     if (!f) return;
     this.samples.valueKind = f.scalars.value_kind || this.valueKindAt(f.configVersion);
     this.samples.draw(f);
+    this.shown = f;
+    this.noteManifold(f);
     this.charts.setBars(f.occupancy);
     this.charts.setCursor(atEnd ? null : f.step);
     this.updateCards(f.scalars, f.occupancy);
     $("scrub-step").textContent = `step ${f.step}`;
+    $("scrub-count").textContent = `frame ${i + 1} of ${this.replay.frames.length}`;
     if (!atEnd) this.hooks.replayStep(f.step);
   }
 
@@ -328,6 +445,8 @@ export class LiveView {
     if (this.playTimer) this.togglePlay();
     this.replay = null;
     this.pending = null;
+    this.shown = null;
+    this.lastManifold = null;
     this.charts.cursor = null;
   }
 

@@ -210,7 +210,7 @@ export class OccupancyHeatmap {
     for (const mk of this.markers) {
       if (mk.step < this.steps[0] || mk.step > this.steps[n - 1]) continue;
       const x = Math.round(xOf(indexAtStep(this.steps, mk.step)));
-      ctx.strokeStyle = MARKER;
+      ctx.strokeStyle = mk.kind === "claim" ? "#2e9e5b" : MARKER;
       ctx.setLineDash([3 * dpr, 2 * dpr]);
       ctx.beginPath();
       ctx.moveTo(x, 2 * dpr);

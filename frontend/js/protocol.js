@@ -9,6 +9,8 @@ export const FRAME = 1;
 export const REAL = 2;
 export const FLAG_GRID = 1;
 export const FLAG_IMAGES = 2;
+export const FLAG_MANIFOLD = 4; // G's image of an M×M latent grid follows the value grid
+export const MAX_MANIFOLD_SIDE = 256;
 export const HEADER_BYTES = 32;
 
 /** A message that is not a valid protocol message; the text says what is wrong. */
@@ -66,7 +68,8 @@ export function decodeHeader(view) {
  * Decode one binary message (ArrayBuffer, or a Uint8Array/DataView over one).
  * Returns {type, step, configVersion, scalars, samples (Float32Array N*D), n, dim, occupancy
  * (Float32Array K), modes (Uint8Array N, raw byte: bits 0-6 mode, bit 7 high quality),
- * grid (Float32Array GW*GH, row 0 at ymin) | null, gridW, gridH, images (bool)}.
+ * grid (Float32Array GW*GH, row 0 at ymin) | null, gridW, gridH, images (bool),
+ * manifold (Float32Array M*M*2, latent-grid row 0 first) | null, manifoldSide (M, or 0)}.
  */
 export function decode(data) {
   let buffer;
@@ -113,6 +116,17 @@ export function decode(data) {
   if (h.flags & FLAG_GRID) {
     need(length, off, 4 * h.gridW * h.gridH, "value grid", kind);
     grid = f32(buffer, base + off, h.gridW * h.gridH);
+    off += 4 * h.gridW * h.gridH;
+  }
+  let manifold = null;
+  let side = 0;
+  if (h.flags & FLAG_MANIFOLD) {
+    side = scalars.manifold_side;
+    if (!Number.isInteger(side) || side < 2 || side > MAX_MANIFOLD_SIDE) {
+      throw new ProtocolError(`${kind} garbled: the manifold flag needs manifold_side, an integer in [2, ${MAX_MANIFOLD_SIDE}], got ${JSON.stringify(side)}`);
+    }
+    need(length, off, 4 * side * side * 2, "manifold", kind);
+    manifold = f32(buffer, base + off, side * side * 2);
   }
   return {
     type: h.type,
@@ -128,6 +142,8 @@ export function decode(data) {
     gridW: grid ? h.gridW : 0,
     gridH: grid ? h.gridH : 0,
     images: Boolean(h.flags & FLAG_IMAGES),
+    manifold,
+    manifoldSide: manifold ? side : 0,
   };
 }
 
@@ -191,12 +207,16 @@ export function parseText(text) {
 /**
  * Encode a frame (for tests and the replay of recorded ticks): the inverse of decode().
  * fields: {type, step, configVersion, scalars, samples (N*D), n, dim, occupancy, modes, grid,
- * gridW, gridH, images}.
+ * gridW, gridH, images, manifold (M*M*2), manifoldSide}. With a manifold, `manifold_side` is
+ * written into the scalars.
  */
 export function encode(fields) {
   const enc = new TextEncoder();
-  const js = fields.scalars && Object.keys(fields.scalars).length
-    ? enc.encode(JSON.stringify(fields.scalars)) : new Uint8Array(0);
+  const manifold = fields.manifold || null;
+  const side = manifold ? fields.manifoldSide : 0;
+  const scalars = manifold ? { ...(fields.scalars || {}), manifold_side: side } : fields.scalars;
+  const js = scalars && Object.keys(scalars).length
+    ? enc.encode(JSON.stringify(scalars)) : new Uint8Array(0);
   const n = fields.n;
   const d = fields.dim;
   const k = fields.occupancy ? fields.occupancy.length : 0;
@@ -204,14 +224,15 @@ export function encode(fields) {
   const gw = grid ? fields.gridW : 0;
   const gh = grid ? fields.gridH : 0;
   const size = HEADER_BYTES + js.length + pad4(js.length) + 4 * n * d + 4 * k + n + pad4(n)
-    + (grid ? 4 * gw * gh : 0);
+    + (grid ? 4 * gw * gh : 0) + (manifold ? 8 * side * side : 0);
   const buf = new ArrayBuffer(size);
   const dv = new DataView(buf);
   const u8 = new Uint8Array(buf);
   u8.set(MAGIC, 0);
   dv.setUint8(4, VERSION);
   dv.setUint8(5, fields.type || FRAME);
-  dv.setUint16(6, (grid ? FLAG_GRID : 0) | (fields.images ? FLAG_IMAGES : 0), true);
+  dv.setUint16(6, (grid ? FLAG_GRID : 0) | (fields.images ? FLAG_IMAGES : 0)
+    | (manifold ? FLAG_MANIFOLD : 0), true);
   dv.setUint32(8, fields.step || 0, true);
   dv.setUint32(12, fields.configVersion || 0, true);
   dv.setUint32(16, js.length, true);
@@ -229,5 +250,6 @@ export function encode(fields) {
   for (let i = 0; i < n; i++) u8[off++] = fields.modes ? fields.modes[i] : 0;
   off += pad4(n);
   if (grid) for (let i = 0; i < gw * gh; i++, off += 4) dv.setFloat32(off, grid[i], true);
+  if (manifold) for (let i = 0; i < 2 * side * side; i++, off += 4) dv.setFloat32(off, manifold[i], true);
   return buf;
 }

@@ -1,5 +1,7 @@
 // The samples panel on a plain 2-D canvas: D's value grid as a heatmap, real points, generated
-// points, optional generator-gradient arrows; for image data a grid of 8×8 digits.
+// points, optional generator-gradient arrows and G's manifold (its image of a latent grid, lines
+// joining grid neighbours); for image data a grid of 8×8 digits. Before a run starts it shows the
+// dataset alone (drawData).
 // DESIGN.md measured Plotly at 25–180 ms a frame for this and a canvas at ~3 ms, hence a canvas.
 // The maths (colour scale, transforms, gradients) is in field.js; this file only draws.
 
@@ -11,6 +13,7 @@ const LUT = buildLUT();
 const REAL_COLOR = "rgba(20, 20, 20, 0.35)";
 const FAKE_HQ = "#1b1f3b";
 const FAKE_LQ = "rgba(140, 40, 160, 0.55)";
+const MANIFOLD = "rgba(0, 121, 140, 0.8)";
 
 export class SamplesChart {
   /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
@@ -29,7 +32,7 @@ export class SamplesChart {
     this.imageTile = null;
     this.size = [0, 0];
     this.lastFrame = null;
-    this.show = { heat: true, real: true, fake: true, arrows: false };
+    this.show = { heat: true, real: true, fake: true, arrows: false, manifold: false };
   }
 
   setDataset(dataset, valueKind) {
@@ -89,6 +92,7 @@ export class SamplesChart {
   draw(frame) {
     this.fit();
     this.lastFrame = frame;
+    this.showing = "frame";
     if (frame.images) this.drawImages(frame);
     else this.drawPoints(frame);
   }
@@ -157,6 +161,9 @@ export class SamplesChart {
       }
     }
 
+    // over the points: a collapsed G folds its whole grid onto one mode, where it must still show
+    if (this.show.manifold && frame.manifold) this.drawManifold(frame, t);
+
     if (this.dataset && this.dataset.centres) {
       ctx.strokeStyle = "rgba(46, 158, 91, 0.9)";
       ctx.lineWidth = 1.2 * dpr;
@@ -191,6 +198,60 @@ export class SamplesChart {
     for (let i = 0; i < this.real.n; i++) c.rect(t.x(xs[2 * i]) - s / 2, t.y(xs[2 * i + 1]) - s / 2, s, s);
     c.fill();
     return layer;
+  }
+
+  /**
+   * G's image of the M×M latent grid: each latent row and column as a polyline (one path for
+   * all), the grid's border heavier, and a dot at its first corner (z[0] = z[1] = −2σ) so a fold
+   * that turns the grid over shows.
+   */
+  drawManifold(frame, t) {
+    const { ctx } = this;
+    const dpr = this.dpr || 1;
+    const m = frame.manifoldSide;
+    const p = frame.manifold; // (M, M, 2) row-major
+    const X = (r, c) => t.x(p[2 * (r * m + c)]);
+    const Y = (r, c) => t.y(p[2 * (r * m + c) + 1]);
+    ctx.strokeStyle = MANIFOLD;
+    ctx.lineWidth = 0.9 * dpr;
+    ctx.beginPath();
+    for (let r = 1; r < m - 1; r++) {
+      ctx.moveTo(X(r, 0), Y(r, 0));
+      for (let c = 1; c < m; c++) ctx.lineTo(X(r, c), Y(r, c));
+    }
+    for (let c = 1; c < m - 1; c++) {
+      ctx.moveTo(X(0, c), Y(0, c));
+      for (let r = 1; r < m; r++) ctx.lineTo(X(r, c), Y(r, c));
+    }
+    ctx.stroke();
+    ctx.lineWidth = 2 * dpr;
+    ctx.beginPath();
+    ctx.moveTo(X(0, 0), Y(0, 0));
+    for (let c = 1; c < m; c++) ctx.lineTo(X(0, c), Y(0, c));
+    for (let r = 1; r < m; r++) ctx.lineTo(X(r, m - 1), Y(r, m - 1));
+    for (let c = m - 2; c >= 0; c--) ctx.lineTo(X(m - 1, c), Y(m - 1, c));
+    for (let r = m - 2; r >= 0; r--) ctx.lineTo(X(r, 0), Y(r, 0));
+    ctx.stroke();
+    ctx.fillStyle = MANIFOLD;
+    ctx.beginPath();
+    ctx.arc(X(0, 0), Y(0, 0), 3 * dpr, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+
+  /**
+   * The dataset alone, before any run: the real message of GET /api/datasets/{name}/preview
+   * (real points and mode centres; for digits, the real images).
+   */
+  drawData(real) {
+    this.fit();
+    if (real.images) {
+      this.drawImages(real);
+    } else {
+      this.drawPoints({ n: 0, samples: new Float32Array(0), modes: new Uint8Array(0), grid: null,
+        manifold: null, scalars: {} });
+    }
+    this.lastFrame = null; // nothing of a run to redraw on resize; the caller redraws the data
+    this.showing = "data";
   }
 
   drawArrows(frame, ext, t) {

@@ -24,6 +24,26 @@ export const MODE_TRACES = [
   { key: "effective_modes", label: "effective", color: "#4c8bf5" },
 ];
 
+/**
+ * The scalar metric drawn against steps on the modes chart's right axis (divergence over time):
+ * reverse KL by default, any other scalar of a tick on request. `log`: drawn on a log axis.
+ */
+export const METRIC_CHOICES = [
+  { key: "reverse_kl", label: "reverse KL", color: "#c2410c" },
+  { key: "hopping", label: "hopping", color: "#7c3aed" },
+  { key: "hq_fraction", label: "high quality", color: "#0f766e" },
+  { key: "effective_modes", label: "effective modes", color: "#4c8bf5" },
+  { key: "loss_d", label: "D loss", color: "#e4572e" },
+  { key: "loss_g", label: "G loss", color: "#4c8bf5" },
+  { key: "term_gp", label: "GP term", color: "#a05cd6" },
+  { key: "term_r1", label: "R1 term", color: "#2bb3a3" },
+  { key: "term_entropy", label: "entropy term", color: "#d4a017" },
+  { key: "grad_norm_d", label: "‖∇D‖", color: "#9a3412" },
+  { key: "grad_norm_g", label: "‖∇G‖", color: "#1d4ed8" },
+  { key: "steps_per_sec", label: "steps/s", color: "#475569" },
+];
+export const DEFAULT_METRIC = "reverse_kl";
+
 export const OCC_COLORS = { covered: "#2e9e5b", starving: "#e0a526", dropped: "#d64545" };
 
 /**
@@ -108,11 +128,24 @@ export class TickLog {
   }
 }
 
+/**
+ * The manifold's slice of the latent space in words, from the latent size (docs/protocol.md:
+ * z[0] and z[1] over ±2σ, every other coordinate 0); "" when the size is unknown.
+ */
+export function latentSlice(zDim) {
+  if (!Number.isInteger(zDim) || zDim < 1) return "";
+  if (zDim === 1) return "z over ±2σ (the latent space is a line)";
+  if (zDim === 2) return "z[0], z[1] over ±2σ (the whole latent plane)";
+  return `z[0], z[1] over ±2σ, the other ${zDim - 2} of z fixed at 0`;
+}
+
 /** Short text for a config change: "objective → wgan-gp, gp 10". */
 export function describeChanges(changes) {
   const parts = [];
   for (const [k, v] of Object.entries(changes || {})) {
     if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${k} → ${v}`);
+    else if (k === "speed") parts.push(v > 0 ? `speed ${formatNumber(v)}/s` : "speed unlimited");
+    else if (k === "steps" && v === 0) parts.push("steps: until stopped");
     else if (v === true) parts.push(`+${k}`);
     else if (v === false) parts.push(`−${k}`);
     else if (v === null) parts.push(`${k} default`);
@@ -143,26 +176,73 @@ export function markersFromEvents(events) {
   return out;
 }
 
+/** Pixels a marker label takes per character at the charts' 10 px font (an estimate). */
+export const LABEL_CHAR_PX = 5.6;
+export const LABEL_ROWS = 3;
+
+/**
+ * Rows for marker labels so that labels close together do not overlap. A label takes
+ * `LABEL_CHAR_PX` a character: a change's label starts at its marker and runs right; a claim's
+ * (kind "claim") ends at its marker, in the top row, placed first. The others, in step order, go
+ * into the first row where they overlap no label; past `maxRows` rows, the row whose last label
+ * ends first. `pxPerStep`: the chart's horizontal scale. Returns one row index (0 = top) per
+ * marker, in the markers' order.
+ */
+export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LABEL_CHAR_PX) {
+  const span = (m) => {
+    const x = m.step * pxPerStep;
+    const w = (m.label || "").length * charPx + 8;
+    return m.kind === "claim" ? [x - w, x] : [x, x + w];
+  };
+  const rows = new Array(markers.length).fill(0);
+  const taken = []; // per row: [[a, b], ...]
+  const order = markers.map((m, i) => i)
+    .sort((a, b) => (markers[b].kind === "claim") - (markers[a].kind === "claim")
+      || markers[a].step - markers[b].step);
+  for (const i of order) {
+    const [a, b] = span(markers[i]);
+    let row = markers[i].kind === "claim" ? 0
+      : taken.findIndex((iv) => iv.every(([c, d]) => b <= c || a >= d));
+    if (row < 0 && taken.length < maxRows) row = taken.length;
+    if (row < 0) {
+      const ends = taken.map((iv) => Math.max(...iv.map(([, d]) => d)));
+      row = ends.indexOf(Math.min(...ends));
+    }
+    (taken[row] || (taken[row] = [])).push([a, b]);
+    rows[i] = row;
+  }
+  return rows;
+}
+
 /**
  * Plotly layout shapes and annotations for markers: a dashed vertical line per marker across the
- * whole plot height, labelled at the top. `withLabels` false for the small charts.
+ * whole plot height, labelled at the top, in the rows `rows` gives (labelRows; default all in the
+ * top row). A marker of kind "claim" (a preset's calibrated step) is green, its label on the
+ * left of its line with no background. `withLabels` false for the small charts.
  */
-export function markerLayout(markers, withLabels = true) {
+export function markerLayout(markers, withLabels = true, rows = null) {
   const shapes = [];
   const annotations = [];
-  for (const m of markers) {
+  markers.forEach((m, i) => {
+    const claim = m.kind === "claim";
     shapes.push({
       type: "line", xref: "x", yref: "paper", x0: m.step, x1: m.step, y0: 0, y1: 1,
-      line: { color: "#7a5af8", width: 1.5, dash: "dot" },
+      line: claim ? { color: "#2e9e5b", width: 1.5, dash: "dash" }
+        : { color: "#7a5af8", width: 1.5, dash: "dot" },
     });
-    if (withLabels) {
-      annotations.push({
-        x: m.step, xref: "x", y: 1, yref: "paper", yanchor: "top", xanchor: "left",
-        text: m.label, showarrow: false, font: { size: 10, color: "#5b3fd6" },
-        bgcolor: "rgba(255,255,255,0.85)",
-      });
-    }
-  }
+    if (!withLabels) return;
+    const row = rows ? rows[i] : 0;
+    annotations.push(claim ? {
+      // left of its line, on no background: it must not hide the curves it sits over
+      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: "right",
+      text: m.label, showarrow: false, font: { size: 10, color: "#1f6f40" },
+      hovertext: m.hover || m.label,
+    } : {
+      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: "left",
+      text: m.label, showarrow: false, font: { size: 10, color: "#5b3fd6" },
+      bgcolor: "rgba(255,255,255,0.85)",
+    });
+  });
   return { shapes, annotations };
 }
 
@@ -216,4 +296,49 @@ export function percentile(values, p) {
 export function backoffDelay(attempt, jitter = 0, base = 500, max = 10000) {
   const d = Math.min(max, base * 2 ** Math.min(attempt, 20));
   return Math.round(d * (0.75 + 0.5 * jitter));
+}
+
+/**
+ * A y range that a few outliers cannot flatten: the core of the values is their `lo`..`hi`
+ * percentiles (a few spikes in a hundred ticks are not the core); a value is left off the scale
+ * only when it lies more than `far` core spans beyond the core (a gradient-penalty spike of 350
+ * over losses near 1), never for a trend or a short series. The range is padded by `pad` of its span. Returns {range: [a, b] | null, clipped:
+ * values outside the range, max: the largest value (for a note)}.
+ */
+export function robustRange(values, lo = 2, hi = 98, far = 1, pad = 0.06) {
+  const v = [];
+  for (const x of values) if (typeof x === "number" && Number.isFinite(x)) v.push(x);
+  if (!v.length) return { range: null, clipped: 0, max: null };
+  const p = percentile(v, lo);
+  const q = percentile(v, hi);
+  const core = q - p || Math.abs(q) || 1;
+  let a = Infinity;
+  let b = -Infinity;
+  let clipped = 0;
+  let max = -Infinity;
+  for (const x of v) {
+    if (x > max) max = x;
+    if (x < p - far * core || x > q + far * core) clipped++;
+    else { if (x < a) a = x; if (x > b) b = x; }
+  }
+  const span = b - a || Math.abs(b) || 1;
+  return { range: [a - pad * span, b + pad * span], clipped, max };
+}
+
+/**
+ * The page's own frame rate from the draw times (ms, increasing) of its frames: {fps, sinceMs}.
+ * fps counts the frames of the last `windowMs` over the time from the first of them to `now`,
+ * so a stream that stops decays towards 0 instead of showing its old rate; null before any
+ * frame. sinceMs: ms since the last frame (null before any).
+ */
+export function frameRate(times, now, windowMs = 3000) {
+  if (!times.length) return { fps: null, sinceMs: null };
+  let n = 0;
+  let first = now;
+  for (let i = times.length - 1; i >= 0 && times[i] >= now - windowMs; i--) {
+    n++;
+    first = times[i];
+  }
+  const fps = n < 2 ? (n * 1000) / windowMs : ((n - 1) * 1000) / Math.max(now - first, 1);
+  return { fps, sinceMs: now - times[times.length - 1] };
 }

@@ -1,5 +1,9 @@
 // "PNG" of the live view: the samples panel, the occupancy bars and heatmap (canvases) and the
-// two Plotly curve charts (Plotly.toImage) composed into one image, titled with the run.
+// two Plotly curve charts (Plotly.toImage) composed into one image, titled with the run and the
+// step of the picture shown, its metrics written under the title, each occupancy chart titled
+// with its colour key.
+
+import { OCC_COLORS } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,13 +16,40 @@ function loadImage(src) {
   });
 }
 
-/** A PNG data URL of the live view; `title` is written across the top. */
-export async function dashboardPNG(title) {
+const INK = "#1f2230";
+
+/** The samples panel's colour key: [label, draw(ctx, x, y)] with a 10 px swatch at (x, y). */
+function sampleKey(opts) {
+  const box = (fill, stroke) => (c, x, y) => {
+    if (fill) { c.fillStyle = fill; c.fillRect(x, y, 10, 10); }
+    if (stroke) { c.strokeStyle = stroke; c.lineWidth = 1.5; c.strokeRect(x + 0.75, y + 0.75, 8.5, 8.5); }
+  };
+  const ring = (c, x, y) => {
+    c.strokeStyle = "#2e9e5b";
+    c.lineWidth = 1.5;
+    c.beginPath();
+    c.arc(x + 5, y + 5, 4.5, 0, 2 * Math.PI);
+    c.stroke();
+  };
+  const key = [["real", box("rgba(20, 20, 20, 0.35)")], ["generated", box("#1b1f3b")],
+    ["low quality", box("rgba(140, 40, 160, 0.55)")], ["mode centre", ring]];
+  if (opts.manifold) key.push(["G manifold", box(null, "rgb(0, 121, 140)")]);
+  return key;
+}
+const MUTED = "#5f6577";
+const FONT = "system-ui, sans-serif";
+
+/**
+ * A PNG data URL of the live view; `title` is written across the top and `metrics`
+ * ([[label, value], ...]) on the line under it. opts.manifold: the G manifold layer is drawn
+ * (its key is added).
+ */
+export async function dashboardPNG(title, metrics = [], opts = {}) {
   const scale = 2;
   const W = 1400;
-  const H = 760;
+  const H = 800;
   const pad = 12;
-  const head = 34;
+  const head = 58; // title and metrics
   const out = document.createElement("canvas");
   out.width = W * scale;
   out.height = H * scale;
@@ -26,31 +57,82 @@ export async function dashboardPNG(title) {
   ctx.scale(scale, scale);
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, W, H);
-  ctx.fillStyle = "#1f2230";
-  ctx.font = "600 16px system-ui, sans-serif";
+  ctx.fillStyle = INK;
+  ctx.font = `600 16px ${FONT}`;
+  ctx.textBaseline = "alphabetic";
   ctx.fillText(title, pad, 22);
+  let mx = pad;
+  for (const [label, value] of metrics) {
+    ctx.font = `12.5px ${FONT}`;
+    ctx.fillStyle = MUTED;
+    ctx.fillText(`${label} `, mx, 44);
+    mx += ctx.measureText(`${label} `).width;
+    ctx.font = `600 12.5px ${FONT}`;
+    ctx.fillStyle = INK;
+    ctx.fillText(value, mx, 44);
+    mx += ctx.measureText(value).width + 16;
+  }
 
-  const side = H - head - pad; // the samples panel is square on the left
+  const foot = 22; // the samples' colour key under them
+  const side = H - head - pad - foot; // the samples panel is square on the left
   const samples = $("samples");
   const s = Math.min(side / samples.height, side / samples.width);
   ctx.drawImage(samples, pad, head, samples.width * s, samples.height * s);
+  let kx = pad;
+  const ky = head + samples.height * s + 16;
+  ctx.font = `11.5px ${FONT}`;
+  for (const [label, draw] of sampleKey(opts)) {
+    draw(ctx, kx, ky - 9);
+    kx += 14;
+    ctx.fillStyle = MUTED;
+    ctx.fillText(label, kx, ky);
+    kx += ctx.measureText(label).width + 14;
+  }
 
   const x = pad * 2 + side;
   const w = W - x - pad;
   const rows = (H - head - pad) / 4;
+  const caption = 18;
+  // a chart title with, for the occupancy charts, the colours' key on its right
+  const titled = (text, y, key) => {
+    ctx.font = `600 13px ${FONT}`;
+    ctx.fillStyle = INK;
+    ctx.fillText(text, x, y + 13);
+    if (!key) return;
+    let kx = x + w;
+    ctx.font = `11.5px ${FONT}`;
+    for (const [label, color] of key.slice().reverse()) {
+      const tw = ctx.measureText(label).width;
+      kx -= tw;
+      ctx.fillStyle = MUTED;
+      ctx.fillText(label, kx, y + 13);
+      kx -= 14;
+      ctx.fillStyle = color;
+      ctx.fillRect(kx, y + 4, 10, 10);
+      ctx.strokeStyle = "#c9ccd6";
+      ctx.strokeRect(kx + 0.5, y + 4.5, 9, 9);
+      kx -= 10;
+    }
+  };
   // canvases keep their aspect (letterboxed in their slot), so text is not stretched
   const fitIn = (c, y, slotH) => {
     const k = Math.min(w / c.width, slotH / c.height);
     ctx.drawImage(c, x, y, c.width * k, c.height * k);
   };
-  fitIn($("chart-bars"), head, rows - 4);
-  fitIn($("chart-heat"), head + rows, rows - 4);
+  const key = [["covered", OCC_COLORS.covered], ["starving", OCC_COLORS.starving],
+    ["dropped", OCC_COLORS.dropped]];
+  titled("Occupancy per mode (dashed line: covered, 1/(4K))", head, key);
+  fitIn($("chart-bars"), head + caption, rows - caption - 4);
+  titled("Occupancy over time (modes × steps)", head + rows, [["0", "#ffffff"], ["fair share", "#f08a4b"], ["≥ 2× fair", "#7a1f3d"]]);
+  fitIn($("chart-heat"), head + rows + caption, rows - caption - 4);
   const P = globalThis.Plotly;
   let y = head + 2 * rows;
-  for (const id of ["chart-loss", "chart-modes"]) {
+  for (const [id, text] of [["chart-loss", "Losses"], ["chart-modes", "Modes and divergence over time"]]) {
+    titled(text, y);
     // laid out at the slot's size, rendered at 2× for sharpness
-    const url = await P.toImage($(id), { format: "png", width: w, height: rows - 4, scale });
-    ctx.drawImage(await loadImage(url), x, y, w, rows - 4);
+    const h = rows - caption - 4;
+    const url = await P.toImage($(id), { format: "png", width: w, height: h, scale });
+    ctx.drawImage(await loadImage(url), x, y + caption, w, h);
     y += rows;
   }
   return out.toDataURL("image/png");

@@ -8,10 +8,18 @@
 export const VIEWS = ["live", "compare", "history"];
 
 // Display switches of the samples panel: hash key -> default.
-export const SHOW_DEFAULTS = Object.freeze({ heat: true, real: true, fake: true, arrows: false });
+export const SHOW_DEFAULTS = Object.freeze({ heat: true, real: true, fake: true, arrows: false, manifold: false });
+
+// What the page starts runs with where it differs from the registry's defaults (and presets):
+// a run started from the page trains until stopped unless the person sets its steps.
+export const PAGE_DEFAULTS = Object.freeze({ steps: 0 });
+
+// The scalar the modes chart draws on its right axis (series.js METRIC_CHOICES).
+const DEFAULT_METRIC = "reverse_kl";
+const METRIC_RE = /^[a-z_]{1,32}$/;
 
 // Keys the page itself uses; a knob with one of these names would be written as `c.NAME`.
-const RESERVED = new Set(["view", "run", "runs", "group", "preset", "replay", "tab", ...Object.keys(SHOW_DEFAULTS)]);
+const RESERVED = new Set(["view", "run", "runs", "group", "preset", "replay", "tab", "metric", ...Object.keys(SHOW_DEFAULTS)]);
 
 /** A fresh state: live view, no run, default config. */
 export function initialState() {
@@ -24,6 +32,7 @@ export function initialState() {
     config: {}, // knob overrides on top of the defaults (and preset)
     show: { ...SHOW_DEFAULTS },
     replay: null, // step the replay scrubber points at (history view)
+    metric: DEFAULT_METRIC, // the scalar charted on the modes chart's right axis
   };
 }
 
@@ -81,12 +90,16 @@ function formatValue(v) {
 
 const keyFor = (name) => (RESERVED.has(name) ? `c.${name}` : name);
 
-/** The base values a config is compared with: knob defaults overlaid by the preset's values. */
+/**
+ * The base values a config is compared with: knob defaults overlaid by the preset's values, then
+ * by the page's own defaults (PAGE_DEFAULTS: a run trains until stopped unless steps are set).
+ */
 export function baseConfig(knobs, presets, presetName) {
   const base = {};
   for (const k of knobs || []) base[k.name] = k.default;
   const p = (presets || []).find((x) => x.name === presetName);
   if (p) Object.assign(base, p.values);
+  for (const [name, v] of Object.entries(PAGE_DEFAULTS)) if (name in base) base[name] = v;
   return base;
 }
 
@@ -109,6 +122,7 @@ export function encodeHash(state, knobs, presets) {
   if (state.group) put("group", state.group);
   if (state.preset) put("preset", state.preset);
   if (state.replay !== null && state.replay !== undefined) put("replay", state.replay);
+  if (state.metric && state.metric !== DEFAULT_METRIC) put("metric", state.metric);
   for (const [k, def] of Object.entries(SHOW_DEFAULTS)) {
     const v = state.show ? state.show[k] : def;
     if (v !== undefined && v !== def) put(k, v ? "1" : "0");
@@ -164,6 +178,9 @@ export function decodeHash(hash, knobs, presets) {
       const v = Number(raw);
       if (Number.isInteger(v) && v >= 0) state.replay = v;
       else errors.push(`replay: expected a step, got ${JSON.stringify(raw)}`);
+    } else if (key === "metric") {
+      if (METRIC_RE.test(raw)) state.metric = raw;
+      else errors.push(`metric: not a metric name: ${JSON.stringify(raw)}`);
     } else if (key in SHOW_DEFAULTS) {
       state.show[key] = raw === "1" || raw === "true";
     } else {
@@ -187,10 +204,14 @@ export function effectiveConfig(state, knobs, presets) {
   return { ...baseConfig(knobs, presets, state.preset), ...state.config };
 }
 
-/** The body of POST /api/runs for a state: {preset, ...overrides} or the flat overrides. */
+/**
+ * The body of POST /api/runs for a state: {preset, ...overrides} or the flat overrides. The
+ * page's own defaults (PAGE_DEFAULTS) are always sent: the server's would be the registry's.
+ */
 export function startBody(state, knobs, presets) {
   const base = baseConfig(knobs, presets, state.preset);
   const diff = configDiff(state.config, base);
+  for (const name of Object.keys(PAGE_DEFAULTS)) if (name in base) diff[name] = { ...base, ...state.config }[name];
   return state.preset ? { preset: state.preset, ...diff } : diff;
 }
 
@@ -202,19 +223,53 @@ export function startBody(state, knobs, presets) {
 /**
  * Switching a running run to a preset's settings (the classroom move: a collapsed run gets its
  * remedy twin's knobs). The wanted values are the preset's recipe over the knob defaults — every
- * knob but the run-group ones (seed, device, ticks ...); `steps` is stretched so the run still
- * trains the preset's length from `step` on. Returns liveChanges()'s {changes, frozen}.
+ * knob but the run-group ones (seed, device, ticks ...); a run with an end (steps > 0) is
+ * stretched so it still trains the preset's own length from `step` on; a run that trains until
+ * stopped (steps 0) is left so. Returns liveChanges()'s {changes, frozen}.
  */
 export function presetSwitch(knobs, presets, presetName, running, step) {
   const base = baseConfig(knobs, presets, presetName);
   const wanted = {};
   for (const k of knobs || []) if (k.group !== "run") wanted[k.name] = base[k.name];
   const out = liveChanges(running, wanted, knobs);
-  const length = base.steps;
-  if (Object.keys(out.changes).length && Number.isFinite(length) && step + length > running.steps) {
+  const length = presetLength(knobs, presets, presetName);
+  if (Object.keys(out.changes).length && running.steps > 0 && Number.isFinite(length)
+      && step + length > running.steps) {
     out.changes.steps = step + length;
   }
   return out;
+}
+
+/** A preset's own length in steps (its `steps`, else the registry's default), or undefined. */
+export function presetLength(knobs, presets, presetName) {
+  const p = (presets || []).find((x) => x.name === presetName);
+  const knob = (knobs || []).find((k) => k.name === "steps");
+  if (p && "steps" in p.values) return p.values.steps;
+  return knob ? knob.default : undefined;
+}
+
+/**
+ * The preset a run started from: the one whose recipe equals the run's starting config on every
+ * knob outside the run group (seed, length, device ... are the run's own). Null when none does
+ * (the run was set up by hand, or changed before it started).
+ */
+export function presetOf(knobs, presets, config) {
+  if (!config) return null;
+  for (const p of presets || []) {
+    const base = baseConfig(knobs, presets, p.name);
+    if ((knobs || []).every((k) => k.group === "run" || config[k.name] === base[k.name])) return p;
+  }
+  return null;
+}
+
+/** The chart marker of a preset's calibrated claim ({step, label, kind: "claim"}), or null. */
+export function claimMarker(preset) {
+  if (!preset || !preset.claim || !preset.claim_step) return null;
+  const claim = preset.claim.replace(/ at the end$/, "");
+  return {
+    step: preset.claim_step, label: `claim: ${claim}`, kind: "claim",
+    hover: `${preset.name} is calibrated to end with ${claim} at step ${preset.claim_step} (docs/presets.md)`,
+  };
 }
 
 export function liveChanges(running, wanted, knobs) {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
+  labelRows, robustRange, frameRate, METRIC_CHOICES, latentSlice,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
@@ -159,4 +160,71 @@ test("history recipe names the objective and the remedies switched on", async ()
   const { recipe } = await import("../js/history.js");
   assert.equal(recipe({ objective: "nsgan", gp: null, r1: 0, minibatch_disc: true, unroll: 5, spectral_norm: false }),
     "nsgan + minibatch_disc + unroll 5");
+});
+
+test("the manifold's latent slice in words", () => {
+  assert.equal(latentSlice(16), "z[0], z[1] over ±2σ, the other 14 of z fixed at 0");
+  assert.equal(latentSlice(2), "z[0], z[1] over ±2σ (the whole latent plane)");
+  assert.equal(latentSlice(1), "z over ±2σ (the latent space is a line)");
+  assert.equal(latentSlice(undefined), "");
+});
+
+test("slow motion and open-ended runs read as such in marker labels", () => {
+  assert.equal(describeChanges({ speed: 2, tick_every: 1 }), "speed 2/s, tick_every 1");
+  assert.equal(describeChanges({ speed: 0 }), "speed unlimited");
+  assert.equal(describeChanges({ steps: 0 }), "steps: until stopped");
+  assert.equal(describeChanges({ steps: 6500 }), "steps 6500");
+});
+
+test("marker labels close together go to separate rows; far apart they share the top row", () => {
+  const m = (step, label) => ({ step, label });
+  // 0.1 px per step: a 20-character label is ~120 px = 1,200 steps wide
+  const markers = [m(1000, "objective → wgan-gp"), m(1300, "gp 1, lr_g 5e-4"), m(1500, "beta1 0.5"), m(5000, "+minibatch_disc")];
+  assert.deepEqual(labelRows(markers, 0.1), [0, 1, 2, 0]);
+  assert.deepEqual(labelRows(markers, 10), [0, 0, 0, 0]); // zoomed in: room for all in one row
+  // past three rows, the row that frees up first
+  const crowd = [m(0, "aaaaaaaaaa"), m(1, "aaaaaaaaaa"), m(2, "a"), m(3, "aaaaaaaaaa")];
+  assert.deepEqual(labelRows(crowd, 1), [0, 1, 2, 2]);
+  // given in any order, rows follow the steps
+  assert.deepEqual(labelRows([markers[1], markers[0]], 0.1), [1, 0]);
+  // a claim's label ends at its line (right-anchored) and a change's label must clear it
+  const withClaim = [m(1000, "speed 2, tick_every 1"), { step: 3000, label: "claim: ≤ 3 of 8 modes covered", kind: "claim" }];
+  assert.deepEqual(labelRows(withClaim, 0.1), [1, 0]); // 1000–1,950 px·10 overlaps 1,240–3,000
+  assert.deepEqual(labelRows(withClaim, 1), [0, 0]); // wide enough: both on the top row
+  const lay = markerLayout(markers, true, labelRows(markers, 0.1));
+  assert.deepEqual(lay.annotations.map((a) => a.y), [1, 0.87, 0.74, 1]);
+  const claim = markerLayout([{ step: 3000, label: "claim", kind: "claim" }]);
+  assert.equal(claim.shapes[0].line.color, "#2e9e5b");
+  assert.equal(claim.annotations[0].xanchor, "right"); // left of its line
+  assert.equal(claim.annotations[0].bgcolor, undefined); // hides no curve
+});
+
+test("a robust y range is not flattened by one spike, and says what it left out", () => {
+  // 150 losses around 0.7 and one gradient-penalty spike of 350
+  const v = Array.from({ length: 150 }, (_, i) => 0.6 + 0.2 * Math.sin(i));
+  v[40] = 350;
+  const r = robustRange(v);
+  assert.ok(r.range[1] < 2 && r.range[0] > 0.3, JSON.stringify(r));
+  assert.equal(r.clipped, 1);
+  assert.equal(r.max, 350);
+  // a trend is not an outlier: a steady climb keeps its whole range
+  const climb = Array.from({ length: 100 }, (_, i) => i);
+  const c = robustRange(climb);
+  assert.ok(c.range[0] <= 0 && c.range[1] >= 99 && c.clipped === 0);
+  assert.deepEqual(robustRange([null, NaN]).range, null);
+  const flat = robustRange([2, 2, 2]);
+  assert.ok(flat.range[0] < 2 && flat.range[1] > 2);
+});
+
+test("the page's frame rate: frames per second over the last 3 s, decaying when frames stop", () => {
+  const times = Array.from({ length: 50 }, (_, i) => 1000 + 100 * i); // 10 a second until 5,900
+  const live = frameRate(times, 5900);
+  assert.ok(Math.abs(live.fps - 10) < 0.5, live.fps);
+  assert.equal(live.sinceMs, 0);
+  const stalled = frameRate(times, 8000); // 2.1 s without a frame
+  assert.ok(stalled.fps < 4 && stalled.sinceMs === 2100, JSON.stringify(stalled));
+  assert.equal(frameRate(times, 20000).fps, 0);
+  assert.deepEqual(frameRate([], 100), { fps: null, sinceMs: null });
+  // every metric on offer is a scalar the frames carry
+  for (const c of METRIC_CHOICES) assert.ok(SCALAR_KEYS.includes(c.key), c.key);
 });

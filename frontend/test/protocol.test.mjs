@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, mkdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -63,6 +63,55 @@ test("decodes a frame laid out by hand from the spec", () => {
   assert.equal(m.gridH, 1);
   assert.ok(Math.abs(m.grid[0] - 0.1) < 1e-7 && Math.abs(m.grid[1] - 0.9) < 1e-7);
   assert.equal(m.images, false);
+});
+
+// The same frame with the manifold part appended by hand: flag 4, manifold_side 2 in the JSON,
+// then 2×2×2 float32 after the value grid.
+function handManifoldFrame() {
+  const json = new TextEncoder().encode('{"step":40,"manifold_side":2,"manifold_note":"z"}'); // 49 B + 3 pad
+  const n = 1, d = 2, k = 1, gw = 1, gh = 1, side = 2;
+  const jpad = (4 - (json.length % 4)) % 4;
+  const size = 32 + json.length + jpad + 4 * n * d + 4 * k + n + 3 + 4 * gw * gh + 4 * side * side * 2;
+  const buf = new ArrayBuffer(size);
+  const dv = new DataView(buf);
+  const u8 = new Uint8Array(buf);
+  u8.set([0x43, 0x4c, 0x41, 0x42], 0);
+  u8[4] = 1; u8[5] = 1;
+  dv.setUint16(6, 1 | 4, true); // grid and manifold follow
+  dv.setUint32(8, 40, true);
+  dv.setUint32(16, json.length, true);
+  dv.setUint32(20, n, true);
+  dv.setUint16(24, d, true);
+  dv.setUint16(26, k, true);
+  dv.setUint16(28, gw, true);
+  dv.setUint16(30, gh, true);
+  let off = 32;
+  u8.set(json, off); off += json.length + jpad;
+  for (const v of [0.5, 0.5]) { dv.setFloat32(off, v, true); off += 4; }
+  dv.setFloat32(off, 1, true); off += 4;
+  u8[off] = 0x80; off += 4; // one modes byte, 3 pad
+  dv.setFloat32(off, 0.5, true); off += 4;
+  for (const v of [-1, -1, 1, -1, -1, 1, 1, 1]) { dv.setFloat32(off, v, true); off += 4; }
+  assert.equal(off, size);
+  return buf;
+}
+
+test("decodes the manifold part laid out by hand (flag 4, manifold_side in the JSON)", () => {
+  const buf = handManifoldFrame();
+  const m = decode(buf);
+  assert.equal(m.manifoldSide, 2);
+  assert.deepEqual(Array.from(m.manifold), [-1, -1, 1, -1, -1, 1, 1, 1]);
+  assert.equal(m.manifold.buffer, buf); // a view, not a copy
+  assert.equal(m.scalars.manifold_note, "z");
+  assert.throws(() => decode(buf.slice(0, buf.byteLength - 4)), /frame truncated: manifold need 32 bytes/);
+  // the flag without a side is refused by name
+  const bad = encode({ type: FRAME, step: 1, scalars: { step: 1 }, samples: [0, 0], n: 1, dim: 2, occupancy: [1], modes: [0] });
+  new DataView(bad).setUint16(6, 4, true);
+  assert.throws(() => decode(bad), /manifold flag needs manifold_side/);
+  // encode() writes the part back
+  const again = decode(encode({ ...m, manifold: m.manifold, manifoldSide: 2 }));
+  assert.deepEqual(Array.from(again.manifold), Array.from(m.manifold));
+  assert.deepEqual(Array.from(again.grid), Array.from(m.grid));
 });
 
 test("arrays are views into the received buffer, not copies", () => {
@@ -136,8 +185,20 @@ test("text messages need a type", () => {
 const fixtures = join(here, "fixtures");
 const encoder = join(root, "server", "protocol.py");
 
+const NAMES = ["ring", "real", "digits", "manifold"];
+
+// fixtures are generated, not committed: made again when one is missing or older than the
+// encoder or the script that writes them (a stale set would test yesterday's format)
+function fixturesFresh() {
+  const newest = Math.max(...[encoder, join(root, "tests", "protocol_fixture.py")]
+    .filter((p) => existsSync(p)).map((p) => statSync(p).mtimeMs));
+  return NAMES.every((n) => existsSync(join(fixtures, `${n}.bin`))
+    && existsSync(join(fixtures, `${n}.json`))
+    && statSync(join(fixtures, `${n}.bin`)).mtimeMs >= newest);
+}
+
 function ensureFixtures() {
-  if (existsSync(join(fixtures, "ring.bin"))) return null;
+  if (fixturesFresh()) return null;
   if (!existsSync(encoder)) return "server/protocol.py (the Python encoder) is not in this tree";
   mkdirSync(fixtures, { recursive: true });
   // the project's Python (the venv's `python` when the suite runs inside it), else python3
@@ -159,7 +220,7 @@ function ensureFixtures() {
 const why = ensureFixtures();
 const skip = why && process.env.CI !== "true" ? why : false;
 
-for (const name of ["ring", "real", "digits"]) {
+for (const name of NAMES) {
   test(`decodes the Python encoder's ${name} fixture`, { skip }, () => {
     if (why) assert.fail(why); // under CI a missing encoder is a failure, not a skip
     const bytes = readFileSync(join(fixtures, `${name}.bin`));
@@ -184,6 +245,11 @@ for (const name of ["ring", "real", "digits"]) {
       assert.equal(m.gridW, want.grid_w);
       assert.equal(m.gridH, want.grid_h);
       assert.deepEqual(Array.from(m.grid), want.grid);
+    }
+    if (want.manifold === null) assert.equal(m.manifold, null);
+    else {
+      assert.equal(m.manifoldSide, want.manifold_side);
+      assert.deepEqual(Array.from(m.manifold), want.manifold);
     }
   });
 }

@@ -4,8 +4,11 @@ import assert from "node:assert/strict";
 
 import {
   initialState, encodeHash, decodeHash, coerceKnob, startBody, liveChanges, effectiveConfig,
-  baseConfig, presetSwitch,
+  baseConfig, presetSwitch, presetOf, claimMarker, presetLength,
 } from "../js/state.js";
+import {
+  SPEED_STOPS, speedToPos, posToSpeed, speedLabel, paceChanges, pacedTickEvery,
+} from "../js/speed.js";
 
 // a slice of /api/options' knob list, shaped as trainer.registry.options() returns it
 const KNOBS = [
@@ -141,14 +144,99 @@ test("switching a running run to a preset: the live knobs that differ, a longer 
     { name: "wgan-gp-ring8", values: { dataset: "ring8", objective: "wgan-gp", lr_g: 0.0005, gp: 1, steps: 4000 } },
     { name: "collapse-grid25", values: { dataset: "grid25", objective: "nsgan" } },
   ];
-  const running = { ...baseConfig(knobs, presets, "collapse-ring8"), seed: 7 };
+  const running = { ...baseConfig(knobs, presets, "collapse-ring8"), seed: 7, steps: 3000 };
   // 2,500 steps in: the twin's 4,000 steps run from here, so the run is stretched to 6,500
   const sw = presetSwitch(knobs, presets, "wgan-gp-ring8", running, 2500);
   assert.deepEqual(sw.changes, { objective: "wgan-gp", gp: 1, lr_g: 0.0005, beta1: 0.5, steps: 6500 });
+  // a run that trains until stopped (the page's runs) keeps no end
+  const open = presetSwitch(knobs, presets, "wgan-gp-ring8", { ...running, steps: 0 }, 2500);
+  assert.deepEqual(open.changes, { objective: "wgan-gp", gp: 1, lr_g: 0.0005, beta1: 0.5 });
   assert.deepEqual(sw.frozen, []); // the seed (a run-group knob) is the run's own, not a difference
   // the same preset again: nothing to change, and the length is left alone
   const same = presetSwitch(knobs, presets, "collapse-ring8", running, 2500);
   assert.deepEqual(same, { changes: {}, frozen: [] });
   // another dataset cannot be switched to mid-run
   assert.deepEqual(presetSwitch(knobs, presets, "collapse-grid25", running, 100).frozen, ["dataset"]);
+});
+
+// ---------------------------------------------------------------- runs until stopped, presets' claims
+const RUN_KNOBS = [
+  ...KNOBS.map((k) => ({ ...k, group: k.name === "seed" ? "run" : "objective" })),
+  { name: "steps", type: "int", default: 3000, min: 0, max: 1000000, live: true, nullable: false, group: "run" },
+];
+const CLAIMED = [
+  { name: "collapse-ring8", values: { dataset: "ring8", objective: "nsgan", lr_g: 0.0002, steps: 3000 }, claim: "≤ 3 of 8 modes covered at the end", claim_step: 3000 },
+  { name: "wgan-gp-ring8", values: { dataset: "ring8", objective: "wgan-gp", lr_g: 0.0005, gp: 1, steps: 4000 }, claim: "≥ 7 of 8 modes covered at the end", claim_step: 4000 },
+  { name: "vanilla-ring8", values: { dataset: "ring8", objective: "nsgan" }, claim: null, claim_step: null },
+];
+
+test("runs started from the page train until stopped unless steps are set", () => {
+  const s = initialState();
+  s.preset = "collapse-ring8";
+  // the preset's 3,000 steps are its calibration length, not the run's: the page sends 0
+  assert.deepEqual(startBody(s, RUN_KNOBS, CLAIMED), { preset: "collapse-ring8", steps: 0 });
+  assert.equal(encodeHash(s, RUN_KNOBS, CLAIMED), "preset=collapse-ring8");
+  // steps the person sets travel in the link and in the body, even the preset's own number
+  s.config = { steps: 3000 };
+  assert.equal(encodeHash(s, RUN_KNOBS, CLAIMED), "preset=collapse-ring8&steps=3000");
+  assert.deepEqual(startBody(s, RUN_KNOBS, CLAIMED), { preset: "collapse-ring8", steps: 3000 });
+  const { state } = decodeHash("#preset=collapse-ring8&steps=3000", RUN_KNOBS, CLAIMED);
+  assert.equal(effectiveConfig(state, RUN_KNOBS, CLAIMED).steps, 3000);
+  assert.equal(presetLength(RUN_KNOBS, CLAIMED, "wgan-gp-ring8"), 4000);
+  assert.equal(presetLength(RUN_KNOBS, CLAIMED, "vanilla-ring8"), 3000); // the registry's default
+});
+
+test("a run's preset is found from its starting config; its claim becomes a chart marker", () => {
+  const cfg = { ...baseConfig(RUN_KNOBS, CLAIMED, "wgan-gp-ring8"), seed: 5, steps: 0 };
+  assert.equal(presetOf(RUN_KNOBS, CLAIMED, cfg).name, "wgan-gp-ring8"); // seed and length are its own
+  assert.equal(presetOf(RUN_KNOBS, CLAIMED, { ...cfg, lr_g: 0.0003 }), null); // changed by hand
+  const m = claimMarker(presetOf(RUN_KNOBS, CLAIMED, cfg));
+  assert.deepEqual({ step: m.step, label: m.label, kind: m.kind },
+    { step: 4000, label: "claim: ≥ 7 of 8 modes covered", kind: "claim" });
+  assert.match(m.hover, /^wgan-gp-ring8 is calibrated to end with ≥ 7 of 8 modes covered at step 4000/);
+  assert.equal(claimMarker(CLAIMED[2]), null); // no calibrated claim, no marker
+});
+
+test("the chart metric lives in the hash; a bad one is named", () => {
+  const s = initialState();
+  assert.equal(s.metric, "reverse_kl");
+  s.metric = "hopping";
+  const h = encodeHash(s, KNOBS, PRESETS);
+  assert.equal(h, "metric=hopping");
+  assert.equal(decodeHash(h, KNOBS, PRESETS).state.metric, "hopping");
+  const bad = decodeHash("#metric=<img>", KNOBS, PRESETS);
+  assert.equal(bad.state.metric, "reverse_kl");
+  assert.match(bad.errors[0], /^metric: /);
+  assert.equal(decodeHash("#manifold=1", KNOBS, PRESETS).state.show.manifold, true);
+});
+
+// ---------------------------------------------------------------- slow motion
+test("speed slider: stops from 1 step/s to unlimited, labels", () => {
+  assert.equal(SPEED_STOPS[0], 1);
+  assert.equal(posToSpeed(SPEED_STOPS.length - 1), 0); // the last stop is unlimited
+  for (const v of SPEED_STOPS) assert.equal(posToSpeed(speedToPos(v)), v);
+  assert.equal(posToSpeed(speedToPos(3)), 2); // nearest on a log scale: 3 is nearer 2 than 5
+  assert.equal(posToSpeed(speedToPos(4)), 5);
+  assert.equal(posToSpeed(speedToPos(7000)), 2000);
+  assert.equal(posToSpeed(99), 0);
+  assert.equal(speedLabel(0), "unlimited");
+  assert.equal(speedLabel(1), "1 step/s");
+  assert.equal(speedLabel(20), "20 steps/s");
+});
+
+test("slowing down ticks every step (at most 10 ticks a second); unlimited restores the run's", () => {
+  assert.equal(pacedTickEvery(1, 20), 1);
+  assert.equal(pacedTickEvery(10, 20), 1);
+  assert.equal(pacedTickEvery(50, 20), 5);
+  assert.equal(pacedTickEvery(1000, 20), 20); // never coarser than the run's own
+  let r = paceChanges(5, { speed: 0, tick_every: 20 }, null);
+  assert.deepEqual(r, { changes: { speed: 5, tick_every: 1 }, restore: 20 });
+  r = paceChanges(50, { speed: 5, tick_every: 1 }, r.restore);
+  assert.deepEqual(r, { changes: { speed: 50, tick_every: 5 }, restore: 20 });
+  r = paceChanges(0, { speed: 50, tick_every: 5 }, r.restore);
+  assert.deepEqual(r, { changes: { speed: 0, tick_every: 20 }, restore: null });
+  // nothing remembered (the page was reloaded while slow): the preset's or default tick_every
+  assert.deepEqual(paceChanges(0, { speed: 5, tick_every: 1 }, null, 10).changes, { speed: 0, tick_every: 10 });
+  // a change that changes nothing sends nothing
+  assert.deepEqual(paceChanges(0, { speed: 0, tick_every: 20 }, null).changes, {});
 });
