@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from collapse_lab.trainer.minibatch import pairwise_features
+
 MAX_PACK = 4  # the most samples a packing discriminator judges at once (PacGAN)
 
 ACT = {
@@ -186,24 +188,12 @@ class Discriminator(nn.Module):
         return h
 
     def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:
-        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁) over the batch, self excluded -> (R, B, kernels).
-
-        The L1 distance is summed one kernel dimension at a time, so memory stays at
-        R·kernels·B·Bc and no 4-D (B, B, kernels, dim) tensor is materialised; on CPU this
-        measured faster than an L1 `cdist` and its backward.
-        """
+        """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁) over the batch, self excluded -> (R, B, kernels),
+        M = f·T; with `same` False, over the context batch fc (self not excluded). The pairwise
+        sum is trainer/minibatch.py's (half the pairs, no per-pair graph kept for backward)."""
         r, b, _ = f.shape
         k, c = self.mbd_kernels, self.mbd_dim
-        m = torch.bmm(f, self.mbd_T).view(r, b, k, c).permute(0, 2, 3, 1).contiguous()  # (R,K,C,B)
+        m = torch.bmm(f, self.mbd_T).view(r, b, k, c)
         if same:
-            mc = m
-        else:
-            mc = torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c)
-            mc = mc.permute(0, 2, 3, 1).contiguous()
-        dist = (m[:, :, 0, :, None] - mc[:, :, 0, None, :]).abs()  # (R, K, B, Bc)
-        for j in range(1, c):
-            dist = dist + (m[:, :, j, :, None] - mc[:, :, j, None, :]).abs()
-        o = torch.exp(-dist).sum(dim=3)  # (R, K, B)
-        if same:
-            o = o - 1.0  # the self-pair, exp(0)
-        return o.transpose(1, 2)
+            return pairwise_features(m)
+        return pairwise_features(m, torch.bmm(fc, self.mbd_T).view(r, fc.shape[1], k, c))
