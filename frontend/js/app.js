@@ -7,7 +7,8 @@ import { DrawPanel } from "./draw.js";
 import { LessonView } from "./lesson_view.js";
 import { buildControls } from "./controls.js";
 import { el } from "./dom.js";
-import { CompareView, compareVariants, REMEDY_ON } from "./compare.js";
+import { CompareView, compareVariants } from "./compare.js";
+import { recipe, remedies, setRemedies } from "./remedies.js";
 import { HistoryView } from "./history.js";
 import { dashboardPNG } from "./snapshot.js";
 import { curvePerf } from "./charts.js";
@@ -128,9 +129,7 @@ function setRunUI(run) {
 }
 
 function describeRecipe(cfg) {
-  const on = [];
-  for (const k of Object.keys(REMEDY_ON)) if (cfg[k] === true || (typeof cfg[k] === "number" && cfg[k] !== 0)) on.push(k);
-  return [cfg.objective, ...on].join(" + ");
+  return recipe(cfg);
 }
 
 // ---------------------------------------------------------------------------- controls
@@ -286,7 +285,7 @@ function compareChoices() {
     box.append(label);
   };
   for (const o of app.options.objectives) add("objective", o.name, o.name);
-  for (const r of app.options.remedies) if (r.name in REMEDY_ON) add("remedy", r.name, `+ ${r.name}`);
+  for (const r of remedies()) add("remedy", r.name, `+ ${r.name}`);
   for (const o of ["nsgan", "wgan-gp"]) {
     const i = box.querySelector(`input[value="${o}"]`);
     if (i) i.checked = true;
@@ -481,6 +480,7 @@ function showPresetHelp() {
 async function boot() {
   setConnection({ state: "connecting" });
   app.options = await loadOptions();
+  setRemedies(app.options.remedies);
   setConnection({ state: "idle" });
   banner(null);
   app.knobs = knobIndex(app.options.knobs);

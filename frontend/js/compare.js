@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { recipe } from "./history.js";
+import { recipe, remedyOn } from "./remedies.js";
 import { PLOT_CONFIG } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
@@ -16,12 +16,11 @@ const PALETTE = ["#4c8bf5", "#e4572e", "#2e9e5b", "#a05cd6", "#d4a017", "#2bb3a3
 const Plotly = () => globalThis.Plotly;
 
 // Remedies a comparison can switch on, with the value that switches each on.
-export const REMEDY_ON = { minibatch_disc: true, mbstd: true, spectral_norm: true, gp: 10, r1: 1, unroll: 5, entropy: 0.1 };
 
 /** Variants of a comparison from the chosen objectives and remedies (pure; 2–8 are allowed). */
 export function compareVariants(objectives, remedies, baseObjective) {
   const out = objectives.map((o) => ({ objective: o }));
-  for (const r of remedies) out.push({ objective: baseObjective, [r]: REMEDY_ON[r] });
+  for (const r of remedies) out.push({ objective: baseObjective, ...remedyOn(r) });
   return out;
 }
 

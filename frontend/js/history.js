@@ -3,21 +3,11 @@
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
+import { recipe } from "./remedies.js";
 
 const $ = (id) => document.getElementById(id);
 
-const REMEDY_KEYS = ["gp", "r1", "minibatch_disc", "mbstd", "unroll", "spectral_norm", "entropy"];
-
-/** "wgan-gp + minibatch_disc + unroll 5": the objective and the remedies switched on (pure). */
-export function recipe(config) {
-  const parts = [config.objective];
-  for (const k of REMEDY_KEYS) {
-    const v = config[k];
-    if (v === true) parts.push(k);
-    else if (typeof v === "number" && v !== 0) parts.push(`${k} ${v}`);
-  }
-  return parts.join(" + ");
-}
+export { recipe };
 
 const cell = (text, cls) => el("td", { class: cls, text });
 

@@ -148,18 +148,35 @@ test("image samples in [-1, 1] become ink on paper", () => {
   assert.deepEqual([px[0], px[4], px[8], px[12]], [255, 0, 128, 0]);
 });
 
+// the remedies as GET /api/options lists them (a subset, with the registry's fields)
+const REMEDY_LIST = [
+  { name: "gp", knobs: ["gp"], typical: { gp: 1.0 }, off: { gp: 0.0 } },
+  { name: "minibatch_disc", knobs: ["minibatch_disc", "mbd_kernels", "mbd_dim"],
+    typical: { minibatch_disc: true }, off: { minibatch_disc: false } },
+  { name: "unroll", knobs: ["unroll"], typical: { unroll: 5 }, off: { unroll: 0 } },
+  { name: "pack", knobs: ["pack"], typical: { pack: 2 }, off: { pack: 1 } },
+];
+
 test("compare variants: one per objective, one per remedy on the base objective", async () => {
   const { compareVariants } = await import("../js/compare.js");
-  assert.deepEqual(compareVariants(["nsgan", "wgan-gp"], ["minibatch_disc", "gp"], "nsgan"), [
+  const { setRemedies } = await import("../js/remedies.js");
+  setRemedies(REMEDY_LIST);
+  assert.deepEqual(compareVariants(["nsgan", "wgan-gp"], ["minibatch_disc", "gp", "pack"], "nsgan"), [
     { objective: "nsgan" }, { objective: "wgan-gp" },
-    { objective: "nsgan", minibatch_disc: true }, { objective: "nsgan", gp: 10 },
+    { objective: "nsgan", minibatch_disc: true }, { objective: "nsgan", gp: 1.0 },
+    { objective: "nsgan", pack: 2 },
   ]);
 });
 
-test("history recipe names the objective and the remedies switched on", async () => {
-  const { recipe } = await import("../js/history.js");
-  assert.equal(recipe({ objective: "nsgan", gp: null, r1: 0, minibatch_disc: true, unroll: 5, spectral_norm: false }),
+test("recipe names the objective and the remedies switched on, as the server lists them", async () => {
+  const { recipe, setRemedies } = await import("../js/remedies.js");
+  setRemedies(REMEDY_LIST);
+  assert.equal(recipe({ objective: "nsgan", gp: null, minibatch_disc: true, unroll: 5, pack: 1 }),
     "nsgan + minibatch_disc + unroll 5");
+  assert.equal(recipe({ objective: "hinge", gp: 0, minibatch_disc: false, unroll: 0, pack: 3 }),
+    "hinge + pack 3");
+  setRemedies([]);
+  assert.equal(recipe({ objective: "hinge", pack: 3 }), "hinge"); // nothing known, nothing named
 });
 
 test("the manifold's latent slice in words", () => {

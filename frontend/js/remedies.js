@@ -1,0 +1,33 @@
+// The remedies as the server lists them (GET /api/options → remedies): the knob that switches
+// each on, the value a comparison turns it on with, and its label. The page learns them once,
+// after loading the options, so a remedy added to the trainer's registry appears everywhere
+// (compare choices, recipes, titles) without a change here.
+
+let REMEDIES = [];
+
+/** Keep the server's remedy list (each {name, label, knobs, typical, off}). */
+export function setRemedies(list) {
+  REMEDIES = (list || []).filter((r) => r && r.name && r.typical && r.knobs && r.knobs.length);
+}
+
+export function remedies() {
+  return REMEDIES;
+}
+
+/** The knob values that switch remedy `name` on, as a comparison uses them ({} if unknown). */
+export function remedyOn(name) {
+  const r = REMEDIES.find((x) => x.name === name);
+  return r ? { ...r.typical } : {};
+}
+
+/** "nsgan + minibatch_disc + unroll 5": the objective and the remedies a config has on (pure). */
+export function recipe(config) {
+  const parts = [config.objective];
+  for (const r of REMEDIES) {
+    const k = r.knobs[0]; // the knob that switches it (the others size it)
+    const v = config[k];
+    if (v === true) parts.push(k);
+    else if (typeof v === "number" && v !== 0 && v !== r.off?.[k]) parts.push(`${k} ${v}`);
+  }
+  return parts.join(" + ");
+}
