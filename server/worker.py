@@ -62,6 +62,14 @@ class Outbox:
             self.frames[frame.run_id] = frame
             self.cond.notify_all()
 
+    def put_final_frame(self, frame: pipe.Frame) -> None:
+        """A run's last frame, in order with the ordered messages (before its End, which a
+        viewer's stream ends on); a pending older frame of the run is dropped."""
+        with self.cond:
+            self.frames.pop(frame.run_id, None)
+            self.items.append(frame)
+            self.cond.notify_all()
+
     def close(self) -> None:
         with self.cond:
             self.closed = True
@@ -259,7 +267,7 @@ class _Worker:
         if run.last is not None and status == "done":
             final = encode_frame(run.last, "done", self.extra(rid))
             self.box.put(pipe.Snapshot(rid, run.last["step"], final))
-            self.box.put_frame(pipe.Frame(rid, final))
+            self.box.put_final_frame(pipe.Frame(rid, final))
         if run.final is not None and not self.gone and status == "done":
             self.checkpoint(rid, run.final)
         v.ended = True

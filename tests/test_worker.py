@@ -113,3 +113,21 @@ def test_one_worker_many_runs_each_its_own(tmp_path):
         ctrl.send(pipe.Control("b", {"action": "stop"}))
         rest = collect_until(out, lambda m: of(m, pipe.End) and of(m, pipe.Tick, "c"))
         assert [e.run_id for e in of(rest, pipe.End)] == ["b"]  # c trains on
+
+
+def test_a_runs_last_frame_goes_before_its_end():
+    """The outbox sends ordered messages before the latest-wins frames; a run's final frame
+    must still reach the server before its End (a viewer's stream ends there), and replaces
+    any older frame of the run still waiting."""
+    from collapse_lab.server import pipe
+    from collapse_lab.server.worker import Outbox
+
+    box = Outbox()
+    box.put_frame(pipe.Frame("a", b"old"))
+    box.put_frame(pipe.Frame("b", b"other run"))
+    box.put_final_frame(pipe.Frame("a", b"final"))
+    box.put(pipe.End("a", "done", "finished"))
+    out, closed = box.take(0)
+    kinds = [(type(m).__name__, getattr(m, "run_id", None), getattr(m, "data", None)) for m in out]
+    assert kinds == [("Frame", "a", b"final"), ("End", "a", None), ("Frame", "b", b"other run")]
+    assert not closed
