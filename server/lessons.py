@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collapse_lab.server.models import ErrorOut
 from collapse_lab.trainer.config import ConfigError, RunConfig, validate_changes
 from collapse_lab.trainer.presets import from_preset
 
@@ -159,7 +160,7 @@ async def list_lessons() -> list[LessonSummary]:
                           steps=len(x.steps)) for x in load_lessons().values()]
 
 
-@router.get("/{name}", response_model=Lesson)
+@router.get("/{name}", response_model=Lesson, responses={404: {"model": ErrorOut}})
 async def read_lesson(name: str = Path(pattern=r"^[a-z0-9-]{1,64}$")) -> Lesson:
     lesson = load_lessons().get(name)
     if lesson is None:
