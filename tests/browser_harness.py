@@ -36,6 +36,18 @@ def chromium_missing() -> str | None:
     return None
 
 
+def require_chromium() -> None:
+    """At the top of a browser test module: skip it where Chromium is missing, except under CI,
+    where a missing browser is a failure."""
+    import pytest
+
+    why = chromium_missing()
+    if why:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"browser tests need Chromium under CI: {why}")
+        pytest.skip(f"browser tests skipped: {why}", allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

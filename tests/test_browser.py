@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_harness import chromium, chromium_missing, running_server
+from browser_harness import chromium, require_chromium, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
@@ -21,11 +21,7 @@ VIEWPORT = {"width": 1280, "height": 720}
 # the collapse preset, bounded so a run ends on its own if a test dies half-way
 LIVE_HASH = "#preset=collapse-ring8&steps=200000"
 
-_why = chromium_missing()
-if _why:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"browser tests need Chromium under CI: {_why}")
-    pytest.skip(f"browser tests skipped: {_why}", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")

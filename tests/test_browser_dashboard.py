@@ -11,23 +11,18 @@ reason, except under CI=true, where that is a failure.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import httpx
 import pytest
-from browser_harness import chromium, chromium_missing, running_server
+from browser_harness import chromium, require_chromium, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
 SHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 720}
 
-_why = chromium_missing()
-if _why:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"browser tests need Chromium under CI: {_why}")
-    pytest.skip(f"browser tests skipped: {_why}", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")

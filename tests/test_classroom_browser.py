@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_harness import chromium, chromium_missing, free_port
+from browser_harness import chromium, free_port, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
@@ -26,11 +26,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 TOKEN = "class-secret-42"
 FOLLOW_MS = 1000  # a follower shows what the teacher shows within a second
 
-_why = chromium_missing()
-if _why:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"browser tests need Chromium under CI: {_why}")
-    pytest.skip(f"browser tests skipped: {_why}", allow_module_level=True)
+require_chromium()
 
 PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
 # controls a watch-only page may use: they change what it shows, never a run
