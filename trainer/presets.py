@@ -85,9 +85,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            control=dict(gp=0.0)),
     Preset("minibatch-ring8",
            "collapse-ring8 with minibatch discrimination (8 kernels of 4, batch 64) — and an "
-           "honest negative: it does not rescue this collapse in a short run. On about six "
+           "honest negative: it does not rescue this collapse in a short run. On about seven "
            "seeds in ten D's view of the batch breaks the single blob and the mass spreads "
-           "(5–7 effective modes), but the samples stay blurry between the modes; on the others "
+           "(4–8 effective modes), but the samples stay blurry between the modes; on the others "
            "the blob stays. No seed ends with a mode covered, nor did any of the optimizer "
            "settings that let WGAN-GP and the gradient penalty recover (docs/presets.md).",
            dict(minibatch_disc=True, mbd_kernels=8, mbd_dim=4, batch_size=64),
