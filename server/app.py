@@ -110,12 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
         status = exc.status_code
-        if status == 404 and request.url.path.startswith("/api/") \
-                and request.method not in allowed_methods(app, request.url.path) \
-                and allowed_methods(app, request.url.path) - {"OPTIONS"}:
+        if status == 404 and request.url.path.startswith("/api/"):
             # a GET to a POST-only route falls through to the dashboard's static files, which
             # know nothing of it: the path exists, the method does not
-            status = 405
+            served = allowed_methods(app, request.url.path)
+            if request.method not in served and served - {"OPTIONS"}:
+                status = 405
         if status == 405:
             methods = allowed_methods(app, request.url.path)
             headers["allow"] = ", ".join(sorted(methods))
