@@ -11,9 +11,9 @@ import { CompareView, compareVariants } from "./compare.js";
 import { recipe, remedies, setRemedies } from "./remedies.js";
 import { HistoryView } from "./history.js";
 import { dashboardPNG } from "./snapshot.js";
-import { curvePerf } from "./charts.js";
+import { curvePerf, setMetricChoices } from "./charts.js";
 import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
-import { describeChanges, formatNumber, frameRate, METRIC_CHOICES, percentile } from "./series.js";
+import { describeChanges, formatNumber, frameRate, percentile } from "./series.js";
 import { paceChanges, pacedTickEvery, speedWidget } from "./speed.js";
 import {
   baseConfig, claimMarker, configDiff, decodeHash, effectiveConfig, encodeHash, initialState,
@@ -489,7 +489,11 @@ async function boot() {
     factories: { speed: (knob, cb) => speedWidget(knob, cb, el) },
     zeroText: { steps: "until stopped" },
   });
-  for (const m of METRIC_CHOICES) $("metric").append(new Option(m.label, m.key));
+  for (const m of setMetricChoices(app.options.stats)) {
+    const o = new Option(m.label, m.key);
+    o.title = m.help;
+    $("metric").append(o);
+  }
   for (const p of app.options.presets) {
     const o = new Option(p.name, p.name);
     o.title = p.help;

@@ -12,7 +12,7 @@
 
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
 import {
-  LOSS_TRACES, MODE_TRACES, METRIC_CHOICES, DEFAULT_METRIC, finiteOrNull, formatNumber,
+  LOSS_TRACES, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
   labelRows, markerLayout, robustRange,
 } from "./series.js";
 
@@ -51,8 +51,17 @@ function baseLayout(extra = {}) {
   };
 }
 
-export const metricChoice = (key) => METRIC_CHOICES.find((m) => m.key === key)
-  || METRIC_CHOICES.find((m) => m.key === DEFAULT_METRIC);
+// the right-axis choices, from the server's stats once /api/options has answered
+let choices = metricChoices([{ name: DEFAULT_METRIC, label: "reverse KL", kind: "metric" }]);
+
+/** Take the metric picker's choices from /api/options `stats`; returns them. */
+export function setMetricChoices(stats) {
+  choices = metricChoices(stats);
+  return choices;
+}
+
+export const metricChoice = (key) => choices.find((m) => m.key === key)
+  || choices.find((m) => m.key === DEFAULT_METRIC) || choices[0];
 
 export class RunCharts {
   /** els: {loss, modes}: Plotly <div>s; {bars, heat}: <canvas>es. */
@@ -69,6 +78,7 @@ export class RunCharts {
     this.metric = metricChoice(DEFAULT_METRIC);
     this.vals = {}; // key -> recent values (the robust ranges' input)
     this.steps = [0, 0]; // first and last step on the curves
+    this.stepSeen = false; // whether steps holds a tick's step yet
     this.applied = { loss: {}, modes: {} }; // what was last relaid out, to skip no-op relayouts
     this.zoomed = { loss: false, modes: false }; // a person zoomed: leave the axes alone
     this.ready = false;
@@ -85,6 +95,7 @@ export class RunCharts {
     this.lossVisible = new Set(["loss_d", "loss_g"]);
     this.vals = {};
     this.steps = ticks.length ? [ticks[0].step, ticks[ticks.length - 1].step] : [0, 0];
+    this.stepSeen = ticks.length > 0;
     this.applied = { loss: {}, modes: {} };
     this.zoomed = { loss: false, modes: false };
     for (const t of ticks) { this.noteTerms(t); this.keep(t); }
@@ -167,7 +178,8 @@ export class RunCharts {
       if (arr.length > MAX_POINTS) arr.splice(0, arr.length - MAX_POINTS);
     }
     if (typeof t.step === "number") {
-      if (this.steps[1] === 0 && this.steps[0] === 0) this.steps[0] = t.step;
+      if (!this.stepSeen) this.steps = [t.step, t.step];
+      this.stepSeen = true;
       this.steps[1] = Math.max(this.steps[1], t.step);
     }
   }
@@ -186,6 +198,15 @@ export class RunCharts {
     const shapes = this.withCursor(lay.shapes);
     const out = { shapes, annotations: lay.annotations };
     if (this.zoomed[which]) return out;
+    // Before the curves have a span of their own (no tick, or one), Plotly's autorange would
+    // span the marker shapes alone (a claim at step 3,000 gave an axis of 2999–3000.5): pin
+    // the axis from the run's first step to its furthest marker until a second tick arrives
+    const marks = this.markers.map((m) => m.step);
+    if (this.steps[1] <= this.steps[0] && marks.length) {
+      out["xaxis.range"] = [Math.min(this.steps[0], ...marks), Math.max(this.steps[0] + 1, ...marks)];
+    } else {
+      out["xaxis.autorange"] = true;
+    }
     if (which === "loss") {
       const values = [];
       for (const key of this.lossVisible) for (const v of this.vals[key] || []) values.push(v);
@@ -272,7 +293,7 @@ export class RunCharts {
     if (curvePerf.length > 5000) curvePerf.splice(0, 2500);
   }
 
-  /** Chart another scalar on the modes chart's right axis (METRIC_CHOICES key). */
+  /** Chart another scalar on the modes chart's right axis (a key of setMetricChoices' list). */
   setMetric(key, ticks = []) {
     this.metric = metricChoice(key);
     if (!this.ready) return;

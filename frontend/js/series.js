@@ -25,23 +25,31 @@ export const MODE_TRACES = [
 ];
 
 /**
- * The scalar metric drawn against steps on the modes chart's right axis (divergence over time):
- * reverse KL by default, any other scalar of a tick on request. `log`: drawn on a log axis.
+ * The scalar drawn against steps on the modes chart's right axis (divergence over time): reverse
+ * KL by default, any other scalar of a tick on request. The list is the server's (the `stats` of
+ * /api/options, labelled as the server labels them): every scalar but the step counters and the
+ * mode counts the left axis already draws, metrics first. Only the colours are the page's own.
  */
-export const METRIC_CHOICES = [
-  { key: "reverse_kl", label: "reverse KL", color: "#c2410c" },
-  { key: "hopping", label: "hopping", color: "#7c3aed" },
-  { key: "hq_fraction", label: "high quality", color: "#0f766e" },
-  { key: "effective_modes", label: "effective modes", color: "#4c8bf5" },
-  { key: "loss_d", label: "D loss", color: "#e4572e" },
-  { key: "loss_g", label: "G loss", color: "#4c8bf5" },
-  { key: "term_gp", label: "GP term", color: "#a05cd6" },
-  { key: "term_r1", label: "R1 term", color: "#2bb3a3" },
-  { key: "term_entropy", label: "entropy term", color: "#d4a017" },
-  { key: "grad_norm_d", label: "‖∇D‖", color: "#9a3412" },
-  { key: "grad_norm_g", label: "‖∇G‖", color: "#1d4ed8" },
-  { key: "steps_per_sec", label: "steps/s", color: "#475569" },
-];
+const METRIC_COLORS = {
+  reverse_kl: "#c2410c", hopping: "#7c3aed", hq_fraction: "#0f766e",
+  effective_modes: "#4c8bf5", loss_d: "#e4572e", loss_g: "#4c8bf5", term_gp: "#a05cd6",
+  term_r1: "#2bb3a3", term_entropy: "#d4a017", grad_norm_d: "#9a3412", grad_norm_g: "#1d4ed8",
+  steps_per_sec: "#475569",
+};
+const OTHER_COLORS = ["#0e7490", "#be185d", "#4d7c0f", "#92400e"];
+const NOT_CHARTED = new Set(["step", "time", "config_version", "modes_captured", "modes_covered"]);
+const KIND_ORDER = ["metric", "loss", "term", "norm", "tick"];
+
+export function metricChoices(stats) {
+  const rank = (s) => (KIND_ORDER.includes(s.kind) ? KIND_ORDER.indexOf(s.kind) : KIND_ORDER.length);
+  return (stats || [])
+    .filter((s) => !NOT_CHARTED.has(s.name))
+    .sort((a, b) => rank(a) - rank(b)) // stable: the server's order within a kind
+    .map((s, j) => ({
+      key: s.name, label: s.label, help: s.help,
+      color: METRIC_COLORS[s.name] || OTHER_COLORS[j % OTHER_COLORS.length],
+    }));
+}
 export const DEFAULT_METRIC = "reverse_kl";
 
 export const OCC_COLORS = { covered: "#2e9e5b", starving: "#e0a526", dropped: "#d64545" };

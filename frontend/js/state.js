@@ -14,7 +14,7 @@ export const SHOW_DEFAULTS = Object.freeze({ heat: true, real: true, fake: true,
 // a run started from the page trains until stopped unless the person sets its steps.
 export const PAGE_DEFAULTS = Object.freeze({ steps: 0 });
 
-// The scalar the modes chart draws on its right axis (series.js METRIC_CHOICES).
+// The scalar the modes chart draws on its right axis (from the server's stats, series.js metricChoices).
 const DEFAULT_METRIC = "reverse_kl";
 const METRIC_RE = /^[a-z_]{1,32}$/;
 

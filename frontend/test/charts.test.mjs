@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
-  labelRows, robustRange, frameRate, METRIC_CHOICES, latentSlice,
+  labelRows, robustRange, frameRate, metricChoices, latentSlice,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
@@ -242,6 +242,21 @@ test("the page's frame rate: frames per second over the last 3 s, decaying when 
   assert.ok(stalled.fps < 4 && stalled.sinceMs === 2100, JSON.stringify(stalled));
   assert.equal(frameRate(times, 20000).fps, 0);
   assert.deepEqual(frameRate([], 100), { fps: null, sinceMs: null });
-  // every metric on offer is a scalar the frames carry
-  for (const c of METRIC_CHOICES) assert.ok(SCALAR_KEYS.includes(c.key), c.key);
+});
+
+test("the metric picker offers the server's scalars, metrics first, mode counts left out", () => {
+  const stats = [
+    { name: "step", label: "step", kind: "tick" },
+    { name: "steps_per_sec", label: "steps/s", kind: "tick" },
+    { name: "loss_d", label: "D loss", kind: "loss", help: "D's loss" },
+    { name: "modes_covered", label: "modes covered", kind: "metric" },
+    { name: "reverse_kl", label: "reverse KL", kind: "metric" },
+    { name: "new_metric", label: "a new one", kind: "metric" },
+  ];
+  const c = metricChoices(stats);
+  assert.deepEqual(c.map((m) => m.key), ["reverse_kl", "new_metric", "loss_d", "steps_per_sec"]);
+  assert.equal(c[2].label, "D loss");
+  assert.equal(c[2].help, "D's loss");
+  assert.ok(c.every((m) => /^#[0-9a-f]{6}$/.test(m.color)), "every choice has a colour");
+  assert.deepEqual(metricChoices(undefined), []);
 });
