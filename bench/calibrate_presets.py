@@ -151,15 +151,17 @@ FINDINGS = """\
   seeds (HQ ≈ 0 %), so unrolling helps there, but slowly: the paper trains 25,000 steps at batch
   512, far beyond a lesson on a CPU. A batched search at those rates (lr_g 5e-4 or 1e-3, lr_d
   1e-4 to 1e-3) found no setting that covered more than 5 modes by step 4,000.
-- **grid25** is harder still: its modes have std 0.05 on a spacing of 2, and no short run tried
-  got near 20 of 25 covered. The collapse recipe leaves the samples smeared between the modes
-  (≈ 2 % HQ) while the nearest-mode histogram stays spread (≈ 20 effective modes), so on the grid
-  "collapse" shows as a failure to lock on, not as one blob; WGAN-GP at 3,000 steps is no better
-  (0–1 covered, 11–22 effective modes); the plain defaults do a little better (2–3 covered,
-  ≈ 12 % HQ at 3,000 steps) and β1 0.5 with equal lrs 1e-3 reached 5 covered, 36 % HQ at 6,000.
-  The knobs that rescue the ring do not rescue the grid in 6,000 steps: WGAN-GP (λ 0.3 or 1,
-  β (0.5, 0.9), G 5e-4 or 1e-3) covered 0–2 of 25 at 4–9 % HQ, and the non-saturating loss with
-  a gradient penalty 2–6 of 25 at 8–17 % HQ.
+- **grid25** is harder still: its modes have std 0.05 on a spacing of 2. The collapse recipe
+  leaves the samples smeared between the modes (≈ 2 % HQ) while the nearest-mode histogram stays
+  spread (≈ 20 effective modes), so on the grid "collapse" shows as a failure to lock on, not as
+  one blob. The knobs that rescue the ring do rescue the grid, but only with time: in a search
+  over 20,000 steps (`bench/search_presets.py --preset wgan-gp-grid25 --vary
+  objective=wgan-gp,nsgan --seeds 0-2 --steps 20000 --every 2000`), WGAN-GP (λ 1, β (0.5,
+  0.9), G 5e-4 against D 1e-3) covered 0–3 of 25 for the first 10,000 steps, 2–8 at 14,000,
+  5–19 at 16,000, 20–21 at 18,000 and 24–25 at 20,000; the non-saturating loss with the same
+  penalty climbed more slowly (15–20 at 20,000). Earlier short searches (6,000 steps) had found
+  no grid rescue: WGAN-GP covered 0–2 of 25 there, the penalty on the non-saturating loss 2–6,
+  β1 0.5 with equal rates 1e-3 reached 5. `wgan-gp-grid25` therefore trains 20,000 steps.
 """
 
 

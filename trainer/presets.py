@@ -120,12 +120,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            dict(dataset="grid25", **_COLLAPSE), expect=("modes_covered", "at_most", 3)),
     Preset("wgan-gp-grid25",
            "collapse-grid25 switched to WGAN-GP with the settings that rescue the ring (λ 1, "
-           "Adam β (0.5, 0.9), G 5e-4 against D 1e-3) — an honest negative: on the grid it "
-           "does not recover in a lesson's length; like the collapse preset its samples stay "
-           "smeared between the 25 modes, a few per cent of them high quality and at most a "
-           "few modes covered. The grid needs far longer runs than a lesson allows.",
-           _WGAN_GP,
-           base="collapse-grid25", expect=("modes_covered", "at_most", 3)),
+           "Adam β (0.5, 0.9), G 5e-4 against D 1e-3), given the time the grid needs: for "
+           "the first ~12,000 steps it looks no better than the collapse preset — samples "
+           "smeared between the 25 modes, a handful covered — then the smear tightens onto the "
+           "grid's points and the covered count climbs fast, to 20 or more of 25 by step "
+           "20,000 (about two minutes on a CPU). Without WGAN-GP (the non-saturating loss, no "
+           "penalty) the same knobs collapse instead: sharp samples on a few modes, about 4 "
+           "of 25 covered.",
+           _WGAN_GP | dict(steps=20000),
+           base="collapse-grid25", expect=("modes_covered", "at_least", 20),
+           control=dict(objective="nsgan", gp=0.0)),
     # ------------------------------------------------------------------ digits
     Preset("collapse-digits",
            "Mode collapse on 8×8 digits with the same recipe: the generator draws clean images "
