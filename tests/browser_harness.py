@@ -1,8 +1,9 @@
 """A real Collapse Lab server in a subprocess and Debian's Chromium through Playwright.
 
-Shared by tests/test_browser.py and bench/browser_frame.py. The server is started the way a person
-starts it (`python -m collapse_lab.server.cli serve`), pinged until healthy, and terminated →
-killed after.
+Shared by the browser tests and bench/browser_frame.py: the server, the browser, a page watched
+for uncaught errors and refused content, and the helpers that read the page's state. The server
+is started the way a person starts it (`python -m collapse_lab.server.cli serve`), pinged until
+healthy, and terminated → killed after.
 """
 
 from __future__ import annotations
@@ -103,3 +104,49 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+SHOTS = ROOT / "tests" / "screenshots"  # ignored by git; for a person to look at
+# what every page.evaluate of the helpers below starts with: the page's own objects
+PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
+CSP_WATCH = """window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));"""
+# plotly's stylesheet for map traces, which the page never draws, is the one thing refused
+MAP_CSS = ".maplibregl-map{font:12px/20px Helvetica"
+
+
+@contextmanager
+def watched_page(browser, **context_args) -> Iterator[object]:
+    """A page in a fresh context that fails the test, on close, for an uncaught error or for
+    anything the server's Content-Security-Policy (server/guard.py) refused but plotly's map
+    stylesheet."""
+    SHOTS.mkdir(exist_ok=True)
+    ctx = browser.new_context(**context_args)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.add_init_script(CSP_WATCH)
+    try:
+        yield pg
+        violations = pg.evaluate("window.__csp || []")
+    finally:
+        ctx.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+    assert [v for v in violations if not v.endswith(MAP_CSS)] == [], violations
+
+
+def open_page(page, url: str) -> None:
+    """Go to url and wait until the page says it is ready."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+
+
+def js(page, expr: str):
+    """The value of a JS expression in the page (PRELUDE's names in scope)."""
+    return page.evaluate(f"() => {{ {PRELUDE} return ({expr}); }}")
+
+
+def wait_js(page, expr: str, timeout: float = 60_000) -> None:
+    """Wait until a JS expression is truthy in the page, once the app exists."""
+    page.wait_for_function(f"() => {{ {PRELUDE} return !!(app && ({expr})); }}", timeout=timeout)

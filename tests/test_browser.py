@@ -9,14 +9,21 @@ Without Chromium these tests skip with the reason, except under CI=true, where t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-from browser_harness import chromium, require_chromium, running_server
+from browser_harness import (
+    SHOTS,
+    chromium,
+    js,
+    open_page,
+    require_chromium,
+    running_server,
+    wait_js,
+    watched_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-SHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 720}
 # the collapse preset, bounded so a run ends on its own if a test dies half-way
 LIVE_HASH = "#preset=collapse-ring8&steps=200000"
@@ -32,49 +39,14 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    SHOTS.mkdir(exist_ok=True)
     with chromium() as b:
         yield b
 
 
 @pytest.fixture()
 def page(browser):
-    ctx = browser.new_context(viewport=VIEWPORT)
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.add_init_script(CSP_WATCH)
-    yield pg
-    violations = pg.evaluate("window.__csp || []")
-    ctx.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-    # the server's Content-Security-Policy (server/guard.py) lets everything the page does
-    # through; plotly's stylesheet for map traces, which the page never draws, is refused
-    assert [v for v in violations if not v.endswith(MAP_CSS)] == [], violations
-
-
-CSP_WATCH = """window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));"""
-MAP_CSS = ".maplibregl-map{font:12px/20px Helvetica"
-
-
-def open_page(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
-
-
-PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
-
-
-def js(page, expr: str):
-    return page.evaluate(f"() => {{ {PRELUDE} return ({expr}); }}")
-
-
-def wait_js(page, expr: str, timeout: float = 60_000) -> None:
-    page.wait_for_function(
-        f"() => {{ {PRELUDE} return !!(app && ({expr})); }}",
-        timeout=timeout)
+    with watched_page(browser, viewport=VIEWPORT) as pg:
+        yield pg
 
 
 def test_live_run_steer_share_and_replay(page, server, browser):

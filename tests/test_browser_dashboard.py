@@ -11,15 +11,22 @@ reason, except under CI=true, where that is a failure.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
-from browser_harness import chromium, require_chromium, running_server
+from browser_harness import (
+    SHOTS,
+    chromium,
+    js,
+    open_page,
+    require_chromium,
+    running_server,
+    wait_js,
+    watched_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-SHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 720}
 
 require_chromium()
@@ -33,36 +40,14 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    SHOTS.mkdir(exist_ok=True)
     with chromium() as b:
         yield b
 
 
 @pytest.fixture()
 def page(browser):
-    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ctx.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-
-
-PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
-
-
-def open_page(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
-
-
-def js(page, expr: str):
-    return page.evaluate(f"() => {{ {PRELUDE} return ({expr}); }}")
-
-
-def wait_js(page, expr: str, timeout: float = 60_000) -> None:
-    page.wait_for_function(f"() => {{ {PRELUDE} return !!(app && ({expr})); }}", timeout=timeout)
+    with watched_page(browser, viewport=VIEWPORT, accept_downloads=True) as pg:
+        yield pg
 
 
 def set_range(page, selector: str, pos: int) -> None:

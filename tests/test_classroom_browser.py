@@ -14,33 +14,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from browser_harness import chromium, free_port, require_chromium
+from browser_harness import SHOTS, chromium, free_port, js, require_chromium, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
-SHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 TOKEN = "class-secret-42"
 FOLLOW_MS = 1000  # a follower shows what the teacher shows within a second
 
 require_chromium()
 
-PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
 # controls a watch-only page may use: they change what it shows, never a run
 VIEW_ONLY = {"tab", "share", "follow-toggle", "show-heat", "show-real", "show-arrows",
              "show-manifold", "metric", "png",
              "csv", "history-refresh", "scrub", "scrub-play", "open"}
-
-
-def js(page, expr: str):
-    return page.evaluate(f"() => {{ {PRELUDE} return ({expr}); }}")
-
-
-def wait_js(page, expr: str, timeout: float = 60_000) -> None:
-    page.wait_for_function(f"() => {{ {PRELUDE} return !!(app && ({expr})); }}", timeout=timeout)
 
 
 def acting_controls(page) -> list[str]:
