@@ -99,6 +99,28 @@ def main(argv: list[str] | None = None) -> int:
 # What the search for these presets found besides them (single runs, 3,000 steps unless said,
 # ring8, 2×128 ReLU networks, batch 256): kept here so the next person does not repeat it.
 FINDINGS = """\
+## Switching a collapsed run live
+
+The classroom move: a `collapse-ring8` run has collapsed (3,000 steps, onto 1–2 modes), and the
+teacher presses "Switch this run to the preset" for a remedy twin — its knobs arrive as one live
+change and the run trains on. `python bench/live_switch.py --to NAME --seeds 0-9 --before 3000
+--after 3000 --every 500 --markdown` does the same without a browser (one process a seed, one
+thread); a seed counts when the twin's own claim holds at a check within 3,000 steps of the
+switch. The target for a lesson is 8 seeds of 10.
+
+| switch | at step | claim | met within 3,000 steps | steps to meet it | median covered at +3,000 |
+|---|---|---|---|---|---|
+| `collapse-ring8` → `wgan-gp-ring8` | 3000 | ≥ 7 of 8 modes covered | 4/10 | 1,500–2,500 | 4.5 |
+| `collapse-ring8` → `gp-ring8` | 3000 | ≥ 7 of 8 modes covered | 0/10 | — | 1 |
+| `collapse-ring8` → `pacgan-ring8` | 3000 | ≥ 6 of 8 modes covered | 2/10 | 2,500–3,000 | 1.5 |
+
+None of the twins meets that target: a twin started fresh recovers reliably, but switched onto
+a run that has already collapsed the generator first loses even the mode it held (0 covered for
+the first 500–1,000 steps, its mass spread and blurred), and then climbs back slowly. In a lesson,
+start the twin as a run of its own (or a compare pair) for a sure result, and switch live to show
+the recovery beginning, expecting it on a few seeds of ten within 3,000 steps. The grid's twin
+(20,000 steps when fresh) was not measured live.
+
 ## How the presets were found, and what did not work
 
 - **The collapse recipe.** Non-saturating GAN, D's learning rate 1e-3 and G's 2e-4, Adam β1 0.9:
@@ -109,9 +131,15 @@ FINDINGS = """\
   never settles on any mode (≈ 10 % HQ).
 - **Hopping on the ring was not found.** Once collapsed onto a ring mode the generator stays
   there; a stronger D (2 D steps a G step, D lr 2e-3) pushes it off and back onto the *same*
-  mode (max hop 0.3–0.5), not to another. The picture of Metz et al. — the generator rotating
-  from mode to mode — appears on **digits** with the same recipe: the generator draws one class,
-  then another (7 → 1 → 0 → 7 → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart.
+  mode (max hop 0.3–0.5), not to another. Two batched searches (`bench/search_presets.py`,
+  3,000 steps, hops between ticks 20 steps apart) looked for the cycle of Metz et al.: G faster
+  than D (G 1e-3 or 3e-3, D 1e-4 or 3e-4, β1 0.5, alternating and simultaneous updates; 5 seeds)
+  never settled on a mode to hop from (max hop ≤ 0.14); a fast, strong D against a fast G (G
+  1e-3 or 3e-3, D 3e-3 or 1e-2, 1 or 3 D steps a G step, β1 0.9; 2 seeds) reached max hops of
+  0.20–0.42, never 0.5. The picture of the generator rotating from mode to mode appears on
+  **digits** with the collapse recipe: the generator draws one class, then another (7 → 1 → 0 → 7
+  → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart (`collapse-digits`, lesson
+  `hopping-digits`).
 - **What made the remedies recover: a soft penalty and a faster G.** With the collapse
   preset's optimizer (G 2e-4, β1 0.9) every remedy tried either left the collapse in place
   (minibatch stddev, entropy 0.1, unrolling) or spread the mass over the ring (6–8 effective
@@ -127,21 +155,30 @@ FINDINGS = """\
   preset's β1 0.9 (λ 1 and 3 recover less or not at all). Each twin has a control — the same
   knobs with the remedy off — which stays collapsed on 1–5 modes, 2 on most seeds (table
   above), so the remedy, not the optimizer change, does the rescuing.
-- **Switching a collapsed run live** (`bench/live_switch.py`; the dashboard's "Switch this run
-  to the preset" does the same): collapse-ring8 trained 3,000 steps (collapsed onto 1–2 modes),
-  then switched mid-run to a twin's knobs as one live change.
-  To wgan-gp-ring8's knobs, the generator came back to ≥ 7 covered modes within 5,000 steps on 4
-  of 6 seeds (0, 3, 4, 5; 2,000–3,000 steps after the switch), while seed 1 stopped at 3–4 and
-  seed 2 stayed on one mode. To gp-ring8's, recovery from an already collapsed state was slower:
-  8 covered on seed 3, 2–4 on seeds 0–2 after 5,000 steps. So in a lesson, start the twin as its
-  own run for a sure result, or switch live and expect most seeds, not all, to recover.
 - **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9), λ 10) spreads over all
   eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
-- **Minibatch discrimination** costs about as much as 3–5 plain steps per step on a CPU even with
-  8 kernels and batch 64–128; on about 6 seeds in 10 it breaks the single-point collapse
-  (effective modes ≈ 5–7) but its samples stayed blurry in every run tried: at batch 64 and 128,
-  G 2e-4 or 5e-4, β1 0.5 or 0.9, β2 0.9, 4,000 steps, no mode was covered and at most 0.3 % of
-  samples were high quality, while the same knobs without it collapse onto 1–2 sharp modes.
+- **Minibatch discrimination** was searched three times, and no setting rescued the ring.
+  Its features now cost about two plain steps per step at batch 64 (docs/performance.md), so the
+  searches could run long. (1) 8 kernels of 4, batch 64 and 128, G 2e-4 or 5e-4, β1 0.5 or 0.9,
+  β2 0.9, 4,000 steps: on about 6 seeds in 10 it breaks the single-point collapse (effective
+  modes ≈ 5–7), but no mode was covered and at most 0.3 % of samples were high quality. (2) 16
+  kernels of 4 (the default, so the twin can be switched to live), batch 64 and 128, G 2e-4, 5e-4
+  or 1e-3, β1 0.5 or 0.9, 3 seeds, 4,000 steps: in every setting at most one seed of three
+  reached 7–8 covered, the others 0–6; median HQ 0.1–46 %. Run on to 8,000 steps (β1 0.5, 5 seeds)
+  the best setting covered 0, 0, 8, 4, 0 — while the same knobs *without* minibatch
+  discrimination covered more (7–8 of 8 on 3 of 5 seeds at G 1e-3, batch 128): with a faster G the
+  optimizer, not the feature, does the rescuing. (3) Salimans et al.'s code starts the features
+  from the data: each kernel's scale set so that half the batch-mean nearest L1 distance is 1, and
+  a bias that centres the features. Tried with that start (scale and bias then held fixed), batch
+  64 and 128, G 2e-4 or 5e-4, β1 0.5 or 0.9, 3 seeds, 4,000 steps: every run collapsed onto a
+  single point (effective modes 1.0–1.85, 0–1 covered) — the narrow kernel makes every sample of
+  a real batch look alone, so the features stop telling a collapsed batch from a real one.
+  `minibatch-ring8` stays an honest negative.
+- **Packing (PacGAN)** rescues the collapse partly, and reliably. On the collapse recipe with G
+  raised to 5e-4 (3 and 5 seeds, 4,000 and 7,000 steps): packs of 4 covered 7, 6, 8, 7, 7 of 8
+  at step 7,000 (packs of 2: 7, 6, 6, 3, 4), while the same knobs unpacked stayed on 2–6 modes
+  (4, 2, 6, 3, 2); with G left at 2e-4 packing covered 1–5 by step 4,000. Adam β2 0.9 did no
+  better. `pacgan-ring8` claims ≥ 6 of 8 (PacGAN's own table: GAN 6.3, PacGAN 7.8–7.9).
 - **Unrolling (k = 5)** costs ~7 plain steps per step (60–100 s for 3,000 steps at batch 64 on
   one thread) and, on this collapse (D 5× faster than G), did not prevent it: the generator still
   sat on one or two modes. Unrolling is meant for a D slower than G, so we also ran it at Metz et

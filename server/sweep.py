@@ -131,11 +131,13 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         table = paper_tables.TABLES[ns.table]
         for d in paper_tables.DATASETS:
             mine = [s for s in summaries if s.label.startswith(f"{d}: ")]
+            by_label = {s.label: s for s in mine}
             pub = {}
-            for (_, _, model), s in zip(paper_tables.rows(table, d), mine, strict=True):
+            for label, _, model in paper_tables.rows(table, d):
+                # a row may be missing (--from-csv with runs of some presets only)
                 cells = table.published.get(model or "", {}).get(d)
-                if cells:
-                    pub[s.label] = {f"{model}:": ""} | cells
+                if cells and f"{d}: {label}" in by_label:
+                    pub[f"{d}: {label}"] = {f"{model}:": ""} | cells
             k = 8 if d == "ring8" else 25
             steps = ns.steps or "each preset's own"
             title = f"{d} ({k} modes), steps: {steps}, seeds {ns.seeds or table.seeds}"

@@ -112,3 +112,30 @@ def test_train_steps_zero_runs_until_ctrl_c(tmp_path):
 def test_sweep_refuses_steps_zero():
     p = cli("sweep", "--steps", "0", check=False)
     assert p.returncode == 2 and "--steps: expected a positive integer" in p.stderr
+
+
+def test_a_paper_table_from_earlier_runs_of_some_presets_only(tmp_path):
+    """`sweep --table pacgan --from-csv` prints the rows the CSV has (the calibration runs no
+    plain-defaults preset), each beside the published row it stands for, and none it lacks."""
+    from collapse_lab.trainer import sweep as sw
+
+    rows = []
+    for preset, covered in (("collapse-ring8", 1), ("pacgan-ring8", 7)):
+        for seed in (0, 1):
+            rows.append(dict(label=preset, preset=preset, dataset="ring8", objective="nsgan",
+                             seed=seed, steps=100, modes_captured=covered + seed,
+                             modes_covered=covered, num_modes=8, hq_pct=80.0,
+                             effective_modes=float(covered), reverse_kl=0.5, max_hopping=0.1,
+                             covered_min=covered, covered_max=covered, frac_ticks_le3=1.0,
+                             wall_s=1.0, overrides=""))
+    path = tmp_path / "runs.csv"
+    path.write_text(sw.to_csv(rows))
+    out = cli("sweep", "--table", "pacgan", "--seeds", "0-1", "--from-csv", str(path)).stdout
+    lines = out.splitlines()
+    packing = next(x for x in lines if x.startswith("ring8: Packing, m = 4"))
+    assert "7.5 ± 0.5" in packing  # captured 7 and 8
+    assert "PacGAN4: modes 7.8±0.1" in packing
+    collapse = next(x for x in lines if x.startswith("ring8: GAN (collapse preset)"))
+    assert "GAN: modes 6.3±0.5" in collapse
+    assert not any(x.startswith("ring8: GAN (plain defaults)") for x in lines)
+    assert not any(x.startswith("ring8: WGAN-GP") for x in lines)

@@ -37,6 +37,7 @@ _OURS = (
     ("WGAN-GP", "wgan-gp-{d}", None),
     ("Gradient penalty (NS-GAN)", "gp-{d}", None),
     ("Minibatch discrimination", "minibatch-{d}", None),
+    ("Packing, m = 4 (collapse recipe)", "pacgan-{d}", "PacGAN4"),
     ("Balanced optimiser", "balanced-{d}", None),
 )
 
