@@ -118,8 +118,10 @@ None of the twins meets that target: a twin started fresh recovers reliably, but
 a run that has already collapsed the generator first loses even the mode it held (0 covered for
 the first 500–1,000 steps, its mass spread and blurred), and then climbs back slowly. In a lesson,
 start the twin as a run of its own (or a compare pair) for a sure result, and switch live to show
-the recovery beginning, expecting it on a few seeds of ten within 3,000 steps. The grid's twin
-(20,000 steps when fresh) was not measured live.
+the recovery beginning, expecting it on a few seeds of ten within 3,000 steps. Starting both
+optimizers' moments afresh at the switch (an experiment on the wgan-gp-ring8 row, not shipped)
+did not help: the same 4 seeds of 10, each 500–1,000 steps later. The grid's twin (20,000 steps
+when fresh) was not measured live.
 
 ## How the presets were found, and what did not work
 
