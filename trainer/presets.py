@@ -90,8 +90,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "drawn from a collapsed generator holds four copies of one point, which real packs "
            "almost never do, so D can punish the collapse itself: the mass spreads onto more "
            "and more modes and ends with 6–8 of the 8 covered by sharp samples (7 or 8 on most "
-           "seeds) by step 7,000. With packing off the same knobs end on 2–6 modes, about 3 "
-           "on most seeds, and never on 7.",
+           "seeds) by step 7,000. With packing off the same knobs end on 2–6 modes (3 or 4 on "
+           "the median seed), never on 7.",
            dict(pack=4, lr_g=5e-4, steps=7000),
            base="collapse-ring8", expect=("modes_covered", "at_least", 6),
            control=dict(pack=1)),
