@@ -239,9 +239,10 @@ export class RunCharts {
     const old = this.applied[which].range;
     // a range that moved by under 10 % of its span is not worth a redraw on its own
     const small = range && old && Math.abs(range[0] - old[0]) + Math.abs(range[1] - old[1]) < 0.1 * (old[1] - old[0]);
-    if (small && JSON.stringify(lay.annotations) === this.applied[which].ann
+    const x = JSON.stringify(lay["xaxis.range"] || null); // pinned until a second tick, then auto
+    if (small && x === this.applied[which].x && JSON.stringify(lay.annotations) === this.applied[which].ann
         && JSON.stringify(lay.shapes) === this.applied[which].shapes) return;
-    this.applied[which] = { key, range, ann: JSON.stringify(lay.annotations), shapes: JSON.stringify(lay.shapes) };
+    this.applied[which] = { key, range, x, ann: JSON.stringify(lay.annotations), shapes: JSON.stringify(lay.shapes) };
     Plotly().relayout(this.els[which], lay);
   }
 
