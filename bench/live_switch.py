@@ -95,14 +95,13 @@ def main() -> None:
             when = f"claim met {hit} steps after" if hit is not None else "claim not met"
             print(f"seed {seed}: " + " → ".join(f"{t['modes_covered']:g}" for t in ticks)
                   + f"   ({when})", flush=True)
-    ok = [s for s, h in reached.items() if h is not None]
+    met = sorted(h for h in reached.values() if h is not None)  # steps after, per seed met
     claim = claim_text(a.dst).removesuffix(" at the end")
-    print(f"{a.dst} live: {claim} within {a.within} steps of the switch on {len(ok)} of "
+    print(f"{a.dst} live: {claim} within {a.within} steps of the switch on {len(met)} of "
           f"{len(reached)} seeds")
     if a.markdown:
-        steps = sorted(h for h in reached.values() if h is not None)
-        when = f"{steps[0]}–{steps[-1]}" if steps else "—"
-        print(f"| `{a.src}` → `{a.dst}` | {a.before} | {claim} | {len(ok)}/{len(reached)} | "
+        when = f"{met[0]}–{met[-1]}" if met else "—"
+        print(f"| `{a.src}` → `{a.dst}` | {a.before} | {claim} | {len(met)}/{len(reached)} | "
               f"{when} | {statistics.median(at_end):g} |")
 
 
