@@ -33,8 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from _proc import free_port  # noqa: E402
+from browser_harness import running_server  # noqa: E402
 
 from collapse_lab.server.client import Client  # noqa: E402
 
@@ -42,32 +43,12 @@ LRS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3)
 
 
 @contextmanager
-def server(**env: str):
-    port = free_port()
-    data = tempfile.mkdtemp(prefix="collapse-lab-scale-")
-    e = dict(os.environ, OMP_NUM_THREADS="1", COLLAPSE_LAB_WORKER_THREADS="1",
-             **{f"COLLAPSE_LAB_{k.upper()}": v for k, v in env.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port",
-                             str(port), "--data-dir", data], cwd=ROOT, env=e,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    c = Client(f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                c.health()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.5)
-        yield c
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def server(max_workers: int, **env: str):
+    """A real server (settings from `env`, as COLLAPSE_LAB_<KEY>) and a client of it."""
+    data = Path(tempfile.mkdtemp(prefix="collapse-lab-scale-"))
+    with running_server(data, max_workers=max_workers, wait_s=180,
+                        env={f"COLLAPSE_LAB_{k.upper()}": v for k, v in env.items()}) as url:
+        yield Client(url, timeout=60)
 
 
 def knobs(i: int, steps: int = 1_000_000) -> dict:
@@ -85,7 +66,7 @@ def packing(a: argparse.Namespace) -> None:
     print(f"{'pack':>6} {'training':>9} {'queued':>7} {'run-steps/s total':>18} "
           f"{'per training run':>17} {'per run':>8}")
     for pack in ("false", "true"):
-        with server(pack=pack, max_workers=str(a.workers)) as c:
+        with server(a.workers, pack=pack) as c:
             ids = [c.start_run(**knobs(i))["id"] for i in range(a.runs)]
             time.sleep(a.warmup)
             s0, t0 = steps_of(c, ids), time.monotonic()
@@ -119,7 +100,7 @@ def backends(a: argparse.Namespace) -> None:
     print(f"{'backend':>8} {'first frame':>12} {'frame age median':>17} {'p95':>7} "
           f"{'run-steps/s':>12}")
     for backend in ("local", "ray"):
-        with server(backend=backend, max_workers=str(a.runs), pack="false") as c:
+        with server(a.runs, backend=backend, pack="false") as c:
             out: dict = {}
             t0 = time.time()
             rid = c.start_run(**knobs(0))["id"]

@@ -13,11 +13,20 @@ series it has alone, so its numbers are those of `collapse-lab train` with the s
 Prints, per variant, modes covered at each checkpoint (one number per seed), the final HQ % and
 effective modes, and the largest hop between consecutive ticks over the run (`--tick` steps apart;
 the dashboard's default is 20) with the share of seeds on which it exceeds 0.5.
+
+With `--live-at N` every run starts from the preset alone and the variant's values (with
+`--set`'s) arrive as one live change at step N, as the dashboard's "Switch this run to the preset"
+sends them: the search for knobs that rescue a run which has already collapsed. The steps before
+the switch are trained once a seed; each variant goes on from a copy of that state.
+
+    python bench/search_presets.py --preset collapse-ring8 --live-at 3000 --steps 6000 \\
+        --set objective=wgan-gp --vary lr_g=5e-4,1e-3 --seeds 0-9 --every 500
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -37,26 +46,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", required=True)
     ap.add_argument("--vary", action="append", default=[], help="KNOB=V1,V2,... (repeatable)")
-    ap.add_argument("--set", action="append", default=[], help="KNOB=VALUE for every variant")
+    ap.add_argument("--set", action="append", default=[],
+                    help="KNOB=VALUE for every variant (with --live-at, part of its live change)")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--every", type=int, default=1000, help="steps between checkpoints")
     ap.add_argument("--tick", type=int, default=20, help="steps between ticks (hops are measured "
                     "between consecutive ticks)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--live-at", type=int, default=0,
+                    help="apply each variant's values as a live change at this step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     fixed = dict(preset_values(a.preset))
-    for item in parse_vary(a.set):
-        fixed[item[0]] = item[1][0]
+    common = {k: vs[0] for k, vs in parse_vary(a.set)}
     variants = grid(parse_vary(a.vary)) or [("base", {})]
+    if a.live_at:  # --set's values travel with each variant's live change
+        variants = [(label, dict(common, **ov)) for label, ov in variants]
+    else:
+        fixed.update(common)
     seeds = parse_seeds(a.seeds)
-    checkpoints = list(range(a.every, a.steps + 1, a.every))
+    checkpoints = list(range(a.live_at + a.every, a.steps + 1, a.every))
     # results[label][seed] = (covered per checkpoint, final hq %, final effective modes)
     results: dict[str, dict[int, tuple[list[int], float, float]]] = {v[0]: {} for v in variants}
     t0 = time.perf_counter()
-    # every variant on every seed in one driver: the runs that share a step's shape train as
-    # one stacked engine, whatever their seeds and values
     trainer = Trainer()
     covered: dict[tuple[str, int], list[int]] = {}
     last: dict[tuple[str, int], dict] = {}
@@ -64,7 +77,7 @@ def main() -> None:
 
     def on_tick(key: tuple[str, int], tick: dict) -> None:
         max_hop[key] = max(max_hop.get(key, 0.0), tick["hopping"])
-        if tick["step"] > 0 and tick["step"] % a.every == 0:
+        if tick["step"] > a.live_at and tick["step"] % a.every == 0:
             covered.setdefault(key, []).append(tick["modes_covered"])
             last[key] = tick
 
@@ -72,13 +85,36 @@ def main() -> None:
         print(f"# seed {key[1]} {key[0]}: {status}, covered {covered.get(key)} "
               f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
-    trainer.add_many([
-        (f"{label}|{seed}", make_config(dict(fixed, **ov, seed=seed, steps=a.steps,
-                                             tick_every=a.tick, threads=a.threads)),
-         Callbacks(on_tick=lambda t, k=(label, seed): on_tick(k, t),
-                   on_end=lambda st, why, k=(label, seed): on_end(k, st, why),
-                   want_picture=lambda: False))
-        for seed in seeds for label, ov in variants])
+    def cfg_for(seed: int, ov: dict) -> object:
+        return make_config(dict(fixed, **ov, seed=seed, steps=a.steps, tick_every=a.tick,
+                                threads=a.threads))
+
+    def callbacks(key: tuple[str, int]) -> Callbacks:
+        return Callbacks(on_tick=lambda t: on_tick(key, t),
+                         on_end=lambda st, why: on_end(key, st, why),
+                         want_picture=lambda: False)
+
+    if a.live_at:
+        # the steps before the switch are the same for every variant: train them once a seed,
+        # then each variant goes on from a copy of that state with its values applied live
+        pre = Trainer()
+        pre.add_many([(str(seed), cfg_for(seed, {}), None) for seed in seeds])
+        while any(r.step < a.live_at for r in pre.runs.values()):
+            pre.advance()
+        states = {seed: pre.state(str(seed)) for seed in seeds}
+        print(f"# {a.live_at} steps before the switch ({time.perf_counter() - t0:.0f} s)",
+              file=sys.stderr, flush=True)
+        trainer.add_many([(f"{label}|{seed}", copy.deepcopy(states[seed]),
+                           callbacks((label, seed)))
+                          for seed in seeds for label, _ in variants], tick=False)
+        for label, ov in variants:
+            for seed in seeds:
+                trainer.command(f"{label}|{seed}", {"set": ov})
+    else:
+        # every variant on every seed in one driver: the runs that share a step's shape train
+        # as one stacked engine, whatever their seeds and values
+        trainer.add_many([(f"{label}|{seed}", cfg_for(seed, ov), callbacks((label, seed)))
+                          for seed in seeds for label, ov in variants])
     while trainer.active():
         trainer.advance()
     for label, _ in variants:

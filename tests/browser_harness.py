@@ -57,20 +57,23 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(data_dir: Path, max_workers: int = 2, log_path: Path | None = None,
-                   frame_rate: float = 10.0, port: int | None = None) -> Iterator[str]:
-    """Yield the base URL of a server subprocess; stop it (terminate, then kill) afterwards."""
+                   frame_rate: float = 10.0, port: int | None = None, token: str | None = None,
+                   env: dict[str, str] | None = None, wait_s: float = 60) -> Iterator[str]:
+    """Yield the base URL of a server subprocess; stop it (terminate, then kill) afterwards.
+
+    `env` adds settings (COLLAPSE_LAB_...) to the server's environment; its output goes to
+    `log_path` (data_dir/server.log by default)."""
     port = port or free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
-               COLLAPSE_LAB_WORKER_THREADS="1")
+               COLLAPSE_LAB_WORKER_THREADS="1", **(env or {}))
+    cmd = [sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port", str(port),
+           "--data-dir", str(data_dir), "--max-workers", str(max_workers),
+           "--frame-rate", str(frame_rate)] + (["--token", token] if token else [])
     log = open(log_path or data_dir / "server.log", "a")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port", str(port),
-         "--data-dir",
-         str(data_dir), "--max-workers", str(max_workers), "--frame-rate", str(frame_rate)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + wait_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}; see {log.name}")
@@ -80,17 +83,39 @@ def running_server(data_dir: Path, max_workers: int = 2, log_path: Path | None =
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"server not healthy after 60 s; see {log.name}")
+                raise RuntimeError(f"server not healthy after {wait_s:g} s; see {log.name}")
             time.sleep(0.2)
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+def module_fixtures(**server_args) -> tuple:
+    """A browser test module's `server` (a real server process, `running_server(**server_args)`)
+    and `browser` (Chromium) fixtures, one of each for the module:
+
+        server, browser = module_fixtures(max_workers=3)
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", name="server")
+    def server_fixture(tmp_path_factory):
+        with running_server(tmp_path_factory.mktemp("data"), **server_args) as url:
+            yield url
+
+    @pytest.fixture(scope="module", name="browser")
+    def browser_fixture():
+        SHOTS.mkdir(exist_ok=True)
+        with chromium() as b:
+            yield b
+
+    return server_fixture, browser_fixture
 
 
 @contextmanager

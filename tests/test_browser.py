@@ -13,8 +13,8 @@ import os
 import pytest
 from browser_harness import (
     SHOTS,
-    chromium,
     js,
+    module_fixtures,
     open_page,
     require_chromium,
     running_server,
@@ -31,16 +31,7 @@ LIVE_HASH = "#preset=collapse-ring8&steps=200000"
 require_chromium()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("data"), max_workers=3) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+server, browser = module_fixtures(max_workers=3)
 
 
 @pytest.fixture()

@@ -16,11 +16,10 @@ import httpx
 import pytest
 from browser_harness import (
     SHOTS,
-    chromium,
     js,
+    module_fixtures,
     open_page,
     require_chromium,
-    running_server,
     wait_js,
     watched_page,
 )
@@ -32,16 +31,7 @@ VIEWPORT = {"width": 1280, "height": 720}
 require_chromium()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("data"), max_workers=3) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+server, browser = module_fixtures(max_workers=3)
 
 
 @pytest.fixture()

@@ -11,12 +11,17 @@ Screenshots go to tests/screenshots/ (ignored by git) for a person to look at.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import pytest
-from browser_harness import SHOTS, chromium, free_port, js, require_chromium, wait_js
+from browser_harness import (
+    SHOTS,
+    js,
+    module_fixtures,
+    require_chromium,
+    running_server,
+    wait_js,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 
@@ -45,47 +50,16 @@ def acting_controls(page) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import subprocess
-
-    import httpx
-    from browser_harness import ROOT
-
     data = tmp_path_factory.mktemp("data")
-    port = free_port()
     # a snapshot every tick: the replay has frames to scrub through even after a short run
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
-               COLLAPSE_LAB_WORKER_THREADS="1", COLLAPSE_LAB_SNAPSHOT_EVERY="1")
-    log = open(data / "server.log", "a")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port", str(port),
-         "--data-dir", str(data), "--max-workers", "3", "--token", TOKEN],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with running_server(data, max_workers=3, token=TOKEN,
+                        env={"COLLAPSE_LAB_SNAPSHOT_EVERY": "1"}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        printed = (data / "server.log").read_text()
-        assert f"?token={TOKEN}" in printed  # the teacher link was printed, and only there
+    printed = (data / "server.log").read_text()
+    assert f"?token={TOKEN}" in printed  # the teacher link was printed, and only there
 
 
-@pytest.fixture(scope="module")
-def browser():
-    SHOTS.mkdir(exist_ok=True)
-    with chromium() as b:
-        yield b
+_, browser = module_fixtures()
 
 
 def new_page(browser, errors: list[str], name: str):
