@@ -123,6 +123,20 @@ optimizers' moments afresh at the switch (an experiment on the wgan-gp-ring8 row
 did not help: the same 4 seeds of 10, each 500–1,000 steps later. The grid's twin (20,000 steps
 when fresh) was not measured live.
 
+A search for other WGAN-GP knobs to switch to (`bench/search_presets.py --preset collapse-ring8
+--live-at 3000 --steps 6000 --set objective=wgan-gp --set beta1=0.5 --set beta2=0.9 --set gp=1
+--vary lr_g=5e-4,1e-3,2e-3 --vary lr_d=1e-3,2e-3 --vary n_critic=1,2 --seeds 0-7`, each seed's
+collapsed state copied into every variant) found none that meets the target: ≥ 7 of 8 covered
+at a check within 3,000 steps of the switch on 2–6 seeds of 8 across the 12 settings (the twin's
+own knobs: 3 of 8; the best, G and D both at 1e-3 with 2 critic steps, 6 of 8 — but a fresh run
+at that G rate is 2,000–3,000 steps slower, below). In every setting the switched run spreads
+over the whole ring within 500 steps (effective modes ≈ 8) and then needs about as long to
+sharpen onto the centres as a fresh run does (median HQ 19–52 % at +3,000), and the covered
+count flickers from check to check: a faster G or critic adds noise rather than speed.
+Starting D afresh at the switch (its weights and moments as at step 0; `--fresh-d`, not a
+control of the dashboard) helped a little: 5 of 8 seeds within 3,000 steps with the twin's knobs,
+while the same fresh D with the collapse knobs collapsed again onto 1–2 modes.
+
 ## How the presets were found, and what did not work
 
 - **The collapse recipe.** Non-saturating GAN, D's learning rate 1e-3 and G's 2e-4, Adam β1 0.9:
@@ -138,7 +152,16 @@ when fresh) was not measured live.
   than D (G 1e-3 or 3e-3, D 1e-4 or 3e-4, β1 0.5, alternating and simultaneous updates; 5 seeds)
   never settled on a mode to hop from (max hop ≤ 0.14); a fast, strong D against a fast G (G
   1e-3 or 3e-3, D 3e-3 or 1e-2, 1 or 3 D steps a G step, β1 0.9; 2 seeds) reached max hops of
-  0.20–0.42, never 0.5. The picture of the generator rotating from mode to mode appears on
+  0.20–0.42, never 0.5. Three more (3 seeds each; β1 0 or 0.9, G and D at 3e-3 to 3e-2, the
+  minimax loss beside the non-saturating one, a narrow G — 16 or 32 wide, z of 2 — that cannot
+  hold two clusters apart) came closest with the fastest rates (G 3e-2, D 1e-2, β1 0, G 32 wide,
+  z 2: max hops 0.48–0.50) but never above 0.5; the minimax loss never left its blob (hops
+  ≈ 0). Why 0.5 is a ceiling here: occupancy counts only high-quality samples (within 0.06 of a
+  centre), and a sharp cluster that leaves mode A is in transit — counted nowhere — before it
+  lands on mode B, so unless the whole trip fits between two ticks (20 steps), the move shows as
+  two hops of at most ½ (leaving A, reaching B). In those runs the generator flickered between
+  two neighbouring modes with a second cluster beside it rather than cycling round the ring.
+  The picture of the generator rotating from mode to mode appears on
   **digits** with the collapse recipe: the generator draws one class, then another (7 → 1 → 0 → 7
   → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart (`collapse-digits`, lesson
   `hopping-digits`).
@@ -159,7 +182,7 @@ when fresh) was not measured live.
   above), so the remedy, not the optimizer change, does the rescuing.
 - **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9), λ 10) spreads over all
   eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
-- **Minibatch discrimination** was searched three times, and no setting rescued the ring.
+- **Minibatch discrimination** was searched four times, and no setting rescued the ring.
   Its features now cost about two plain steps per step at batch 64 (docs/performance.md), so the
   searches could run long. (1) 8 kernels of 4, batch 64 and 128, G 2e-4 or 5e-4, β1 0.5 or 0.9,
   β2 0.9, 4,000 steps: on about 6 seeds in 10 it breaks the single-point collapse (effective
@@ -175,6 +198,13 @@ when fresh) was not measured live.
   64 and 128, G 2e-4 or 5e-4, β1 0.5 or 0.9, 3 seeds, 4,000 steps: every run collapsed onto a
   single point (effective modes 1.0–1.85, 0–1 covered) — the narrow kernel makes every sample of
   a real batch look alone, so the features stop telling a collapsed batch from a real one.
+  (4) A linear head scores a sample linearly in its closeness features, so D can ask for "more
+  alone" or "less alone" but not for "as clustered as the data"; fed into D's last hidden layer
+  instead (the features computed after the first, a zero-initialised weight into the second,
+  so D's score is a non-linear function of them), at 16 kernels of 4, batch 64 and 128, G 2e-4
+  or 5e-4, β1 0.5 or 0.9, 3 seeds, 4,000 steps: the mass spread (effective modes 7.5–7.9 with
+  β1 0.5) but stayed blurry — the best settings (G 5e-4, batch 128) covered 0, 8 and 2 of 8 at
+  the end (β1 0.5) or 0, 0 and 8 (β1 0.9), every other setting 0–1 on every seed. Not shipped.
   `minibatch-ring8` stays an honest negative.
 - **Packing (PacGAN)** rescues the collapse partly, and reliably. On the collapse recipe with G
   raised to 5e-4 (3 and 5 seeds, 4,000 and 7,000 steps): packs of 4 covered 7, 6, 8, 7, 7 of 8

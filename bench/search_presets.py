@@ -56,6 +56,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--live-at", type=int, default=0,
                     help="apply each variant's values as a live change at this step")
+    ap.add_argument("--fresh-d", action="store_true",
+                    help="with --live-at: D (weights and optimizer moments) starts afresh at the "
+                    "switch, as at step 0")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     fixed = dict(preset_values(a.preset))
@@ -104,6 +107,9 @@ def main() -> None:
         states = {seed: pre.state(str(seed)) for seed in seeds}
         print(f"# {a.live_at} steps before the switch ({time.perf_counter() - t0:.0f} s)",
               file=sys.stderr, flush=True)
+        if a.fresh_d:
+            for st in states.values():
+                st.D, st.opt_d = pre._fresh(st.cfg).D, None
         trainer.add_many([(f"{label}|{seed}", copy.deepcopy(states[seed]),
                            callbacks((label, seed)))
                           for seed in seeds for label, _ in variants], tick=False)

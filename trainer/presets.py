@@ -102,8 +102,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "breaks the single blob on some seeds and the mass spreads round the ring, but the "
            "samples stay blurry between the modes, a few per cent of them high quality at "
            "most, and no mode is covered by the end. A search over batch size, G's rate, "
-           "β1, runs of up to 8,000 steps and a data-dependent start for the features found "
-           "no setting that recovers (docs/presets.md).",
+           "β1, runs of up to 8,000 steps, a data-dependent start for the features and "
+           "features fed into D's hidden layer instead of its head found no setting that "
+           "recovers (docs/presets.md).",
            dict(minibatch_disc=True, batch_size=64),
            base="collapse-ring8", expect=("modes_covered", "at_most", 1)),
     Preset("unrolled-ring8",
