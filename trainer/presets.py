@@ -80,7 +80,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "D can no longer build the steep wall that herds the generator, so instead of "
            "settling on one mode the mass spreads and sharpens onto all eight (by around step "
            "3,500). Without the penalty these same knobs collapse, onto 2 modes on most seeds "
-           "(1–4).",
+           "(1–4). Switched live onto a collapse-ring8 run that has already collapsed, they did "
+           "not bring the modes back within 3,000 steps on any of 10 seeds: start it as a run "
+           "of its own (docs/presets.md).",
            dict(gp=0.3, lr_g=5e-4, beta2=0.9, steps=4000),
            base="collapse-ring8", expect=("modes_covered", "at_least", 7),
            control=dict(gp=0.0)),
@@ -91,7 +93,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "almost never do, so D can punish the collapse itself: the mass spreads onto more "
            "and more modes and ends with 6–8 of the 8 covered by sharp samples (7 or 8 on most "
            "seeds) by step 7,000. With packing off the same knobs end on 2–6 modes (3 or 4 on "
-           "the median seed), never on 7.",
+           "the median seed), never on 7. Switched live onto a collapse-ring8 run that has "
+           "already collapsed, packing brought 6 or more modes back within 3,000 steps on 2 "
+           "seeds of 10: start it as a run of its own (docs/presets.md).",
            dict(pack=4, lr_g=5e-4, steps=7000),
            base="collapse-ring8", expect=("modes_covered", "at_least", 6),
            control=dict(pack=1)),
