@@ -165,12 +165,13 @@ def _error(message: str) -> str:
 async def _sender(ws: WebSocket, m: Member) -> None:
     while True:
         try:
-            texts, _ = await m.mailbox.next()
+            items = await m.mailbox.next()
         except Overflow:
             await ws.close(code=1013, reason="too far behind")
             return
-        for t in texts:
-            await ws.send_text(t)
+        for t in items:  # texts: nothing publishes frames on the class channel
+            if isinstance(t, str):
+                await ws.send_text(t)
 
 
 async def _receiver(ws: WebSocket, room: Classroom, m: Member) -> None:

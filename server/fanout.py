@@ -2,7 +2,9 @@
 
 Each viewer owns a bounded mailbox: an ordered queue of text messages (events and status, never
 dropped; a viewer that lets `viewer_queue` of them pile up is disconnected instead) and a single
-frame slot where a newer frame replaces an unsent one (latest wins). Publishing costs one JSON
+frame slot where a newer frame replaces an unsent one (latest wins). The frame goes out in its
+place among the texts: a run's last frame is sent before the status that ends it, however far
+behind its viewer is. Publishing costs one JSON
 encoding per message and zero per frame, whatever the number of viewers, and never awaits, so
 a stalled browser cannot slow training or the other viewers.
 
@@ -28,6 +30,7 @@ class Viewer:
         self.max_text = max_text
         self.text: deque[str] = deque()
         self.frame: bytes | None = None
+        self.frame_at = 0  # how many of the queued texts were published before the frame
         self.wake = asyncio.Event()
         self.overflow = False
         self.sent_frames = 0
@@ -45,10 +48,12 @@ class Viewer:
         if self.frame is not None:
             self.dropped_frames += 1
         self.frame = frame
+        self.frame_at = len(self.text)  # after every text queued so far
         self.wake.set()
 
-    async def next(self) -> tuple[list[str], bytes | None]:
-        """Wait for something to send: all queued text, then the latest frame."""
+    async def next(self) -> list[str | bytes]:
+        """Wait for something to send: the queued texts and the latest frame (bytes), in the
+        order they were published."""
         while not self.text and self.frame is None:
             if self.overflow:
                 raise Overflow
@@ -56,12 +61,13 @@ class Viewer:
             await self.wake.wait()
         if self.overflow:
             raise Overflow
-        text = list(self.text)
+        out: list[str | bytes] = list(self.text)
         self.text.clear()
-        frame, self.frame = self.frame, None
-        if frame is not None:
+        if self.frame is not None:
+            out.insert(self.frame_at, self.frame)
+            self.frame = None
             self.sent_frames += 1
-        return text, frame
+        return out
 
 
 class Hub:

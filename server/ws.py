@@ -59,14 +59,15 @@ async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> No
         viewer.push_frame(run.hub.latest)
     while True:
         try:
-            texts, frame = await viewer.next()
+            items = await viewer.next()
         except Overflow:
             await ws.close(code=1013, reason="too far behind")
             return
-        for t in texts:
-            await ws.send_text(t)
-        if frame is not None:
-            await ws.send_bytes(frame)
+        for item in items:
+            if isinstance(item, bytes):
+                await ws.send_bytes(item)
+            else:
+                await ws.send_text(item)
 
 
 def _error(message: str, field: str | None = None) -> str:

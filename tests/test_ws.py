@@ -98,7 +98,7 @@ def test_viewer_mailbox_keeps_latest_frame_and_every_event():
     import asyncio
 
     from collapse_lab.server.fanout import Hub, Overflow
-    from collapse_lab.server.messages import Event
+    from collapse_lab.server.messages import Event, Status
 
     async def scenario():
         hub = Hub(max_text=3)
@@ -106,8 +106,20 @@ def test_viewer_mailbox_keeps_latest_frame_and_every_event():
         for i in range(50):  # a stalled viewer: 50 frames arrive, it keeps only the newest
             hub.publish_frame(bytes([i]))
         hub.publish(Event(event={"n": 1}))
-        texts, frame = await v.next()
-        assert frame == bytes([49]) and v.dropped_frames == 49 and len(texts) == 1
+        items = await v.next()
+        assert items[0] == bytes([49]) and v.dropped_frames == 49 and len(items) == 2
+        # a frame goes out in its place among the texts: the last frame before the status
+        # that ends the run, even when both wait for a slow viewer
+        hub.publish(Event(event={"n": 2}))
+        hub.publish_frame(b"last")
+        hub.publish(Status(status="done"))
+        hub.publish_frame(b"after")  # a newer frame replaces the unsent one, at its own place
+        items = await v.next()
+        assert [type(i) for i in items] == [str, str, bytes] and items[2] == b"after"
+        hub.publish_frame(b"last")
+        hub.publish(Status(status="done"))
+        items = await v.next()
+        assert items[0] == b"last" and '"done"' in items[1]
         for i in range(4):  # never-dropped messages overflow: the viewer is cut off instead
             hub.publish(Event(event={"n": i}))
         with pytest.raises(Overflow):
