@@ -125,17 +125,20 @@ when fresh) was not measured live.
 
 A search for other WGAN-GP knobs to switch to (`bench/search_presets.py --preset collapse-ring8
 --live-at 3000 --steps 6000 --set objective=wgan-gp --set beta1=0.5 --set beta2=0.9 --set gp=1
---vary lr_g=5e-4,1e-3,2e-3 --vary lr_d=1e-3,2e-3 --vary n_critic=1,2 --seeds 0-7`, each seed's
-collapsed state copied into every variant) found none that meets the target: ≥ 7 of 8 covered
-at a check within 3,000 steps of the switch on 2–6 seeds of 8 across the 12 settings (the twin's
-own knobs: 3 of 8; the best, G and D both at 1e-3 with 2 critic steps, 6 of 8 — but a fresh run
+--vary lr_g=5e-4,1e-3,2e-3 --vary lr_d=1e-3,2e-3 --vary n_critic=1,2 --seeds 0-7 --every 500`,
+each seed's collapsed state copied into every variant) found none that meets the target: the
+twin's claim (≥ 7 of 8 modes covered at a check within 3,000 steps of the switch) held on 2–6 of
+the 8 seeds across the 12 settings (the twin's own knobs: 3 of seeds 0–7, as in the table's
+4 of 0–9; the best, G and D both at 1e-3 with 2 critic steps, 6 of 8 — but a fresh run
 at that G rate is 2,000–3,000 steps slower, below). In every setting the switched run spreads
 over the whole ring within 500 steps (effective modes ≈ 8) and then needs about as long to
 sharpen onto the centres as a fresh run does (median HQ 19–52 % at +3,000), and the covered
 count flickers from check to check: a faster G or critic adds noise rather than speed.
 Starting D afresh at the switch (its weights and moments as at step 0; `--fresh-d`, not a
 control of the dashboard) helped a little: 5 of 8 seeds within 3,000 steps with the twin's knobs,
-while the same fresh D with the collapse knobs collapsed again onto 1–2 modes.
+while the same fresh D with the collapse knobs collapsed again onto 1–2 modes. Switching
+earlier, at step 1,000 (just collapsed, D less entrenched), did no better: 5 of 10 seeds within
+3,000 steps.
 
 ## How the presets were found, and what did not work
 
@@ -156,11 +159,13 @@ while the same fresh D with the collapse knobs collapsed again onto 1–2 modes.
   minimax loss beside the non-saturating one, a narrow G — 16 or 32 wide, z of 2 — that cannot
   hold two clusters apart) came closest with the fastest rates (G 3e-2, D 1e-2, β1 0, G 32 wide,
   z 2: max hops 0.48–0.50) but never above 0.5; the minimax loss never left its blob (hops
-  ≈ 0). Why 0.5 is a ceiling here: occupancy counts only high-quality samples (within 0.06 of a
-  centre), and a sharp cluster that leaves mode A is in transit — counted nowhere — before it
-  lands on mode B, so unless the whole trip fits between two ticks (20 steps), the move shows as
-  two hops of at most ½ (leaving A, reaching B). In those runs the generator flickered between
-  two neighbouring modes with a second cluster beside it rather than cycling round the ring.
+  ≈ 0). Why about ½ is a ceiling here: occupancy counts only high-quality samples (within 0.06
+  of a centre), so a sharp cluster is counted nowhere while it travels from mode A to mode B; when
+  a tick (every 20 steps) falls during the trip, the move shows as two hops of about half the
+  share that moved — leaving A, then reaching B — and only a trip that no tick interrupts can show
+  as one large hop. The narrow G was meant to be unable to hold two clusters apart, but in those
+  runs the generator still flickered between two neighbouring modes with a second cluster beside
+  it rather than cycling round the ring.
   The picture of the generator rotating from mode to mode appears on
   **digits** with the collapse recipe: the generator draws one class, then another (7 → 1 → 0 → 7
   → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart (`collapse-digits`, lesson
@@ -182,7 +187,8 @@ while the same fresh D with the collapse knobs collapsed again onto 1–2 modes.
   above), so the remedy, not the optimizer change, does the rescuing.
 - **WGAN-GP at the paper's settings** (n_critic 5, lr 1e-4, β (0.5, 0.9), λ 10) spreads over all
   eight modes (effective 7.99) but reaches only 2 % high-quality samples in 3,000 steps.
-- **Minibatch discrimination** was searched four times, and no setting rescued the ring.
+- **Minibatch discrimination** was searched four times, and no setting rescued the ring
+  reliably.
   Its features now cost about two plain steps per step at batch 64 (docs/performance.md), so the
   searches could run long. (1) 8 kernels of 4, batch 64 and 128, G 2e-4 or 5e-4, β1 0.5 or 0.9,
   β2 0.9, 4,000 steps: on about 6 seeds in 10 it breaks the single-point collapse (effective

@@ -11,7 +11,8 @@ series it has alone, so its numbers are those of `collapse-lab train` with the s
         --vary lr_g=5e-4,1e-3 --vary beta1=0,0.5 --seeds 0,1 --steps 6000 --every 1000
 
 Prints, per variant, modes covered at each checkpoint (one number per seed), the final HQ % and
-effective modes, and the largest hop between consecutive ticks over the run (`--tick` steps apart;
+effective modes, and the largest hop between consecutive ticks over the run (after the switch,
+with `--live-at`; `--tick` steps apart;
 the dashboard's default is 20) with the share of seeds on which it exceeds 0.5.
 
 With `--live-at N` every run starts from the preset alone and the variant's values (with
@@ -60,6 +61,10 @@ def main() -> None:
                     help="with --live-at: D (weights and optimizer moments) starts afresh at the "
                     "switch, as at step 0")
     a = ap.parse_args()
+    if a.live_at and not 0 < a.live_at < a.steps:
+        ap.error(f"--live-at must be between 0 and --steps ({a.steps}), got {a.live_at}")
+    if a.fresh_d and not a.live_at:
+        ap.error("--fresh-d goes with --live-at")
     torch.set_num_threads(a.threads)
     fixed = dict(preset_values(a.preset))
     common = {k: vs[0] for k, vs in parse_vary(a.set)}
@@ -69,7 +74,7 @@ def main() -> None:
     else:
         fixed.update(common)
     seeds = parse_seeds(a.seeds)
-    checkpoints = list(range(a.live_at + a.every, a.steps + 1, a.every))
+    checkpoints = [s for s in range(a.every, a.steps + 1, a.every) if s > a.live_at]
     # results[label][seed] = (covered per checkpoint, final hq %, final effective modes)
     results: dict[str, dict[int, tuple[list[int], float, float]]] = {v[0]: {} for v in variants}
     t0 = time.perf_counter()
@@ -92,16 +97,22 @@ def main() -> None:
         return make_config(dict(fixed, **ov, seed=seed, steps=a.steps, tick_every=a.tick,
                                 threads=a.threads))
 
+    def on_event(key: tuple[str, int], event: dict) -> None:
+        if event.get("type") == "rejected":  # a value that cannot change live: say so, stop
+            sys.exit(f"{key[0]}: {event['field']}: {event['message']}")
+
     def callbacks(key: tuple[str, int]) -> Callbacks:
         return Callbacks(on_tick=lambda t: on_tick(key, t),
                          on_end=lambda st, why: on_end(key, st, why),
+                         on_event=lambda e: on_event(key, e),
                          want_picture=lambda: False)
 
     if a.live_at:
         # the steps before the switch are the same for every variant: train them once a seed,
         # then each variant goes on from a copy of that state with its values applied live
         pre = Trainer()
-        pre.add_many([(str(seed), cfg_for(seed, {}), None) for seed in seeds])
+        pre.add_many([(str(seed), cfg_for(seed, {}), Callbacks(want_picture=lambda: False))
+                      for seed in seeds])
         while any(r.step < a.live_at for r in pre.runs.values()):
             pre.advance()
         states = {seed: pre.state(str(seed)) for seed in seeds}

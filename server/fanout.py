@@ -4,7 +4,7 @@ Each viewer owns a bounded mailbox: an ordered queue of text messages (events an
 dropped; a viewer that lets `viewer_queue` of them pile up is disconnected instead) and a single
 frame slot where a newer frame replaces an unsent one (latest wins). The frame goes out in its
 place among the texts: a run's last frame is sent before the status that ends it, however far
-behind its viewer is. Publishing costs one JSON
+behind its viewer is (unless it is cut off). Publishing costs one JSON
 encoding per message and zero per frame, whatever the number of viewers, and never awaits, so
 a stalled browser cannot slow training or the other viewers.
 
@@ -50,6 +50,13 @@ class Viewer:
         self.frame = frame
         self.frame_at = len(self.text)  # after every text queued so far
         self.wake.set()
+
+    def push_first_frame(self, frame: bytes) -> None:
+        """The frame a viewer who joins mid-run starts from: published before anything queued
+        since it joined, so it goes first (and only if no newer frame has arrived)."""
+        if self.frame is None:
+            self.frame, self.frame_at = frame, 0
+            self.wake.set()
 
     async def next(self) -> list[str | bytes]:
         """Wait for something to send: the queued texts and the latest frame (bytes), in the

@@ -56,7 +56,7 @@ async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> No
         await ws.send_text(messages.Status(status=run.status.value,
                                            reason=run.reason).model_dump_json())
     elif run.hub.latest is not None:
-        viewer.push_frame(run.hub.latest)
+        viewer.push_first_frame(run.hub.latest)
     while True:
         try:
             items = await viewer.next()

@@ -61,11 +61,12 @@ def running_server(data_dir: Path, max_workers: int = 2, log_path: Path | None =
                    env: dict[str, str] | None = None, wait_s: float = 60) -> Iterator[str]:
     """Yield the base URL of a server subprocess; stop it (terminate, then kill) afterwards.
 
-    `env` adds settings (COLLAPSE_LAB_...) to the server's environment; its output goes to
-    `log_path` (data_dir/server.log by default)."""
+    `env` adds settings (COLLAPSE_LAB_...) to the server's environment — not max workers, frame
+    rate or token, which go on the command line and win over the environment; its output goes
+    to `log_path` (data_dir/server.log by default)."""
     port = port or free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1",
-               COLLAPSE_LAB_WORKER_THREADS="1", **(env or {}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "COLLAPSE_LAB_WORKER_THREADS": "1", **(env or {})}
     cmd = [sys.executable, "-m", "collapse_lab.server.cli", "serve", "--port", str(port),
            "--data-dir", str(data_dir), "--max-workers", str(max_workers),
            "--frame-rate", str(frame_rate)] + (["--token", token] if token else [])

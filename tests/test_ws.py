@@ -108,18 +108,27 @@ def test_viewer_mailbox_keeps_latest_frame_and_every_event():
         hub.publish(Event(event={"n": 1}))
         items = await v.next()
         assert items[0] == bytes([49]) and v.dropped_frames == 49 and len(items) == 2
-        # a frame goes out in its place among the texts: the last frame before the status
-        # that ends the run, even when both wait for a slow viewer
+        # a newer frame replaces an unsent one and goes out at its own place among the texts
         hub.publish(Event(event={"n": 2}))
-        hub.publish_frame(b"last")
-        hub.publish(Status(status="done"))
-        hub.publish_frame(b"after")  # a newer frame replaces the unsent one, at its own place
+        hub.publish_frame(b"older")
+        hub.publish(Event(event={"n": 3}))
+        hub.publish_frame(b"newer")
         items = await v.next()
-        assert [type(i) for i in items] == [str, str, bytes] and items[2] == b"after"
+        assert [type(i) for i in items] == [str, str, bytes] and items[2] == b"newer"
+        # the last frame goes out before the status that ends the run, even when both wait
+        # for a slow viewer
         hub.publish_frame(b"last")
         hub.publish(Status(status="done"))
         items = await v.next()
         assert items[0] == b"last" and '"done"' in items[1]
+        # a viewer joining mid-run starts from the latest frame, before what it was sent since
+        w = hub.join()
+        hub.publish(Event(event={"n": 4}))
+        w.push_first_frame(b"start")
+        assert (await w.next())[0] == b"start"
+        hub.publish_frame(b"live")
+        w.push_first_frame(b"stale")  # a newer frame is already waiting: it is kept
+        assert await w.next() == [b"live"]
         for i in range(4):  # never-dropped messages overflow: the viewer is cut off instead
             hub.publish(Event(event={"n": i}))
         with pytest.raises(Overflow):

@@ -69,8 +69,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "centres until every mode is covered (around step 2,500). The same optimizer with "
            "the non-saturating loss and no penalty still collapses, onto 2 modes on most seeds "
            "(1–5), so the objective is what rescues it here. Switched live onto a collapse-ring8 "
-           "run that has already collapsed, these knobs bring all the modes back within 3,000 "
-           "steps on about four seeds in ten, not all (docs/presets.md).",
+           "run that has already collapsed, these knobs brought 7 or more of the 8 modes back "
+           "within 3,000 steps on 4 of 10 seeds: for a sure result start it as a run of its own "
+           "(docs/presets.md).",
            _WGAN_GP,
            base="collapse-ring8", expect=("modes_covered", "at_least", 7),
            control=dict(objective="nsgan", gp=0.0)),
@@ -80,9 +81,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "D can no longer build the steep wall that herds the generator, so instead of "
            "settling on one mode the mass spreads and sharpens onto all eight (by around step "
            "3,500). Without the penalty these same knobs collapse, onto 2 modes on most seeds "
-           "(1–4). Switched live onto a collapse-ring8 run that has already collapsed, they did "
-           "not bring the modes back within 3,000 steps on any of 10 seeds: start it as a run "
-           "of its own (docs/presets.md).",
+           "(1–4). Switched live onto a collapse-ring8 run that has already collapsed, these "
+           "knobs brought 7 or more of the 8 modes back within 3,000 steps on 0 of 10 seeds: "
+           "start it as a run of its own (docs/presets.md).",
            dict(gp=0.3, lr_g=5e-4, beta2=0.9, steps=4000),
            base="collapse-ring8", expect=("modes_covered", "at_least", 7),
            control=dict(gp=0.0)),
@@ -94,8 +95,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "and more modes and ends with 6–8 of the 8 covered by sharp samples (7 or 8 on most "
            "seeds) by step 7,000. With packing off the same knobs end on 2–6 modes (3 or 4 on "
            "the median seed), never on 7. Switched live onto a collapse-ring8 run that has "
-           "already collapsed, packing brought 6 or more modes back within 3,000 steps on 2 "
-           "seeds of 10: start it as a run of its own (docs/presets.md).",
+           "already collapsed, these knobs brought 6 or more of the 8 modes back within 3,000 "
+           "steps on 2 of 10 seeds: start it as a run of its own (docs/presets.md).",
            dict(pack=4, lr_g=5e-4, steps=7000),
            base="collapse-ring8", expect=("modes_covered", "at_least", 6),
            control=dict(pack=1)),

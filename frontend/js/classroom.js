@@ -204,8 +204,8 @@ export class Classroom {
       // the token changed: ask again who this page is (an old teacher session is over)
       this.loadSession().then(() => { if (this.ws) this.ws.close(); });
     } else if (m.type === "error") {
-      // a refused `present` never reached the class: forget it was sent, so the next change
-      // (or this one, once fixed) goes out again instead of being skipped as already sent
+      // a refused `present` never reached the class: forget it was sent, so that presenting
+      // the same view again sends it instead of skipping it as already sent
       if (this.powers().teacher) this.sent = null;
       this.h.toast(`class: ${m.message}`);
     }
