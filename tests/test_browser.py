@@ -128,6 +128,8 @@ def test_switch_a_running_run_to_a_remedy_twin(page, server):
     wait_js(page, "L.perf.frames.length >= 2", timeout=90_000)
     # the run already has its preset's settings: nothing to switch to
     assert page.is_hidden("#apply-preset")
+    claims = "app.live.charts.markers.filter(m => m.kind === 'claim').length"
+    wait_js(page, f"{claims} === 1")  # collapse-ring8's calibrated claim, marked at its step
     page.select_option("#preset", "wgan-gp-ring8")
     assert page.is_visible("#apply-preset")
     assert "objective" in page.get_attribute("#apply-preset", "title")
@@ -137,6 +139,7 @@ def test_switch_a_running_run_to_a_remedy_twin(page, server):
     assert js(page, "app.live.run.config.steps") == 200_000  # long enough already: left alone
     wait_js(page, "app.live.charts.markers.some(m => m.label.includes('objective → wgan-gp'))")
     assert page.is_hidden("#apply-preset")  # done: the run now has the preset's knobs
+    assert js(page, claims) == 0  # collapse-ring8's claim is about knobs the run no longer has
     page.wait_for_timeout(1500)
     page.screenshot(path=SHOTS / "14-switched-to-twin.png")
     page.click("#stop")

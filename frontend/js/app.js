@@ -521,8 +521,14 @@ async function boot() {
     },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
-    claim: (run) => claimMarker(presetOf(app.options.knobs, app.options.presets,
-      (run.provenance && run.provenance.config_at_start) || run.config)),
+    claim: (run) => {
+      const { knobs, presets } = app.options;
+      const started = presetOf(knobs, presets,
+        (run.provenance && run.provenance.config_at_start) || run.config);
+      // a preset's claim is about its own knobs: once a live change has taken the run away from
+      // them (a switch to a remedy twin, say) the claim no longer applies, so it is not drawn
+      return started && presetOf(knobs, presets, run.config) === started ? claimMarker(started) : null;
+    },
   });
   app.compare = new CompareView({
     open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },

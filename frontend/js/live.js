@@ -116,7 +116,8 @@ export class LiveView {
     return this.run ? this.run.id : null;
   }
 
-  /** Config-change markers, and the marker of the claim of the preset the run started as. */
+  /** Config-change markers, and the marker of the claim of the preset the run started as while
+   * it still has that preset's knobs. */
   markers() {
     const out = markersFromEvents(this.events);
     const claim = this.run && this.hooks.claim ? this.hooks.claim(this.run) : null;
@@ -315,8 +316,8 @@ export class LiveView {
   onEvent(ev) {
     if (ev.type === "config") {
       if (!this.events.some((e) => e.version === ev.version)) this.events.push(ev);
-      this.charts.setMarkers(this.markers());
       this.run = { ...this.run, config: ev.config, config_version: ev.version };
+      this.charts.setMarkers(this.markers()); // after the config: the claim depends on it
       this.hooks.config(ev.config, ev);
     } else if (ev.type === "state") {
       this.run = { ...this.run, status: ev.state };
