@@ -40,13 +40,16 @@ async def hello(sup: Supervisor, run: Run) -> messages.Hello:
                           events=_clean([e for e in events if e.get("type") == "config"]))
 
 
-async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> None:
+async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer,
+                 ended: bool) -> None:
+    """`ended`: the run had ended when this viewer joined. A run that ends later (even during
+    the hello below) has its last frame and status in the viewer's mailbox, in that order."""
     await run.ready.wait()  # a queued run says hello when its worker has started
     await ws.send_text((await hello(sup, run)).model_dump_json())
     real = run.real or await asyncio.to_thread(sup.store.real, run.id)
     if real:
         await ws.send_bytes(real)
-    if run.status in FINAL:  # its last frame, then its end: the order a live viewer saw
+    if ended:  # its last frame, then its end: the order a live viewer saw
         last = run.hub.latest
         if last is None:
             snaps = await asyncio.to_thread(sup.store.snapshots, run.id)
@@ -147,8 +150,9 @@ async def run_socket(ws: WebSocket, run_id: str) -> None:
         await ws.close(code=4404)
         return
     viewer = run.hub.join()
+    ended = run.status in FINAL  # decided as it joins: from here on the mailbox gets the rest
     sup.viewers_changed(run)
-    tasks = [asyncio.create_task(sender(ws, sup, run, viewer)),
+    tasks = [asyncio.create_task(sender(ws, sup, run, viewer, ended)),
              asyncio.create_task(receiver(ws, sup, run, viewer))]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
