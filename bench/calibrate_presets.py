@@ -140,7 +140,7 @@ while the same fresh D with the collapse knobs collapsed again onto 1–2 modes.
 earlier, at step 1,000 (just collapsed, D less entrenched), did no better: 5 of 10 seeds within
 3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at the switch (batch 256 or
 512 × λ 1 or 3 × β1 0 or 0.5, G 5e-4, seeds 0–7): 0–4 of 8 seeds, the best batch 512 with β1
-0.5 at λ 1 or 3 (4 of 8); seeds 2 and 6 stayed on 0–3 modes in every setting tried.
+0.5 at λ 1 or 3 (4 of 8); seeds 2 and 6 stayed on 0–3 modes in all eight.
 
 ## How the presets were found, and what did not work
 
