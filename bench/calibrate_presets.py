@@ -137,8 +137,8 @@ count flickers from check to check: a faster G or critic adds noise rather than 
 Starting D afresh at the switch (its weights and moments as at step 0; `--fresh-d`, not a
 control of the dashboard) helped a little: 5 of 8 seeds within 3,000 steps with the twin's knobs,
 while the same fresh D with the collapse knobs collapsed again onto 1–2 modes. Switching
-earlier, at step 1,000 (just collapsed, D less entrenched), did no better: 5 of 10 seeds within
-3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at the switch (batch 256 or
+earlier, at step 1,000 (just collapsed, D less entrenched), gave about the same: 5 of 10 seeds
+within 3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at the switch (batch 256 or
 512 × λ 1 or 3 × β1 0 or 0.5, G 5e-4, seeds 0–7): 0–4 of 8 seeds, the best batch 512 with β1
 0.5 at λ 1 or 3 (4 of 8); seeds 2 and 6 stayed on 0–3 modes in all eight.
 
