@@ -97,26 +97,31 @@ def running_server(data_dir: Path, max_workers: int = 2, log_path: Path | None =
         log.close()
 
 
-def module_fixtures(**server_args) -> tuple:
-    """A browser test module's `server` (a real server process, `running_server(**server_args)`)
-    and `browser` (Chromium) fixtures, one of each for the module:
-
-        server, browser = module_fixtures(max_workers=3)
-    """
+def server_fixture(**server_args):
+    """A browser test module's `server` fixture: one real server process for the module,
+    `running_server(**server_args)`. In the module: `server = server_fixture(max_workers=3)`."""
     import pytest
 
     @pytest.fixture(scope="module", name="server")
-    def server_fixture(tmp_path_factory):
+    def fixture(tmp_path_factory):
         with running_server(tmp_path_factory.mktemp("data"), **server_args) as url:
             yield url
 
+    return fixture
+
+
+def browser_fixture():
+    """A browser test module's `browser` fixture: one Chromium for the module.
+    In the module: `browser = browser_fixture()`."""
+    import pytest
+
     @pytest.fixture(scope="module", name="browser")
-    def browser_fixture():
+    def fixture():
         SHOTS.mkdir(exist_ok=True)
         with chromium() as b:
             yield b
 
-    return server_fixture, browser_fixture
+    return fixture
 
 
 @contextmanager

@@ -13,11 +13,12 @@ import os
 import pytest
 from browser_harness import (
     SHOTS,
+    browser_fixture,
     js,
-    module_fixtures,
     open_page,
     require_chromium,
     running_server,
+    server_fixture,
     wait_js,
     watched_page,
 )
@@ -31,7 +32,8 @@ LIVE_HASH = "#preset=collapse-ring8&steps=200000"
 require_chromium()
 
 
-server, browser = module_fixtures(max_workers=3)
+server = server_fixture(max_workers=3)
+browser = browser_fixture()
 
 
 @pytest.fixture()

@@ -16,10 +16,11 @@ import httpx
 import pytest
 from browser_harness import (
     SHOTS,
+    browser_fixture,
     js,
-    module_fixtures,
     open_page,
     require_chromium,
+    server_fixture,
     wait_js,
     watched_page,
 )
@@ -31,7 +32,8 @@ VIEWPORT = {"width": 1280, "height": 720}
 require_chromium()
 
 
-server, browser = module_fixtures(max_workers=3)
+server = server_fixture(max_workers=3)
+browser = browser_fixture()
 
 
 @pytest.fixture()

@@ -16,8 +16,8 @@ import time
 import pytest
 from browser_harness import (
     SHOTS,
+    browser_fixture,
     js,
-    module_fixtures,
     require_chromium,
     running_server,
     wait_js,
@@ -59,7 +59,7 @@ def server(tmp_path_factory):
     assert f"?token={TOKEN}" in printed  # the teacher link was printed, and only there
 
 
-browser = module_fixtures()[1]  # this module's server is its own (above)
+browser = browser_fixture()
 
 
 def new_page(browser, errors: list[str], name: str):
