@@ -138,9 +138,9 @@ Starting D afresh at the switch (its weights and moments as at step 0; `--fresh-
 control of the dashboard) helped a little: 5 of 8 seeds within 3,000 steps with the twin's knobs,
 while the same fresh D with the collapse knobs collapsed again onto 1–2 modes. Switching
 earlier, at step 1,000 (just collapsed, D less entrenched), gave about the same: 5 of 10 seeds
-within 3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at the switch (batch 256 or
-512 × λ 1 or 3 × β1 0 or 0.5, G 5e-4, seeds 0–7): 0–4 of 8 seeds, the best batch 512 with β1
-0.5 at λ 1 or 3 (4 of 8); seeds 2 and 6 stayed on 0–3 modes in all eight.
+within 3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at the switch
+(batch 256 or 512 × λ 1 or 3 × β1 0 or 0.5, G 5e-4, seeds 0–7): 0–4 of 8 seeds, the best batch
+512 with β1 0.5 at λ 1 or 3 (4 of 8); seeds 2 and 6 stayed on 0–3 modes in all eight.
 
 ## How the presets were found, and what did not work
 
@@ -150,28 +150,26 @@ within 3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at 
   leave it on two modes; equal rates (1e-3) with β1 0.9 collapse into a blob that later spreads
   over 6–8 modes; G faster than D (1e-3 against 1e-4, the Unrolled GAN demo's rates, tanh, z 256)
   never settles on any mode (≈ 10 % HQ).
-- **Hopping on the ring was not found.** Once collapsed onto a ring mode the generator stays
-  there; a stronger D (2 D steps a G step, D lr 2e-3) pushes it off and back onto the *same*
-  mode (max hop 0.3–0.5), not to another. Two batched searches (`bench/search_presets.py`,
-  3,000 steps, hops between ticks 20 steps apart) looked for the cycle of Metz et al.: G faster
-  than D (G 1e-3 or 3e-3, D 1e-4 or 3e-4, β1 0.5, alternating and simultaneous updates; 5 seeds)
-  never settled on a mode to hop from (max hop ≤ 0.14); a fast, strong D against a fast G (G
-  1e-3 or 3e-3, D 3e-3 or 1e-2, 1 or 3 D steps a G step, β1 0.9; 2 seeds) reached max hops of
-  0.20–0.42, never 0.5. Three more (3 seeds each; β1 0 or 0.9, G and D at 3e-3 to 3e-2, the
-  minimax loss beside the non-saturating one, a narrow G — 16 or 32 wide, z of 2 — that cannot
-  hold two clusters apart) came closest with the fastest rates (G 3e-2, D 1e-2, β1 0, G 32 wide,
-  z 2: max hops 0.48–0.50) but never above 0.5; the minimax loss never left its blob (hops
-  ≈ 0). Why about ½ is a ceiling here: occupancy counts only high-quality samples (within 0.06
-  of a centre), so a sharp cluster is counted nowhere while it travels from mode A to mode B; when
-  a tick (every 20 steps) falls during the trip, the move shows as two hops of about half the
-  share that moved — leaving A, then reaching B — and only a trip that no tick interrupts can show
-  as one large hop. The narrow G was meant to be unable to hold two clusters apart, but in those
-  runs the generator still flickered between two neighbouring modes with a second cluster beside
-  it rather than cycling round the ring.
-  The picture of the generator rotating from mode to mode appears on
-  **digits** with the collapse recipe: the generator draws one class, then another (7 → 1 → 0 → 7
-  → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart (`collapse-digits`, lesson
-  `hopping-digits`).
+- **Hopping on the ring was not found.** Once collapsed onto a ring mode the generator stays there;
+  a stronger D (2 D steps a G step, D lr 2e-3) pushes it off and back onto the *same* mode (max hop
+  0.3–0.5), not to another. Two batched searches (`bench/search_presets.py`, 3,000 steps, hops
+  between ticks 20 steps apart) looked for the cycle of Metz et al.: G faster than D (G 1e-3 or
+  3e-3, D 1e-4 or 3e-4, β1 0.5, alternating and simultaneous updates; 5 seeds) never settled on a
+  mode to hop from (max hop ≤ 0.14); a fast, strong D against a fast G (G 1e-3 or 3e-3, D 3e-3 or
+  1e-2, 1 or 3 D steps a G step, β1 0.9; 2 seeds) reached max hops of 0.20–0.42, never 0.5. Three
+  more (3 seeds each; β1 0 or 0.9, G and D at 3e-3 to 3e-2, the minimax loss beside the
+  non-saturating one, a narrow G — 16 or 32 wide, z of 2) came closest with the fastest rates (G
+  3e-2, D 1e-2, β1 0, G 32 wide, z 2: max hops 0.48–0.50) but never above 0.5; the minimax loss
+  never left its blob (hops ≈ 0). Why about ½ is a ceiling here: occupancy counts only high-quality
+  samples (within 0.06 of a centre), so a sharp cluster is counted nowhere while it travels from
+  mode A to mode B; when a tick (every 20 steps) falls during the trip, the move shows as two hops
+  of about half the share that moved — leaving A, then reaching B — and only a trip that no tick
+  interrupts can show as one large hop. The narrow G was meant to be unable to hold two clusters
+  apart, but in those runs the generator still flickered between two neighbouring modes with a
+  second cluster beside it rather than cycling round the ring. The picture of the generator rotating
+  from mode to mode appears on **digits** with the collapse recipe: the generator draws one class,
+  then another (7 → 1 → 0 → 7 → 8 → 9 …), with hops of 0.7–1.0 between ticks 20 steps apart
+  (`collapse-digits`, lesson `hopping-digits`).
 - **What made the remedies recover: a soft penalty and a faster G.** With the collapse
   preset's optimizer (G 2e-4, β1 0.9) every remedy tried either left the collapse in place
   (minibatch stddev, entropy 0.1, unrolling) or spread the mass over the ring (6–8 effective
