@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import sys
 import statistics
+import sys
 import time
 from typing import Any
 
