@@ -74,6 +74,11 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def spread(xs: list[int]) -> str:
+    """The range over seeds: "1" or "7–8"."""
+    return f"{min(xs)}" if min(xs) == max(xs) else f"{min(xs)}–{max(xs)}"
+
+
 def fmt(x: float) -> str:
     return f"{x:g}" if x == int(x) else f"{x:.2f}"
 
@@ -108,6 +113,7 @@ def main() -> None:
         ok = sum(holds(t, p.expect) for t in fin)
         rows.append(f"| `{name}` | {claim_text(p.expect, k)} | {ok}/{n} | "
                     f"{fmt(med([t['modes_covered'] for t in fin]))}/{k} | "
+                    f"{spread([t['modes_covered'] for t in fin])} | "
                     f"{100 * med([t['hq_fraction'] for t in fin]):.1f} | "
                     f"{med([t['effective_modes'] for t in fin]):.2f} | "
                     f"{med(r['max_hop']):.2f} | {values(name)['steps']} | {r['wall']:.0f} |")
@@ -116,6 +122,7 @@ def main() -> None:
             off = ", ".join(f"{k_}={v}" for k_, v in p.control.items())
             controls.append(f"| `{name}` | {off} | {sum(holds(t, p.expect) for t in c)}/{n} | "
                             f"{fmt(med([t['modes_covered'] for t in c]))}/{k} | "
+                            f"{spread([t['modes_covered'] for t in c])} | "
                             f"{100 * med([t['hq_fraction'] for t in c]):.1f} | "
                             f"{med([t['effective_modes'] for t in c]):.2f} |")
     src = values(a.source)
@@ -135,13 +142,13 @@ def main() -> None:
     head = (f"Seeds {a.seeds}; torch {torch.__version__}, {platform.machine()}, "
             f"{datetime.date.today()}; {(time.perf_counter() - t_all) / 60:.1f} min in all.")
     print(head, "", sep="\n")
-    print("| preset | claim | success | median held | median on a peak % | median eff. "
-          "modes | median max hop | generations | wall s (10 seeds) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| preset | claim | success | median held | held (seeds) | median on a peak % | "
+          "median eff. modes | median max hop | generations | wall s (10 seeds) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows), "", sep="\n")
-    print("| preset | switched off | meets the twin's claim | median held | median on a peak % "
-          "| median eff. modes |")
-    print("|---|---|---|---|---|---|")
+    print("| preset | switched off | meets the twin's claim | median held | held (seeds) | "
+          "median on a peak % | median eff. modes |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(controls), "", sep="\n")
     print(f"| switch | at generation | claim | met within {a.after} generations | generations "
           f"to meet it | median held at +{a.after} |")
