@@ -95,6 +95,15 @@ class Settings(BaseSettings):
                               "students together; past it a student's start is refused")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
+    max_conns_per_address: int = Field(128, ge=4, le=100_000,
+                                       description="open connections (HTTP and websockets) "
+                                       "from one IP address; one more is closed at once")
+    header_timeout: float = Field(10.0, gt=0, le=600,
+                                  description="seconds a connection may take to send a "
+                                  "request's headers (idle and trickling sockets are closed)")
+    stall_timeout: float = Field(30.0, gt=0, le=3600,
+                                 description="seconds a connection may leave what it was sent "
+                                 "unread (a websocket that never reads) before it is dropped")
 
     @field_validator("token", mode="before")
     @classmethod

@@ -120,8 +120,13 @@ def write_checkpoint(state: Any, prefix: Path) -> Path:
     """Write `<prefix>-<step>.pt` (atomically). The server removes older ones once the series
     up to this step is stored (server/supervisor.py, `_prune_checkpoints`): a worker running
     ahead of the store never deletes the checkpoint a resume would need."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)  # deleted mid-run: made again
     path = prefix.parent / f"{prefix.name}-{state.step:09d}.pt"
-    state.save(path)
+    try:
+        state.save(path)
+    except BaseException:
+        path.with_suffix(path.suffix + ".tmp").unlink(missing_ok=True)  # no half file left
+        raise
     return path
 
 
@@ -166,6 +171,7 @@ class _Worker:
         self.period = 1.0 / spec.frame_rate
         self.trainer = Trainer(Path(spec.data_dir), pack=spec.pack)
         self.gone = False  # the server closed the pipe
+        self.later: list[tuple[str, dict[str, Any]]] = []  # commands the worker gives itself
 
     # ------------------------------------------------------------------ runs
     def join(self, rs: pipe.RunSpec) -> None:
@@ -250,9 +256,26 @@ class _Worker:
         if v.ticks % self.spec.checkpoint_every == 0 and not self.gone:
             self.checkpoint(rid, self.trainer.state(rid))
 
-    def checkpoint(self, rid: str, state: Any) -> None:
-        path = write_checkpoint(state, Path(self.views[rid].spec.checkpoint))
+    def checkpoint(self, rid: str, state: Any) -> bool:
+        """Write a checkpoint; on a full disk the run is paused with "disk full: …" (its
+        training so far is kept, and resuming it once there is space goes on) instead of
+        failing with the file system's words. False when nothing was written."""
+        from collapse_lab.server.diskspace import disk_full_message, is_disk_full
+
+        prefix = Path(self.views[rid].spec.checkpoint)
+        try:
+            path = write_checkpoint(state, prefix)
+        except Exception as e:
+            if not is_disk_full(e, prefix.parent):
+                raise
+            why = disk_full_message(prefix.parent, f"the checkpoint at step {state.step} "
+                                    "could not be written")
+            log.warning("run %s: %s", rid, why)
+            # applied between steps, not from inside this tick
+            self.later.append((rid, {"action": "pause", "reason": why}))
+            return False
         self.box.put(pipe.Checkpoint(rid, state.step, str(path)))
+        return True
 
     def on_event(self, rid: str, ev: dict[str, Any]) -> None:
         if ev.get("type") == "state":
@@ -306,8 +329,19 @@ class _Worker:
         for rs in self.spec.runs:
             self.join(rs)
         tr = self.trainer
-        while tr.active():
-            self.poll(min(tr.wait_time(), 0.1))
-            if self.gone:  # the server went away: every run ends, no checkpoint past its record
-                tr.stop_all()
-            tr.advance()
+        while True:
+            while tr.active():
+                self.poll(min(tr.wait_time(), 0.1))
+                if self.gone:  # the server went away: every run ends, nothing past its record
+                    tr.stop_all()
+                tr.advance()
+                while self.later:
+                    rid, cmd = self.later.pop(0)
+                    tr.command(rid, cmd)
+            # a run that joined as the last one ended is trained rather than dropped (the
+            # server also puts one this worker never started back in the queue)
+            if self.gone:
+                return
+            self.poll(0.05)
+            if not tr.active():
+                return

@@ -222,7 +222,10 @@ class Trainer:
             run.stop = True
         elif action == "pause" and not run.paused:
             self._set_paused(run, True)
-            emit(dict(type="state", state="paused", step=run.step))
+            ev = dict(type="state", state="paused", step=run.step)
+            if cmd.get("reason"):  # a pause the worker decided (e.g. a full disk) says why
+                ev["reason"] = str(cmd["reason"])
+            emit(ev)
         elif action == "resume" and run.paused:
             self._set_paused(run, False)
             emit(dict(type="state", state="running", step=run.step))
