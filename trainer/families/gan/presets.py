@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collapse_lab.trainer.config import ConfigError, RunConfig, make_config
+from collapse_lab.trainer.families.gan.config import ConfigError, RunConfig, make_config
 
 
 @dataclass(frozen=True)
