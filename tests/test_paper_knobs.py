@@ -134,3 +134,14 @@ def test_data_scale_scales_centres_stds_and_the_quality_rule():
         with pytest.raises(ConfigError) as e:
             make_config({name: bad})
         assert e.value.field == name
+
+
+def test_init_std_draws_gaussian_weights_and_zero_biases():
+    cfg = make_config(dict(init_std=0.02, g_width=400, d_width=200, d_maxout=5))
+    st = RunState.fresh(cfg, 2, False)
+    w = st.G["layers.1.weight"]  # 400 × 400 draws
+    assert abs(float(w.std()) - 0.02) < 0.001 and abs(float(w.mean())) < 0.001
+    assert float(st.D["body.1.bias"].abs().max()) == 0.0
+    plain = RunState.fresh(make_config(dict(g_width=400)), 2, False)
+    # PyTorch's default: uniform ±1/√400, std 0.05/√3
+    assert abs(float(plain.G["layers.1.weight"].std()) - 0.05 / 3 ** 0.5) < 0.001

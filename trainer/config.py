@@ -52,6 +52,9 @@ _MODEL = [
     Knob("d_maxout", "int", 1, "maxout pieces of each hidden unit of D: a unit is the largest "
          "of this many linear pieces, replacing the activation (PacGAN's discriminator: 5); "
          "1 = off", group="model", lo=1, hi=8),
+    Knob("init_std", "float", 0.0, "initial weights of both networks drawn from N(0, std²) "
+         "with zero biases (PacGAN's code: 0.02); 0 = PyTorch's default (uniform, ±1/√fan-in)",
+         group="model", lo=0.0, hi=1.0),
 ]
 _OBJECTIVE = [
     Knob("objective", "choice", "nsgan", "GAN objective", group="objective", live=True,

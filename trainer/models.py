@@ -42,11 +42,16 @@ def _act(name: str):
 class StackedLinear(nn.Module):
     """R independent linear layers: y[r] = x[r] @ W[r] + b[r]."""
 
-    def __init__(self, runs: int, fan_in: int, fan_out: int, gen: torch.Generator):
+    def __init__(self, runs: int, fan_in: int, fan_out: int, gen: torch.Generator,
+                 init_std: float = 0.0):
         super().__init__()
-        bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
-        w = (torch.rand(fan_in, fan_out, generator=gen) * 2 - 1) * bound
-        b = (torch.rand(1, fan_out, generator=gen) * 2 - 1) * bound
+        if init_std > 0:  # N(0, std²) weights and zero biases, as in PacGAN's code
+            w = torch.randn(fan_in, fan_out, generator=gen) * init_std
+            b = torch.zeros(1, fan_out)
+        else:
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+            w = (torch.rand(fan_in, fan_out, generator=gen) * 2 - 1) * bound
+            b = (torch.rand(1, fan_out, generator=gen) * 2 - 1) * bound
         # every run starts from the same weights: differences come from the config alone
         self.weight = nn.Parameter(w.expand(runs, -1, -1).clone())  # (R, in, out)
         self.bias = nn.Parameter(b.expand(runs, -1, -1).clone())  # (R, 1, out)
@@ -70,10 +75,11 @@ class Generator(nn.Module):
 
     def __init__(self, runs: int, z_dim: int, width: int, depth: int, out_dim: int,
                  activation: str, out_tanh: bool, gen: torch.Generator,
-                 batchnorm: bool = False):
+                 batchnorm: bool = False, init_std: float = 0.0):
         super().__init__()
         dims = [z_dim] + [width] * depth + [out_dim]
-        self.layers = nn.ModuleList(StackedLinear(runs, a, b, gen) for a, b in zip(dims, dims[1:]))
+        self.layers = nn.ModuleList(StackedLinear(runs, a, b, gen, init_std)
+                                    for a, b in zip(dims, dims[1:]))
         self.act = _act(activation)
         self.out_tanh = out_tanh
         self.batchnorm = batchnorm
@@ -99,9 +105,9 @@ def networks(runs: int, cfg: Any, data_dim: int, out_tanh: bool,
              gen: torch.Generator) -> tuple[Generator, Discriminator]:
     """G and D of `runs` stacked runs with cfg's shapes, weights drawn from `gen` (G first)."""
     G = Generator(runs, cfg.z_dim, cfg.g_width, cfg.g_depth, data_dim, cfg.activation, out_tanh,
-                  gen, batchnorm=cfg.g_batchnorm)
+                  gen, batchnorm=cfg.g_batchnorm, init_std=cfg.init_std)
     D = Discriminator(runs, data_dim, cfg.d_width, cfg.d_depth, cfg.activation, cfg.mbd_kernels,
-                      cfg.mbd_dim, gen, maxout=cfg.d_maxout)
+                      cfg.mbd_dim, gen, maxout=cfg.d_maxout, init_std=cfg.init_std)
     return G, D
 
 
@@ -117,11 +123,12 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, runs: int, in_dim: int, width: int, depth: int, activation: str,
-                 mbd_kernels: int, mbd_dim: int, gen: torch.Generator, maxout: int = 1):
+                 mbd_kernels: int, mbd_dim: int, gen: torch.Generator, maxout: int = 1,
+                 init_std: float = 0.0):
         super().__init__()
         # with maxout, each hidden unit is the largest of `maxout` linear pieces (PacGAN's D)
         dims = [in_dim] + [width] * depth
-        self.body = nn.ModuleList(StackedLinear(runs, a, b * maxout, gen)
+        self.body = nn.ModuleList(StackedLinear(runs, a, b * maxout, gen, init_std)
                                   for a, b in zip(dims, dims[1:]))
         self.act = _act(activation) if maxout == 1 else _maxout(maxout)
         self.mbd_kernels, self.mbd_dim = mbd_kernels, mbd_dim
@@ -133,7 +140,7 @@ class Discriminator(nn.Module):
         # minibatch discrimination tensor T (Salimans et al. 2016): A × B × C, A = width
         t = torch.randn(width, mbd_kernels * mbd_dim, generator=gen) * 0.1
         self.mbd_T = nn.Parameter(t.expand(runs, -1, -1).clone())  # (R, A, B*C)
-        self.head = StackedLinear(runs, width, 1, gen)  # (R, A, 1)
+        self.head = StackedLinear(runs, width, 1, gen, init_std)  # (R, A, 1)
         # the batch features' head weights start at zero, whether the feature is on from the
         # start or switched on mid-run: the same start either way
         self.head_mbd = nn.Parameter(torch.zeros(runs, mbd_kernels, 1))
