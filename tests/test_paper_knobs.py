@@ -145,3 +145,23 @@ def test_init_std_draws_gaussian_weights_and_zero_biases():
     plain = RunState.fresh(make_config(dict(g_width=400)), 2, False)
     # PyTorch's default: uniform ±1/√400, std 0.05/√3
     assert abs(float(plain.G["layers.1.weight"].std()) - 0.05 / 3 ** 0.5) < 0.001
+
+
+def test_paper_presets_follow_the_papers_and_claim_their_numbers():
+    from collapse_lab.trainer.presets import PRESETS, claim_text, from_preset, meets_claim
+
+    pac = from_preset("paper-pacgan4-ring8")
+    assert (pac.g_width, pac.g_depth, pac.g_batchnorm, pac.z_dim) == (400, 4, True, 2)
+    assert (pac.d_width, pac.d_depth, pac.d_maxout, pac.pack) == (200, 3, 5, 4)
+    assert (pac.lr_g, pac.lr_d, pac.beta1, pac.batch_size, pac.data_scale) == (
+        1e-4, 1e-4, 0.8, 100, 0.5)
+    assert from_preset("paper-pacgan-gan-grid25").data_scale == 1.0
+    metz = from_preset("paper-metz-unrolled10-ring8")
+    assert (metz.unroll, metz.z_dim, metz.activation, metz.batch_size) == (10, 256, "tanh", 512)
+    assert (metz.lr_g, metz.lr_d, metz.beta1) == (1e-3, 1e-4, 0.5)
+    assert claim_text("paper-pacgan4-ring8") == "≥ 7 of 8 modes captured at the end"
+    assert meets_claim("paper-pacgan4-ring8", {"modes_captured": 7, "modes_covered": 0})
+    assert not meets_claim("paper-pacgan4-ring8", {"modes_captured": 6, "modes_covered": 8})
+    assert claim_text("paper-veegan-gan-ring8") == "≤ 2 of 8 modes captured at the end"
+    papers = [n for n in PRESETS if n.startswith("paper-")]
+    assert len(papers) == 11 and all(PRESETS[n].expect for n in papers)
