@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer.data import SCALABLE
 from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective, objective_knobs
 from collapse_lab.trainer.families.gan.remedies import check_remedies, remedy_knobs
 from collapse_lab.trainer.knobs import ConfigError, Knob
@@ -35,6 +36,8 @@ _DATA = [
          nullable=True),
     Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
          group="data", lo=0, hi=25),
+    Knob("data_scale", "float", 1.0, "multiplies the mixture's centres and stds (ring8, grid25): "
+         "0.5 gives PacGAN's ring, radius 1, std 0.01", group="data", lo=0.05, hi=20.0),
 ]
 _MODEL = [
     Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512),
@@ -44,6 +47,15 @@ _MODEL = [
     Knob("d_depth", "int", 2, "discriminator hidden layers", group="model", lo=1, hi=8),
     Knob("activation", "choice", "relu", "hidden activation of both networks", group="model",
          choices=ACTIVATIONS),
+    Knob("g_batchnorm", "bool", False, "batch normalisation after each hidden layer of G, "
+         "before its activation, on the batch's own statistics (PacGAN's generator)",
+         group="model"),
+    Knob("d_maxout", "int", 1, "maxout pieces of each hidden unit of D: a unit is the largest "
+         "of this many linear pieces, replacing the activation (PacGAN's discriminator: 5); "
+         "1 = off", group="model", lo=1, hi=8),
+    Knob("init_std", "float", 0.0, "initial weights of both networks drawn from N(0, std²) "
+         "with zero biases (PacGAN's code: 0.02); 0 = PyTorch's default (uniform, ±1/√fan-in)",
+         group="model", lo=0.0, hi=1.0),
 ]
 _OBJECTIVE = [
     Knob("objective", "choice", "nsgan", "GAN objective", group="objective", live=True,
@@ -174,6 +186,9 @@ def check_combination(cfg: Any) -> None:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")
     if cfg.dataset != "csv" and cfg.data:
         raise ConfigError("dataset", "a data file was given; use dataset csv with it")
+    if cfg.data_scale != 1.0 and cfg.dataset not in SCALABLE:
+        raise ConfigError("data_scale", "scales the Gaussian mixtures only ("
+                          + ", ".join(SCALABLE) + f"); dataset {cfg.dataset} needs 1")
     check_remedies(cfg)
 
 

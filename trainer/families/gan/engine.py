@@ -44,7 +44,7 @@ from collapse_lab.trainer.families.gan.config import (
     validate_changes,
 )
 from collapse_lab.trainer.families.gan.graphed import pick_step_impl
-from collapse_lab.trainer.families.gan.models import Discriminator, Generator
+from collapse_lab.trainer.families.gan.models import networks
 from collapse_lab.trainer.families.gan.optim import (
     FlatParams,
     StackedOptimizer,
@@ -81,10 +81,8 @@ class Engine:
         c0 = states[0].cfg
         out_tanh = data.kind == "image"
         shapes = torch.Generator().manual_seed(0)  # the weights come from the states below
-        self.G = Generator(r, c0.z_dim, c0.g_width, c0.g_depth, data.dim, c0.activation,
-                           out_tanh, shapes).to(self.device)
-        self.D = Discriminator(r, data.dim, c0.d_width, c0.d_depth, c0.activation,
-                               c0.mbd_kernels, c0.mbd_dim, shapes).to(self.device)
+        G, D = networks(r, c0, data.dim, out_tanh, shapes)
+        self.G, self.D = G.to(self.device), D.to(self.device)
         with torch.no_grad():
             for module, key in ((self.G, "G"), (self.D, "D")):
                 sd = module.state_dict()
