@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
-from collapse_lab.trainer.config import ConfigError, knobs
+from collapse_lab.trainer.families.gan.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
 
@@ -64,7 +64,7 @@ def knob_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(ns: argparse.Namespace):
-    from collapse_lab.trainer.presets import from_preset
+    from collapse_lab.trainer.families.gan.presets import from_preset
 
     try:
         return from_preset(ns.preset, knob_values(ns))
@@ -134,8 +134,8 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
+    from collapse_lab.trainer.families.gan.state import RunState
     from collapse_lab.trainer.loop import Callbacks, Trainer, run
-    from collapse_lab.trainer.state import RunState
 
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
     trainer = Trainer(data_dir)

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
     batch_groups: bool = Field(True, description="train the runs of a compare group that can "
-                               "share one stacked step in one worker (trainer/engine.py)")
+                               "share one stacked step in one worker "
+                               "(trainer/families/gan/engine.py)")
     pack: bool = Field(True, description="a queued run joins a live worker whose runs it can "
                        "share a stacked step with, instead of waiting for a free worker")
     pack_limit: int = Field(32, ge=1, le=1024, description="runs one worker trains at most")

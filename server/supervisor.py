@@ -31,7 +31,12 @@ from collapse_lab.server.scheduling import fair_order
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
-from collapse_lab.trainer.config import ConfigError, make_config, stack_key, validate_changes
+from collapse_lab.trainer.families.gan.config import (
+    ConfigError,
+    make_config,
+    stack_key,
+    validate_changes,
+)
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ stalls a training step.
 
 Every run of the worker is a run of its own to the server: its own messages, frame schedule,
 snapshots, checkpoints, pause and end. Runs that can share a stacked step train in one engine
-(trainer/engine.py); the trainer moves a run out when it is paused or changes shape.
+(trainer/families/gan/engine.py); the trainer moves a run out when it is paused or changes shape.
 
 A run nobody watches draws no frames and no D landscape except for the snapshots that replay
 needs, so it trains at the speed of `collapse-lab train`. When the server goes away (its pipe
@@ -176,10 +176,10 @@ class _Worker:
     # ------------------------------------------------------------------ runs
     def join(self, rs: pipe.RunSpec) -> None:
         from collapse_lab.server.protocol import encode_real
-        from collapse_lab.trainer.config import make_config
+        from collapse_lab.trainer.families.gan.config import make_config
+        from collapse_lab.trainer.families.gan.objectives import get_objective
+        from collapse_lab.trainer.families.gan.state import RunState
         from collapse_lab.trainer.loop import Callbacks
-        from collapse_lab.trainer.objectives import get_objective
-        from collapse_lab.trainer.state import RunState
 
         view = self.views[rs.run_id] = _View(rs)
         rid = rs.run_id
@@ -227,7 +227,7 @@ class _Worker:
         return self.frame_due(rid) or self.snapshot_due(rid) or run.stop or finished(run)
 
     def extra(self, rid: str) -> dict[str, Any]:
-        from collapse_lab.trainer.objectives import get_objective
+        from collapse_lab.trainer.families.gan.objectives import get_objective
 
         cfg = self.trainer.runs[rid].cfg
         # `sent`: the wall clock when the frame was made, so a viewer can tell how old it is
