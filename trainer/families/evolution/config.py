@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from collapse_lab.trainer.config import KNOBS as _RUN_KNOBS
 from collapse_lab.trainer.families.evolution.knobs import GA
+from collapse_lab.trainer.families.gan.config import KNOBS as _RUN_KNOBS
 from collapse_lab.trainer.knobs import ConfigError, Knob
 
 # the run's knobs every family has, as the GAN declares them; a generation is a step
