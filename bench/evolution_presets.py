@@ -93,7 +93,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0-9")
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--switch-to", default="evolution-rescue-ring8,evolution-sharing-ring8,"
-                    "evolution-crowding-ring8")
+                    "evolution-crowding-ring8,immigrants=0.05",
+                    help="comma-separated: a preset (its knobs that differ from --from's), or "
+                    "knob=value[;knob=value] (judged by --claim)")
+    ap.add_argument("--claim", default="modes_covered,at_least,7",
+                    help="the claim of a knob=value switch: metric,op,value")
     ap.add_argument("--from", dest="source", default="evolution-collapse-ring8")
     ap.add_argument("--after", type=int, default=300)
     ap.add_argument("--every", type=int, default=10)
@@ -126,17 +130,25 @@ def main() -> None:
                             f"{100 * med([t['hq_fraction'] for t in c]):.1f} | "
                             f"{med([t['effective_modes'] for t in c]):.2f} |")
     src = values(a.source)
+    metric, op, value = a.claim.split(",")
     for name in a.switch_to.split(","):
-        p = PRESETS[name]
-        assert p.expect is not None
-        change = {k_: v for k_, v in values(name).items() if src.get(k_) != v and k_ != "steps"}
+        if "=" in name:
+            change = dict(kv.split("=", 1) for kv in name.split(";"))
+            expect: tuple[str, str, float] = (metric, op, float(value))
+            label = ", ".join(f"{k_}={v}" for k_, v in change.items())
+        else:
+            p = PRESETS[name]
+            assert p.expect is not None
+            change = {k_: v for k_, v in values(name).items()
+                      if src.get(k_) != v and k_ != "steps"}
+            expect, label = p.expect, f"`{name}`"
         r = evolve(src, seeds, every=a.every, switch=change, at=src["steps"], after=a.after,
-                   expect=p.expect)
+                   expect=expect)
         met = [m for m in r["met_at"] if m is not None]
         k = len(r["final"][0]["occupancy"])
         span = f"{min(met)}–{max(met)}" if met else "—"
-        switches.append(f"| `{a.source}` → `{name}` | {src['steps']} | "
-                        f"{claim_text(p.expect, k).replace(' at the end', '')} | "
+        switches.append(f"| `{a.source}` → {label} | {src['steps']} | "
+                        f"{claim_text(expect, k).replace(' at the end', '')} | "
                         f"{len(met)}/{n} | {span} | "
                         f"{fmt(med([t['modes_covered'] for t in r['final']]))} |")
     head = (f"Seeds {a.seeds}; torch {torch.__version__}, {platform.machine()}, "
