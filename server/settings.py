@@ -95,6 +95,12 @@ class Settings(BaseSettings):
                               "students together; past it a student's start is refused")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
+    track_grace: float = Field(30.0, ge=0.1, le=86_400,
+                               description="seconds a tracked run waits for its training loop "
+                               "to reconnect before it fails (docs/tracking.md)")
+    track_rate: float = Field(50.0, gt=0, le=1000,
+                              description="log messages a second one tracked run may send; a "
+                              "faster loop is slowed (its client merges logs)")
 
     @field_validator("token", mode="before")
     @classmethod
