@@ -189,8 +189,10 @@ class Tracker:
             self._save_writer(who[1])
         given = meta.get("client")
         client: dict[str, Any] = given if isinstance(given, dict) else {}
-        run.provenance = dict(tracked=True, modes=measure.kind, client={
-            k: str(v)[:100] for k, v in list(client.items())[:8] if isinstance(k, str)})
+        facts = {k: str(v)[:100] for k, v in list(client.items())[:8] if isinstance(k, str)}
+        # the device card: where the loop runs (its own machine, not a worker of this server)
+        run.provenance = dict(tracked=True, modes=measure.kind, client=facts,
+                              device=f"tracked · {facts.get('host', 'its own loop')}")
         run.started = time.time()
         self.sup._set_status(run, RunState.running, "tracked: steps come from the loop")
         link = Link(run, specs, Series(measure))
@@ -346,6 +348,11 @@ class Tracker:
                                  for k, d in (run.config.get("knob_specs") or {}).items()})
             link = self.links[run.id] = Link(run, specs)
         accepted = validate_set(link.specs, changes)
+        now = run.config.get("knobs") or {}
+        accepted = {k: v for k, v in accepted.items() if k not in now or now[k] != v
+                    or type(now[k]) is not type(v)}
+        if not accepted:
+            return {}  # the values it has already: no event, nothing sent
         run.config = dict(run.config, knobs=dict(run.config.get("knobs") or {}, **accepted))
         run.config_version += 1
         ev = dict(type="config", version=run.config_version, step=run.step, changes=accepted,

@@ -121,7 +121,9 @@ function setRunUI(run) {
   }
   if (app.tracked) app.tracked.show(run);
   // while a run is active, non-live knobs describe the *next* run; say so
-  $("steer-hint").textContent = active
+  $("steer-hint").textContent = tracked
+    ? "The settings below are for a new run of Collapse Lab's own; this run's knobs are in its panel."
+    : active
     ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
     : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
   // a tracked run's knobs are its own panel's: the settings here describe the next run
