@@ -267,6 +267,8 @@ class HealthOut(BaseModel):
     active_workers: int
     max_workers: int
     token_required: bool
+    disk_full: str | None = Field(None, description="while the data dir's disk is full: what "
+                                  "waits (store writes are retried, runs pause), in words")
 
 
 class OptionsOut(BaseModel):

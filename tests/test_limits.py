@@ -34,10 +34,11 @@ def free_port() -> int:
 class Serve:
     """`collapse-lab serve` in a subprocess with `env` settings and an open-files limit."""
 
-    def __init__(self, data_dir: Path, *args: str, nofile: int | None = None, **env: str):
+    def __init__(self, data_dir: Path, *args: str, nofile: int | None = None,
+                 log_dir: Path | None = None, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir.parent / f"serve-{self.port}.log"
+        self.log_path = (log_dir or data_dir.parent) / f"serve-{self.port}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115
         full = dict(os.environ, OMP_NUM_THREADS="1", COLLAPSE_LAB_WORKER_THREADS="1",
                     **{f"COLLAPSE_LAB_{k.upper()}": v for k, v in env.items()})
@@ -268,3 +269,66 @@ def test_checkpoints_folder_deleted_mid_run_is_made_again(tmp_path):
         assert _status(c, rid) == "running"
         c.post(f"/api/runs/{rid}/control", json={"action": "stop"})
         wait_for(lambda: _status(c, rid) == "done")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MiB file system (tmpfs) to fill up; skipped where mounting is not allowed."""
+    d = tmp_path / "disk"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(d)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {r.stderr.strip()}")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_full_disk_is_said_in_words_and_loses_nothing(small_disk, tmp_path):
+    """The data dir's disk fills mid-run: the run pauses with "disk full: …" (before: failed
+    with torch's "enforce fail"), an upload is 507 saying so (before: 500), /api/health says
+    it; once space is freed the run resumes and ends `done`, and after a restart it is still
+    `done`, not `interrupted` (before: the store's writes were dropped)."""
+    data = small_disk / "data"
+    srv = Serve(data, checkpoint_every="1", log_dir=tmp_path)
+    try:
+        rid = srv.http.post("/api/runs", json=dict(SMALL, tick_every=2)).json()["id"]
+        wait_for(lambda: list((data / "checkpoints").glob(f"{rid}-*.pt")), timeout=60)
+        filler = _fill(small_disk)
+        run = wait_for(lambda: (r := srv.http.get(f"/api/runs/{rid}").json())["status"]
+                       == "paused" and r, timeout=60)
+        assert run["reason"].startswith("disk full: the checkpoint at step"), run["reason"]
+        up = srv.http.post("/api/uploads", content=b"x,y\n" + b"0.5,0.25\n" * 2000,
+                           headers={"content-type": "text/csv"})
+        assert up.status_code == 507 and up.json()["detail"].startswith("disk full"), up.text
+        filler.unlink()
+        assert srv.http.post(f"/api/runs/{rid}/control",
+                             json={"action": "resume"}).status_code == 200
+        wait_for(lambda: srv.http.get(f"/api/runs/{rid}").json()["status"] == "running")
+        srv.http.post(f"/api/runs/{rid}/control", json={"action": "stop"})
+        wait_for(lambda: srv.http.get(f"/api/runs/{rid}").json()["status"] == "done")
+        wait_for(lambda: srv.http.get("/api/health").json()["disk_full"] is None, timeout=10)
+    finally:
+        code, log = srv.stop()
+    assert "enforce fail" not in log and code == 0
+    again = Serve(data, log_dir=tmp_path)
+    try:
+        assert again.http.get(f"/api/runs/{rid}").json()["status"] == "done"
+    finally:
+        again.stop()
