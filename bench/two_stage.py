@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     seeds = parse_seeds(a.seeds)
     total = a.on + a.off
     rows: list[dict] = []
+    path = Path(a.csv)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["arm", "seed", "step", "modes_covered", "modes_captured", "hq_pct",
+              "effective_modes"]
+    with path.open("w", newline="") as f:
+        csv.DictWriter(f, fieldnames=fields).writeheader()
 
     def cb(arm: str, seed: int) -> Callbacks:
         def on_tick(t: dict) -> None:
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                                  modes_captured=t["modes_captured"],
                                  hq_pct=round(100 * t["hq_fraction"], 2),
                                  effective_modes=round(t["effective_modes"], 3)))
+                with path.open("a", newline="") as f:  # as it goes: a stopped run keeps its rows
+                    csv.DictWriter(f, fieldnames=fields).writerow(rows[-1])
         return Callbacks(on_tick=on_tick, want_picture=lambda: False)
 
     t = Trainer()
@@ -76,12 +84,6 @@ def main(argv: list[str] | None = None) -> int:
         if step and step % a.every == 0:
             print(f"step {step}/{total}, {time.perf_counter() - t0:.0f} s", file=sys.stderr,
                   flush=True)
-    path = Path(a.csv)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(sorted(rows, key=lambda r: (r["arm"], r["seed"], r["step"])))
     for step in (a.on, total):
         for arm in ARMS:
             at = [r for r in rows if r["arm"] == arm and r["step"] == step]
