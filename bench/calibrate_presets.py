@@ -5,7 +5,8 @@
                                       [--out docs/presets.md] [--csv calib.csv]
     python bench/calibrate_presets.py --from-csv a.csv,b.csv   # the document from earlier runs
 
-Each preset carries a claim (trainer/presets.py: `expect`), e.g. "≤ 3 of 8 modes covered at the
+Each preset carries a claim (trainer/families/gan/presets.py: `expect`), e.g. "≤ 3 of 8 modes
+covered at the
 end"; a run succeeds when its final tick meets it. A preset ships only with a rate ≥ 80 %.
 A remedy twin may name a control (the overrides that switch its remedy off); the control runs on
 the same seeds and its rate of meeting the twin's claim is reported beside it.
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from collapse_lab.trainer import sweep as sw
-from collapse_lab.trainer.presets import (
+from collapse_lab.trainer.families.gan.presets import (
     PRESETS,
     claim_text,
     control_label,

@@ -61,6 +61,8 @@ CRASHED = "the server stopped unexpectedly during the run"
 CRASHED_QUEUED = "the server stopped unexpectedly before the run started"
 
 Job = Callable[[sqlite3.Connection], object]  # return value ignored
+RETRY_EVERY = 1.0  # seconds between tries of a transaction the full disk refused
+RETRY_FOR = 600.0  # seconds of tries before its writes are given up (and logged)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -86,6 +88,7 @@ class Store:
             maxsize=100_000)
         self._local = threading.local()
         self._snap_counts: dict[str, int] = {}
+        self.disk_full: str | None = None  # why writes wait, while the disk is full
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -104,12 +107,7 @@ class Store:
             after: list[AfterCommit] = [b for b in batch if isinstance(b, AfterCommit)]
             jobs = [b for b in batch if callable(b)
                     and not isinstance(b, (threading.Event, AfterCommit))]
-            try:
-                with conn:
-                    for job in jobs:
-                        job(conn)
-            except sqlite3.Error:
-                log.exception("store write failed; %d writes lost", len(jobs))
+            if not self._commit(conn, jobs, closing=any(b is None for b in batch)):
                 after = []  # what waited on these writes must not act as if they were kept
             for a in after:
                 try:
@@ -121,6 +119,33 @@ class Store:
             if any(b is None for b in batch):
                 conn.close()
                 return
+
+    def _commit(self, conn: sqlite3.Connection, jobs: list[Job], closing: bool) -> bool:
+        """Run `jobs` in one transaction. On a full disk the same transaction is tried again,
+        every RETRY_EVERY seconds for up to RETRY_FOR (a few while closing), so freeing space
+        loses nothing; `disk_full` says so meanwhile. False: the writes are lost (logged)."""
+        from collapse_lab.server.diskspace import disk_full_message, is_disk_full
+
+        end = time.monotonic() + (RETRY_EVERY * 3 if closing else RETRY_FOR)
+        while True:
+            try:
+                with conn:
+                    for job in jobs:
+                        job(conn)
+                if self.disk_full:
+                    log.warning("store writes go through again (%d waited)", len(jobs))
+                    self.disk_full = None
+                return True
+            except sqlite3.Error as e:
+                if not is_disk_full(e, self.path.parent) or time.monotonic() > end:
+                    log.error("store write failed (%s); %d writes lost", e, len(jobs))
+                    self.disk_full = None
+                    return False
+                if not self.disk_full:
+                    self.disk_full = disk_full_message(self.path.parent,
+                                                       "the store cannot be written")
+                    log.warning("%s; retrying every %g s", self.disk_full, RETRY_EVERY)
+                time.sleep(RETRY_EVERY)
 
     def submit(self, job: Job) -> None:
         self._q.put(job)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from collapse_lab.trainer.config import ConfigError, make_config
 from collapse_lab.trainer.data import make_dataset
-from collapse_lab.trainer.engine import Engine
-from collapse_lab.trainer.models import Discriminator, Generator
-from collapse_lab.trainer.state import RunState
+from collapse_lab.trainer.families.gan.config import ConfigError, make_config
+from collapse_lab.trainer.families.gan.engine import Engine
+from collapse_lab.trainer.families.gan.models import Discriminator, Generator
+from collapse_lab.trainer.families.gan.state import RunState
 
 BASE = dict(batch_size=32, g_width=16, d_width=16, z_dim=4, eval_samples=200, grid_size=8,
             tick_every=5, device="cpu", g_batchnorm=True, d_maxout=3, g_depth=3)
@@ -148,7 +148,12 @@ def test_init_std_draws_gaussian_weights_and_zero_biases():
 
 
 def test_paper_presets_follow_the_papers_and_claim_their_numbers():
-    from collapse_lab.trainer.presets import PRESETS, claim_text, from_preset, meets_claim
+    from collapse_lab.trainer.families.gan.presets import (
+        PRESETS,
+        claim_text,
+        from_preset,
+        meets_claim,
+    )
 
     pac = from_preset("paper-pacgan4-ring8")
     assert (pac.g_width, pac.g_depth, pac.g_batchnorm, pac.z_dim) == (400, 4, True, 2)

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from collapse_lab.trainer import sweep as sw
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 
 def _row(label, seed, **kw):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from collapse_lab.trainer.config import KNOBS as _RUN_KNOBS
+from collapse_lab.trainer.data import DATA_KNOBS, SCALABLE
 from collapse_lab.trainer.families.evolution.knobs import GA
+from collapse_lab.trainer.families.gan.config import KNOBS as _RUN_KNOBS
 from collapse_lab.trainer.knobs import ConfigError, Knob
 
 # the run's knobs every family has, as the GAN declares them; a generation is a step
-_SHARED = ("dataset", "data", "clusters", "steps", "speed", "seed", "tick_every", "grid_size",
-           "device", "threads")
+_RUN = ("speed", "seed")
+_REST = ("grid_size", "device", "threads")
 _STEPS = dataclasses.replace(_RUN_KNOBS["steps"], default=300,
                              help="generations to evolve; 0 = until stopped")
 _TICK = dataclasses.replace(_RUN_KNOBS["tick_every"], default=2,
@@ -22,11 +23,11 @@ _DATASET = dataclasses.replace(
     help="2-D distribution whose density, broadened, is the fitness landscape")
 
 KNOBS: dict[str, Knob] = {k.name: k for k in (
-    _DATASET, *(_RUN_KNOBS[n] for n in _SHARED[1:3]), *GA, _STEPS,
-    *(_RUN_KNOBS[n] for n in _SHARED[4:6]), _TICK, *(_RUN_KNOBS[n] for n in _SHARED[7:]))}
+    _DATASET, *(_RUN_KNOBS[n] for n in DATA_KNOBS[1:]), *GA, _STEPS,
+    *(_RUN_KNOBS[n] for n in _RUN), _TICK, *(_RUN_KNOBS[n] for n in _REST))}
 LIVE = frozenset(n for n, k in KNOBS.items() if k.live)
 # what fixes the shape of a stacked generation (everything else is a per-run value)
-STACK = ("dataset", "data", "clusters", "population", "grid_size", "device", "speed")
+STACK = (*DATA_KNOBS, "population", "grid_size", "device", "speed")
 
 _PY = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
 
@@ -52,6 +53,9 @@ def check(cfg: Any) -> None:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")
     if cfg.dataset != "csv" and cfg.data:
         raise ConfigError("dataset", "a data file was given; use dataset csv with it")
+    if cfg.data_scale != 1.0 and cfg.dataset not in SCALABLE:
+        raise ConfigError("data_scale", "scales the Gaussian mixtures only ("
+                          + ", ".join(SCALABLE) + f"); dataset {cfg.dataset} needs 1")
 
 
 def make_config(values: dict[str, Any] | None = None) -> Any:

@@ -109,7 +109,7 @@ def published_lines(table: PaperTable, dataset: str) -> list[str]:
 
 def rows(table: PaperTable, dataset: str) -> list[tuple[str, str, str | None]]:
     """Our rows for one dataset: (label, preset, published model), presets that exist only."""
-    from collapse_lab.trainer.presets import PRESETS
+    from collapse_lab.trainer.families.gan.presets import PRESETS
 
     out = []
     for label, pattern, model in table.ours:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collapse_lab.trainer.config import ConfigError, RunConfig, make_config
+from collapse_lab.trainer.families.gan.config import ConfigError, RunConfig, make_config
 
 # the steps the paper presets train: fewer than the papers' (PacGAN 400,000, Metz et al.
 # 25,000), measured on a shared CPU; docs/presets.md says what the shorter runs show

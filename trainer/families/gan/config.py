@@ -1,7 +1,8 @@
 """The run configuration: one dataclass assembled from every knob of the registry.
 
 The run's own knobs (data, networks, optimizer, schedule) are declared here; objectives and
-remedies declare theirs in their classes (trainer/objectives.py, trainer/remedies.py). `RunConfig`
+remedies declare theirs in their classes (trainer/families/gan/objectives.py,
+trainer/families/gan/remedies.py). `RunConfig`
 has one field per knob, and `knobs()` describes them all for the CLI flags, `/api/options`, the
 API's request model and the dashboard's controls — so a new knob appears everywhere at once.
 
@@ -17,9 +18,9 @@ from typing import Any
 
 from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
 from collapse_lab.trainer.data import SCALABLE
+from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective, objective_knobs
+from collapse_lab.trainer.families.gan.remedies import check_remedies, remedy_knobs
 from collapse_lab.trainer.knobs import ConfigError, Knob
-from collapse_lab.trainer.objectives import OBJECTIVES, get_objective, objective_knobs
-from collapse_lab.trainer.remedies import check_remedies, remedy_knobs
 
 __all__ = ["ConfigError", "Knob", "RunConfig", "knobs", "make_config", "validate_changes"]
 
@@ -128,7 +129,8 @@ RunConfig: Any = dataclasses.make_dataclass(
     [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
       dataclasses.field(default=k.default)) for k in KNOBS.values()],
     namespace=dict(gp_weight=property(_gp_weight), to_dict=_to_dict, replace=_replace,
-                   __doc__="Every knob of a run (trainer/config.py: KNOBS), with its default."),
+                   __doc__="Every knob of a run (trainer/families/gan/config.py: KNOBS), with its "
+                           "default."),
 )
 RunConfig.__module__ = __name__
 

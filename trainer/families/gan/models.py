@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from collapse_lab.trainer.minibatch import pairwise_features
+from collapse_lab.trainer.families.gan.minibatch import pairwise_features
 
 MAX_PACK = 4  # the most samples a packing discriminator judges at once (PacGAN)
 
@@ -119,7 +119,7 @@ class Discriminator(nn.Module):
     feature is on or off, so switching a remedy mid-run keeps every parameter's shape. When a
     feature is switched on its head weights start at zero (see `zero_head`): D's output is
     unchanged at the switch and it learns to use the feature from there; the optimizer starts
-    their moments afresh (trainer/optim.py).
+    their moments afresh (trainer/families/gan/optim.py).
     """
 
     def __init__(self, runs: int, in_dim: int, width: int, depth: int, activation: str,
@@ -232,7 +232,8 @@ class Discriminator(nn.Module):
     def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:
         """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁) over the batch, self excluded -> (R, B, kernels),
         M = f·T; with `same` False, over the context batch fc (self not excluded). The pairwise
-        sum is trainer/minibatch.py's (half the pairs, no per-pair graph kept for backward)."""
+        sum is trainer/families/gan/minibatch.py's (half the pairs, no per-pair graph kept for
+        backward)."""
         r, b, _ = f.shape
         k, c = self.mbd_kernels, self.mbd_dim
         m = torch.bmm(f, self.mbd_T).view(r, b, k, c)
