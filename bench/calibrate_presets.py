@@ -158,9 +158,9 @@ switch. The target for a lesson is 8 seeds of 10.
 Given a lesson's whole length, 6,000 steps after the switch (30–60 s on a laptop; `--after 6000
 --within 6000`, seeds 0–9, checks every 500 steps), more seeds recover. The median steps to
 rescue is over all ten seeds, a seed that never met the claim counting as more than 6,000; the
-median covered is at +6,000:
+median covered is at +6,000 (the covered column):
 
-| switch at 3,000 | claim | met within 6,000 | steps to meet it | median to rescue | median covered |
+| switch at 3,000 | claim | met within 6,000 | steps to meet it | median to rescue | covered |
 |---|---|---|---|---|---|
 | → `wgan-gp-ring8` | ≥ 7 of 8 covered | 6/10 | 1,500–5,500 | ≤ 5,500 | 6 |
 | → `gp-ring8` | ≥ 7 of 8 covered | 3/10 | 4,000–5,500 | > 6,000 | 3 |
