@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.db_path, settings.max_snapshots)
+        store = Store(settings.db_path, settings.max_snapshots, settings.max_ticks)
         sup = Supervisor(settings, store)
         await sup.start()
         app.state.sup = sup

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
                                   description="ticks between checkpoints (resume after a crash)")
     max_snapshots: int = Field(400, ge=2, le=100_000,
                                description="snapshots kept per run; older ones are thinned out")
+    max_ticks: int = Field(20_000, ge=100, le=10_000_000,
+                           description="ticks stored per run; past it the older half is thinned "
+                           "(every other one dropped), the newest half kept whole")
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
     batch_groups: bool = Field(True, description="train the runs of a compare group that can "
