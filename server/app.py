@@ -26,6 +26,7 @@ from collapse_lab.server import (
     api_datasets,
     api_meta,
     api_runs,
+    api_track,
     classroom,
     lessons,
     uploads,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sup = Supervisor(settings, store)
         await sup.start()
         app.state.sup = sup
+        app.state.tracker = sup.tracker = api_track.Tracker(sup)
         app.state.started = time.time()
         try:
             yield
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_compare.router)
     app.include_router(api_datasets.router)
     app.include_router(ws.router)
+    app.include_router(api_track.router)
     app.include_router(api_class.router)
     app.include_router(classroom.router)
     app.include_router(uploads.router)

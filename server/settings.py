@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     stall_timeout: float = Field(30.0, gt=0, le=3600,
                                  description="seconds a connection may leave what it was sent "
                                  "unread (a websocket that never reads) before it is dropped")
+    track_grace: float = Field(30.0, ge=0.1, le=86_400,
+                               description="seconds a tracked run waits for its training loop "
+                               "to reconnect before it fails (docs/tracking.md)")
+    track_rate: float = Field(50.0, gt=0, le=1000,
+                              description="log messages a second one tracked run may send; a "
+                              "faster loop is slowed (its client merges logs)")
 
     @field_validator("token", mode="before")
     @classmethod

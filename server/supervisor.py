@@ -63,6 +63,7 @@ class Supervisor:
         self.closing = False
         self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
         self.ray_resources: dict[str, float] = {}
+        self.tracker: Any = None  # server/api_track.py: runs whose steps come from outside
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ life cycle
@@ -90,6 +91,8 @@ class Supervisor:
         """Stop every worker: a stop for each run, then terminate, then kill, each after a
         timeout. Queued runs become interrupted at once (no worker starts from here on)."""
         self.closing = True
+        if self.tracker is not None:
+            self.tracker.interrupt_all()
         for r in self.runs.values():
             if r.status == RunState.queued:
                 self._set_status(r, RunState.interrupted,
@@ -403,6 +406,8 @@ class Supervisor:
     # ------------------------------------------------------------------ control
     async def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
         """Apply a control body; returns what was accepted. Raises ConfigError or Conflict."""
+        if self.tracker is not None and run.config.get("family") == "tracked":
+            return await self.tracker.control(run, cmd)
         st = run.status
         if "set" in cmd:
             if st in FINAL or st == RunState.stopping:
@@ -501,6 +506,8 @@ class Supervisor:
 
     # ------------------------------------------------------------------ delete
     def delete(self, run: Run) -> None:
+        if self.tracker is not None:
+            self.tracker.forget(run)
         w = run.worker
         if w is not None:
             if len(w.live()) > 1:
