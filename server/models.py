@@ -218,6 +218,8 @@ class HistoryOut(BaseModel):
     columns: list[str] = Field(description="the CSV columns, in order")
     ticks: list[dict[str, Any]] = Field(description="one object per tick, oldest first")
     events: list[dict[str, Any]] = Field(description="config, state and rejected events")
+    next: int | None = Field(None, description="where `limit` cut the series: the `since` "
+                             "that gets the following page; null at its end")
 
 
 # ---------------------------------------------------------------------- compare groups
@@ -267,6 +269,8 @@ class HealthOut(BaseModel):
     active_workers: int
     max_workers: int
     token_required: bool
+    disk_full: str | None = Field(None, description="while the data dir's disk is full: what "
+                                  "waits (store writes are retried, runs pause), in words")
 
 
 class OptionsOut(BaseModel):

@@ -21,7 +21,7 @@ from collapse_lab.trainer.families.gan.config import ConfigError, RunConfig, mak
 
 # the steps the paper presets train: fewer than the papers' (PacGAN 400,000, Metz et al.
 # 25,000), measured on a shared CPU; docs/presets.md says what the shorter runs show
-PAPER_STEPS = {"pacgan": 2000, "metz": 2000}
+PAPER_STEPS = {"pacgan": 2000, "metz": 1500}
 
 
 @dataclass(frozen=True)
