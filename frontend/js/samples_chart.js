@@ -15,6 +15,9 @@ const FAKE_HQ = "#1b1f3b";
 const FAKE_LQ = "rgba(140, 40, 160, 0.55)";
 const MANIFOLD = "rgba(0, 121, 140, 0.8)";
 
+// what the colour bar says the heatmap is, by the frame's value kind (a GA's landscape: fitness)
+const VALUE_LABELS = { probability: "D(x) = P(real)", critic: "critic value", fitness: "fitness" };
+
 export class SamplesChart {
   /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
   constructor(canvas, opts = {}) {
@@ -295,7 +298,7 @@ export class SamplesChart {
     ctx.translate(x + w + 11 * dpr, y + h / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
-    ctx.fillText(this.valueKind === "probability" ? "D(x) = P(real)" : "critic value", 0, 0);
+    ctx.fillText(VALUE_LABELS[this.valueKind] || "critic value", 0, 0);
     ctx.restore();
   }
 
