@@ -34,8 +34,8 @@ from pydantic import BaseModel, Field
 from collapse_lab.server.api_runs import own_folder
 from collapse_lab.server.auth import require_start
 from collapse_lab.server.datapaths import STUDENTS, uploads_dir
-from collapse_lab.trainer.config import ConfigError
 from collapse_lab.trainer.datasets import parse_points
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["uploads"])
@@ -130,13 +130,18 @@ def _store(folder: Path, points: np.ndarray, labels: np.ndarray | None, files: i
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{secrets.token_hex(8)}.csv"
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(text)
+        try:
+            tmp.write_bytes(text)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk cut it short: no half file stays
+            raise
         os.replace(tmp, path)  # whole or not at all
     return path
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201, responses={
     413: {"description": "too large"}, 415: {"description": "not a CSV"},
+    507: {"description": "the disk is full"},
     422: {"description": "not 2-D points (the line and what was expected)"}},
     openapi_extra={"requestBody": {"required": True, "content": {
         "text/csv": {"schema": {"type": "string", "maxLength": MAX_BYTES}}}}})
@@ -166,6 +171,13 @@ async def upload(request: Request) -> UploadOut:
         raise HTTPException(413, f"uploads: the server keeps at most "
                             f"{st.upload_total_bytes:,} bytes of uploads (upload_total_bytes) "
                             "and they are full; ask the teacher to make room") from None
+    except OSError as e:
+        from collapse_lab.server.diskspace import disk_full_message, is_disk_full
+
+        if not is_disk_full(e, folder):
+            raise
+        raise HTTPException(507, disk_full_message(folder, "the upload was not stored")) \
+            from None
     modes = None if labels is None else len(np.unique(labels))
     out: dict[str, Any] = dict(path=path.relative_to(root).as_posix(), name=path.name,
                                points=len(points), modes=modes, bytes=len(body))
