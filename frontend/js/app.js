@@ -10,6 +10,9 @@ import { el } from "./dom.js";
 import { CompareView, compareVariants } from "./compare.js";
 import { recipe, remedies, setRemedies } from "./remedies.js";
 import { HistoryView } from "./history.js";
+import { setKnobText } from "./knob_text.js";
+import { installTypeToggle } from "./room.js";
+import { Welcome } from "./welcome.js";
 import { dashboardPNG } from "./snapshot.js";
 import { curvePerf, setMetricChoices } from "./charts.js";
 import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
@@ -481,6 +484,7 @@ async function boot() {
   setConnection({ state: "connecting" });
   app.options = await loadOptions();
   setRemedies(app.options.remedies);
+  setKnobText(app.options.knobs); // knob labels and short names, from the registry
   setConnection({ state: "idle" });
   banner(null);
   app.knobs = knobIndex(app.options.knobs);

@@ -4,8 +4,9 @@
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { recipe, remedyOn } from "./remedies.js";
-import { PLOT_CONFIG } from "./charts.js";
+import { differingKnobs, knobsText } from "./knob_text.js";
+import { recipe, remedies, remedyOn } from "./remedies.js";
+import { PLOT_CONFIG, typeFonts } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
 import { SamplesChart } from "./samples_chart.js";
@@ -22,6 +23,19 @@ export function compareVariants(objectives, remedies, baseObjective) {
   const out = objectives.map((o) => ({ objective: o }));
   for (const r of remedies) out.push({ objective: baseObjective, ...remedyOn(r) });
   return out;
+}
+
+/**
+ * Titles of runs shown side by side (pure): each run's recipe, and the knobs that differ between
+ * the runs besides those the recipe names, by their short names from the registry.
+ */
+export function compareTitles(configs) {
+  const inRecipe = new Set(["objective", ...remedies().map((r) => r.knobs[0])]);
+  const names = differingKnobs(configs, inRecipe);
+  return configs.map((c) => {
+    const base = recipe(c);
+    return names.length ? `${base} · ${knobsText(c, names)}` : base;
+  });
 }
 
 export class CompareView {
@@ -42,6 +56,7 @@ export class CompareView {
   show(runs, group = null) {
     this.close();
     this.group = group;
+    this.titles = compareTitles(runs.map((r) => r.config));
     const grid = $("compare-grid");
     grid.replaceChildren();
     runs.forEach((run, i) => this.addCard(run, i));
@@ -53,9 +68,9 @@ export class CompareView {
     const color = PALETTE[i % PALETTE.length];
     const card = el("article", { class: "cmp-card" });
     card.dataset.run = run.id;
-    // the recipe reads as a person would say it ("nsgan + minibatch_disc"); the variant's own
-    // label (what differs, knob=value) goes in the tooltip
-    const title = recipe(run.config);
+    // the recipe as a person would say it ("nsgan + minibatch_disc"), then whatever else differs
+    // between the runs shown ("nsgan · lr_g 2e-4, β1 0.9"): no two cards read the same
+    const title = this.titles[i];
     card.setAttribute("aria-label", `run ${run.id}: ${title}`);
     const head = el("header");
     const name = el("b", { text: title });
@@ -177,7 +192,7 @@ export class CompareView {
 
   plot() {
     const traces = (key) => [...this.cards.values()].map((c) => ({
-      type: "scatter", mode: "lines", name: recipe(c.run.config), line: { color: c.color, width: 1.6 },
+      type: "scatter", mode: "lines", name: this.titles[c.i], line: { color: c.color, width: 1.6 },
       x: c.log.ticks.map((t) => t.step), y: c.log.ticks.map((t) => finiteOrNull(t[key])),
     }));
     const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
