@@ -481,6 +481,12 @@ function showPresetHelp() {
 }
 
 async function boot() {
+  const firstHash = location.hash; // a plain address is a first visit's (the welcome)
+  installTypeToggle($("type-size"), () => {
+    app.live.charts.retype();
+    requestAnimationFrame(() => app.live.charts.resize());
+    if (app.compare.cards.size) app.compare.plot();
+  });
   setConnection({ state: "connecting" });
   app.options = await loadOptions();
   setRemedies(app.options.remedies);

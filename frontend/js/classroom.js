@@ -265,6 +265,7 @@ export class Classroom {
       this.sendFollow();
       this.renderFollow();
     }
+    if (this.lessons) this.lessons.reveal(); // the step's panels, now that its view is open
   }
 
   async attach() {

@@ -196,9 +196,10 @@ export class CompareView {
       x: c.log.ticks.map((t) => t.step), y: c.log.ticks.map((t) => finiteOrNull(t[key])),
     }));
     const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
+    const f = typeFonts();
     const layout = (title, extra = {}) => ({
-      margin: { l: 40, r: 8, t: 26, b: 34 }, font: { size: 11 }, paper_bgcolor: "rgba(0,0,0,0)",
-      showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 10 } },
+      margin: { l: 40, r: 8, t: 26, b: 34 }, font: f.font, paper_bgcolor: "rgba(0,0,0,0)",
+      showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: f.legend } },
       xaxis: { title: { text: "step" }, gridcolor: "#eceef3" },
       yaxis: { title: { text: title }, gridcolor: "#eceef3", ...extra }, uirevision: "keep",
     });
