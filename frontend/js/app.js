@@ -111,7 +111,9 @@ function setRunUI(run) {
   $("pause").title = interrupted ? "Resume this run from its last checkpoint (space)"
     : "Pause or resume (space)";
   $("clone").disabled = !run;
+  $("reset").disabled = !run || st === "stopping";
   $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
+  $("view-live").dataset.empty = run ? "0" : "1"; // no run: the panels say what they will show
   const title = $("run-title");
   title.replaceChildren();
   if (run) {
@@ -122,7 +124,9 @@ function setRunUI(run) {
   // while a run is active, non-live knobs describe the *next* run; say so
   $("steer-hint").textContent = active
     ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
-    : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
+    : run ? "A recorded run: the Replay slider under the charts shows any step of it. Reset trains these settings again from step 0."
+      : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
+  $("m-status").title = $("m-status").textContent;
   if (app.controls) app.controls.setEditable((k) => !active || k.live);
   updateApplyPreset();
   if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
@@ -164,7 +168,12 @@ function onKnob(name, value, final) {
 
 function syncStateFromControls() {
   const base = baseConfig(app.options.knobs, app.options.presets, app.state.preset);
-  app.state.config = configDiff(app.controls.get(), base);
+  const cfg = app.controls.get();
+  // the tick rate slow motion set is the pace's, not a setting: a link (and a run started from
+  // it) keeps the tick rate from before, and slows down again by its speed (pacedBody)
+  if (cfg.speed > 0 && app.pace.restore !== null) cfg.tick_every = app.pace.restore;
+  else if (cfg.speed > 0 && cfg.tick_every === pacedTickEvery(cfg.speed, base.tick_every)) cfg.tick_every = base.tick_every;
+  app.state.config = configDiff(cfg, base);
   writeHash();
 }
 
@@ -203,6 +212,7 @@ async function startRun() {
   $("start").disabled = true;
   try {
     const run = await api.start(pacedBody(startBody(app.state, app.options.knobs, app.options.presets)));
+    if (app.welcome) app.welcome.dismiss();
     app.state.view = "live";
     app.state.run = run.id;
     app.state.replay = null;
@@ -213,6 +223,39 @@ async function startRun() {
     showError(e);
   } finally {
     $("start").disabled = false;
+  }
+}
+
+/**
+ * Reset: the run shown again from step 0, with the same settings (those in force now, live
+ * changes included) and the same seed; the old run is stopped (it stays in History).
+ */
+async function resetRun() {
+  const run = app.live.run;
+  if (!run) return;
+  loadConfigIntoControls(run.config);
+  syncStateFromControls();
+  if (!settingsValid()) return;
+  $("reset").disabled = true;
+  try {
+    if (ACTIVE.has(run.status) && run.status !== "stopping") {
+      try {
+        await api.control(run.id, { action: "stop" });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 409)) throw e; // 409: it had ended already
+      }
+    }
+    const fresh = await api.start(pacedBody(startBody(app.state, app.options.knobs, app.options.presets)));
+    app.state.view = "live";
+    app.state.run = fresh.id;
+    app.state.replay = null;
+    showView();
+    await openRun(fresh);
+    toast(`Reset: run ${fresh.id} starts from step 0 with the same settings and seed (run ${run.id} stopped, in History).`, 6000);
+  } catch (e) {
+    showError(e);
+  } finally {
+    $("reset").disabled = !app.live.run;
   }
 }
 
@@ -257,9 +300,26 @@ async function control(action, part = "both") {
   try {
     await api.control(run.id, action === "step" ? { action, n: 1, part } : { action });
     if (action === "resume" && run.status === "interrupted") await openRun(run.id);
+    if (action === "step") stepSign(part);
   } catch (e) {
     showError(e);
   }
+}
+
+const STEP_SIGNS = {
+  d: "One D update: D's landscape (the heatmap) moved; the points did not.",
+  g: "One G update: the points moved; D's landscape did not.",
+  both: "One step: D's update, then G's.",
+};
+
+/** A single step shows itself: the samples panel flashes, and a line says what moved. */
+function stepSign(part) {
+  const panel = $("samples-panel");
+  panel.dataset.stepped = part;
+  panel.classList.remove("stepped");
+  void panel.offsetWidth; // restart the flash
+  panel.classList.add("stepped");
+  toast(STEP_SIGNS[part] || STEP_SIGNS.both, 2500);
 }
 
 async function cloneCompare() {
@@ -504,6 +564,14 @@ async function boot() {
     o.title = m.help;
     $("metric").append(o);
   }
+  // each metric card's words from the registry: a plain hint under it, the definition on hover
+  for (const card of document.querySelectorAll(".card[data-stat]")) {
+    const st = (app.options.stats || []).find((x) => x.name === card.dataset.stat);
+    if (!st) continue;
+    card.querySelector(".card-hint").textContent = st.hint || "";
+    card.dataset.help = `${st.label}: ${st.help}`;
+    card.title = card.dataset.help;
+  }
   for (const p of app.options.presets) {
     const o = new Option(p.name, p.name);
     o.title = p.help;
@@ -559,9 +627,10 @@ async function boot() {
   $("step-d").addEventListener("click", () => control("step", "d"));
   $("step-g").addEventListener("click", () => control("step", "g"));
   $("stop").addEventListener("click", () => control("stop"));
+  $("reset").addEventListener("click", resetRun);
   // a mouse click leaves no focus on a run button, so space pauses/resumes (and does not press
   // the clicked button again); keyboard use keeps focus where it is
-  for (const id of ["start", "pause", "stop", "step", "step-d", "step-g"]) {
+  for (const id of ["start", "pause", "reset", "stop", "step", "step-d", "step-g"]) {
     $(id).addEventListener("click", (e) => { if (e.detail > 0) e.currentTarget.blur(); });
   }
   $("clone").addEventListener("click", cloneCompare);
@@ -652,6 +721,16 @@ async function boot() {
   await applyState();
   writeHash();
   await app.classroom.ready();
+  app.welcome = new Welcome({
+    lessons: () => app.lessons.teacher,
+    openLessons: () => app.lessons.togglePicker(),
+    usePreset: (name) => {
+      $("preset").value = name;
+      $("preset").dispatchEvent(new Event("change"));
+      $("start").focus();
+    },
+  });
+  if (!app.state.run) app.welcome.maybeShow(app.classroom.powers(), firstHash);
   document.body.dataset.ready = "1";
 }
 

@@ -62,6 +62,30 @@ export class CompareView {
     runs.forEach((run, i) => this.addCard(run, i));
     this.plot();
     this.timer = setInterval(() => this.flushCurves(), 1000);
+    this.loadHistory();
+  }
+
+  /**
+   * The curves from each run's first tick, not from the moment this page joined: each run's
+   * recorded ticks (GET /api/runs/{id}/history) go before those the socket brought meanwhile,
+   * and the curves are drawn again once. A page that shows the grid again (a role that changed,
+   * a follower back from exploring) keeps the whole history.
+   */
+  async loadHistory() {
+    const cards = [...this.cards.values()];
+    const got = await Promise.all(cards.map((c) => api.history(c.run.id).catch(() => null)));
+    if (cards.some((c) => this.cards.get(c.run.id) !== c)) return; // the grid changed meanwhile
+    let any = false;
+    cards.forEach((c, j) => {
+      const h = got[j];
+      if (!h || !h.ticks.length) return;
+      const log = new TickLog();
+      for (const t of h.ticks) log.push(t);
+      for (const t of c.log.ticks) if (!log.last || t.step > log.last.step) log.push(t);
+      c.log = log;
+      any = true;
+    });
+    if (any) this.plot();
   }
 
   addCard(run, i) {
