@@ -5,7 +5,7 @@ import { api, ApiError } from "./api.js";
 import { Classroom } from "./classroom.js";
 import { DrawPanel } from "./draw.js";
 import { LessonView } from "./lesson_view.js";
-import { buildControls } from "./controls.js";
+import { buildControls, settleKeys } from "./controls.js";
 import { el } from "./dom.js";
 import { CompareView, compareVariants } from "./compare.js";
 import { recipe, remedies, setRemedies } from "./remedies.js";
@@ -556,7 +556,7 @@ async function boot() {
   app.knobs = knobIndex(app.options.knobs);
   app.controls = buildControls($("controls"), app.options, onKnob, {
     placed: { steps: $("run-length"), speed: $("speed-row") },
-    factories: { speed: (knob, cb) => speedWidget(knob, cb, el) },
+    factories: { speed: (knob, cb) => speedWidget(knob, cb, el, settleKeys) },
     zeroText: { steps: "until stopped" },
   });
   for (const m of setMetricChoices(app.options.stats)) {
