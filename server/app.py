@@ -27,6 +27,7 @@ from collapse_lab.server import (
     api_datasets,
     api_meta,
     api_runs,
+    api_track,
     classroom,
     lessons,
     uploads,
@@ -39,7 +40,7 @@ from collapse_lab.server.openapi import install_openapi
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.db_path, settings.max_snapshots)
+        store = Store(settings.db_path, settings.max_snapshots, settings.max_ticks)
         sup = Supervisor(settings, store)
         await sup.start()
         app.state.sup = sup
+        app.state.tracker = sup.tracker = api_track.Tracker(sup)
         app.state.started = time.time()
         try:
             yield
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_compare.router)
     app.include_router(api_datasets.router)
     app.include_router(ws.router)
+    app.include_router(api_track.router)
     app.include_router(api_class.router)
     app.include_router(classroom.router)
     app.include_router(uploads.router)

@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from collapse_lab.server.runs import RunState
-from collapse_lab.trainer.config import knobs
-from collapse_lab.trainer.presets import PRESETS
+from collapse_lab.trainer.families.gan.config import knobs
+from collapse_lab.trainer.families.gan.presets import PRESETS
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
 Label = Annotated[str | None, Field(None, max_length=200, description="a name shown in the UI")]
@@ -218,6 +218,8 @@ class HistoryOut(BaseModel):
     columns: list[str] = Field(description="the CSV columns, in order")
     ticks: list[dict[str, Any]] = Field(description="one object per tick, oldest first")
     events: list[dict[str, Any]] = Field(description="config, state and rejected events")
+    next: int | None = Field(None, description="where `limit` cut the series: the `since` "
+                             "that gets the following page; null at its end")
 
 
 # ---------------------------------------------------------------------- compare groups
@@ -267,6 +269,8 @@ class HealthOut(BaseModel):
     active_workers: int
     max_workers: int
     token_required: bool
+    disk_full: str | None = Field(None, description="while the data dir's disk is full: what "
+                                  "waits (store writes are retried, runs pause), in words")
 
 
 class OptionsOut(BaseModel):

@@ -66,10 +66,14 @@ class Settings(BaseSettings):
                                   description="ticks between checkpoints (resume after a crash)")
     max_snapshots: int = Field(400, ge=2, le=100_000,
                                description="snapshots kept per run; older ones are thinned out")
+    max_ticks: int = Field(20_000, ge=100, le=10_000_000,
+                           description="ticks stored per run; past it the older half is thinned "
+                           "(every other one dropped), the newest half kept whole")
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
     batch_groups: bool = Field(True, description="train the runs of a compare group that can "
-                               "share one stacked step in one worker (trainer/engine.py)")
+                               "share one stacked step in one worker "
+                               "(trainer/families/gan/engine.py)")
     pack: bool = Field(True, description="a queued run joins a live worker whose runs it can "
                        "share a stacked step with, instead of waiting for a free worker")
     pack_limit: int = Field(32, ge=1, le=1024, description="runs one worker trains at most")
@@ -95,6 +99,21 @@ class Settings(BaseSettings):
                               "students together; past it a student's start is refused")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
+    max_conns_per_address: int = Field(128, ge=4, le=100_000,
+                                       description="open connections (HTTP and websockets) "
+                                       "from one IP address; one more is closed at once")
+    header_timeout: float = Field(10.0, gt=0, le=600,
+                                  description="seconds a connection may take to send a "
+                                  "request's headers (idle and trickling sockets are closed)")
+    stall_timeout: float = Field(30.0, gt=0, le=3600,
+                                 description="seconds a connection may leave what it was sent "
+                                 "unread (a websocket that never reads) before it is dropped")
+    track_grace: float = Field(30.0, ge=0.1, le=86_400,
+                               description="seconds a tracked run waits for its training loop "
+                               "to reconnect before it fails (docs/tracking.md)")
+    track_rate: float = Field(50.0, gt=0, le=1000,
+                              description="log messages a second one tracked run may send; a "
+                              "faster loop is slowed (its client merges logs)")
 
     @field_validator("token", mode="before")
     @classmethod

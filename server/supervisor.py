@@ -31,7 +31,12 @@ from collapse_lab.server.scheduling import fair_order
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
-from collapse_lab.trainer.config import ConfigError, make_config, stack_key, validate_changes
+from collapse_lab.trainer.families.gan.config import (
+    ConfigError,
+    make_config,
+    stack_key,
+    validate_changes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class Supervisor:
         self.closing = False
         self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
         self.ray_resources: dict[str, float] = {}
+        self.tracker: Any = None  # server/api_track.py: runs whose steps come from outside
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ life cycle
@@ -85,6 +91,8 @@ class Supervisor:
         """Stop every worker: a stop for each run, then terminate, then kill, each after a
         timeout. Queued runs become interrupted at once (no worker starts from here on)."""
         self.closing = True
+        if self.tracker is not None:
+            self.tracker.interrupt_all()
         for r in self.runs.values():
             if r.status == RunState.queued:
                 self._set_status(r, RunState.interrupted,
@@ -239,9 +247,12 @@ class Supervisor:
     def _join(self, w: WorkerHandle, run: Run) -> None:
         w.run_ids.append(run.id)
         self._placed(run, w)
-        if not w.send(pipe.Join(self._run_spec(run))):
+        if not w.send(pipe.Join(self._run_spec(run))):  # it is gone: wait for another place
             w.run_ids.remove(run.id)
             run.worker = None
+            self._set_status(run, RunState.queued, "waiting for a free worker")
+            if self.loop is not None:
+                self.loop.call_soon(self.schedule)
 
     def _placed(self, run: Run, w: WorkerHandle) -> None:
         """The run has a place: it is running from now (its worker says hello when it has
@@ -326,7 +337,7 @@ class Supervisor:
             self._keys.pop(run.id, None)
         elif kind == "state" and run.status in (RunState.running, RunState.paused):
             run.step = ev["step"]  # exact: steps since the last tick are not in any tick
-            self._set_status(run, RunState(ev["state"]), None)
+            self._set_status(run, RunState(ev["state"]), ev.get("reason"))
 
     def _on_exit(self, w: WorkerHandle, code: int | None) -> None:
         if w in self.handles:
@@ -340,6 +351,11 @@ class Supervisor:
             elif run.status == RunState.stopping:
                 self._finish(run, w, RunState.done,
                              f"stopped (worker killed after {self.settings.stop_timeout:g} s)")
+            elif rid not in w.hello and code == 0 and run.status == RunState.running:
+                # it joined a worker whose last run was ending: the worker finished cleanly
+                # without taking it up, so it waits again for a place instead of failing
+                run.worker = None
+                self._set_status(run, RunState.queued, "waiting for a free worker")
             else:
                 why = w.exit_reason or f"exit code {code}"
                 self._finish(run, w, RunState.failed,
@@ -390,6 +406,8 @@ class Supervisor:
     # ------------------------------------------------------------------ control
     async def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
         """Apply a control body; returns what was accepted. Raises ConfigError or Conflict."""
+        if self.tracker is not None and run.config.get("family") == "tracked":
+            return await self.tracker.control(run, cmd)
         st = run.status
         if "set" in cmd:
             if st in FINAL or st == RunState.stopping:
@@ -488,6 +506,8 @@ class Supervisor:
 
     # ------------------------------------------------------------------ delete
     def delete(self, run: Run) -> None:
+        if self.tracker is not None:
+            self.tracker.forget(run)
         w = run.worker
         if w is not None:
             if len(w.live()) > 1:

@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field
 
 from collapse_lab.server.auth import require_start
 from collapse_lab.server.datapaths import uploads_dir
-from collapse_lab.trainer.config import ConfigError
 from collapse_lab.trainer.datasets import parse_points
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["uploads"])
@@ -72,7 +72,11 @@ def _store(folder: Path, points: np.ndarray, labels: np.ndarray | None) -> Path:
         (f"{x:.6g},{y:.6g},{m}" for (x, y), m in zip(points.tolist(), labels.tolist()))
     head = "x,y" if labels is None else "x,y,mode"
     tmp = path.with_suffix(".part")
-    tmp.write_text(head + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    try:
+        tmp.write_text(head + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk cut it short: no half file stays
+        raise
     os.replace(tmp, path)  # whole or not at all
     old = sorted(folder.glob("*.csv"), key=lambda p: p.stat().st_mtime)
     for p in old[:-MAX_FILES]:
@@ -82,6 +86,7 @@ def _store(folder: Path, points: np.ndarray, labels: np.ndarray | None) -> Path:
 
 @router.post("/uploads", response_model=UploadOut, status_code=201, responses={
     413: {"description": "too large"}, 415: {"description": "not a CSV"},
+    507: {"description": "the disk is full"},
     422: {"description": "not 2-D points (the line and what was expected)"}},
     openapi_extra={"requestBody": {"required": True, "content": {
         "text/csv": {"schema": {"type": "string", "maxLength": MAX_BYTES}}}}})
@@ -100,7 +105,16 @@ async def upload(request: Request) -> UploadOut:
         points, labels = parse_points(text.splitlines(), "upload", MAX_POINTS)
     except ConfigError as e:
         raise HTTPException(422, e.message.replace("upload line", "line")) from None
-    path = await asyncio.to_thread(_store, upload_dir(request), points, labels)
+    folder = upload_dir(request)
+    try:
+        path = await asyncio.to_thread(_store, folder, points, labels)
+    except OSError as e:
+        from collapse_lab.server.diskspace import disk_full_message, is_disk_full
+
+        if not is_disk_full(e, folder):
+            raise
+        raise HTTPException(507, disk_full_message(folder, "the upload was not stored")) \
+            from None
     modes = None if labels is None else len(np.unique(labels))
     out: dict[str, Any] = dict(path=str(path), name=path.name, points=len(points), modes=modes,
                                bytes=len(body))

@@ -1,4 +1,5 @@
-"""The fast minibatch-discrimination feature (trainer/minibatch.py) against the textbook formula.
+"""The fast minibatch-discrimination feature (trainer/families/gan/minibatch.py) against the
+textbook formula.
 
 Bounds. Everything is compared in float64 (unit roundoff u = 2⁻⁵³) with the textbook formula,
 `reference`, as the truth. For one pair the fast path computes E = exp(−Σ_c |Δ_c|) from the
@@ -22,9 +23,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from collapse_lab.trainer import minibatch as mb
-from collapse_lab.trainer.minibatch import pairwise_features, reference
-from collapse_lab.trainer.models import Discriminator
+from collapse_lab.trainer.families.gan import minibatch as mb
+from collapse_lab.trainer.families.gan.minibatch import pairwise_features, reference
+from collapse_lab.trainer.families.gan.models import Discriminator
 
 U64 = 2.0**-53
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from collapse_lab.server.app import create_app
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.uploads import MAX_BYTES, MAX_POINTS
-from collapse_lab.trainer.config import make_config
 from collapse_lab.trainer.data import make_dataset
+from collapse_lab.trainer.families.gan.config import make_config
 from collapse_lab.trainer.loop import train
 
 CSV = {"content-type": "text/csv"}

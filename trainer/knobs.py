@@ -1,8 +1,10 @@
 """A knob: one thing a user can set, with its type, default, range and help — and the checks.
 
 Knobs are declared where they belong (the run's data, networks, optimizer and schedule in
-trainer/config.py; a remedy's in its class in trainer/remedies.py; an objective's in its class in
-trainer/objectives.py) and assembled into one `RunConfig` by trainer/config.py. The CLI flags,
+trainer/families/gan/config.py; a remedy's in its class in trainer/families/gan/remedies.py; an
+objective's in its class in
+trainer/families/gan/objectives.py) and assembled into one `RunConfig` by
+trainer/families/gan/config.py. The CLI flags,
 `/api/options`, the API's request models and the dashboard's controls are generated from them.
 
 This module depends on nothing else in the project, so every module may import it.

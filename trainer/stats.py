@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from collapse_lab.trainer.remedies import PENALTIES
+from collapse_lab.trainer.families.gan.remedies import PENALTIES
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import { buildControls, settleKeys } from "./controls.js";
 import { el } from "./dom.js";
 import { CompareView, compareVariants } from "./compare.js";
 import { recipe, remedies, setRemedies } from "./remedies.js";
+import { isTracked, TrackedPanel } from "./tracked.js";
 import { HistoryView } from "./history.js";
 import { setKnobText } from "./knob_text.js";
 import { installTypeToggle } from "./room.js";
@@ -104,6 +105,7 @@ function setConnection(s) {
 function setRunUI(run) {
   const st = run ? run.status : null;
   const active = run && ACTIVE.has(st);
+  const tracked = isTracked(run); // steps from the user's own loop: its own knobs, no pause
   const interrupted = st === "interrupted"; // the server died while it trained: it can go on
   for (const [id, off] of Object.entries(runButtonsDisabled(run))) $(id).disabled = off;
   $("pause").textContent = st === "paused" || interrupted ? "Resume" : "Pause";
@@ -119,15 +121,20 @@ function setRunUI(run) {
   if (run) {
     const b = document.createElement("b");
     b.textContent = `run ${run.id}`;
-    title.append(b, ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${st}`);
+    title.append(b, tracked ? ` · ${recipe(run.config)} · ${st}`
+      : ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${st}`);
   }
+  if (app.tracked) app.tracked.show(run);
   // while a run is active, non-live knobs describe the *next* run; say so
-  $("steer-hint").textContent = active
+  $("steer-hint").textContent = tracked
+    ? "The settings below are for a new run of Collapse Lab's own; this run's knobs are in its panel."
+    : active
     ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
     : run ? "A recorded run: the Replay slider under the charts shows any step of it. Reset trains these settings again from step 0."
       : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
   $("m-status").title = $("m-status").textContent;
-  if (app.controls) app.controls.setEditable((k) => !active || k.live);
+  // a tracked run's knobs are its own panel's: the settings here describe the next run
+  if (app.controls) app.controls.setEditable((k) => !active || tracked || k.live);
   updateApplyPreset();
   if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
   if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
@@ -144,7 +151,8 @@ function onKnob(name, value, final) {
   if (!final) return;
   const run = app.live.run;
   const knob = app.knobs.get(name);
-  if (run && ACTIVE.has(run.status) && run.status !== "stopping" && app.state.view === "live" && knob.live) {
+  if (run && ACTIVE.has(run.status) && run.status !== "stopping" && app.state.view === "live" && knob.live
+      && !isTracked(run)) {
     const row = document.querySelector(`[data-knob="${CSS.escape(name)}"]`);
     row.classList.add("changed");
     let changes = { [name]: value };
@@ -276,7 +284,7 @@ async function openRun(runOrId, replayStep = null) {
     }
   }
   app.state.run = run.id;
-  if (!app.state.preset) {
+  if (!app.state.preset && !isTracked(run)) {
     // a link to a run names no preset: the one it started as, for its lesson text
     const p = presetOf(app.options.knobs, app.options.presets,
       (run.provenance && run.provenance.config_at_start) || run.config);
@@ -288,7 +296,7 @@ async function openRun(runOrId, replayStep = null) {
   }
   writeHash();
   banner(null);
-  loadConfigIntoControls(run.config);
+  if (!isTracked(run)) loadConfigIntoControls(run.config);
   setRunUI(run);
   await app.live.open(run, replayStep);
 }
@@ -581,10 +589,11 @@ async function boot() {
   $("clone-objective").value = "wgan-gp";
   compareChoices();
 
+  app.tracked = new TrackedPanel($("tracked-panel"), { error: showError, toast });
   app.live = new LiveView({
     status: (run) => setRunUI(run),
     config: (cfg, ev) => {
-      loadConfigIntoControls(cfg);
+      if (!isTracked(app.live.run)) loadConfigIntoControls(cfg);
       setRunUI(app.live.run);
       toast(`Changed at step ${ev.step}: ${describeChanges(ev.changes)}`);
     },

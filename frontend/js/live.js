@@ -251,9 +251,10 @@ export class LiveView {
     this.samples.setDataset(m.dataset, m.value_kind);
     const images = m.dataset.kind === "image";
     $("samples-panel").classList.toggle("images", images);
-    $("samples-note").textContent = images
-      ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
-      : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
+    $("samples-note").textContent = m.dataset.tracked ? trackedNote(m.dataset)
+      : images
+        ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
+        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
@@ -472,4 +473,13 @@ export class LiveView {
   describe(ev) {
     return `${describeChanges(ev.changes)} at step ${ev.step}`;
   }
+}
+
+/** What a tracked run's samples panel shows: its modes, and a projection where there is one. */
+export function trackedNote(ds) {
+  const what = { centres: "modes (nearest centre)", classes: "classes (its classifier)",
+    real: "k-means bins of its real batch", none: "mode (none given)" }[ds.modes] || "modes";
+  const parts = [`tracked: ${ds.name}`, `${ds.num_modes} ${what}`];
+  if (ds.projection) parts.push(ds.projection);
+  return parts.join(" · ");
 }

@@ -6,8 +6,9 @@ changes the shape of the training step (`structural`: runs must agree on it to s
 step), and the combinations it refuses. A *penalty* also owns its loss term: computed in the
 discriminator's update (`stage = "d"`) or the generator's (`"g"`), per run, shape (R,), and
 reported under its `stat` name. The batch features (minibatch discrimination, minibatch stddev)
-and packing live in D itself (trainer/models.py); unrolling and spectral normalization in the
-step (trainer/engine.py) — their classes here describe them.
+and packing live in D itself (trainer/families/gan/models.py); unrolling and spectral normalization
+in the
+step (trainer/families/gan/engine.py) — their classes here describe them.
 
 Adding a penalty is one class here and its tests; the engine, the CLI, `/api/options` and the
 dashboard pick it up from `REMEDIES`.
@@ -21,9 +22,9 @@ from typing import Any
 
 import torch
 
+from collapse_lab.trainer.families.gan.models import MAX_PACK
+from collapse_lab.trainer.families.gan.objectives import get_objective
 from collapse_lab.trainer.knobs import ConfigError, Knob
-from collapse_lab.trainer.models import MAX_PACK
-from collapse_lab.trainer.objectives import get_objective
 
 
 @dataclass

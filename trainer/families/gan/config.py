@@ -1,7 +1,8 @@
 """The run configuration: one dataclass assembled from every knob of the registry.
 
 The run's own knobs (data, networks, optimizer, schedule) are declared here; objectives and
-remedies declare theirs in their classes (trainer/objectives.py, trainer/remedies.py). `RunConfig`
+remedies declare theirs in their classes (trainer/families/gan/objectives.py,
+trainer/families/gan/remedies.py). `RunConfig`
 has one field per knob, and `knobs()` describes them all for the CLI flags, `/api/options`, the
 API's request model and the dashboard's controls — so a new knob appears everywhere at once.
 
@@ -16,9 +17,10 @@ import dataclasses
 from typing import Any
 
 from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer.data import SCALABLE
+from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective, objective_knobs
+from collapse_lab.trainer.families.gan.remedies import check_remedies, remedy_knobs
 from collapse_lab.trainer.knobs import ConfigError, Knob
-from collapse_lab.trainer.objectives import OBJECTIVES, get_objective, objective_knobs
-from collapse_lab.trainer.remedies import check_remedies, remedy_knobs
 
 __all__ = ["ConfigError", "Knob", "RunConfig", "knobs", "make_config", "validate_changes"]
 
@@ -34,6 +36,9 @@ _DATA = [
          nullable=True, label="Data file"),
     Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
          group="data", lo=0, hi=25, label="Clusters"),
+    Knob("data_scale", "float", 1.0, "multiplies the mixture's centres and stds (ring8, grid25): "
+         "0.5 gives PacGAN's ring, radius 1, std 0.01", group="data", lo=0.05, hi=20.0,
+         label="Data scale"),
 ]
 _MODEL = [
     Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512,
@@ -48,6 +53,15 @@ _MODEL = [
          label="D depth"),
     Knob("activation", "choice", "relu", "hidden activation of both networks", group="model",
          choices=ACTIVATIONS, label="Activation"),
+    Knob("g_batchnorm", "bool", False, "batch normalisation after each hidden layer of G, "
+         "before its activation, on the batch's own statistics (PacGAN's generator)",
+         group="model", label="G batch norm"),
+    Knob("d_maxout", "int", 1, "maxout pieces of each hidden unit of D: a unit is the largest "
+         "of this many linear pieces, replacing the activation (PacGAN's discriminator: 5); "
+         "1 = off", group="model", lo=1, hi=8, label="D maxout pieces"),
+    Knob("init_std", "float", 0.0, "initial weights of both networks drawn from N(0, std²) "
+         "with zero biases (PacGAN's code: 0.02); 0 = PyTorch's default (uniform, ±1/√fan-in)",
+         group="model", lo=0.0, hi=1.0, label="Initial weight std"),
 ]
 _OBJECTIVE = [
     Knob("objective", "choice", "nsgan", "GAN objective", group="objective", live=True,
@@ -125,7 +139,8 @@ RunConfig: Any = dataclasses.make_dataclass(
     [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
       dataclasses.field(default=k.default)) for k in KNOBS.values()],
     namespace=dict(gp_weight=property(_gp_weight), to_dict=_to_dict, replace=_replace,
-                   __doc__="Every knob of a run (trainer/config.py: KNOBS), with its default."),
+                   __doc__="Every knob of a run (trainer/families/gan/config.py: KNOBS), with its "
+                           "default."),
 )
 RunConfig.__module__ = __name__
 
@@ -181,6 +196,9 @@ def check_combination(cfg: Any) -> None:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")
     if cfg.dataset != "csv" and cfg.data:
         raise ConfigError("dataset", "a data file was given; use dataset csv with it")
+    if cfg.data_scale != 1.0 and cfg.dataset not in SCALABLE:
+        raise ConfigError("data_scale", "scales the Gaussian mixtures only ("
+                          + ", ".join(SCALABLE) + f"); dataset {cfg.dataset} needs 1")
     check_remedies(cfg)
 
 
