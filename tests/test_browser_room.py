@@ -147,17 +147,21 @@ def test_compare_cards_and_legends_say_what_differs(browser, server):
         # the short names are the registry's, not the page's
         knobs = {k["name"]: k for k in httpx.get(f"{server}/api/options").json()["knobs"]}
         assert knobs["beta1"]["short"] == "β1" and knobs["lr_g"]["short"] == "lr_g"
-        assert knobs["tick_every"]["label"] == page.inner_text("label[for='knob-tick_every']")
+        assert knobs["tick_every"]["label"] == page.text_content("label[for='knob-tick_every']")
         # the curves start at each run's first tick, even for a page that opens the grid late
         wait_js(page, "[...app.compare.cards.values()].every(c => c.log.ticks.length >= 3)",
                 timeout=90_000)
-        app_first = js(page, "[...app.compare.cards.values()].map(c => c.log.ticks[0].step)")
+        before = js(page, "[...app.compare.cards.values()].map(c => c.log.ticks.length)")
         page.evaluate("() => { const a = window.collapseLab.app; const c = a.compare;"
                       " c.show([...c.cards.values()].map(x => x.run), a.state.group); }")
         wait_js(page, "[...app.compare.cards.values()].every(c => c.log.ticks.length >= 3)",
                 timeout=30_000)
-        assert js(page, "[...app.compare.cards.values()].map(c => c.log.ticks[0].step)") == (
-            app_first)
+        firsts = [httpx.get(f"{server}/api/runs/{r['id']}/history").json()["ticks"][0]["step"]
+                  for r in g["runs"]]
+        assert js(page, "[...app.compare.cards.values()].map(c => c.log.ticks[0].step)") == firsts
+        after = js(page, "[...app.compare.cards.values()].map(c => c.log.ticks.length)")
+        assert all(a >= b for a, b in zip(after, before, strict=True)), (before, after)
+        assert js(page, "document.getElementById('cmp-modes').data[0].x[0]") == firsts[0]
         page.screenshot(path=SHOTS / "41-compare-what-differs.png")
     for r in g["runs"]:
         httpx.post(f"{server}/api/runs/{r['id']}/control", json={"action": "stop"})
@@ -200,6 +204,7 @@ def test_a_first_visit_has_a_way_in_and_reset_starts_again(browser, server):
         # Reset: the same settings and seed from step 0; the old run stops (kept in History)
         page.click("#reset")
         wait_js(page, f"app.live.run && app.live.run.id !== '{old['id']}'", timeout=30_000)
+        page.wait_for_function("() => /^Reset/.test(document.getElementById('toast').textContent)")
         new = js(page, "app.live.run")
         assert new["config"] == old["config"]
         wait_js(page, "app.live.log.last && app.live.log.ticks.length >= 1", timeout=90_000)
@@ -207,8 +212,6 @@ def test_a_first_visit_has_a_way_in_and_reset_starts_again(browser, server):
         page.wait_for_function(
             "(id) => fetch('/api/runs/' + id).then(r => r.json()).then(r => r.status === 'done')",
             arg=old["id"], timeout=60_000)
-        page.wait_for_selector("#toast:not([hidden])")
-        assert "Reset" in page.inner_text("#toast")
         page.screenshot(path=SHOTS / "43-after-reset.png")
         stop_all(server)
     assert errors == []

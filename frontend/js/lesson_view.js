@@ -82,6 +82,8 @@ export class LessonView {
     if (!this.cursor) return;
     const shown = this.looks().filter((e) => { e.classList.add("lesson-look"); return e.offsetParent !== null; });
     if (!shown.length) return;
+    // the narration's height now (the observer reports it only after this frame)
+    document.documentElement.style.setProperty("--lesson-h", `${this.panel.offsetHeight}px`);
     // the first named panel, and as many of the others as fit with it
     const first = shown[0];
     const tall = first.getBoundingClientRect().height > window.innerHeight * 0.8;
