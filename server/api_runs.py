@@ -20,6 +20,7 @@ from collapse_lab.server.auth import (
     require_run_control,
     require_start,
 )
+from collapse_lab.server.budget import check_budget
 from collapse_lab.server.datapaths import check_data
 from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
@@ -130,6 +131,7 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
     values = await at_the_door(request, knob_values(body))
     cfg = from_preset(body.preset, values)  # type: ignore[attr-defined]
     check_device(cfg.device)
+    check_budget(request.app.state.settings.run_memory_mb, cfg)
     if is_student_owner(owner):
         check_student_cap(request, owner)
     run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]

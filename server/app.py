@@ -25,6 +25,7 @@ from collapse_lab.server import (
     api_class,
     api_compare,
     api_datasets,
+    api_estimate,
     api_meta,
     api_runs,
     api_track,
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             headers=headers or None)
 
     app.include_router(api_meta.router)
+    app.include_router(api_estimate.router)  # before /api/runs/{id}: its own path
     app.include_router(api_runs.router)
     app.include_router(api_compare.router)
     app.include_router(api_datasets.router)

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
                               "students together; past it a student's start is refused")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
+    run_memory_mb: int = Field(3072, ge=256, le=1 << 20,
+                               description="estimated memory one run may need (MB); a run or "
+                               "a change past it is refused with 422 naming the knob")
+    worker_memory_mb: int = Field(0, ge=0, le=1 << 22,
+                                  description="address-space limit of a worker process (MB); "
+                                  "0 = half the machine's memory; not applied to CUDA workers")
     max_conns_per_address: int = Field(128, ge=4, le=100_000,
                                        description="open connections (HTTP and websockets) "
                                        "from one IP address; one more is closed at once")

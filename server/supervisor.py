@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from collapse_lab.server import messages, pipe
+from collapse_lab.server.budget import check_budget, worker_memory_mb
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
 from collapse_lab.server.scheduling import fair_order
 from collapse_lab.server.settings import Settings
@@ -50,6 +51,15 @@ def project_version() -> str:
         return version("collapse-lab")
     except Exception:  # noqa: BLE001 - not installed (source checkout)
         return "source"
+
+
+def _may_use_cuda(config: dict[str, Any]) -> bool:
+    """CUDA reserves far more address space than it uses: no address-space limit there."""
+    if config.get("device") == "cpu":
+        return False
+    from collapse_lab.server.devices import cuda_available
+
+    return cuda_available()
 
 
 class Supervisor:
@@ -228,7 +238,9 @@ class Supervisor:
         spec = pipe.WorkerSpec(runs=[self._run_spec(r) for r in mates], data_dir=str(s.data_dir),
                                frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
                                checkpoint_every=s.checkpoint_every, threads=s.worker_threads,
-                               pack=s.pack or s.batch_groups)
+                               pack=s.pack or s.batch_groups,
+                               memory_mb=0 if _may_use_cuda(run.config)
+                               else worker_memory_mb(s.worker_memory_mb))
         name = f"worker-{run.id}"
         if s.backend == "ray":
             from collapse_lab.server import ray_backend
@@ -415,11 +427,13 @@ class Supervisor:
             cfg = make_config(run.config)
             if st == RunState.queued:  # nothing started: any knob may still change
                 accepted = validate_changes(cfg, cmd["set"], live=False)
+                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted))
                 run.config = cfg.replace(**accepted).to_dict()
                 self._keys.pop(run.id, None)
                 self.store.save_run(run.record())
                 return dict(accepted=accepted, applied=True)
             accepted = validate_changes(cfg, cmd["set"], live=True)
+            check_budget(self.settings.run_memory_mb, cfg.replace(**accepted))
             run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
             self._keys.pop(run.id, None)
             self._send(run, pipe.Control(run.id, {"set": accepted}))

@@ -417,3 +417,53 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
+
+
+# ---------------------------------------------------------------------------- a cost before work
+HEAVY = dict(minibatch_disc=True, mbd_kernels=128, mbd_dim=32, batch_size=1024, gp=10.0)
+
+
+def test_a_run_past_the_memory_budget_is_refused_naming_the_knob(tmp_path):
+    """Minibatch discrimination 128×32 at batch 1024 with a gradient penalty: 422 naming
+    batch_size, with what it would need (before: accepted; its worker grew to 4.9 GB before
+    the kernel killed it). The same through a compare group and a live change; the estimate
+    endpoints say what a config and a change cost."""
+    import json as _json
+
+    with _client(tmp_path, run_memory_mb=3072) as c:
+        r = c.post("/api/runs", json=dict(SMALL, **HEAVY))
+        assert r.status_code == 422 and r.json()["field"] == "batch_size", r.text
+        assert "GB, over the per-run budget of 3.0 GB (setting run_memory_mb)" in \
+            r.json()["detail"]
+        r = c.post("/api/compare", json={"base": SMALL, "variants": [{}, HEAVY]})
+        assert r.status_code == 422 and r.json()["field"] == "variants[1].batch_size", r.text
+        assert not c.get("/api/runs").json()["runs"]  # nothing was started
+
+        est = c.get("/api/estimate", params={"config": _json.dumps(
+            {"preset": "collapse-ring8"})}).json()
+        assert est["fits"] and est["memory_mb"] < 3072 and est["steps_per_sec"] > 0
+        heavy = c.get("/api/estimate", params={"config": _json.dumps(HEAVY)}).json()
+        assert not heavy["fits"] and heavy["heaviest"] == "batch_size"
+        bad = c.get("/api/estimate", params={"config": "[1]"})
+        assert bad.status_code == 422 and bad.json()["field"] == "config"
+
+        rid = c.post("/api/runs", json=dict(SMALL, batch_size=256)).json()["id"]
+        wait_for(lambda: _status(c, rid) == "running")
+        ch = c.get(f"/api/runs/{rid}/estimate", params={"set": _json.dumps(
+            {"minibatch_disc": True, "mbd_kernels": 64, "gp": 10.0})}).json()
+        assert ch["slowdown"] > 3 and ch["ask"] and ch["after"]["step_ms"] > ch["now"]["step_ms"]
+        r = c.post(f"/api/runs/{rid}/control", json={"set": {"gp": 10.0, "lr_d": 1e-4}})
+        assert r.status_code == 200  # a cheap change passes
+        c.post(f"/api/runs/{rid}/control", json={"action": "stop"})
+
+
+def test_a_wrong_estimate_fails_one_worker_not_the_machine(tmp_path):
+    """With the budget lifted, a run far past it meets the worker's address-space limit: it
+    fails "out of memory" naming the limit, and the server goes on."""
+    with _client(tmp_path, run_memory_mb=1 << 20, worker_memory_mb=1500) as c:
+        rid = c.post("/api/runs", json=dict(SMALL, **HEAVY)).json()["id"]
+        run = wait_for(lambda: (r := c.get(f"/api/runs/{rid}").json())["status"] == "failed"
+                       and r, timeout=120)
+        assert run["reason"].startswith("out of memory: the run needed more than the "
+                                        "worker's limit of 1500 MB"), run["reason"]
+        assert c.get("/api/health").status_code == 200
