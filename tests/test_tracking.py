@@ -287,3 +287,28 @@ def test_track_into_a_folder_is_served_with_history_and_replay(tmp_path):
         assert len(store.snapshots(rec["id"])) >= 2 and store.real(rec["id"])
     finally:
         store.close()
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_the_examples_run_against_a_real_server(tmp_path):
+    """examples/ shortened: each starts, logs, finishes, and its run is done with its ticks."""
+    with running_server(tmp_path, token=TOKEN) as url:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+        for script, steps, args in [("gan_2d.py", 120, []),
+                                    ("digits_gan.py", 60, ["--cache", str(tmp_path / "cls")])]:
+            out = subprocess.run([sys.executable, str(ROOT / "examples" / script), url,
+                                  "--token", TOKEN, "--steps", str(steps), *args],
+                                 capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                 env=env)
+            assert out.returncode == 0, out.stdout + out.stderr
+            rid = out.stdout.split("tracking run ")[1].split(":")[0].split()[0]
+            run = httpx.get(f"{url}/api/runs/{rid}").json()
+            assert run["status"] == "done" and run["label"] == f"examples/{script}"
+            ticks = httpx.get(f"{url}/api/runs/{rid}/history").json()["ticks"]
+            assert ticks[-1]["step"] == steps - 1
+            sampled = [t for t in ticks if "modes_covered" in t]
+            assert sampled and all(0 <= t["modes_covered"] <= 10 for t in sampled)
+            assert "loss_d" in ticks[-1] and "loss_g" in ticks[-1]
+            if script == "digits_gan.py":
+                assert run["dataset"]["kind"] == "image" and run["dataset"]["num_modes"] == 10
