@@ -131,7 +131,8 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
     values = await at_the_door(request, knob_values(body))
     cfg = from_preset(body.preset, values)  # type: ignore[attr-defined]
     check_device(cfg.device)
-    check_budget(request.app.state.settings.run_memory_mb, cfg)
+    check_budget(request.app.state.settings.run_memory_mb, cfg,
+                 step_seconds=request.app.state.settings.run_step_seconds)
     if is_student_owner(owner):
         check_student_cap(request, owner)
     run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ dead server as interrupted, and on shutdown stops every worker (stop → termina
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -56,6 +57,36 @@ def plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+# plotly.js (3.x and later) adds the stylesheet of its map traces (maplibre) as an inline <style>
+# when it loads, unless an element with that stylesheet's id is already in the document
+_SELF_STYLED = re.compile(r'getElementById\("([0-9a-f]{16,64})"\)\)\{var [\w$]+='
+                          r'document\.createElement\("style"\)')
+_style_guard: dict[Path, bytes] = {}
+
+
+def plotly_style_guard(bundle: Path) -> bytes:
+    """A script, run before plotly.js, that puts an empty placeholder in the document under the
+    id of each stylesheet the bundle would inject into the page itself.
+
+    The page draws no maps, and its Content-Security-Policy (server/guard.py) refuses inline
+    stylesheets: without the placeholders the browser refuses plotly's and logs a CSP error on
+    every page load. The ids are read from the installed bundle, so another plotly version
+    brings its own (none for plotly.js 2.x, which injects nothing)."""
+    if bundle not in _style_guard:
+        ids = sorted(set(_SELF_STYLED.findall(bundle.read_text(encoding="utf-8",
+                                                                errors="replace"))))
+        _style_guard[bundle] = (
+            "// plotly.js's own stylesheets the page does not use (map traces): marked present\n"
+            f"for (const id of {json.dumps(ids)}) {{\n"
+            "  if (!document.getElementById(id)) {\n"
+            "    const m = document.createElement(\"meta\");\n"
+            "    m.id = id;\n"
+            "    document.head.append(m);\n"
+            "  }\n"
+            "}\n").encode()
+    return _style_guard[bundle]
 
 
 def effective_token(settings: Settings) -> str | None:
@@ -165,6 +196,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def plotly_bundle() -> FileResponse:
         return FileResponse(plotly_js(), media_type="text/javascript",
                             headers={"cache-control": "public, max-age=86400"})
+
+    @app.get("/vendor/plotly-styles.js", include_in_schema=False)
+    async def plotly_styles() -> Response:
+        return Response(plotly_style_guard(plotly_js()), media_type="text/javascript",
+                        headers={"cache-control": "public, max-age=86400"})
 
     # the dashboard last, so /api, /ws and /docs win
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     run_memory_mb: int = Field(3072, ge=256, le=1 << 20,
                                description="estimated memory one run may need (MB); a run or "
                                "a change past it is refused with 422 naming the knob")
+    run_step_seconds: float = Field(10.0, gt=0, le=86_400,
+                                    description="estimated seconds one training step of a run "
+                                    "may take; a run or change past it is refused with 422")
     worker_memory_mb: int = Field(0, ge=0, le=1 << 22,
                                   description="address-space limit of a worker process (MB); "
                                   "0 = half the machine's memory; not applied to CUDA workers")

@@ -427,13 +427,15 @@ class Supervisor:
             cfg = make_config(run.config)
             if st == RunState.queued:  # nothing started: any knob may still change
                 accepted = validate_changes(cfg, cmd["set"], live=False)
-                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted))
+                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
+                             step_seconds=self.settings.run_step_seconds)
                 run.config = cfg.replace(**accepted).to_dict()
                 self._keys.pop(run.id, None)
                 self.store.save_run(run.record())
                 return dict(accepted=accepted, applied=True)
             accepted = validate_changes(cfg, cmd["set"], live=True)
-            check_budget(self.settings.run_memory_mb, cfg.replace(**accepted))
+            check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
+                             step_seconds=self.settings.run_step_seconds)
             run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
             self._keys.pop(run.id, None)
             self._send(run, pipe.Control(run.id, {"set": accepted}))
