@@ -157,4 +157,6 @@ def test_a_paper_table_from_earlier_runs_of_some_presets_only(tmp_path):
     assert "GAN:" not in collapse and "meets" not in collapse and "misses" not in collapse
     assert not any(x.startswith("ring8: PacGAN2") for x in lines)
     assert not any(x.startswith("ring8: lesson preset: WGAN-GP") for x in lines)
-    assert not any(x.startswith("grid25") for x in lines)  # no grid rows in the CSV
+    assert not any(x.startswith("grid25: ") for x in lines)  # no grid rows in the CSV
+    assert "no runs of this table's grid25 rows" in lines
+    assert "not measured (no runs in the CSV): PacGAN2 (paper-pacgan2-ring8)" in lines
