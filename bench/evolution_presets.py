@@ -131,7 +131,7 @@ def main() -> None:
                             f"{med([t['effective_modes'] for t in c]):.2f} |")
     src = values(a.source)
     metric, op, value = a.claim.split(",")
-    for name in a.switch_to.split(","):
+    for name in filter(None, a.switch_to.split(",")):
         if "=" in name:
             change = dict(kv.split("=", 1) for kv in name.split(";"))
             expect: tuple[str, str, float] = (metric, op, float(value))

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from collapse_lab.server.api_runs import ERRORS, FULL, at_the_door, check_room, run_out, sup
 from collapse_lab.server.auth import require_control
+from collapse_lab.server.budget import check_budget
 from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
     SHARED,
@@ -85,6 +86,9 @@ async def create_group(body: CompareIn, request: Request) -> GroupOut:
         except ConfigError as e:
             raise ConfigError(f"variants[{i}].{e.field}", e.message) from None
     configs = [build_config(base, v, f"variants[{i}]") for i, v in enumerate(variants)]
+    for i, cfg in enumerate(configs):
+        check_budget(request.app.state.settings.run_memory_mb, cfg, f"variants[{i}].",
+                     request.app.state.settings.run_step_seconds)
     s = sup(request)
     g = s.new_group(base, variants, body.label)
     for v, cfg in zip(variants, configs, strict=False):
@@ -139,6 +143,8 @@ async def extend_group(body: ExtendIn, request: Request, group_id: str = GroupId
     except ConfigError as e:
         raise ConfigError(f"variant.{e.field}", e.message) from None
     cfg = build_config(g["base"], variant, "variant")
+    check_budget(request.app.state.settings.run_memory_mb, cfg, "variant.",
+                 request.app.state.settings.run_step_seconds)
     g["varied"].append(variant)
     s.store.save_group(g)
     s.create(cfg, group_id=g["id"], label=variant_label(variant))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import math
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.requests import HTTPConnection
 
 from collapse_lab.server import protocol
@@ -18,6 +20,7 @@ from collapse_lab.server.auth import (
     require_run_control,
     require_start,
 )
+from collapse_lab.server.budget import check_budget
 from collapse_lab.server.datapaths import check_data
 from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
@@ -128,6 +131,8 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
     values = await at_the_door(request, knob_values(body))
     cfg = from_preset(body.preset, values)  # type: ignore[attr-defined]
     check_device(cfg.device)
+    check_budget(request.app.state.settings.run_memory_mb, cfg,
+                 step_seconds=request.app.state.settings.run_step_seconds)
     if is_student_owner(owner):
         check_student_cap(request, owner)
     run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
@@ -200,33 +205,117 @@ def csv_columns(k: int) -> list[str]:
     return ["step", "time", "config_version", *TICK_SCALARS, *(f"occ_{i}" for i in range(k))]
 
 
+PAGE = 2_000  # ticks read from the store per step of a streamed history
+HISTORY_STREAMS = 4  # histories streamed at once; more wait their turn
+
+
 @router.get("/{run_id}/history", response_model=HistoryOut, responses={**ERRORS, 200: {
     "content": {"text/csv": {"schema": {"type": "string"}}},
     "description": "the series: JSON, or CSV with `?format=csv` (header row, one row per tick)"}})
 async def history(request: Request, run_id: str = RunId,
                   format: Literal["json", "csv"] = Query("json"),
                   since: int = Query(-1, ge=-1, le=2**31, description="only ticks after step"),
-                  limit: int = Query(1_000_000, ge=1, le=1_000_000)) -> Any:
-    """The metric series, one row per tick (JSON, or CSV with `?format=csv`)."""
+                  limit: int = Query(1_000_000, ge=1, le=1_000_000,
+                                     description="at most this many ticks; `next` then says "
+                                     "the `since` of the following page")) -> Any:
+    """The metric series, one row per tick (JSON, or CSV with `?format=csv`), oldest first.
+
+    Streamed from the store a page at a time, the stored rows as they are (not parsed and
+    encoded again), at most HISTORY_STREAMS at once: a long run's history costs the server
+    one page of memory per reader, and the event loop nothing but forwarding bytes."""
     run = get_run(request, run_id)
     store = sup(request).store
     await asyncio.to_thread(store.flush)
-    ticks = await asyncio.to_thread(store.ticks, run.id, since, limit)
-    k = len(ticks[0]["occupancy"]) if ticks else (run.hello or {}).get("dataset", {}).get(
-        "num_modes", 0)
-    cols = csv_columns(k)
+    gate = _gate(request)
     if format == "csv":
+        first = await asyncio.to_thread(store.tick_rows, run.id, since, 1)
+        k = (len(json.loads(first[0][1]).get("occupancy", [])) if first else
+             (run.hello or {}).get("dataset", {}).get("num_modes", 0))
+        name = f'attachment; filename="run-{run.id}.csv"'
+        return StreamingResponse(_csv_rows(store, run.id, since, limit, csv_columns(k), gate),
+                                 media_type="text/csv", headers={"content-disposition": name})
+    events = await asyncio.to_thread(store.events, run.id)
+    head = json.dumps({"run_id": run.id, "columns": None})[:-len("null}")]
+    return StreamingResponse(_json_rows(store, run.id, since, limit, head, events, gate),
+                             media_type="application/json")
+
+
+def _gate(request: Request) -> asyncio.Semaphore:
+    gate = getattr(request.app.state, "history_gate", None)
+    if gate is None:
+        gate = request.app.state.history_gate = asyncio.Semaphore(HISTORY_STREAMS)
+    return gate
+
+
+Page = tuple[list[tuple[int, str]], int | None]
+
+
+async def _pages(store: Any, run_id: str, since: int, limit: int,
+                 gate: asyncio.Semaphore) -> AsyncIterator[Page]:
+    """The stored rows a page at a time, each with -1 while more pages follow; the last page
+    with `next`: the step to continue from when `limit` cut the series short, else None."""
+    async with gate:
+        left = limit
+        while True:
+            want = min(PAGE, left)
+            rows = await asyncio.to_thread(store.tick_rows, run_id, since, want)
+            left -= len(rows)
+            if len(rows) < want:  # the end of the series
+                yield rows, None
+                return
+            since = rows[-1][0]
+            if left == 0:  # the limit: is there more after it?
+                more = await asyncio.to_thread(store.tick_rows, run_id, since, 1)
+                yield rows, (since if more else None)
+                return
+            yield rows, -1
+
+
+def _finite(text: str) -> str:
+    """A stored tick as JSON: NaN/inf (JSON has none) become null."""
+    if "NaN" in text or "Infinity" in text:
+        return json.dumps(_clean(json.loads(text)), allow_nan=False)
+    return text
+
+
+async def _json_rows(store: Any, run_id: str, since: int, limit: int, head: str,
+                     events: list[dict[str, Any]],
+                     gate: asyncio.Semaphore) -> AsyncIterator[bytes]:
+    nxt: int | None = None
+    cols: list[str] | None = None
+    first = True
+    async for rows, more in _pages(store, run_id, since, limit, gate):
+        if cols is None:
+            k = len(json.loads(rows[0][1]).get("occupancy", [])) if rows else 0
+            cols = csv_columns(k)
+            yield (head + json.dumps(cols) + ', "ticks": [').encode()
+        body = ",".join(_finite(text) for _, text in rows)
+        if body:
+            yield (("" if first else ",") + body).encode()
+            first = False
+        if more is None or more >= 0:
+            nxt = more
+    if cols is None:  # no page at all
+        yield (head + json.dumps(csv_columns(0)) + ', "ticks": [').encode()
+    yield ("], \"events\": " + json.dumps(_clean(events), allow_nan=False)
+           + f', "next": {json.dumps(nxt)}}}').encode()
+
+
+async def _csv_rows(store: Any, run_id: str, since: int, limit: int, cols: list[str],
+                    gate: asyncio.Semaphore) -> AsyncIterator[str]:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(cols)
+    yield out.getvalue()
+    n = 3 + len(TICK_SCALARS)
+    async for rows, _ in _pages(store, run_id, since, limit, gate):
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(cols)
-        for t in ticks:
-            occ = t.get("occupancy", [])
-            w.writerow([_cell(t.get(c)) for c in cols[:3 + len(TICK_SCALARS)]]
-                       + [_cell(v) for v in occ])
-        return Response(out.getvalue(), media_type="text/csv", headers={
-            "content-disposition": f'attachment; filename="run-{run.id}.csv"'})
-    events = await asyncio.to_thread(store.events, run.id)
-    return HistoryOut(run_id=run.id, columns=cols, ticks=_clean(ticks), events=_clean(events))
+        for _, text in rows:
+            t = json.loads(text)
+            w.writerow([_cell(t.get(c)) for c in cols[:n]] + [_cell(v) for v in
+                                                              t.get("occupancy", [])])
+        yield out.getvalue()
 
 
 def _cell(v: Any) -> Any:

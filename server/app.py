@@ -6,6 +6,7 @@ dead server as interrupted, and on shutdown stops every worker (stop → termina
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -24,8 +25,10 @@ from collapse_lab.server import (
     api_class,
     api_compare,
     api_datasets,
+    api_estimate,
     api_meta,
     api_runs,
+    api_track,
     classroom,
     lessons,
     uploads,
@@ -56,6 +59,36 @@ def plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+# plotly.js (3.x and later) adds the stylesheet of its map traces (maplibre) as an inline <style>
+# when it loads, unless an element with that stylesheet's id is already in the document
+_SELF_STYLED = re.compile(r'getElementById\("([0-9a-f]{16,64})"\)\)\{var [\w$]+='
+                          r'document\.createElement\("style"\)')
+_style_guard: dict[Path, bytes] = {}
+
+
+def plotly_style_guard(bundle: Path) -> bytes:
+    """A script, run before plotly.js, that puts an empty placeholder in the document under the
+    id of each stylesheet the bundle would inject into the page itself.
+
+    The page draws no maps, and its Content-Security-Policy (server/guard.py) refuses inline
+    stylesheets: without the placeholders the browser refuses plotly's and logs a CSP error on
+    every page load. The ids are read from the installed bundle, so another plotly version
+    brings its own (none for plotly.js 2.x, which injects nothing)."""
+    if bundle not in _style_guard:
+        ids = sorted(set(_SELF_STYLED.findall(bundle.read_text(encoding="utf-8",
+                                                                errors="replace"))))
+        _style_guard[bundle] = (
+            "// plotly.js's own stylesheets the page does not use (map traces): marked present\n"
+            f"for (const id of {json.dumps(ids)}) {{\n"
+            "  if (!document.getElementById(id)) {\n"
+            "    const m = document.createElement(\"meta\");\n"
+            "    m.id = id;\n"
+            "    document.head.append(m);\n"
+            "  }\n"
+            "}\n").encode()
+    return _style_guard[bundle]
+
+
 def effective_token(settings: Settings) -> str | None:
     """The configured token; off loopback without one, a fresh token (never an open server)."""
     if settings.token:
@@ -70,10 +103,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.db_path, settings.max_snapshots)
+        store = Store(settings.db_path, settings.max_snapshots, settings.max_ticks)
         sup = Supervisor(settings, store)
         await sup.start()
         app.state.sup = sup
+        app.state.tracker = sup.tracker = api_track.Tracker(sup)
         app.state.started = time.time()
         try:
             yield
@@ -128,10 +162,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             headers=headers or None)
 
     app.include_router(api_meta.router)
+    app.include_router(api_estimate.router)  # before /api/runs/{id}: its own path
     app.include_router(api_runs.router)
     app.include_router(api_compare.router)
     app.include_router(api_datasets.router)
     app.include_router(ws.router)
+    app.include_router(api_track.router)
     app.include_router(api_class.router)
     app.include_router(classroom.router)
     app.include_router(uploads.router)
@@ -160,6 +196,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def plotly_bundle() -> FileResponse:
         return FileResponse(plotly_js(), media_type="text/javascript",
                             headers={"cache-control": "public, max-age=86400"})
+
+    @app.get("/vendor/plotly-styles.js", include_in_schema=False)
+    async def plotly_styles() -> Response:
+        return Response(plotly_style_guard(plotly_js()), media_type="text/javascript",
+                        headers={"cache-control": "public, max-age=86400"})
 
     # the dashboard last, so /api, /ws and /docs win
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")

@@ -142,8 +142,9 @@ def security_headers(host: str | None) -> list[tuple[bytes, bytes]]:
     since older browsers do not count ws:/wss: as 'self'. Plotly adds its rules through an
     empty <style> element filled with `insertRule` (the hash is that of the empty string) and
     positions SVG elements with style attributes, hence the `style-src-attr`. The one inline
-    stylesheet it would add, for its map traces (maplibre), the page does not use: it is
-    refused, which costs nothing but a console line.
+    stylesheet it would add, for its map traces (maplibre), the page does not use: a script
+    served before plotly (/vendor/plotly-styles.js, server/app.py) marks it present, so plotly
+    never adds it and the browser has nothing to refuse.
     """
     ws = f" ws://{host} wss://{host}" if host else ""
     csp = ("default-src 'none'; script-src 'self' 'report-sample'; worker-src 'self'; "

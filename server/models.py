@@ -218,6 +218,8 @@ class HistoryOut(BaseModel):
     columns: list[str] = Field(description="the CSV columns, in order")
     ticks: list[dict[str, Any]] = Field(description="one object per tick, oldest first")
     events: list[dict[str, Any]] = Field(description="config, state and rejected events")
+    next: int | None = Field(None, description="where `limit` cut the series: the `since` "
+                             "that gets the following page; null at its end")
 
 
 # ---------------------------------------------------------------------- compare groups

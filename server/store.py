@@ -73,8 +73,10 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Store:
-    def __init__(self, path: Path, max_snapshots: int = 400):
+    def __init__(self, path: Path, max_snapshots: int = 400, max_ticks: int = 20_000):
         self.path = Path(path)
+        self.max_ticks = max_ticks
+        self._tick_counts: dict[str, int] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_snapshots = max_snapshots
         conn = _connect(self.path)
@@ -181,11 +183,30 @@ class Store:
         self.submit(lambda c: c.execute("UPDATE runs SET real=? WHERE id=?", (real, run_id)))
 
     def add_tick(self, run_id: str, scalars: dict[str, Any]) -> None:
+        """Store a tick. Past `max_ticks` of a run, its older half is thinned (every other tick
+        dropped) while the newest `max_ticks // 2` stay at full resolution: a long run's curve
+        keeps its recent detail and its whole shape in a bounded size, older stretches sparser
+        the older they are."""
         data = json.dumps(scalars, default=_nan_none)
-        self.submit(lambda c: c.execute(
-            "INSERT OR REPLACE INTO ticks VALUES (?,?,?,?,?)",
-            (run_id, scalars["step"], scalars.get("time"), scalars.get("config_version"),
-             data)))
+        row = (run_id, scalars["step"], scalars.get("time"), scalars.get("config_version"), data)
+        n = self._tick_counts.get(run_id, 0) + 1
+        self._tick_counts[run_id] = n
+        thin = n > self.max_ticks
+        keep = self.max_ticks // 2
+
+        def job(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR REPLACE INTO ticks VALUES (?,?,?,?,?)", row)
+            if thin:
+                c.execute("""DELETE FROM ticks WHERE run_id=? AND step IN (
+                    SELECT step FROM (SELECT step, row_number() OVER (ORDER BY step) AS rn
+                                      FROM ticks WHERE run_id=? AND step < (
+                                          SELECT MIN(step) FROM (SELECT step FROM ticks
+                                          WHERE run_id=? ORDER BY step DESC LIMIT ?)))
+                    WHERE rn % 2 = 0)""", (run_id, run_id, run_id, keep))
+
+        if thin:  # what stays: the recent half, and half of the rest
+            self._tick_counts[run_id] = keep + (n - keep) // 2 + 1
+        self.submit(job)
 
     def add_event(self, run_id: str, event: dict[str, Any]) -> None:
         data = json.dumps(event, default=_nan_none)
@@ -225,6 +246,7 @@ class Store:
                            ("runs", "id")):
                 c.execute(f"DELETE FROM {t} WHERE {col}=?", (run_id,))
         self._snap_counts.pop(run_id, None)
+        self._tick_counts.pop(run_id, None)
         self.submit(job)
 
     def save_group(self, group: dict[str, Any]) -> None:
@@ -278,6 +300,13 @@ class Store:
             "SELECT data FROM ticks WHERE run_id=? AND step>? ORDER BY step LIMIT ?",
             (run_id, since, limit)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def tick_rows(self, run_id: str, since: int, limit: int) -> list[tuple[int, str]]:
+        """(step, stored JSON text) of up to `limit` ticks after step `since`, oldest first:
+        the history streams these without parsing them (server/api_runs.py)."""
+        return self._reader().execute(
+            "SELECT step, data FROM ticks WHERE run_id=? AND step>? ORDER BY step LIMIT ?",
+            (run_id, since, limit)).fetchall()
 
     def last_tick_step(self, run_id: str) -> int | None:
         """The step of the run's newest stored tick (None: no tick)."""

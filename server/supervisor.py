@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from collapse_lab.server import messages, pipe
+from collapse_lab.server.budget import check_budget, worker_memory_mb
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
 from collapse_lab.server.scheduling import fair_order
 from collapse_lab.server.settings import Settings
@@ -52,6 +53,15 @@ def project_version() -> str:
         return "source"
 
 
+def _may_use_cuda(config: dict[str, Any]) -> bool:
+    """CUDA reserves far more address space than it uses: no address-space limit there."""
+    if config.get("device") == "cpu":
+        return False
+    from collapse_lab.server.devices import cuda_available
+
+    return cuda_available()
+
+
 class Supervisor:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
@@ -63,6 +73,7 @@ class Supervisor:
         self.closing = False
         self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
         self.ray_resources: dict[str, float] = {}
+        self.tracker: Any = None  # server/api_track.py: runs whose steps come from outside
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ life cycle
@@ -90,6 +101,8 @@ class Supervisor:
         """Stop every worker: a stop for each run, then terminate, then kill, each after a
         timeout. Queued runs become interrupted at once (no worker starts from here on)."""
         self.closing = True
+        if self.tracker is not None:
+            self.tracker.interrupt_all()
         for r in self.runs.values():
             if r.status == RunState.queued:
                 self._set_status(r, RunState.interrupted,
@@ -225,7 +238,9 @@ class Supervisor:
         spec = pipe.WorkerSpec(runs=[self._run_spec(r) for r in mates], data_dir=str(s.data_dir),
                                frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
                                checkpoint_every=s.checkpoint_every, threads=s.worker_threads,
-                               pack=s.pack or s.batch_groups)
+                               pack=s.pack or s.batch_groups,
+                               memory_mb=0 if _may_use_cuda(run.config)
+                               else worker_memory_mb(s.worker_memory_mb))
         name = f"worker-{run.id}"
         if s.backend == "ray":
             from collapse_lab.server import ray_backend
@@ -403,6 +418,8 @@ class Supervisor:
     # ------------------------------------------------------------------ control
     async def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
         """Apply a control body; returns what was accepted. Raises ConfigError or Conflict."""
+        if self.tracker is not None and run.config.get("family") == "tracked":
+            return await self.tracker.control(run, cmd)
         st = run.status
         if "set" in cmd:
             if st in FINAL or st == RunState.stopping:
@@ -410,11 +427,15 @@ class Supervisor:
             cfg = make_config(run.config)
             if st == RunState.queued:  # nothing started: any knob may still change
                 accepted = validate_changes(cfg, cmd["set"], live=False)
+                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
+                             step_seconds=self.settings.run_step_seconds)
                 run.config = cfg.replace(**accepted).to_dict()
                 self._keys.pop(run.id, None)
                 self.store.save_run(run.record())
                 return dict(accepted=accepted, applied=True)
             accepted = validate_changes(cfg, cmd["set"], live=True)
+            check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
+                             step_seconds=self.settings.run_step_seconds)
             run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
             self._keys.pop(run.id, None)
             self._send(run, pipe.Control(run.id, {"set": accepted}))
@@ -501,6 +522,8 @@ class Supervisor:
 
     # ------------------------------------------------------------------ delete
     def delete(self, run: Run) -> None:
+        if self.tracker is not None:
+            self.tracker.forget(run)
         w = run.worker
         if w is not None:
             if len(w.live()) > 1:

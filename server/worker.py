@@ -135,12 +135,45 @@ def main(spec: pipe.WorkerSpec, control: Connection, out: Connection) -> None:
     import torch
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
+    limit_memory(spec.memory_mb)
     if spec.threads > 0:
         torch.set_num_threads(spec.threads)
     box = Outbox()
     sender = send_from(box, out)
     serve(spec, control, box)
     sender.join(10)
+
+
+def limit_memory(mb: int) -> None:
+    """Cap this process's address space at `mb` MB (RLIMIT_AS): a run whose memory the
+    estimate got wrong fails here with "out of memory", and the machine keeps its memory."""
+    if mb <= 0:
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    want = mb << 20
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ValueError, OSError) as e:
+        log.warning("cannot limit the worker's memory to %d MB: %s", mb, e)
+
+
+def _reason(e: BaseException) -> str:
+    """A worker's failure in words: memory exhaustion named as such."""
+    text = str(e)
+    if isinstance(e, MemoryError) or "can't allocate memory" in text or \
+            "not enough memory" in text:
+        import resource
+
+        cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+        where = (f"the worker's limit of {cap >> 20} MB (setting worker_memory_mb)"
+                 if cap != resource.RLIM_INFINITY else "the machine's memory")
+        return (f"out of memory: the run needed more than {where}; lower batch_size, "
+                "mbd_kernels or the network sizes")
+    return f"{type(e).__name__}: {text}"[:500]
 
 
 def serve(spec: pipe.WorkerSpec, control: Any, box: Outbox) -> None:
@@ -154,7 +187,7 @@ def serve(spec: pipe.WorkerSpec, control: Any, box: Outbox) -> None:
             reason = "worker interrupted"
         else:
             log.error("worker failed:\n%s", traceback.format_exc())
-            reason = f"{type(e).__name__}: {e}"
+            reason = _reason(e)
         for rid, v in views.items():
             if not v.ended:
                 v.ended = True
@@ -197,7 +230,7 @@ class _Worker:
         except Exception as e:  # a run that cannot start fails alone
             log.error("run %s cannot start:\n%s", rid, traceback.format_exc())
             view.ended = True
-            self.box.put(pipe.End(rid, "failed", f"{type(e).__name__}: {e}"[:500]))
+            self.box.put(pipe.End(rid, "failed", _reason(e)))
             return
         real, modes = tr.real_samples(rid)
         info = dict(tr.info(rid), config=run.cfg.to_dict(), pid=os.getpid(),

@@ -34,7 +34,8 @@ require_chromium()
 # controls a watch-only page may use: they change what it shows, never a run
 VIEW_ONLY = {"tab", "share", "follow-toggle", "show-heat", "show-real", "show-arrows",
              "show-manifold", "metric", "png",
-             "csv", "history-refresh", "scrub", "scrub-play", "open"}
+             "csv", "history-refresh", "scrub", "scrub-play", "open",
+             "lesson-fold", "type-size"}  # folding the narration, the projector's type: the view
 
 
 def acting_controls(page) -> list[str]:

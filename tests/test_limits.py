@@ -332,3 +332,145 @@ def test_a_full_disk_is_said_in_words_and_loses_nothing(small_disk, tmp_path):
         assert again.http.get(f"/api/runs/{rid}").json()["status"] == "done"
     finally:
         again.stop()
+
+
+# ---------------------------------------------------------------------------- long histories
+def _tick(step: int, k: int = 8) -> dict:
+    from collapse_lab.server.api_runs import TICK_SCALARS
+
+    t = {name: 0.5 + step * 1e-6 for name in TICK_SCALARS}
+    return dict(t, step=step, time=step / 100, config_version=0, occupancy=[1 / k] * k)
+
+
+def test_ticks_are_thinned_past_the_budget(tmp_path):
+    """Past `max_ticks`, a run keeps its newest half whole and thins the older ticks: the size
+    stays bounded, the first tick and the recent ones stay (before: every tick, ~930 MB an hour
+    at tick_every 1)."""
+    from collapse_lab.server.store import Store
+
+    st = Store(tmp_path / "runs.sqlite3", max_ticks=100)
+    for step in range(0, 5000, 5):
+        st.add_tick("r", _tick(step))
+    st.flush()
+    steps = [t["step"] for t in st.ticks("r")]
+    assert len(steps) <= 100 and steps[0] == 0 and steps[-1] == 4995
+    assert steps[-50:] == list(range(4995 - 49 * 5, 5000, 5))  # the recent half whole
+    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    assert gaps == sorted(gaps, reverse=True)  # the older, the sparser
+    st.close()
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_ten_readers_of_a_long_history_cost_little(tmp_path):
+    """10 concurrent GET /history of a 33,000-tick run: the server's memory grows by < 150 MB
+    and /api/health keeps answering (before: 1 GB and 4.8 s). Paging with
+    `limit` gives `next`, and the pages join up to the whole series."""
+    import threading
+
+    from collapse_lab.server.store import Store
+    from collapse_lab.trainer.families.gan.config import make_config
+
+    data = tmp_path / "data"
+    st = Store(data / "runs.sqlite3", max_ticks=100_000)
+    st.save_run(dict(id="longrun", created=time.time(), status="done", reason="finished",
+                     config=make_config(dict(SMALL)).to_dict(), step=33_000 * 5))
+    for i in range(33_000):
+        st.add_tick("longrun", _tick(i * 5))
+    st.close()
+    srv = Serve(data, max_ticks="100000")
+    try:
+        srv.http.get("/api/runs/longrun/history?limit=10")
+        before = rss_mb(srv.proc.pid)
+        sizes: list[int] = []
+
+        def read() -> None:  # as a browser would, without holding this process's GIL
+            with httpx.Client(timeout=120) as c, c.stream(
+                    "GET", srv.url + "/api/runs/longrun/history") as r:
+                sizes.append(sum(len(b) for b in r.iter_bytes(1 << 16)))
+
+        readers = [threading.Thread(target=read) for _ in range(10)]
+        for t in readers:
+            t.start()
+        worst, peak = 0.0, before
+        while any(t.is_alive() for t in readers):
+            worst = max(worst, srv.health_s())
+            peak = max(peak, rss_mb(srv.proc.pid))
+            time.sleep(0.05)
+        whole = srv.http.get("/api/runs/longrun/history")
+        assert len(whole.json()["ticks"]) == 33_000 and sizes == [len(whole.content)] * 10
+        assert peak - before < 150, (before, peak)
+        assert worst < 2.0, worst  # 0.1–0.3 s on an idle 2-core machine
+
+        page = srv.http.get("/api/runs/longrun/history?limit=20000").json()
+        assert len(page["ticks"]) == 20_000 and page["next"] == 19_999 * 5
+        rest = srv.http.get(f"/api/runs/longrun/history?since={page['next']}").json()
+        assert len(rest["ticks"]) == 13_000 and rest["next"] is None
+        csv = srv.http.get("/api/runs/longrun/history?format=csv&limit=5").text.splitlines()
+        assert len(csv) == 6 and csv[1].startswith("0,0.0,0,")
+    finally:
+        srv.stop()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+# ---------------------------------------------------------------------------- a cost before work
+HEAVY = dict(minibatch_disc=True, mbd_kernels=128, mbd_dim=32, batch_size=1024, gp=10.0)
+BIG = dict(batch_size=4096, g_width=1024, d_width=1024, g_depth=8, d_depth=8,
+           eval_samples=20000, grid_size=256)
+
+
+def test_a_run_past_the_memory_budget_is_refused_naming_the_knob(tmp_path):
+    """Minibatch discrimination 128×32 at batch 1024 with a gradient penalty: 422 naming
+    batch_size, with what it would take (before: accepted; its worker grew to 4.9 GB before
+    the kernel killed it); networks 8×1024 at batch 4096: 422 for memory. The same through a
+    compare group; the estimate endpoints say what a config and a change cost."""
+    import json as _json
+
+    with _client(tmp_path, run_memory_mb=3072) as c:
+        r = c.post("/api/runs", json=dict(SMALL, **HEAVY))
+        assert r.status_code == 422 and r.json()["field"] == "batch_size", r.text
+        assert "s a step, over the per-run budget of 10 s (setting run_step_seconds)" in \
+            r.json()["detail"]
+        r = c.post("/api/runs", json=dict(SMALL, **BIG))
+        assert r.status_code == 422 and r.json()["field"] == "batch_size", r.text
+        assert "GB, over the per-run budget of 3.0 GB (setting run_memory_mb)" in \
+            r.json()["detail"]
+        r = c.post("/api/compare", json={"base": SMALL, "variants": [{}, HEAVY]})
+        assert r.status_code == 422 and r.json()["field"] == "variants[1].batch_size", r.text
+        assert not c.get("/api/runs").json()["runs"]  # nothing was started
+
+        est = c.get("/api/estimate", params={"config": _json.dumps(
+            {"preset": "collapse-ring8"})}).json()
+        assert est["fits"] and est["memory_mb"] < 3072 and est["steps_per_sec"] > 0
+        heavy = c.get("/api/estimate", params={"config": _json.dumps(HEAVY)}).json()
+        assert not heavy["fits"] and heavy["heaviest"] == "batch_size"
+        bad = c.get("/api/estimate", params={"config": "[1]"})
+        assert bad.status_code == 422 and bad.json()["field"] == "config"
+
+        rid = c.post("/api/runs", json=dict(SMALL, batch_size=256)).json()["id"]
+        wait_for(lambda: _status(c, rid) == "running")
+        ch = c.get(f"/api/runs/{rid}/estimate", params={"set": _json.dumps(
+            {"minibatch_disc": True, "mbd_kernels": 64, "gp": 10.0})}).json()
+        assert ch["slowdown"] > 3 and ch["ask"] and ch["after"]["step_ms"] > ch["now"]["step_ms"]
+        r = c.post(f"/api/runs/{rid}/control", json={"set": {"gp": 10.0, "lr_d": 1e-4}})
+        assert r.status_code == 200  # a cheap change passes
+        c.post(f"/api/runs/{rid}/control", json={"action": "stop"})
+
+
+def test_a_wrong_estimate_fails_one_worker_not_the_machine(tmp_path):
+    """With the budget lifted, a run far past it meets the worker's address-space limit: it
+    fails "out of memory" naming the limit, and the server goes on."""
+    with _client(tmp_path, run_memory_mb=1 << 20, run_step_seconds=86_400,
+                 worker_memory_mb=1500) as c:
+        rid = c.post("/api/runs", json=dict(SMALL, **BIG)).json()["id"]
+        run = wait_for(lambda: (r := c.get(f"/api/runs/{rid}").json())["status"] == "failed"
+                       and r, timeout=120)
+        assert run["reason"].startswith("out of memory: the run needed more than the "
+                                        "worker's limit of 1500 MB"), run["reason"]
+        assert c.get("/api/health").status_code == 200

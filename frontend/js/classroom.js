@@ -129,6 +129,11 @@ export class Classroom {
       show(id, p.steer);
       $(id).disabled = !p.steer || off;
     }
+    // Reset stops the run shown and starts it again: it takes both powers
+    show("reset", p.start && p.steer);
+    $("reset").disabled = !(p.start && p.steer) || !run || run.status === "stopping";
+    // the single-step row is for whoever steers; a watch-only page has no empty "Paused:" row
+    document.querySelector(".step-row").hidden = !p.steer;
     document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
     document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
     document.querySelector(".clone-row").hidden = !p.compare;
@@ -144,7 +149,7 @@ export class Classroom {
     this.note.textContent = hint;
     this.note.hidden = !hint;
     this.note.dataset.kind = p.watchOnly ? "watch" : "student";
-    if (p.watchOnly) $("steer-hint").textContent = "The teacher's run: its settings are shown as they are in force.";
+    if (p.watchOnly) $("steer-hint").textContent = run ? "The teacher's run: its settings are shown as they are in force." : "The teacher starts the runs: they appear here.";
     if (this.draw) this.draw.gate(p);
   }
 
@@ -258,6 +263,7 @@ export class Classroom {
     } else if (reopen || (state.replay !== null && state.run && app.live.runId === state.run && !app.live.replay)) {
       await this.h.applyState();
     }
+    if (this.lessons) this.lessons.reveal(); // the step's panels, now that its view is open
   }
 
   detach() {

@@ -84,7 +84,7 @@ export class HistoryView {
         }
       });
       actions.append(open, " ", csv, " ", del);
-      tr.append(id, status, cell(run.config.dataset), cell(recipe(run.config)), cell(String(run.step)),
+      tr.append(id, status, cell(run.config.dataset || (run.dataset && run.dataset.name) || "–"), cell(recipe(run.config)), cell(String(run.step)),
         cell(cov), cell(new Date(started * 1000).toLocaleString()), actions);
       body.append(tr);
     }
