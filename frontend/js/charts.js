@@ -11,6 +11,7 @@
 // losses to a line; what is left off the scale is said in a note on the chart.
 
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
+import { typeScale } from "./room.js";
 import {
   familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
   labelRows, markerLayout, robustRange,
@@ -36,14 +37,21 @@ const MAX_POINTS = 4000; // per curve; older points scroll out
 const MARGIN = { l: 46, r: 10, t: 26, b: 34 };
 const MARGIN_Y2 = { ...MARGIN, r: 48 };
 
+/** Plotly's font and legend sizes at the page's type scale (room.js: a projector's larger type). */
+export function typeFonts() {
+  const k = typeScale();
+  return { font: { ...FONT, size: Math.round(11 * k) }, legend: Math.round(10 * k) };
+}
+
 function baseLayout(extra = {}) {
+  const f = typeFonts();
   return {
-    font: FONT,
+    font: f.font,
     margin: MARGIN,
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
     showlegend: true,
-    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 } },
+    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: f.legend } },
     xaxis: { title: { text: "step", standoff: 2 }, gridcolor: "#eceef3", zeroline: false },
     yaxis: { gridcolor: "#eceef3", zeroline: false },
     uirevision: "keep", // zoom survives updates
@@ -350,6 +358,13 @@ export class RunCharts {
     this.relayoutAxes("loss");
     this.relayoutAxes("modes");
     this.heat.draw();
+  }
+
+  /** The type scale changed (room.js): the curves take its font sizes. */
+  retype() {
+    if (!this.ready) return;
+    const f = typeFonts();
+    for (const el of [this.els.loss, this.els.modes]) Plotly().relayout(el, { font: f.font, "legend.font.size": f.legend });
   }
 
   resize() {

@@ -1,6 +1,8 @@
 // Chart data maths: occupancy classes, curve series, config-change markers, CSV, replay lookup.
 // Pure: no DOM and no Plotly, so node's test runner checks it. The Plotly glue is charts.js.
 
+import { knobShort } from "./knob_text.js";
+
 /** Scalar metrics of a tick, in the order the curves and CSV use (docs/protocol.md). */
 export const SCALAR_KEYS = [
   "step", "time", "config_version", "steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1",
@@ -164,17 +166,24 @@ export function latentSlice(zDim) {
   return `z[0], z[1] over ±2σ, the other ${zDim - 2} of z fixed at 0`;
 }
 
-/** Short text for a config change: "objective → wgan-gp, gp 10". */
+/**
+ * Short text for a config change: "objective → wgan-gp, gp 10", each knob by its short name from
+ * the registry (knob_text.js). The tick rate that slow motion sets with a speed (speed.js) is
+ * part of the speed, not news of its own: it is left out beside one.
+ */
 export function describeChanges(changes) {
   const parts = [];
-  for (const [k, v] of Object.entries(changes || {})) {
-    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${k} → ${v}`);
+  const c = changes || {};
+  for (const [k, v] of Object.entries(c)) {
+    const n = knobShort(k);
+    if (k === "tick_every" && "speed" in c) continue;
+    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${n} → ${v}`);
     else if (k === "speed") parts.push(v > 0 ? `speed ${formatNumber(v)}/s` : "speed unlimited");
-    else if (k === "steps" && v === 0) parts.push("steps: until stopped");
-    else if (v === true) parts.push(`+${k}`);
-    else if (v === false) parts.push(`−${k}`);
-    else if (v === null) parts.push(`${k} default`);
-    else parts.push(`${k} ${typeof v === "number" ? formatNumber(v) : v}`);
+    else if (k === "steps" && v === 0) parts.push(`${n}: until stopped`);
+    else if (v === true) parts.push(`+${n}`);
+    else if (v === false) parts.push(`−${n}`);
+    else if (v === null) parts.push(`${n} default`);
+    else parts.push(`${n} ${typeof v === "number" ? formatNumber(v) : v}`);
   }
   return parts.join(", ");
 }
