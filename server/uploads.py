@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from collapse_lab.server.auth import require_start
 from collapse_lab.server.datapaths import uploads_dir
 from collapse_lab.trainer.datasets import parse_points
-from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["uploads"])

@@ -41,10 +41,16 @@ class Knob:
     nullable: bool = False
     # the step's shape depends on it: runs that differ in it cannot share one stacked step
     structural: bool = False
+    label: str = ""  # what the page, the CLI's tables and the docs call it ("" = its name)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ")
 
     def describe(self) -> dict[str, Any]:
         """JSON-able: name, type, default, help, group, live, nullable, and range or choices."""
-        d: dict[str, Any] = dict(name=self.name, type=self.type, default=self.default,
+        d: dict[str, Any] = dict(name=self.name, label=self.title, type=self.type,
+                                 default=self.default,
                                  help=self.help, group=self.group, live=self.live,
                                  nullable=self.nullable)
         if self.choices:

@@ -73,6 +73,8 @@ class Penalty(Remedy):
 
     stage: str  # "d": added to D's loss in every D update; "g": to G's loss
     stat: str  # the name its per-run value is reported under
+    stat_label: str  # and its label on the loss chart
+    color: str  # its line's colour there
 
     def weight(self, cfg: Any) -> float:
         raise NotImplementedError
@@ -92,9 +94,10 @@ class GradientPenalty(Penalty):
     help = "WGAN-GP gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] on random interpolates, any objective"
     source = "Gulrajani et al. 2017"
     stage, stat = "d", "term_gp"
+    stat_label, color = "GP term", "#a05cd6"
     knobs = (Knob("gp", "float", None, "gradient penalty weight λ (Gulrajani et al. 2017); unset "
                   "= the objective's default: 10 for wgan-gp, 0 otherwise", group="remedy",
-                  live=True, lo=0.0, hi=1000.0, nullable=True),)
+                  live=True, lo=0.0, hi=1000.0, nullable=True, label="Gradient penalty λ"),)
     typical = {"gp": 1.0}
     off = {"gp": 0.0}
 
@@ -120,8 +123,9 @@ class R1Penalty(Penalty):
     help = "R1 penalty γ/2·E[‖∇D(x)‖²] on real data"
     source = "Mescheder et al. 2018"
     stage, stat = "d", "term_r1"
+    stat_label, color = "R1 term", "#2bb3a3"
     knobs = (Knob("r1", "float", 0.0, "R1 penalty weight γ on real data (Mescheder et al. 2018)",
-                  group="remedy", live=True, lo=0.0, hi=1000.0),)
+                  group="remedy", live=True, lo=0.0, hi=1000.0, label="R1 penalty γ"),)
     typical = {"r1": 1.0}
     off = {"r1": 0.0}
 
@@ -140,8 +144,9 @@ class EntropyBonus(Penalty):
     help = "G is rewarded for spread: a nearest-neighbour estimate of its samples' entropy"
     source = "Kozachenko & Leonenko 1987 estimator; cf. Dieng et al. 2019 (PresGAN)"
     stage, stat = "g", "term_entropy"
+    stat_label, color = "entropy term", "#d4a017"
     knobs = (Knob("entropy", "float", 0.0, "weight of the generator's entropy (diversity) bonus",
-                  group="remedy", live=True, lo=0.0, hi=10.0),)
+                  group="remedy", live=True, lo=0.0, hi=10.0, label="Entropy bonus"),)
     typical = {"entropy": 0.1}
     off = {"entropy": 0.0}
 
@@ -173,7 +178,7 @@ class MinibatchDiscrimination(Remedy):
     structural = True
     knobs = (
         Knob("minibatch_disc", "bool", False, "minibatch discrimination features in D",
-             group="remedy", live=True, structural=True),
+             group="remedy", live=True, structural=True, label="Minibatch discrimination"),
         Knob("mbd_kernels", "int", 16, "minibatch discrimination kernels B (Salimans et al. "
              "2016)", group="model", lo=1, hi=128),
         Knob("mbd_dim", "int", 4, "minibatch discrimination kernel dimension C", group="model",
@@ -198,7 +203,8 @@ class MinibatchStddev(Remedy):
     source = "Karras et al. 2018 (ProGAN)"
     structural = True
     knobs = (Knob("mbstd", "bool", False, "minibatch standard deviation feature in D (Karras "
-                  "et al. 2018)", group="remedy", live=True, structural=True),)
+                  "et al. 2018)", group="remedy", live=True, structural=True,
+                  label="Minibatch std-dev"),)
     typical = {"mbstd": True}
     off = {"mbstd": False}
 
@@ -213,7 +219,8 @@ class Unrolling(Remedy):
     source = "Metz et al. 2017"
     structural = True
     knobs = (Knob("unroll", "int", 0, "unrolled discriminator steps k (Metz et al. 2017); 0 = "
-                  "off", group="remedy", live=True, lo=0, hi=10, structural=True),)
+                  "off", group="remedy", live=True, lo=0, hi=10, structural=True,
+                  label="Unrolled D steps"),)
     typical = {"unroll": 5}
     off = {"unroll": 0}
 
@@ -236,7 +243,8 @@ class SpectralNorm(Remedy):
     source = "Miyato et al. 2018"
     structural = True
     knobs = (Knob("spectral_norm", "bool", False, "spectral normalization of D's weights "
-                  "(Miyato et al. 2018)", group="remedy", live=True, structural=True),)
+                  "(Miyato et al. 2018)", group="remedy", live=True, structural=True,
+                  label="Spectral norm"),)
     typical = {"spectral_norm": True}
     off = {"spectral_norm": False}
 
@@ -253,7 +261,7 @@ class Packing(Remedy):
     structural = True
     knobs = (Knob("pack", "int", 1, "samples D judges at once, concatenated (PacGAN, Lin et al. "
                   "2018); 1 = off", group="remedy", live=True, lo=1, hi=MAX_PACK,
-                  structural=True),)
+                  structural=True, label="Packing (PacGAN)"),)
     typical = {"pack": 2}
     off = {"pack": 1}
 
