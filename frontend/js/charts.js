@@ -12,7 +12,7 @@
 
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
 import {
-  LOSS_TRACES, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
+  LOSS_TRACES, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber, setStats,
   labelRows, markerLayout, robustRange,
 } from "./series.js";
 
@@ -56,6 +56,7 @@ let choices = metricChoices([{ name: DEFAULT_METRIC, label: "reverse KL", kind: 
 
 /** Take the metric picker's choices from /api/options `stats`; returns them. */
 export function setMetricChoices(stats) {
+  setStats(stats);
   choices = metricChoices(stats);
   return choices;
 }

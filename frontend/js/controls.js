@@ -80,16 +80,8 @@ function sectionGroup(knob) {
   return knob.group;
 }
 
-const LABELS = {
-  dataset: "Dataset", objective: "Objective", clip: "Clip (WGAN)", gp: "Gradient penalty λ",
-  r1: "R1 penalty γ", minibatch_disc: "Minibatch discrimination", mbstd: "Minibatch std-dev",
-  unroll: "Unrolled D steps", spectral_norm: "Spectral norm", entropy: "Entropy bonus",
-  lr_g: "G learning rate", lr_d: "D learning rate", n_critic: "D steps per G step",
-  beta1: "Adam β1", beta2: "Adam β2", batch_size: "Batch size", optimizer: "Optimizer",
-  steps: "Steps", speed: "Speed",
-};
-
-export const knobLabel = (knob) => LABELS[knob.name] || knob.name.replace(/_/g, " ");
+/** A knob's label, as the server's registry gives it (/api/options: `label`). */
+export const knobLabel = (knob) => knob.label || knob.name.replace(/_/g, " ");
 
 /**
  * Build the knob controls into `root`. onChange(name, value, final): `final` is false while a
