@@ -3,10 +3,12 @@
     python bench/paper_runs.py [--presets paper-pacgan-gan-ring8,...] [--seeds 0-4]
                                [--steps N] [--workers 2] [--tick-every 250]
                                [--csv bench/out/paper-runs.csv]
+    python bench/paper_runs.py --plan PRESET:SEEDS[:STEPS] --plan ...   # in this order
 
 Runs go seed by seed across the presets (seed 0 of every preset, then seed 1, ...), so an
-interrupted sweep still has a row for every preset; a run whose (preset, seed, steps) is already
-in the CSV is skipped, so the same command resumes where it stopped. Each run trains in its own
+interrupted sweep still has a row for every preset (or in the order `--plan` gives); a run
+whose (preset, seed, steps) is already in the CSV is skipped, so the same command resumes where
+it stopped. Each run trains in its own
 process on one torch thread (the paper presets' networks are large enough that stacking runs
 gains nothing on a CPU). `collapse-lab sweep --table pacgan --from-csv FILE` prints the papers'
 tables from the CSV.
@@ -36,12 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tick-every", type=int, default=250)
     p.add_argument("--csv", default="bench/out/paper-runs.csv")
+    p.add_argument("--plan", action="append", default=[], metavar="PRESET:SEEDS[:STEPS]",
+                   help="run these, in this order, instead of --presets × --seeds (the costly "
+                   "rows first when time is short)")
     ns = p.parse_args(argv)
-    names = [n.strip() for n in ns.presets.split(",") if n.strip()]
-    for n in names:
+    plan: list[tuple[str, int, int]] = []  # (preset, seed, steps)
+    if ns.plan:
+        for item in ns.plan:
+            name, seeds_text, *rest = item.split(":") + [""]
+            steps = int(rest[0]) if rest[0] else 0
+            plan += [(name.strip(), s, steps) for s in sw.parse_seeds(seeds_text)]
+    else:
+        names = [n.strip() for n in ns.presets.split(",") if n.strip()]
+        plan = [(n, s, ns.steps) for s in sw.parse_seeds(ns.seeds) for n in names]
+    for n, _, _ in plan:
         if n not in PRESETS:
-            p.error(f"--presets: unknown preset {n!r}")
-    seeds = sw.parse_seeds(ns.seeds)
+            p.error(f"unknown preset {n!r}")
     path = Path(ns.csv)
     path.parent.mkdir(parents=True, exist_ok=True)
     done: set[tuple[str, int, int]] = set()
@@ -50,11 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         path.write_text(sw.to_csv([]))
     jobs = []
-    for seed in seeds:
-        for n in names:
-            steps = ns.steps or int(preset_values(n).get("steps", 3000))
-            if (n, seed, steps) not in done:
-                jobs += sw.jobs_for([(n, n, {})], [seed], steps, ns.tick_every)
+    for n, seed, steps in plan:
+        steps = steps or int(preset_values(n).get("steps", 3000))
+        if (n, seed, steps) not in done:
+            jobs += sw.jobs_for([(n, n, {})], [seed], steps, ns.tick_every)
     print(f"{len(jobs)} runs to go ({len(done)} already in {path})", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")

@@ -297,7 +297,8 @@ def serve_lines(settings, token: str | None) -> list[str]:
     links for the machine's real addresses (never 0.0.0.0)."""
     from collapse_lab.server.links import base_urls, teacher_link
 
-    urls = base_urls(settings.host, settings.port, settings.public_url)
+    urls = base_urls(settings.host, settings.port, settings.public_url,
+                     https=settings.ssl_certfile is not None)
     lines = [f"Collapse Lab at {urls[0]}  (data: {settings.data_dir})"]
     if token:
         for u in urls:
@@ -328,24 +329,76 @@ def cmd_serve(ns: argparse.Namespace) -> int:
             import ray  # noqa: F401
         except ImportError:
             fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        fail("--ssl-certfile and --ssl-keyfile: give both (the certificate and its key) or "
+             "neither")
+    for name in ("ssl_certfile", "ssl_keyfile"):
+        f = getattr(settings, name)
+        if f is not None and not Path(f).is_file():
+            fail(f"{flag(name)}: no readable file {str(f)!r}")
     trouble = problem(Path(settings.data_dir), settings.db_path)
     if trouble:  # before the server's heavy imports: a quick, clear answer
         fail(trouble)
     from collapse_lab.server import logs
     from collapse_lab.server.app import create_app
+    from collapse_lab.server.conns import ConnLimits, fd_budget, guarded
 
+    _, conns, low = fd_budget()
+    if low:
+        print(f"collapse-lab: warning: {low}", file=sys.stderr, flush=True)
+    limits = ConnLimits(max_per_address=min(settings.max_conns_per_address, conns),
+                        max_total=conns, header_timeout=settings.header_timeout,
+                        stall_timeout=settings.stall_timeout)
     app = create_app(settings)
+    app.state.conn_limits = limits
     # a rotated token's new teacher link goes where the first one went: this terminal
     app.state.announce = lambda lines: print("\n".join(lines), flush=True)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md
                             ws_max_size=1 << 20, log_level="warning" if not ns.verbose
-                            else "debug", timeout_graceful_shutdown=10)
+                            else "debug", timeout_graceful_shutdown=10,
+                            ssl_certfile=settings.ssl_certfile and str(settings.ssl_certfile),
+                            ssl_keyfile=settings.ssl_keyfile and str(settings.ssl_keyfile),
+                            backlog=min(2048, conns))
+    config.load()
+    config.http_protocol_class = guarded(config.http_protocol_class, limits)
     logs.install()  # after uvicorn.Config, which sets up uvicorn's loggers
-    server = uvicorn.Server(config)
+    server = CleanExitServer(config)
     print("\n".join(serve_lines(settings, app.state.token)), flush=True)
     server.run()
     return 0
+
+
+def _clean_exit_server():
+    """uvicorn.Server that ends with exit code 0 after a SIGTERM or SIGINT it has handled.
+
+    uvicorn re-raises a caught signal once it has shut down, so the process dies of it (exit
+    143 for SIGTERM). A shutdown that stopped every worker and recorded every run is a clean
+    exit, and says so with 0 (docs/operations.md); a second Ctrl-C still forces the exit."""
+    import contextlib
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[override]
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            sigs = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
+def CleanExitServer(config):  # noqa: N802 - a class made on first use (uvicorn imported late)
+    return _clean_exit_server()(config)
 
 
 # ---------------------------------------------------------------------------- watch

@@ -146,13 +146,15 @@ def test_stacked_runs_follow_the_series_they_follow_alone():
         assert torch.equal(stack.pop[i], e.pop[0])
 
 
-def test_a_run_exported_and_rebuilt_goes_on_with_the_same_series():
+def test_a_run_saved_and_loaded_goes_on_with_the_same_series(tmp_path):
     straight = engine({"seed": 5, "sharing_radius": 0.5})
     moved = engine({"seed": 5, "sharing_radius": 0.5})
     for _ in range(10):
         straight.step()
         moved.step()
-    st = moved.export(0)
+    moved.export(0).save(tmp_path / "run.pt")
+    st = EvoState.load(tmp_path / "run.pt")
+    assert st.cfg == moved.cfgs[0] and st.step == 10
     moved = EvolutionEngine([st], moved.data, torch.device("cpu"))
     for _ in range(10):
         straight.step()

@@ -24,6 +24,7 @@ MAX_STEPS = 10_000  # single steps one `step` command may ask for
 
 @dataclass(frozen=True)
 class Pause:
+    reason: str = ""  # why, when the worker pauses a run itself (e.g. "disk full: ...")
     action: Literal["pause"] = "pause"
 
 
@@ -61,7 +62,7 @@ def body(cmd: Command) -> dict[str, Any]:
     """The control body a command was parsed from (the HTTP shape, for replies and logs)."""
     if isinstance(cmd, Set):
         return {"set": dict(cmd.changes)}
-    return asdict(cmd)
+    return {k: v for k, v in asdict(cmd).items() if not (k == "reason" and not v)}
 
 
 def action(name: str, n: Any = 1, part: Any = "both",
@@ -100,6 +101,7 @@ class StateChanged:
 
     state: str  # "paused" | "running"
     step: int
+    reason: str = ""  # why the worker paused it, when it did
     type: Literal["state"] = "state"
 
 
@@ -121,5 +123,6 @@ def to_dict(event: Event) -> dict[str, Any]:
     """The wire form of an event (docs/protocol.md), `type` first."""
     d = asdict(event)
     out = {"type": d.pop("type")}
-    out.update((k, v) for k, v in d.items() if not (k == "config" and v is None))
+    out.update((k, v) for k, v in d.items()
+               if not (k == "config" and v is None) and not (k == "reason" and not v))
     return out

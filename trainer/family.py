@@ -56,6 +56,8 @@ class Stat:
     fmt: str = ".3g"
     show: tuple[str, ...] = ("chart", "csv")  # where it is shown: card, chart, csv
     color: str = ""  # the chart's line colour ("" = the page picks one)
+    # a short line in plain words for a person, under the metric's card on the dashboard
+    hint: str = ""
 
     def __post_init__(self) -> None:
         bad = [s for s in self.show if s not in SHOW]
@@ -65,7 +67,7 @@ class Stat:
     def describe(self) -> dict[str, Any]:
         return dict(name=self.name, label=self.label, kind=self.kind, help=self.help,
                     integer=self.integer, unit=self.unit, format=self.fmt,
-                    show=list(self.show), color=self.color)
+                    show=list(self.show), color=self.color, hint=self.hint)
 
     def format(self, value: float) -> str:
         """The value as the cards, the PNG labels and the tables show it: `fmt` (a `%` format
@@ -237,6 +239,9 @@ class Family:
     fresh: Callable[[Any, Dataset], Any]  # (cfg, dataset) -> the RunState of an untrained run
     load: Callable[[dict[str, Any]], Any]  # a checkpoint's dict -> its RunState
     engine: Callable[[Sequence[Any], Dataset, torch.device], Engine]
+    # a run's cost before it starts, from its knobs (memory_mb, step_ms, heaviest, ...: the GAN's
+    # trainer/families/gan/cost.py); None = the family has no cost model, nothing is refused
+    estimate: Callable[[Any], dict[str, Any]] | None = None
     # what a frame of a run says of the picture beside the stats, for the page (the GAN: how to
     # draw D's value, `value_kind`, and the objective)
     frame_info: Callable[[Any], dict[str, Any]] = lambda cfg: {}

@@ -41,16 +41,21 @@ class Knob:
     nullable: bool = False
     # the step's shape depends on it: runs that differ in it cannot share one stacked step
     structural: bool = False
-    label: str = ""  # what the page, the CLI's tables and the docs call it ("" = its name)
+    # how people see it: `label` names its control ("G learning rate"); `short` names it in a
+    # legend, a chart marker or a title ("lr_g 2e-4, β1 0.5"). Unset: derived from the name.
+    label: str = ""
+    short: str = ""
 
     @property
-    def title(self) -> str:
+    def words(self) -> str:
+        """The control's label: `label`, or the name in words ("tick every")."""
         return self.label or self.name.replace("_", " ")
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able: name, type, default, help, group, live, nullable, and range or choices."""
-        d: dict[str, Any] = dict(name=self.name, label=self.title, type=self.type,
-                                 default=self.default,
+        """JSON-able: name, label, short, type, default, help, group, live, nullable, and range
+        or choices."""
+        d: dict[str, Any] = dict(name=self.name, label=self.words, short=self.short or self.name,
+                                 type=self.type, default=self.default,
                                  help=self.help, group=self.group, live=self.live,
                                  nullable=self.nullable)
         if self.choices:

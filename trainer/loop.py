@@ -235,9 +235,10 @@ class Trainer:
                 emit(self._apply(run, dict(changes)))
             case Stop():
                 run.stop = True
-            case Pause() if not run.paused:
+            case Pause(reason=reason) if not run.paused:
                 self._set_paused(run, True)
-                emit(StateChanged("paused", run.step))
+                # a pause the worker decided (e.g. a full disk) says why
+                emit(StateChanged("paused", run.step, reason))
             case Resume() if run.paused:
                 self._set_paused(run, False)
                 emit(StateChanged("running", run.step))

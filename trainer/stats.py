@@ -34,15 +34,16 @@ METRICS = (
          color="#8fbf9f"),
     Stat("modes_covered", "modes covered", "metric", "modes holding ≥ a quarter of the fair "
          "share of samples", integer=True, fmt="d", show=("card", "chart", "csv"),
-         color="#2e9e5b"),
+         color="#2e9e5b", hint="modes it really draws"),
     Stat("hq_fraction", "high quality", "metric", "share of samples within 3 std of a mode",
-         fmt=".1%", show=("card", "chart", "csv"), color="#0f766e"),
+         fmt=".1%", show=("card", "chart", "csv"), color="#0f766e", hint="samples on a mode"),
     Stat("effective_modes", "effective modes", "metric", "exp(entropy) of the nearest-mode "
-         "histogram", fmt=".3g", show=("card", "chart", "csv"), color="#4c8bf5"),
+         "histogram", fmt=".3g", show=("card", "chart", "csv"), color="#4c8bf5",
+         hint="1 = a single blob"),
     Stat("reverse_kl", "reverse KL", "metric", "KL(generated ‖ data) over modes", fmt=".3g",
-         show=("card", "chart", "csv"), color="#c2410c"),
+         show=("card", "chart", "csv"), color="#c2410c", hint="0 = shares as in the data"),
     Stat("hopping", "hopping", "metric", "total variation between consecutive occupancies",
-         fmt=".2g", show=("card", "chart", "csv"), color="#7c3aed"),
+         fmt=".2g", show=("card", "chart", "csv"), color="#7c3aed", hint="1 = jumped elsewhere"),
 )
 METRIC_NAMES = tuple(s.name for s in METRICS)
 

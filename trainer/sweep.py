@@ -65,6 +65,7 @@ class Summary:
     label: str
     n: int
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (mean, s.e.)
+    steps: str = ""  # the runs' step count(s), e.g. "2000" or "1000/2000"
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -269,7 +270,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[Summary]:
         by.setdefault(r["label"], []).append(r)
     out = []
     for label, rs in by.items():
-        s = Summary(label, len(rs))
+        s = Summary(label, len(rs), steps="/".join(
+            str(x) for x in sorted({int(r["steps"]) for r in rs if "steps" in r})))
         for key, *_ in COLUMNS:
             s.stats[key] = mean_se([float(r[key]) for r in rs])
         out.append(s)
@@ -284,12 +286,14 @@ def fmt_pm(m: float, se: float, decimals: int) -> str:
 
 def format_table(summaries: Sequence[Summary], title: str = "",
                  published: dict[str, dict[str, str]] | None = None,
-                 published_name: str = "published") -> str:
-    """A fixed-width table; `published[label]` adds the paper's figures for that row."""
-    head = ["config", "n"] + [h for _, h, *_ in COLUMNS]
+                 published_name: str = "published",
+                 verdicts: dict[str, str] | None = None) -> str:
+    """A fixed-width table; `published[label]` adds the paper's figures for that row and
+    `verdicts[label]` whether ours falls within them."""
+    head = ["config", "n", "steps"] + [h for _, h, *_ in COLUMNS]
     body = []
     for s in summaries:
-        row = [s.label, str(s.n)]
+        row = [s.label, str(s.n), s.steps or "—"]
         for key, _, scale, dec in COLUMNS:
             m, se = s.stats[key]
             row.append(fmt_pm(m * scale, se * scale, dec))
@@ -299,6 +303,10 @@ def format_table(summaries: Sequence[Summary], title: str = "",
         for row, s in zip(body, summaries, strict=True):
             p = published.get(s.label)
             row.append(", ".join(f"{k} {v}" for k, v in p.items()) if p else "—")
+    if verdicts is not None:
+        head.append("verdict")
+        for row, s in zip(body, summaries, strict=True):
+            row.append(verdicts.get(s.label, "—"))
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))

@@ -1,6 +1,8 @@
 // Chart data maths: occupancy classes, curve series, config-change markers, CSV, replay lookup.
 // Pure: no DOM and no Plotly, so node's test runner checks it. The Plotly glue is charts.js.
 
+import { knobShort } from "./knob_text.js";
+
 /**
  * The stats a tick reports, from the server's registry (/api/options `stats`: name, label, kind,
  * unit, format, where shown, colour): `setStats` fills these once the options have answered, so
@@ -22,7 +24,7 @@ export function setStats(stats) {
   STATS = new Map(list.map((s) => [s.name, s]));
   SCALAR_KEYS = list.map((s) => s.name);
   LOSS_TRACES = list.filter((s) => s.kind === "loss" || s.kind === "term")
-    .map((s) => ({ key: s.name, label: s.label, color: s.color }));
+    .map((s) => ({ key: s.name, label: s.label, color: s.color, kind: s.kind }));
   MODE_TRACES = Object.keys(MODE_LABELS).filter((k) => STATS.has(k))
     .map((k) => ({ key: k, label: MODE_LABELS[k], color: STATS.get(k).color }));
 }
@@ -41,6 +43,24 @@ export function formatStat(name, v) {
   else text = formatNumber(v, Number(m[1] || 6));
   return s.unit ? `${text} ${s.unit}` : text;
 }
+
+/**
+ * The first chart's traces for a run of `family` (an entry of /api/options' `families`): the
+ * family's own stats that it charts, norms aside — a GAN's losses and penalty terms, a genetic
+ * algorithm's fitness — with the server's labels and colours, and the axis title (their kind).
+ * LOSS_TRACES where the server names no family. A `term` is drawn once it is non-zero.
+ */
+export function familyTraces(family) {
+  const own = ((family && family.stats) || [])
+    .filter((s) => (s.show || []).includes("chart") && s.kind !== "norm");
+  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.filter((t) => t.kind === "term").map((t) => t.key) };
+  return {
+    traces: own.map((s, j) => ({ key: s.name, label: s.label, color: s.color || OTHER_COLORS[j % OTHER_COLORS.length] })),
+    title: own[0].kind,
+    terms: own.filter((s) => s.kind === "term").map((s) => s.name),
+  };
+}
+
 
 /**
  * The scalar drawn against steps on the modes chart's right axis (divergence over time): reverse
@@ -159,17 +179,24 @@ export function latentSlice(zDim) {
   return `z[0], z[1] over ±2σ, the other ${zDim - 2} of z fixed at 0`;
 }
 
-/** Short text for a config change: "objective → wgan-gp, gp 10". */
+/**
+ * Short text for a config change: "objective → wgan-gp, gp 10", each knob by its short name from
+ * the registry (knob_text.js). The tick rate that slow motion sets with a speed (speed.js) is
+ * part of the speed, not news of its own: it is left out beside one.
+ */
 export function describeChanges(changes) {
   const parts = [];
-  for (const [k, v] of Object.entries(changes || {})) {
-    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${k} → ${v}`);
+  const c = changes || {};
+  for (const [k, v] of Object.entries(c)) {
+    const n = knobShort(k);
+    if (k === "tick_every" && "speed" in c) continue;
+    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${n} → ${v}`);
     else if (k === "speed") parts.push(v > 0 ? `speed ${formatNumber(v)}/s` : "speed unlimited");
-    else if (k === "steps" && v === 0) parts.push("steps: until stopped");
-    else if (v === true) parts.push(`+${k}`);
-    else if (v === false) parts.push(`−${k}`);
-    else if (v === null) parts.push(`${k} default`);
-    else parts.push(`${k} ${typeof v === "number" ? formatNumber(v) : v}`);
+    else if (k === "steps" && v === 0) parts.push(`${n}: until stopped`);
+    else if (v === true) parts.push(`+${n}`);
+    else if (v === false) parts.push(`−${n}`);
+    else if (v === null) parts.push(`${n} default`);
+    else parts.push(`${n} ${typeof v === "number" ? formatNumber(v) : v}`);
   }
   return parts.join(", ");
 }

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,17 @@ import torch
 
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.evolution import ga
-from collapse_lab.trainer.families.evolution.config import stack_key, validate_changes
+from collapse_lab.trainer.families.evolution.config import (
+    make_config,
+    stack_key,
+    validate_changes,
+)
 from collapse_lab.trainer.families.evolution.landscape import Landscape
 from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.metrics import mode_metrics
 
 STATS = ("fitness_mean", "fitness_max", "spread")
+FORMAT = 1  # checkpoint format of an evolution run
 
 
 @dataclass
@@ -47,11 +53,38 @@ class EvoState:
     gen_device: str = "cpu"
     prev_occupancy: torch.Tensor | None = None
     elapsed: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, cfg: Any) -> EvoState:
         return cls(cfg=cfg)
+
+    # ------------------------------------------------------------ checkpoints
+    def to_dict(self) -> dict[str, Any]:
+        return dict(format=FORMAT, config=self.cfg.to_dict(), step=self.step,
+                    version=self.version, pop=self.pop, gen=self.gen,
+                    gen_device=self.gen_device, prev_occupancy=self.prev_occupancy,
+                    elapsed=self.elapsed, saved=time.time())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvoState:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"evolution checkpoint format {d.get('format')!r}, this version "
+                             f"reads {FORMAT}")
+        return cls(cfg=make_config(d["config"]), step=int(d["step"]),
+                   version=int(d["version"]), pop=d["pop"], gen=d["gen"],
+                   gen_device=d["gen_device"], prev_occupancy=d["prev_occupancy"],
+                   elapsed=float(d["elapsed"]))
+
+    def save(self, path: Path | str) -> None:
+        """Atomically: a reader sees the old file or the new one, never half of one."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.to_dict(), tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> EvoState:
+        return cls.from_dict(torch.load(path, map_location="cpu", weights_only=False))
 
 
 def first_generation(cfg: Any, extent: list[float]) -> torch.Tensor:

@@ -32,44 +32,51 @@ DEVICES = run_knobs.DEVICES
 
 _DATA = list(run_knobs.DATA.values())
 _MODEL = [
-    Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512),
-    Knob("g_width", "int", 128, "generator hidden width", group="model", lo=4, hi=1024),
-    Knob("g_depth", "int", 2, "generator hidden layers", group="model", lo=1, hi=8),
-    Knob("d_width", "int", 128, "discriminator hidden width", group="model", lo=4, hi=1024),
-    Knob("d_depth", "int", 2, "discriminator hidden layers", group="model", lo=1, hi=8),
+    Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512,
+         label="Latent size"),
+    Knob("g_width", "int", 128, "generator hidden width", group="model", lo=4, hi=1024,
+         label="G width"),
+    Knob("g_depth", "int", 2, "generator hidden layers", group="model", lo=1, hi=8,
+         label="G depth"),
+    Knob("d_width", "int", 128, "discriminator hidden width", group="model", lo=4, hi=1024,
+         label="D width"),
+    Knob("d_depth", "int", 2, "discriminator hidden layers", group="model", lo=1, hi=8,
+         label="D depth"),
     Knob("activation", "choice", "relu", "hidden activation of both networks", group="model",
-         choices=ACTIVATIONS),
+         choices=ACTIVATIONS, label="Activation"),
     Knob("g_batchnorm", "bool", False, "batch normalisation after each hidden layer of G, "
          "before its activation, on the batch's own statistics (PacGAN's generator)",
-         group="model"),
+         group="model", label="G batch norm"),
     Knob("d_maxout", "int", 1, "maxout pieces of each hidden unit of D: a unit is the largest "
          "of this many linear pieces, replacing the activation (PacGAN's discriminator: 5); "
-         "1 = off", group="model", lo=1, hi=8),
+         "1 = off", group="model", lo=1, hi=8, label="D maxout pieces"),
     Knob("init_std", "float", 0.0, "initial weights of both networks drawn from N(0, std²) "
          "with zero biases (PacGAN's code: 0.02); 0 = PyTorch's default (uniform, ±1/√fan-in)",
-         group="model", lo=0.0, hi=1.0),
+         group="model", lo=0.0, hi=1.0, label="Initial weight std"),
 ]
 _OBJECTIVE = [
     Knob("objective", "choice", "nsgan", "GAN objective", group="objective", live=True,
-         choices=tuple(OBJECTIVES)),
+         choices=tuple(OBJECTIVES), label="Objective"),
 ]
 _OPTIM = [
     Knob("optimizer", "choice", "adam", "optimizer of both networks (changing it resets its "
-         "state)", group="optim", live=True, choices=OPTIMIZERS, structural=True),
+         "state)", group="optim", live=True, choices=OPTIMIZERS, structural=True,
+         label="Optimizer"),
     Knob("lr_g", "float", 1e-3, "generator learning rate", group="optim", live=True, lo=1e-6,
-         hi=1e-1, log=True),
+         hi=1e-1, log=True, label="G learning rate"),
     Knob("lr_d", "float", 1e-3, "discriminator learning rate", group="optim", live=True,
-         lo=1e-6, hi=1e-1, log=True),
-    Knob("beta1", "float", 0.5, "Adam β1", group="optim", live=True, lo=0.0, hi=0.999),
+         lo=1e-6, hi=1e-1, log=True, label="D learning rate"),
+    Knob("beta1", "float", 0.5, "Adam β1", group="optim", live=True, lo=0.0, hi=0.999,
+         label="Adam β1", short="β1"),
     Knob("beta2", "float", 0.999, "Adam β2 (RMSProp α)", group="optim", live=True, lo=0.0,
-         hi=0.9999),
+         hi=0.9999, label="Adam β2", short="β2"),
     Knob("n_critic", "int", 1, "discriminator steps per generator step", group="optim",
-         live=True, lo=1, hi=20, structural=True),
+         live=True, lo=1, hi=20, structural=True, label="D steps per G step"),
     Knob("batch_size", "int", 256, "samples per batch", group="optim", live=True, lo=8, hi=4096,
-         structural=True),
+         structural=True, label="Batch size", short="batch"),
     Knob("simultaneous", "bool", False, "G's update uses D as it was before this step's D "
          "updates (simultaneous gradient steps, as in Metz et al.'s code); off = alternating",
-         group="optim", live=True, structural=True),
+         group="optim", live=True, structural=True, label="Simultaneous updates"),
 ]
 _RUN = [
     dataclasses.replace(run_knobs.RUN["steps"], help="generator steps to train; 0 = until "
@@ -78,23 +85,20 @@ _RUN = [
     run_knobs.RUN["seed"],
     run_knobs.RUN["tick_every"],
     Knob("eval_samples", "int", 2500, "generated samples evaluated per tick (fixed noise)",
-         group="run", lo=100, hi=20_000),
+         group="run", lo=100, hi=20_000, label="Samples evaluated per tick",
+         short="eval samples"),
     dataclasses.replace(run_knobs.RUN["grid_size"], help="side of the discriminator value "
                         "grid"),
     run_knobs.RUN["device"],
     run_knobs.RUN["threads"],
     Knob("cuda_graph", "choice", "auto", "capture the training step as a CUDA graph: auto = "
          "where a quick self-check passes on this device", group="run",
-         choices=("auto", "on", "off")),
+         choices=("auto", "on", "off"), label="CUDA graph"),
 ]
 
-# the page's names for the run's own knobs it shows (remedies and objectives label theirs)
-_LABELS = dict(objective="Objective", lr_g="G learning rate", lr_d="D learning rate",
-               n_critic="D steps per G step", beta1="Adam β1", beta2="Adam β2",
-               batch_size="Batch size", optimizer="Optimizer")
-KNOBS: dict[str, Knob] = {k.name: dataclasses.replace(k, label=_LABELS.get(k.name, k.label))
-                          for k in (*_DATA, *_MODEL, *_OBJECTIVE, *objective_knobs(),
-                                    *remedy_knobs(), *_OPTIM, *_RUN)}
+KNOBS: dict[str, Knob] = {k.name: k for k in
+                          (*_DATA, *_MODEL, *_OBJECTIVE, *objective_knobs(), *remedy_knobs(),
+                           *_OPTIM, *_RUN)}
 LIVE_KNOBS = frozenset(n for n, k in KNOBS.items() if k.live)
 # knobs that may differ between the runs of one stack: the seed (each run brings its own
 # weights and random stream) and the live knobs that are values, not shapes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.families.gan import config, presets
+from collapse_lab.trainer.families.gan import config, cost, presets
 from collapse_lab.trainer.families.gan.engine import Engine
 from collapse_lab.trainer.families.gan.objectives import get_objective
 from collapse_lab.trainer.families.gan.remedies import REMEDIES
@@ -39,6 +39,7 @@ FAMILY = Family(
     fresh=_fresh,
     load=RunState.from_dict,
     engine=Engine,
+    estimate=cost.estimate,
     frame_info=_frame_info,
     parts=("both", "d", "g"),
     remedies=tuple(REMEDIES.values()),

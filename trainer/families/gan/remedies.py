@@ -180,9 +180,9 @@ class MinibatchDiscrimination(Remedy):
         Knob("minibatch_disc", "bool", False, "minibatch discrimination features in D",
              group="remedy", live=True, structural=True, label="Minibatch discrimination"),
         Knob("mbd_kernels", "int", 16, "minibatch discrimination kernels B (Salimans et al. "
-             "2016)", group="model", lo=1, hi=128),
+             "2016)", group="model", lo=1, hi=128, label="Minibatch kernels B"),
         Knob("mbd_dim", "int", 4, "minibatch discrimination kernel dimension C", group="model",
-             lo=1, hi=32),
+             lo=1, hi=32, label="Minibatch kernel size C"),
     )
     typical = {"minibatch_disc": True}
     off = {"minibatch_disc": False}
@@ -261,7 +261,7 @@ class Packing(Remedy):
     structural = True
     knobs = (Knob("pack", "int", 1, "samples D judges at once, concatenated (PacGAN, Lin et al. "
                   "2018); 1 = off", group="remedy", live=True, lo=1, hi=MAX_PACK,
-                  structural=True, label="Packing (PacGAN)"),)
+                  structural=True, label="Pack (PacGAN)"),)
     typical = {"pack": 2}
     off = {"pack": 1}
 
