@@ -644,6 +644,7 @@ async function boot() {
     },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
+    family: (run) => (app.options.families || []).find((f) => f.name === ((run.config && run.config.family) || "gan")) || null,
     claim: (run) => {
       const { knobs, presets } = app.options;
       const started = presetOf(knobs, presets,
