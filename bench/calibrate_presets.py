@@ -300,7 +300,7 @@ within 3,000 steps. Nor did a larger batch, a stiffer penalty or no momentum at 
 
 def _paper_section(rows: list[dict]) -> list[str]:
     """Each published row beside our runs of its paper preset (trainer/paper_tables.py)."""
-    from collapse_lab.trainer import paper_tables as pt
+    from collapse_lab.trainer.families.gan import paper_tables as pt
 
     out = ["", "## The papers' own settings, reproduced", "", PAPERS_INTRO, "",
            "| paper's row | preset | seeds | steps | captured | HQ % | rev. KL | published | "

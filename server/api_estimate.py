@@ -29,10 +29,12 @@ class Estimate(BaseModel):
     step_ms: float = Field(description="estimated milliseconds per training step, ticks "
                            "included, one thread")
     steps_per_sec: float | None
-    heaviest: str = Field(description="the knob that weighs most in the estimate")
+    heaviest: str = Field(description="the knob that weighs most in the time estimate")
+    heaviest_memory: str = Field(description="the knob that weighs most in the memory one")
     parts_ms: dict[str, float] = Field(description="the estimate's terms (bench/costs.py)")
     budget_mb: float = Field(description="the per-run budget (setting run_memory_mb)")
-    fits: bool = Field(description="memory_mb is within budget_mb")
+    budget_step_ms: float = Field(description="the per-step budget (run_step_seconds)")
+    fits: bool = Field(description="within both budgets: such a run would be accepted")
 
 
 class ChangeEstimate(BaseModel):
@@ -47,9 +49,11 @@ class ChangeEstimate(BaseModel):
 
 
 def _out(request: Request, cfg: Any) -> Estimate:
-    budget = request.app.state.settings.run_memory_mb
+    settings = request.app.state.settings
+    budget, step = settings.run_memory_mb, settings.run_step_seconds * 1000
     e = estimate(cfg)
-    return Estimate(**e, budget_mb=budget, fits=e["memory_mb"] <= budget)
+    return Estimate(**e, budget_mb=budget, budget_step_ms=step,
+                    fits=e["memory_mb"] <= budget and e["step_ms"] <= step)
 
 
 def _object(text: str, name: str) -> dict[str, Any]:

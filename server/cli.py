@@ -270,6 +270,10 @@ def add_serve(sub) -> None:
                    help="where workers run: local processes (default) or Ray actors "
                    "(pip install 'collapse-lab[ray]')")
     s.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
+    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate "
+                   "(with --ssl-keyfile): the teacher's session cookie then never crosses the "
+                   "network in clear (docs/operations.md, HTTPS)")
+    s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     s.set_defaults(func=cmd_serve)
 
 
@@ -278,7 +282,8 @@ def serve_lines(settings, token: str | None) -> list[str]:
     links for the machine's real addresses (never 0.0.0.0)."""
     from collapse_lab.server.links import base_urls, teacher_link
 
-    urls = base_urls(settings.host, settings.port, settings.public_url)
+    urls = base_urls(settings.host, settings.port, settings.public_url,
+                     https=settings.ssl_certfile is not None)
     lines = [f"Collapse Lab at {urls[0]}  (data: {settings.data_dir})"]
     if token:
         for u in urls:
@@ -298,7 +303,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
                                          "frame_rate", "public_url", "students_may_run",
-                                         "backend", "ray_address", "allowed_hosts")
+                                         "backend", "ray_address", "allowed_hosts",
+                                         "ssl_certfile", "ssl_keyfile")
              if getattr(ns, k) is not None}
     if given.get("ray_address"):
         given["backend"] = "ray"
@@ -312,6 +318,13 @@ def cmd_serve(ns: argparse.Namespace) -> int:
             import ray  # noqa: F401
         except ImportError:
             fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        fail("--ssl-certfile and --ssl-keyfile: give both (the certificate and its key) or "
+             "neither")
+    for name in ("ssl_certfile", "ssl_keyfile"):
+        f = getattr(settings, name)
+        if f is not None and not Path(f).is_file():
+            fail(f"{flag(name)}: no readable file {str(f)!r}")
     trouble = problem(Path(settings.data_dir), settings.db_path)
     if trouble:  # before the server's heavy imports: a quick, clear answer
         fail(trouble)
@@ -333,6 +346,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
                             ws_per_message_deflate=False,  # see docs/operations.md
                             ws_max_size=1 << 20, log_level="warning" if not ns.verbose
                             else "debug", timeout_graceful_shutdown=10,
+                            ssl_certfile=settings.ssl_certfile and str(settings.ssl_certfile),
+                            ssl_keyfile=settings.ssl_keyfile and str(settings.ssl_keyfile),
                             backlog=min(2048, conns))
     config.load()
     config.http_protocol_class = guarded(config.http_protocol_class, limits)

@@ -141,6 +141,7 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
                     pub[f"{d}: {label}"] = {f"{model}:": ""} | cells
                     verdicts[f"{d}: {label}"] = paper_tables.verdict(cells, row.stats)
             if not mine:
+                print(f"no runs of this table's {d} rows\n")
                 continue
             k = 8 if d == "ring8" else 25
             title = (f"{d} ({k} modes), seeds {ns.seeds or table.seeds}: mean ± s.e. over the "
@@ -149,6 +150,11 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
                                   verdicts=verdicts))
             print("verdict: our mean within the published mean ± 2 s.e. (± 10 % where no error "
                   "is published); lesson presets are not the paper's setting and get none")
+            unmeasured = [f"{model} ({preset})" for label, preset, model
+                          in paper_tables.rows(table, d)
+                          if model and f"{d}: {label}" not in by_label]
+            if unmeasured:
+                print("not measured (no runs in the CSV): " + ", ".join(unmeasured))
             print(f"published, {table.caption}")
             print("\n".join(paper_tables.published_lines(table, d)))
             print()

@@ -51,6 +51,7 @@ ALIASES = {"d_loss": "loss_d", "g_loss": "loss_g", "loss_D": "loss_d", "loss_G":
 # tick names a loop may not set itself (the server measures them)
 RESERVED = frozenset(SCALAR_NAMES) - {"loss_d", "loss_g", "grad_norm_d", "grad_norm_g"} | {
     "occupancy", "ndb", "ndb_k", "precision", "recall", "tracked"}
+PR_FAKE, PR_REAL = 512, 1024  # samples precision/recall compare at most (the cost of a tick)
 KNN = 3  # neighbours for the manifold radii of precision/recall (Kynkäänniemi et al. 2019)
 NDB_Z = 1.959963984540054  # two-sided 5 % (Richardson & Weiss 2018)
 _HEAD = struct.Struct("<4sBxxxI")  # magic, version, pad, json length
@@ -297,9 +298,17 @@ def _extent(points: np.ndarray) -> list[float]:
 
 
 def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of a and b."""
+    return np.sqrt(_sq(a, b).numpy())
+
+
+def _sq(a: np.ndarray, b: np.ndarray) -> Any:
+    """Squared distances (a torch tensor), by one matrix product: the cost of a tick is this."""
     import torch
 
-    return torch.cdist(torch.from_numpy(a).double(), torch.from_numpy(b).double()).numpy()
+    ta = torch.from_numpy(np.ascontiguousarray(a, np.float32))
+    tb = torch.from_numpy(np.ascontiguousarray(b, np.float32))
+    return ((ta * ta).sum(1, keepdim=True) - 2 * ta @ tb.T + (tb * tb).sum(1)).clamp_min_(0)
 
 
 def _knn_radius(d: np.ndarray, k: int) -> np.ndarray:
@@ -325,6 +334,7 @@ class Measure:
     real: np.ndarray | None = None
     bins: Any = None  # the fitted k-means (real)
     bin_share: np.ndarray | None = None
+    pr_real: np.ndarray | None = None  # the real samples precision/recall compare with
     real_radius: np.ndarray | None = None
     image_shape: list[int] | None = None
     dim: int | None = None
@@ -386,8 +396,10 @@ class Measure:
 
             km = KMeans(n_clusters=bins, n_init=4, random_state=0).fit(real)
             share = np.bincount(km.labels_, minlength=bins) / real.shape[0]
+            ref = real if real.shape[0] <= PR_REAL else real[np.sort(
+                np.random.default_rng(0).choice(real.shape[0], PR_REAL, replace=False))]
             m = cls("real", name, bins, [f"bin {i}" for i in range(bins)], real=real, bins=km,
-                    bin_share=share, real_radius=_knn_radius(_dist(real, real), KNN),
+                    bin_share=share, pr_real=ref, real_radius=_knn_radius(_dist(ref, ref), KNN),
                     image_shape=shape, dim=real.shape[1])
             m._fix_view(real, "the real batch")
             return m
@@ -497,12 +509,21 @@ class Measure:
             hq = ok if confident is None or confident.shape != (n,) else ok & (confident > 0)
         elif self.kind == "real":
             assert self.real is not None and self.real_radius is not None
-            nearest = self.bins.predict(x.astype(self.real.dtype))
-            d = _dist(x, self.real)  # (N, M)
-            inside = (d <= self.real_radius[None, :]).any(1)
-            fake_radius = _knn_radius(_dist(x, x), KNN)
-            covered = (d <= fake_radius[:, None]).any(0)
-            hq = inside
+            assert self.pr_real is not None
+            nearest = _sq(x, self.bins.cluster_centers_).argmin(1).numpy()  # the nearest bin
+            # precision/recall on at most PR_FAKE generated and PR_REAL real samples, by squared
+            # distances against squared radii: two passes over an N × M matrix
+            f = x[:PR_FAKE]
+            d2 = _sq(f, self.pr_real)
+            r2 = torch.from_numpy(np.square(self.real_radius).astype(np.float32))
+            inside = ((d2 - r2[None, :]).amin(1) <= 0).numpy()
+            fake_r2 = torch.from_numpy(np.square(_knn_radius(_dist(f, f), KNN))
+                                       .astype(np.float32))
+            covered = ((d2 - fake_r2[:, None]).amin(0) <= 0).numpy()
+            # a sample is high quality inside the real manifold (the rest by their nearest bin's
+            # centre being as close as its real samples are: within the largest real radius)
+            hq = np.concatenate([inside, (_sq(x[PR_FAKE:], self.pr_real).amin(1).numpy()
+                                          <= float(r2.max()))]) if n > PR_FAKE else inside
             weights = torch.tensor(self.bin_share, dtype=torch.float32)
             counts = np.bincount(nearest, minlength=self.num_modes)
             p_f, p_r, m = counts / n, self.bin_share, self.real.shape[0]

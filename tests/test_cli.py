@@ -50,6 +50,18 @@ def test_train_table_and_preset_override(tmp_path):
     assert "modes covered" in p.stdout and "reverse KL" in p.stdout
 
 
+def test_a_paper_preset_runs_from_the_cli(tmp_path):
+    """PacGAN's own setting (batch-normalised G, maxout D, its ring at half our scale) trains
+    from `train --preset`, and its final tick counts modes on PacGAN's ring."""
+    p = cli("train", "--preset", "paper-pacgan4-ring8", "--steps", "6", "--tick-every", "3",
+            "--eval-samples", "500", "--json", "--data-dir", str(tmp_path))
+    out = json.loads(p.stdout)
+    cfg = out["config"]
+    assert (cfg["g_batchnorm"], cfg["d_maxout"], cfg["pack"], cfg["data_scale"]) == (
+        True, 5, 4, 0.5)
+    assert out["final"]["step"] == 6 and 0 <= out["final"]["modes_captured"] <= 8
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--lr-g", "5"], "--lr-g: expected a number in [1e-06, 0.1], got '5'"),
     (["--objective", "gann"], "--objective: expected one of minimax, nsgan"),
@@ -145,4 +157,6 @@ def test_a_paper_table_from_earlier_runs_of_some_presets_only(tmp_path):
     assert "GAN:" not in collapse and "meets" not in collapse and "misses" not in collapse
     assert not any(x.startswith("ring8: PacGAN2") for x in lines)
     assert not any(x.startswith("ring8: lesson preset: WGAN-GP") for x in lines)
-    assert not any(x.startswith("grid25") for x in lines)  # no grid rows in the CSV
+    assert not any(x.startswith("grid25: ") for x in lines)  # no grid rows in the CSV
+    assert "no runs of this table's grid25 rows" in lines
+    assert "not measured (no runs in the CSV): PacGAN2 (paper-pacgan2-ring8)" in lines

@@ -123,7 +123,7 @@ def test_packed_runs_give_the_rows_they_get_alone():
 
 
 def test_verdict_uses_two_standard_errors_or_ten_percent():
-    from collapse_lab.trainer.paper_tables import published_range, verdict
+    from collapse_lab.trainer.families.gan.paper_tables import published_range, verdict
 
     assert published_range("6.3±0.5") == pytest.approx((5.3, 7.3))
     assert published_range("99.3") == pytest.approx((89.37, 109.23))

@@ -39,9 +39,9 @@ def _csv(cfg: Any, data_dir: Path | None) -> ds.Dataset:
 
 
 DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
-    DatasetSpec("ring8", "8 Gaussians on a circle of radius 2 (std 0.02)",
+    DatasetSpec("ring8", "8 Gaussians on a circle of radius 2 (std 0.02), both × data_scale",
                 lambda cfg, _: ds.ring8(cfg.data_scale)),
-    DatasetSpec("grid25", "5×5 Gaussians with spacing 2 (std 0.05)",
+    DatasetSpec("grid25", "5×5 Gaussians with spacing 2 (std 0.05), both × data_scale",
                 lambda cfg, _: ds.grid25(cfg.data_scale)),
     DatasetSpec("lines", "5 parallel line segments; each line is a mode",
                 lambda cfg, _: ds.Lines()),

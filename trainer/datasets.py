@@ -325,7 +325,7 @@ def parse_points(lines: Iterable[str], name: str, max_points: int = 1_000_000
             raise ConfigError("data", f"{name} line {i}: values must be finite, got {s[:60]!r}")
         if width == 3:
             m = parts[2]
-            if not m.isdigit() or int(m) > MAX_MODE_LABEL:
+            if not (m.isascii() and m.isdigit()) or int(m) > MAX_MODE_LABEL:
                 raise ConfigError("data", f"{name} line {i}: mode must be an integer in [0, "
                                   f"{MAX_MODE_LABEL}], got {m[:20]!r}")
             labels.append(int(m))

@@ -203,6 +203,7 @@ export class LiveView {
     this.initialValueKind = run.value_kind;
     $("samples-panel").classList.toggle("images", Boolean(run.dataset && run.dataset.kind === "image"));
     this.samples.setDataset(run.dataset, run.value_kind);
+    this.charts.family = this.hooks.family ? this.hooks.family(run) : null;
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
     this.updateCards(run.last || {});
@@ -254,7 +255,7 @@ export class LiveView {
     $("samples-note").textContent = m.dataset.tracked ? trackedNote(m.dataset)
       : images
         ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
-        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
+        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${m.value_kind === "fitness" ? "fitness" : "D's value"}`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);

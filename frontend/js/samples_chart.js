@@ -17,6 +17,9 @@ const MANIFOLD = "rgba(0, 121, 140, 0.8)";
 /** A manifold narrower than this (CSS px) is a collapsed spot: it is ringed and drawn magnified. */
 const MANIFOLD_SPOT = 16;
 
+// what the colour bar says the heatmap is, by the frame's value kind (a GA's landscape: fitness)
+const VALUE_LABELS = { probability: "D(x) = P(real)", critic: "critic value", fitness: "fitness" };
+
 export class SamplesChart {
   /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
   constructor(canvas, opts = {}) {
@@ -345,7 +348,7 @@ export class SamplesChart {
     ctx.translate(x + w + 11 * dpr, y + h / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
-    ctx.fillText(this.valueKind === "probability" ? "D(x) = P(real)" : "critic value", 0, 0);
+    ctx.fillText(VALUE_LABELS[this.valueKind] || "critic value", 0, 0);
     ctx.restore();
   }
 

@@ -19,6 +19,23 @@ export const LOSS_TRACES = [
   { key: "term_entropy", label: "entropy term", color: "#d4a017" },
 ];
 
+/**
+ * The first chart's traces for a run of `family` (an entry of /api/options' `families`): the
+ * family's own stats that it charts, norms aside — a GAN's losses and penalty terms, a genetic
+ * algorithm's fitness — with the server's labels and colours, and the axis title (their kind).
+ * LOSS_TRACES where the server names no family. A `term` is drawn once it is non-zero.
+ */
+export function familyTraces(family) {
+  const own = ((family && family.stats) || [])
+    .filter((s) => (s.show || []).includes("chart") && s.kind !== "norm");
+  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.slice(2).map((t) => t.key) };
+  return {
+    traces: own.map((s, j) => ({ key: s.name, label: s.label, color: s.color || OTHER_COLORS[j % OTHER_COLORS.length] })),
+    title: own[0].kind,
+    terms: own.filter((s) => s.kind === "term").map((s) => s.name),
+  };
+}
+
 /** Metric-chart traces (modes over time). */
 export const MODE_TRACES = [
   { key: "modes_covered", label: "covered", color: "#2e9e5b" },

@@ -14,7 +14,8 @@ fitted to). Work counts, per training step:
   D's landscape over grid_size² points (against 128 fakes for batch features), over tick_every.
 
 Memory: the process (`base_mb`) plus the pair weights a step keeps for its backward (batch² ×
-kernels; × dims with second derivatives, see `pair_elements`) and the networks' activations.
+kernels, bounded, see `pair_elements`) and the networks' activations, which grow with the batch,
+the widths and depths, and unrolling.
 
 The estimate is a guide, not a bound: workers also run under an address-space limit
 (server/worker.py), so a wrong estimate fails that worker's runs, never the machine.
@@ -66,14 +67,16 @@ def work(cfg: Any, watched: bool = True) -> dict[str, float]:
                 pairs2=pairs if second else 0.0, tick=float(tick))
 
 
+KEEP_LIMIT = 1 << 26  # trainer/families/gan/minibatch.py: pair weights kept up to this many
+
+
 def pair_elements(cfg: Any) -> int:
-    """Elements of the pair weights a step keeps: batch² × kernels for the first derivative
-    (the landscape's pairs are computed in blocks and kept nowhere); second derivatives keep
-    them per kernel dimension too."""
+    """Elements of the pair weights a step keeps for its backward: batch² × kernels, up to
+    minibatch.py's KEEP_LIMIT (past it they are computed again in blocks); the landscape's
+    pairs and the second derivative's are computed in blocks and kept nowhere."""
     if not cfg.minibatch_disc:
         return 0
-    n = cfg.batch_size ** 2 * cfg.mbd_kernels * cfg.pack
-    return n * cfg.mbd_dim if _second(cfg) else n
+    return min(cfg.batch_size ** 2 * cfg.mbd_kernels * cfg.pack, KEEP_LIMIT)
 
 
 def estimate(cfg: Any, watched: bool = True) -> dict[str, Any]:
@@ -85,8 +88,11 @@ def estimate(cfg: Any, watched: bool = True) -> dict[str, Any]:
     mem = co["memory"]
     pair_mb = pair_elements(cfg) * (mem["pair2_bytes"] if _second(cfg) else
                                     mem["pair_bytes"]) / 2**20
-    act_mb = cfg.batch_size * cfg.pack * (cfg.d_width * cfg.d_depth + cfg.g_width * cfg.g_depth) \
-        * 4 * 8 * (cfg.unroll + 1) / 2**20
+    act_mb = (cfg.batch_size * cfg.pack * (cfg.d_width * cfg.d_depth + cfg.g_width * cfg.g_depth)
+              * 4 * 8 * (cfg.unroll + 1)
+              + max(cfg.eval_samples, cfg.grid_size ** 2) * max(cfg.d_width, cfg.g_width) * 4 * 3
+              + 4 * 4 * (cfg.d_depth * cfg.d_width ** 2 + cfg.g_depth * cfg.g_width ** 2)
+              ) / 2**20  # activations, an evaluation's, weights with Adam's moments
     memory = mem["base_mb"] + pair_mb + act_mb
     # the knob to name when over a budget: what drives the largest part
     if cfg.minibatch_disc and (pair_mb > act_mb or parts["pairs"] + parts["pairs2"] > secs / 2):
@@ -99,6 +105,8 @@ def estimate(cfg: Any, watched: bool = True) -> dict[str, Any]:
         knob = "unroll"
     else:
         knob = "batch_size"
+    mem_knob = ("mbd_kernels" if pair_mb > act_mb and cfg.batch_size <= 256 else "batch_size")
     return dict(memory_mb=round(memory, 1), step_ms=round(secs * 1e3, 3),
                 steps_per_sec=round(1.0 / secs, 1) if secs > 0 else None,
-                heaviest=knob, parts_ms={k: round(v * 1e3, 3) for k, v in parts.items()})
+                heaviest=knob, heaviest_memory=mem_knob,
+                parts_ms={k: round(v * 1e3, 3) for k, v in parts.items()})

@@ -139,7 +139,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "faster than G with β1 0.9, looking ahead does not help and the generator still "
            "lands on one or two modes. Unrolling is meant for a D slower than G, but at Metz et "
            "al.'s own rates (D 1e-4, G 1e-3, β1 0.5) our runs mostly stayed blurry for 4,000 "
-           "steps; the paper trains 25,000 (docs/presets.md).",
+           "steps; the paper trains 25,000 (docs/presets.md). The paper's own setting is "
+           "paper-veegan-unrolled5-ring8 (k = 5) and paper-metz-unrolled10-ring8 (k = 10).",
            dict(unroll=5, batch_size=64), base="collapse-ring8",
            expect=("modes_covered", "at_most", 3)),
     Preset("balanced-ring8",
