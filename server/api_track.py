@@ -194,7 +194,7 @@ class Tracker:
         run.provenance = dict(tracked=True, modes=measure.kind, client=facts,
                               device=f"tracked · {facts.get('host', 'its own loop')}")
         run.started = time.time()
-        self.sup._set_status(run, RunState.running, "tracked: steps come from the loop")
+        self.sup._set_status(run, RunState.running, None)
         link = Link(run, specs, Series(measure))
         self.links[run.id] = link
         self._fix_picture(link)

@@ -164,14 +164,50 @@ function onKnob(name, value, final) {
       changes = r.changes;
     }
     if (Object.keys(changes).length) {
-      app.live.control({ set: changes }).catch((e) => {
-        showError(e);
-        if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
+      askCost(run, changes).then((go) => {
+        if (!go) {
+          if (app.live.run) loadConfigIntoControls(app.live.run.config);
+          return;
+        }
+        app.live.control({ set: changes }).catch((e) => {
+          showError(e);
+          if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
+        });
       });
     }
   }
   if (name === "dataset" && !app.live.run) app.live.preview(value);
   syncStateFromControls();
+}
+
+/**
+ * Before a live change that would slow the run more than 3× (the server's estimate from its
+ * cost table, GET /api/runs/{id}/estimate), say what the run's rate would become and ask.
+ * Resolves true to apply. Where the estimate cannot be had, the change goes ahead as before.
+ */
+let costAsk = null;
+async function askCost(run, changes) {
+  let est;
+  try {
+    est = await api.estimateChange(run.id, changes);
+  } catch {
+    return true;
+  }
+  if (!est.ask) return true;
+  if (costAsk) costAsk(false); // a newer change replaces the one still asking
+  const rate = (v) => (v == null ? "?" : formatNumber(v));
+  const now = est.measured_steps_per_sec ?? est.now.steps_per_sec;
+  $("cost-ask-text").textContent = `${describeChanges(changes)} would slow this run about `
+    + `${formatNumber(est.slowdown)}× (${rate(now)} → about ${rate(est.expected_steps_per_sec)} steps/s`
+    + `${est.after.heaviest ? `; ${est.after.heaviest} weighs most` : ""}). Apply it?`;
+  $("cost-ask").hidden = false;
+  return new Promise((resolve) => {
+    costAsk = (go) => {
+      costAsk = null;
+      $("cost-ask").hidden = true;
+      resolve(go);
+    };
+  });
 }
 
 function syncStateFromControls() {
@@ -655,6 +691,8 @@ async function boot() {
     if (!app.live.run) app.live.preview(app.controls.get().dataset);
   });
   $("apply-preset").addEventListener("click", applyPreset);
+  $("cost-ask-apply").addEventListener("click", () => costAsk && costAsk(true));
+  $("cost-ask-cancel").addEventListener("click", () => costAsk && costAsk(false));
   for (const k of ["heat", "real", "arrows", "manifold"]) {
     $(`show-${k}`).addEventListener("change", () => {
       app.state.show[k] = $(`show-${k}`).checked;

@@ -61,6 +61,10 @@ MANIFOLD_SIDE = 24  # latent grid points per side of the manifold layer
 MANIFOLD_SPAN = 2.0  # the grid spans ±2 standard deviations of the noise
 
 
+# fakes a grid point's minibatch features are taken against when D's landscape is drawn
+LANDSCAPE_CONTEXT = 32
+
+
 class Engine:
     def __init__(self, states: Sequence[RunState], data: Dataset, device: torch.device):
         if not states:
@@ -530,13 +534,19 @@ class Engine:
         c0 = self.cfgs[0]
         sel = torch.tensor([rows.index(i) for i in pics], device=self.device)
         # batch features of a grid point are taken against (part of) the current fakes; with
-        # packing, a grid point is scored as a pack of copies of itself
-        ctx = None
+        # packing, a grid point is scored as a pack of copies of itself. Minibatch
+        # discrimination's sums run over LANDSCAPE_CONTEXT fakes, each counting for
+        # (batch − 1) / LANDSCAPE_CONTEXT of a training batch's others: the same expected
+        # value as in training at a quarter of 128 fakes' pairs (grid² × context × kernels ×
+        # dims is most of a watched tick's cost); the minibatch stddev takes up to 128 fakes
+        ctx, weight = None, 1.0
         if c0.minibatch_disc or c0.mbstd:
-            ctx = self._packed(x[sel, : min(c0.batch_size, 128) * self.pack])
+            n = min(c0.batch_size, 128 if c0.mbstd else LANDSCAPE_CONTEXT)
+            ctx = self._packed(x[sel, : n * self.pack])
+            weight = (c0.batch_size - 1) / n
         d = self._subset(self.D, pics)
         grid = self.grid.expand(len(pics), -1, -1).repeat(1, 1, self.pack)
-        scores = d(grid, **self.flags, context=ctx)
+        scores = d(grid, **self.flags, context=ctx, context_weight=weight)
         out = {}
         for j, i in enumerate(pics):
             v = self.objective_of[i].value(scores[j])
