@@ -141,6 +141,8 @@ def test_compare_cards_and_legends_say_what_differs(browser, server):
         page.wait_for_selector(".cmp-card header b")
         titles = page.eval_on_selector_all(".cmp-card header b", "bs => bs.map(b => b.textContent)")
         assert titles == ["nsgan · lr_g 2e-4, β1 0.9", "nsgan · lr_g 0.001, β1 0.5"]
+        # runs shown: the curves no longer say what they will show
+        assert js(page, "document.getElementById('view-compare').dataset.empty") == "0"
         legends = js(page, "document.getElementById('cmp-modes').data.map(t => t.name)")
         assert legends == titles
         assert js(page, "document.getElementById('cmp-loss').data.map(t => t.name)") == titles
