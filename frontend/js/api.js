@@ -1,4 +1,4 @@
-// The HTTP API (DESIGN.md, "HTTP"): thin fetch wrappers that turn a 4xx body
+// The HTTP API (docs/protocol.md, README.md: the API): thin fetch wrappers that turn a 4xx body
 // {detail, field} into an ApiError a person can read.
 
 /** Where the server serves plotly.js (server/app.py); index.html loads it from the same path. */

@@ -17,7 +17,7 @@ import { Welcome } from "./welcome.js";
 import { dashboardPNG } from "./snapshot.js";
 import { curvePerf, setMetricChoices } from "./charts.js";
 import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
-import { describeChanges, formatNumber, frameRate, percentile } from "./series.js";
+import { describeChanges, formatNumber, formatStat, frameRate, percentile } from "./series.js";
 import { paceChanges, pacedTickEvery, speedWidget } from "./speed.js";
 import {
   baseConfig, claimMarker, configDiff, decodeHash, effectiveConfig, encodeHash, initialState,
@@ -504,18 +504,18 @@ function onKey(e) {
   }
 }
 
-/** The scalars written under the PNG's title: what the picture shows, in numbers. */
+/** The scalars written under the PNG's title: what the picture shows, in numbers — the stats
+ * the registry shows on a card, labelled and formatted as it says (/api/options `stats`). */
 function pngMetrics(s) {
   const k = app.live.dataset ? app.live.dataset.num_modes : "?";
-  const out = [
-    ["modes covered", `${s.modes_covered ?? "–"} / ${k}`],
-    ["captured", `${s.modes_captured ?? "–"}`],
-    ["effective modes", formatNumber(s.effective_modes, 3)],
-    ["high quality", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–"],
-    ["reverse KL", formatNumber(s.reverse_kl, 3)],
-    ["hopping", formatNumber(s.hopping, 2)],
-    ["D / G loss", `${formatNumber(s.loss_d, 3)} / ${formatNumber(s.loss_g, 3)}`],
-  ];
+  const out = [];
+  for (const st of app.options.stats || []) {
+    if (!(st.show || []).includes("card") || st.kind === "tick") continue;
+    const v = st.name === "modes_covered" ? `${s.modes_covered ?? "–"} / ${k}` : formatStat(st.name, s[st.name]);
+    out.push([st.label, v]);
+  }
+  const losses = (app.options.stats || []).filter((st) => st.kind === "loss" && typeof s[st.name] === "number");
+  if (losses.length) out.push([losses.map((st) => st.label).join(" / "), losses.map((st) => formatNumber(s[st.name], 3)).join(" / ")]);
   if (s.objective) out.unshift(["objective", s.objective]);
   return out;
 }
