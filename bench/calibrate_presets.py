@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from collapse_lab.trainer import sweep as sw
-from collapse_lab.trainer.families.gan.presets import (
+from collapse_lab.trainer.registry import (
     PRESETS,
     claim_text,
     control_label,
