@@ -8,6 +8,7 @@ import io
 import json
 import math
 from collections.abc import AsyncIterator
+from pathlib import Path as FilePath
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -16,12 +17,15 @@ from starlette.requests import HTTPConnection
 
 from collapse_lab.server import protocol
 from collapse_lab.server.auth import (
+    identity,
+    is_teacher,
+    owner_of,
     require_control,
     require_run_control,
     require_start,
 )
 from collapse_lab.server.budget import check_budget
-from collapse_lab.server.datapaths import check_data
+from collapse_lab.server.datapaths import check_data, shown_path, student_folder
 from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
     ControlIn,
@@ -40,8 +44,7 @@ from collapse_lab.server.models import (
 from collapse_lab.server.runs import FINAL, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
 from collapse_lab.server.supervisor import Supervisor
-from collapse_lab.trainer.families.gan.presets import from_preset
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.registry import SCALAR_NAMES, from_preset
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")
@@ -90,25 +93,72 @@ def check_room(request: HTTPConnection, new: int) -> None:
                             headers={"retry-after": str(RETRY_AFTER)})
 
 
+def own_folder(conn: HTTPConnection) -> FilePath | None:
+    """A student's private uploads folder (None: the teacher's, which is the whole folder)."""
+    owner = None if is_teacher(conn) else owner_of(conn)
+    if owner is None or not owner.startswith("student:"):
+        return None
+    return student_folder(conn.app.state.settings.data_dir,
+                          identity(conn).sign("uploads", owner[8:])[:16])
+
+
+def check_kept(request: HTTPConnection, owner: str | None, new: int) -> None:
+    """Refuse (429) runs whose keeping would need someone else's runs deleted: pruning takes
+    only the starter's own oldest finished runs (server/supervisor.py: `over_quota`)."""
+    s, st = sup(request), request.app.state.settings
+    extra = s.over_quota(owner, new)
+    if extra <= len(s.prunable(owner)):
+        return
+    if is_student_owner(owner) and len(s.runs) + new <= st.max_runs:
+        raise HTTPException(429, f"You keep at most {st.runs_per_student} runs "
+                            "(runs_per_student) and none of yours has finished to make room: "
+                            "stop one first", headers={"retry-after": str(RETRY_AFTER)})
+    raise HTTPException(429, f"The server keeps at most {st.max_runs} runs (max_runs) and none "
+                        "of yours has finished to make room (only your own runs are ever "
+                        "deleted for it): the teacher may delete runs in History",
+                        headers={"retry-after": str(RETRY_AFTER)})
+
+
 async def at_the_door(request: HTTPConnection, values: dict[str, Any]) -> dict[str, Any]:
     """What only a worker would find out, checked when the run is created: the device exists
-    and `data` names an uploaded file (server/datapaths.py). Returns the values to use."""
+    and `data` names an uploaded file this connection may read (server/datapaths.py). Returns
+    the values to use."""
     if "device" in values:
         check_device(values["device"])
     if values.get("data") is not None:
         values = dict(values, data=await check_data(request.app.state.settings.data_dir,
-                                                    values["data"]))
+                                                    values["data"], own_folder(request)))
     return values
 
 
-def run_out(run: Run) -> RunOut:
+def shown_config(conn: HTTPConnection | None, cfg: Any, full: bool) -> Any:
+    """A config as a client sees it: `data` relative to the uploads folder, and another
+    student's private upload by its bare name."""
+    if not isinstance(cfg, dict) or "data" not in cfg or conn is None:
+        return cfg
+    return dict(cfg, data=shown_path(conn.app.state.settings.data_dir, cfg["data"], full))
+
+
+def run_out(run: Run, conn: HTTPConnection | None = None) -> RunOut:
+    """A run as `conn` may see it: whose it is by kind and display name (never a student's
+    id), whether it is this connection's own, and upload paths it may see."""
     hello = run.hello or {}
-    return RunOut(id=run.id, status=run.status, reason=run.reason, config=run.config,
+    owner = owner_of(conn) if conn is not None else None
+    mine = owner is not None and owner == run.owner
+    full = mine or (conn is not None and is_teacher(conn))
+    kind = None if not run.owner else "student" if is_student_owner(run.owner) else "teacher"
+    prov = run.provenance
+    if isinstance(prov, dict) and "config" in prov:
+        prov = dict(prov, config=shown_config(conn, prov["config"], full))
+    return RunOut(id=run.id, status=run.status, reason=run.reason,
+                  config=shown_config(conn, run.config, full),
                   config_version=run.config_version, step=run.step, group_id=run.group_id,
                   label=run.label, created=run.created, started=run.started, ended=run.ended,
-                  checkpoint_step=run.checkpoint_step, provenance=run.provenance,
+                  checkpoint_step=run.checkpoint_step, provenance=prov,
                   dataset=hello.get("dataset"), value_kind=hello.get("value_kind"),
-                  last=_clean(run.last), viewers=len(run.hub.viewers), owner=run.owner)
+                  last=_clean(run.last), viewers=len(run.hub.viewers), owner=kind,
+                  owner_name=identity(conn).name_of(run.owner) if conn is not None else None,
+                  mine=mine)
 
 
 def _clean(d: Any) -> Any:
@@ -128,6 +178,7 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
     always; a student where the teacher allows it, up to the cap of active runs."""
     owner = require_start(request)
     check_room(request, 1)
+    check_kept(request, owner, 1)
     values = await at_the_door(request, knob_values(body))
     cfg = from_preset(body.preset, values)  # type: ignore[attr-defined]
     check_device(cfg.device)
@@ -137,24 +188,30 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
         check_student_cap(request, owner)
     run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
                               owner=owner)
-    return run_out(run)
+    return run_out(run, request)
 
 
-def check_student_cap(request: Request, owner: str) -> None:
-    """A student may have `student_cap` active runs; all students together `student_runs`."""
+def check_student_cap(request: HTTPConnection, owner: str, new: int = 1) -> None:
+    """A person may have `student_cap` active runs — every student session minted from one
+    network address counts as one person (server/identity.py) — and all students together
+    `student_runs`."""
     room = request.app.state.classroom
+    who = identity(request)
     active = [r for r in sup(request).runs.values()
               if r.status in ACTIVE and is_student_owner(r.owner)]
-    mine = [r for r in active if r.owner == owner]
-    if len(mine) >= room.student_cap:
+    mine = [r for r in active if who.same_person(r.owner, owner)]
+    if len(mine) + new > room.student_cap:
         ids = ", ".join(r.id for r in mine)
+        also = "" if all(r.owner == owner for r in mine) else \
+            " (counting the runs of other student sessions from this machine's address)"
         raise HTTPException(429, f"Each student may have {room.student_cap} active "
                             f"run{'s' if room.student_cap != 1 else ''} at a time and you have "
-                            f"{len(mine)} ({ids}): stop one to start another")
+                            f"{len(mine)} ({ids}){also}: stop one to start another")
     limit = request.app.state.settings.student_runs
-    if len(active) >= limit:
-        raise HTTPException(429, f"The class already has {limit} student runs active, the most "
-                            "this server takes: wait for one to finish")
+    if len(active) + new > limit:
+        raise HTTPException(429, f"The class already has {len(active)} student runs active, "
+                            f"the most this server takes is {limit} (student_runs): wait for "
+                            "one to finish")
 
 
 @router.get("", response_model=RunList, responses={422: {"model": ValidationErrorOut}})
@@ -165,12 +222,12 @@ async def list_runs(request: Request, status: RunState | None = Query(None),
         runs = [r for r in runs if r.status == status]
     if group:
         runs = [r for r in runs if r.group_id == group]
-    return RunList(runs=[run_out(r) for r in runs])
+    return RunList(runs=[run_out(r, request) for r in runs])
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=ERRORS)
 async def read_run(request: Request, run_id: str = RunId) -> RunOut:
-    return run_out(get_run(request, run_id))
+    return run_out(get_run(request, run_id), request)
 
 
 @router.delete("/{run_id}", response_model=Deleted, responses=ERRORS,
@@ -198,6 +255,8 @@ async def control_body(request: HTTPConnection, run: Run, body: Any) -> dict[str
         return {"set": await at_the_door(request, given(body.set))}
     if body.action == "resume" and run.status == RunState.interrupted:
         check_room(request, 1)
+        if is_student_owner(run.owner) and not is_teacher(request):
+            check_student_cap(request, run.owner or "")  # a resumed run is active again
     return body.model_dump()
 
 

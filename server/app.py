@@ -6,6 +6,7 @@ dead server as interrupted, and on shutdown stops every worker (stop → termina
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,14 +36,15 @@ from collapse_lab.server import (
     uploads,
     ws,
 )
-from collapse_lab.server.auth import set_session_cookie, token_matches
+from collapse_lab.server.auth import set_session_cookie, slow_down, token_attempt, token_matches
 from collapse_lab.server.errors import config_body, validation_body
 from collapse_lab.server.guard import Guard, HostCheck
+from collapse_lab.server.identity import Identity
 from collapse_lab.server.openapi import install_openapi
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
-from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(settings.db_path, settings.max_snapshots, settings.max_ticks)
+        await asyncio.to_thread(app.state.identity.attach, store, settings.db_path)
         sup = Supervisor(settings, store)
         await sup.start()
         app.state.sup = sup
@@ -120,9 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   "them side by side. Websocket: /ws/runs/{id} (docs/protocol.md).")
     app.state.settings = settings
     app.state.token = effective_token(settings)
+    app.state.identity = Identity(settings.data_dir, settings.sessions_per_address)
     app.state.classroom = classroom.Classroom(
         max_members=settings.max_class, max_text=settings.viewer_queue,
         students_may_run=settings.students_may_run, student_cap=settings.student_cap)
+    app.add_middleware(HeadAsGet)
     # outermost: Host, auth and size are settled before anything reads the request
     app.add_middleware(Guard, hosts=HostCheck(settings.allowed_hosts),
                        max_body=settings.max_body, max_json_body=settings.max_json_body,
@@ -186,10 +192,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         token = app.state.token
         if not token:
             return RedirectResponse("/", 303, headers=headers)
+        wait = token_attempt(request, given)
+        if wait > 0:
+            return JSONResponse({"detail": slow_down(wait), "field": None}, status_code=429,
+                                headers={**headers, "retry-after": str(int(wait) + 1)})
         if not token_matches(given, token):
             return RedirectResponse("/?link=expired", 303, headers=headers)
         resp = RedirectResponse("/", 303, headers=headers)
-        set_session_cookie(resp, token, secure=request.url.scheme == "https")
+        set_session_cookie(request, resp)
         return resp
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
@@ -206,6 +216,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")
     install_openapi(app, token=bool(app.state.token))
     return app
+
+
+class HeadAsGet:
+    """HEAD is answered as GET without its body (FastAPI's routes serve GET only, while `Allow`
+    names HEAD wherever GET is): the same status and headers, Content-Length included."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:

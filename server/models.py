@@ -25,8 +25,7 @@ from pydantic import (
 )
 
 from collapse_lab.server.runs import RunState
-from collapse_lab.trainer.families.gan.config import knobs
-from collapse_lab.trainer.families.gan.presets import PRESETS
+from collapse_lab.trainer.registry import PRESETS, knobs
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
 Label = Annotated[str | None, Field(None, max_length=200, description="a name shown in the UI")]
@@ -200,8 +199,11 @@ class RunOut(BaseModel):
     value_kind: str | None = None
     last: dict[str, Any] | None = Field(None, description="the latest tick's scalar metrics")
     viewers: int = 0
-    owner: str | None = Field(None, description="who started it: teacher, student:ID, or none "
-                              "(a script, or a run older than owners)")
+    owner: Literal["teacher", "student"] | None = Field(
+        None, description="who started it: the teacher, a student, or none (a script, a compare "
+        "group, or a run older than owners); a student's id is never shown")
+    owner_name: str | None = Field(None, description="the student's display name, if given")
+    mine: bool = Field(False, description="this browser started it (and may steer it)")
 
 
 class RunList(BaseModel):

@@ -97,6 +97,25 @@ class Settings(BaseSettings):
     student_runs: int = Field(32, ge=1, le=10_000,
                               description="active student runs on the server at once, all "
                               "students together; past it a student's start is refused")
+    sessions_per_address: int = Field(10, ge=1, le=100_000,
+                                      description="new student sessions one network address "
+                                      "gets an hour (loopback not counted); the caps count the "
+                                      "sessions of one address as one person")
+    runs_per_student: int = Field(20, ge=1, le=10_000,
+                                  description="runs kept per student; past it their own oldest "
+                                  "finished runs are deleted")
+    upload_files: int = Field(20, ge=1, le=100_000,
+                              description="uploads kept per owner; past it their own oldest "
+                              "go")
+    upload_bytes: int = Field(20 << 20, ge=1 << 20, le=1 << 40,
+                              description="bytes of uploads kept per owner; past it their own "
+                              "oldest go")
+    upload_total_bytes: int = Field(512 << 20, ge=1 << 20, le=1 << 44,
+                                    description="bytes of uploads on the server, all owners; "
+                                    "past it an upload is refused (413)")
+    ssl_certfile: Path | None = Field(None, description="serve HTTPS with this certificate "
+                                      "(PEM), with ssl_keyfile")
+    ssl_keyfile: Path | None = Field(None, description="the certificate's private key (PEM)")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
     run_memory_mb: int = Field(3072, ge=256, le=1 << 20,

@@ -28,16 +28,13 @@ from typing import Any
 from collapse_lab.server import messages, pipe
 from collapse_lab.server.budget import check_budget, worker_memory_mb
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
-from collapse_lab.server.scheduling import fair_order
+from collapse_lab.server.scheduling import fair_order, is_student
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
-from collapse_lab.trainer.families.gan.config import (
-    ConfigError,
-    make_config,
-    stack_key,
-    validate_changes,
-)
+from collapse_lab.trainer import commands
+from collapse_lab.trainer.families import make_config, parse_command, stack_key
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +108,7 @@ class Supervisor:
         for w in workers:
             w.shutdown = True
             for rid in w.live():
-                w.send(pipe.Control(rid, {"action": "stop"}))
+                w.send(pipe.Control(rid, commands.Stop()))
         await self._wait_exit(workers, self.settings.stop_timeout)
         for w in workers:
             if w.process.is_alive():
@@ -144,22 +141,40 @@ class Supervisor:
                   group_id=group_id, label=label, owner=owner)
         self.runs[run.id] = run
         self.store.save_run(run.record())
-        self._prune()
+        self._prune(owner)
         if schedule:
             self.schedule()
         return run
 
-    def _prune(self) -> None:
-        """Keep at most max_runs: the oldest finished runs go first."""
-        extra = len(self.runs) - self.settings.max_runs
-        if extra <= 0:
-            return
-        for r in sorted(self.runs.values(), key=lambda r: r.created):
-            if extra <= 0:
-                break
-            if r.status in FINAL:
-                self.delete(r)
-                extra -= 1
+    @staticmethod
+    def side(owner: str | None) -> str:
+        """Whose quota a run counts against: its student, or the teacher's side (the teacher,
+        the local user, scripts and compare groups)."""
+        return owner if owner and is_student(owner) else "teacher"
+
+    def over_quota(self, owner: str | None, new: int = 1) -> int:
+        """How many runs must go before `owner` may keep `new` more: past max_runs on the
+        server, or past runs_per_student for a student."""
+        extra = len(self.runs) + new - self.settings.max_runs
+        side = self.side(owner)
+        if side != "teacher":
+            mine = sum(self.side(r.owner) == side for r in self.runs.values())
+            extra = max(extra, mine + new - self.settings.runs_per_student)
+        return max(0, extra)
+
+    def prunable(self, owner: str | None) -> list[Run]:
+        """`owner`'s own finished runs, oldest first: all that pruning on their behalf takes."""
+        side = self.side(owner)
+        return sorted((r for r in self.runs.values()
+                       if r.status in FINAL and self.side(r.owner) == side),
+                      key=lambda r: r.created)
+
+    def _prune(self, owner: str | None) -> None:
+        """Make room for `owner`'s new run from their own oldest finished runs, never anyone
+        else's (the routes refuse a run there is no such room for: `over_quota`)."""
+        extra = self.over_quota(owner, 0)
+        for r in self.prunable(owner)[:extra]:
+            self.delete(r)
 
     def active_workers(self) -> int:
         return len(self.handles)
@@ -187,10 +202,21 @@ class Supervisor:
                 continue
             # a free worker slot first (runs spread over the cores); else a live worker whose
             # runs it can share a step with
-            if len(self.handles) < self.settings.max_workers:
+            if len(self.handles) < self.settings.max_workers and self._slot_for(run):
                 self._spawn(run, key)
             elif (host := self._host_for(run, key)) is not None:
                 self._join(host, run)
+
+    def _slot_for(self, run: Run) -> bool:
+        """May `run` take a free worker slot? Students' runs leave one slot (of two or more) to
+        the teacher, whose runs then never wait behind the class; they still pack onto live
+        workers."""
+        if not is_student(run.owner) or self.settings.max_workers < 2:
+            return True
+        theirs = sum(1 for w in self.handles
+                     if w.live() and all(is_student(self.runs[r].owner)
+                                         for r in w.live() if r in self.runs))
+        return theirs < self.settings.max_workers - 1
 
     def _may_share(self, run: Run, w: WorkerHandle) -> bool:
         if self.settings.pack:
@@ -425,20 +451,18 @@ class Supervisor:
             if st in FINAL or st == RunState.stopping:
                 raise Conflict(f"run {run.id} is {st.value}; only an active run takes changes")
             cfg = make_config(run.config)
-            if st == RunState.queued:  # nothing started: any knob may still change
-                accepted = validate_changes(cfg, cmd["set"], live=False)
-                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
-                             step_seconds=self.settings.run_step_seconds)
-                run.config = cfg.replace(**accepted).to_dict()
-                self._keys.pop(run.id, None)
-                self.store.save_run(run.record())
-                return dict(accepted=accepted, applied=True)
-            accepted = validate_changes(cfg, cmd["set"], live=True)
+            # the one place a change is validated: the worker and the engine trust the value
+            change = parse_command(cmd, cfg, live=st != RunState.queued)
+            assert isinstance(change, commands.Set)
+            accepted = dict(change.changes)
             check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
-                             step_seconds=self.settings.run_step_seconds)
+                         step_seconds=self.settings.run_step_seconds)
             run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
             self._keys.pop(run.id, None)
-            self._send(run, pipe.Control(run.id, {"set": accepted}))
+            if st == RunState.queued:  # nothing started: any knob may still change
+                self.store.save_run(run.record())
+                return dict(accepted=accepted, applied=True)
+            self._send(run, pipe.Control(run.id, change))
             return dict(accepted=accepted, applied=False)
         action = cmd["action"]
         if action == "resume" and st == RunState.interrupted:
@@ -449,11 +473,9 @@ class Supervisor:
             raise Conflict(f"run {run.id} is {st.value}; '{action}' needs a running or paused "
                            "run" + ("" if st != RunState.done else
                                     " (resume works on interrupted runs only)"))
-        body: dict[str, Any] = {"action": action}
-        if action == "step":
-            body.update(n=int(cmd.get("n", 1)), part=cmd.get("part", "both"))
-        self._send(run, pipe.Control(run.id, body))
-        return dict(accepted=body, applied=False)
+        typed = parse_command(cmd, make_config(run.config))
+        self._send(run, pipe.Control(run.id, typed))
+        return dict(accepted=commands.body(typed), applied=False)
 
     def _stop(self, run: Run) -> dict[str, Any]:
         st = run.status
@@ -463,7 +485,7 @@ class Supervisor:
         if st in FINAL or st == RunState.stopping:
             raise Conflict(f"run {run.id} is already {st.value}")
         self._set_status(run, RunState.stopping, "stop requested")
-        self._send(run, pipe.Control(run.id, {"action": "stop"}))
+        self._send(run, pipe.Control(run.id, commands.Stop()))
         w = run.worker
         if w is not None and self.loop is not None and len(w.live()) == 1:
             # a worker of its own that does not stop in time is ended; a shared one is not
@@ -527,7 +549,7 @@ class Supervisor:
         w = run.worker
         if w is not None:
             if len(w.live()) > 1:
-                w.send(pipe.Control(run.id, {"action": "stop"}))  # the others train on
+                w.send(pipe.Control(run.id, commands.Stop()))  # the others train on
             else:
                 w.process.terminate()
         self.runs.pop(run.id, None)

@@ -29,7 +29,7 @@ import numpy as np
 
 from collapse_lab.server.protocol import encode_frame, encode_real
 from collapse_lab.trainer.knobs import ConfigError
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.registry import SCALAR_NAMES
 
 MAGIC = b"CLTR"
 WIRE_VERSION = 1
@@ -509,6 +509,7 @@ class Measure:
             hq = ok if confident is None or confident.shape != (n,) else ok & (confident > 0)
         elif self.kind == "real":
             assert self.real is not None and self.real_radius is not None
+            assert self.pr_real is not None
             nearest = _sq(x, self.bins.cluster_centers_).argmin(1).numpy()  # the nearest bin
             # precision/recall on at most PR_FAKE generated and PR_REAL real samples, by squared
             # distances against squared radii: two passes over an N × M matrix

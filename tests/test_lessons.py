@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from collapse_lab.server.app import create_app
 from collapse_lab.server.lessons import Lesson, LessonError, lesson_dir, load_lessons, parse_lesson
 from collapse_lab.server.settings import Settings
-from collapse_lab.trainer.families.gan.presets import PRESETS
+from collapse_lab.trainer.registry import PRESETS
 
 FILES = sorted(e.name for e in lesson_dir().iterdir() if e.name.endswith(".json"))
 TOPICS = {"collapse-ring", "why-collapse", "wgan-gp-live", "minibatch", "hopping-digits",

@@ -13,7 +13,8 @@
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
 import { typeScale } from "./room.js";
 import {
-  LOSS_TRACES, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
+  LOSS_TRACES, familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull,
+  formatNumber, setStats,
   labelRows, markerLayout, robustRange,
 } from "./series.js";
 
@@ -64,6 +65,7 @@ let choices = metricChoices([{ name: DEFAULT_METRIC, label: "reverse KL", kind: 
 
 /** Take the metric picker's choices from /api/options `stats`; returns them. */
 export function setMetricChoices(stats) {
+  setStats(stats);
   choices = metricChoices(stats);
   return choices;
 }
@@ -82,7 +84,11 @@ export class RunCharts {
     this.markers = [];
     this.cursor = null;
     this.lastOcc = null;
-    this.lossVisible = new Set(["loss_d", "loss_g"]);
+    this.family = null; // the run's family (/api/options' `families`): what the first chart draws
+    const fam = familyTraces(this.family);
+    this.lossTraces = fam.traces;
+    this.lossTerms = new Set(fam.terms);
+    this.lossVisible = new Set(fam.traces.map((t) => t.key).filter((k) => !this.lossTerms.has(k)));
     this.metric = metricChoice(DEFAULT_METRIC);
     this.vals = {}; // key -> recent values (the robust ranges' input)
     this.steps = [0, 0]; // first and last step on the curves
@@ -100,7 +106,10 @@ export class RunCharts {
     this.k = dataset ? dataset.num_modes : 0;
     this.markers = markers;
     this.pending = { loss: [], modes: [] };
-    this.lossVisible = new Set(["loss_d", "loss_g"]);
+    const fam = familyTraces(this.family);
+    this.lossTraces = fam.traces;
+    this.lossTerms = new Set(fam.terms);
+    this.lossVisible = new Set(fam.traces.map((t) => t.key).filter((k) => !this.lossTerms.has(k)));
     this.vals = {};
     this.steps = ticks.length ? [ticks[0].step, ticks[ticks.length - 1].step] : [0, 0];
     this.stepSeen = ticks.length > 0;
@@ -109,13 +118,13 @@ export class RunCharts {
     for (const t of ticks) { this.noteTerms(t); this.keep(t); }
     const col = (key) => ({ x: ticks.map((t) => t.step), y: ticks.map((t) => finiteOrNull(t[key])) });
 
-    const lossTraces = LOSS_TRACES.map((tr) => ({
+    const lossTraces = this.lossTraces.map((tr) => ({
       type: "scatter", mode: "lines", name: tr.label, line: { color: tr.color, width: 1.6 },
       visible: this.lossVisible.has(tr.key) ? true : "legendonly", ...col(tr.key),
     }));
     const lossLay = this.axesLayout("loss");
     P.react(this.els.loss, lossTraces, baseLayout({
-      yaxis: { title: { text: "loss", standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
+      yaxis: { title: { text: fam.title, standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
         ...(lossLay["yaxis.range"] ? { range: lossLay["yaxis.range"] } : {}) },
       shapes: lossLay.shapes, annotations: lossLay.annotations,
     }), PLOT_CONFIG);
@@ -177,7 +186,7 @@ export class RunCharts {
   }
 
   /** Keep a tick's values of `keys` for the robust ranges (default: every charted key). */
-  keep(t, keys = [...LOSS_TRACES.map((x) => x.key), this.metric.key]) {
+  keep(t, keys = [...this.lossTraces.map((x) => x.key), this.metric.key]) {
     for (const key of keys) {
       const v = finiteOrNull(t[key]);
       if (v === null) continue;
@@ -255,8 +264,8 @@ export class RunCharts {
   }
 
   noteTerms(t) {
-    for (const key of ["term_gp", "term_r1", "term_entropy"]) {
-      if (typeof t[key] === "number" && t[key] !== 0) this.lossVisible.add(key);
+    for (const key of this.lossTerms) {
+      if (Number.isFinite(t[key]) && t[key] !== 0) this.lossVisible.add(key);
     }
   }
 
@@ -284,7 +293,7 @@ export class RunCharts {
     this.pending[which] = [];
     const P = Plotly();
     const t0 = performance.now();
-    const keys = which === "loss" ? LOSS_TRACES.map((t) => t.key) : [...MODE_TRACES.map((t) => t.key), this.metric.key];
+    const keys = which === "loss" ? this.lossTraces.map((t) => t.key) : [...MODE_TRACES.map((t) => t.key), this.metric.key];
     for (const t of ticks) this.keep(t, which === "loss" ? keys : [this.metric.key]);
     const xs = ticks.map((t) => t.step);
     const update = { x: keys.map(() => xs), y: keys.map((key) => ticks.map((t) => finiteOrNull(t[key]))) };
@@ -294,7 +303,7 @@ export class RunCharts {
       for (const t of ticks) this.noteTerms(t);
       if (this.lossVisible.size !== before) {
         // a remedy term became non-zero (e.g. WGAN-GP switched on): show its curve
-        P.restyle(this.els.loss, { visible: LOSS_TRACES.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
+        P.restyle(this.els.loss, { visible: this.lossTraces.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
       }
     }
     this.relayoutAxes(which);

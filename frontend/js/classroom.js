@@ -91,7 +91,13 @@ export class Classroom {
     this.classBtn.addEventListener("click", () => this.togglePanel());
     bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.followBox, this.audienceEl, this.classBtn), $("conn"));
     this.note = el("p", { class: "role-note", id: "role-note", hidden: true });
-    document.querySelector(".sidebar").prepend(this.note);
+    this.nameInput = el("input", { type: "text", id: "student-name", maxlength: 32, autocomplete: "nickname", placeholder: "your name", "aria-label": "your name for the class" });
+    const join = el("button", { type: "submit", class: "small", text: "Join" });
+    this.nameBox = el("form", { class: "name-box", id: "name-box", hidden: true },
+      el("label", { for: "student-name", text: "Your name for the class " }), this.nameInput, " ", join);
+    this.nameBox.addEventListener("submit", (e) => { e.preventDefault(); this.giveName(); });
+    this.nameShown = el("p", { class: "hint", id: "student-named", hidden: true });
+    document.querySelector(".sidebar").prepend(this.note, this.nameBox, this.nameShown);
   }
 
   render() {
@@ -101,11 +107,31 @@ export class Classroom {
     this.badge.hidden = !label;
     this.badge.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
     this.followBox.hidden = p.teacher || p.role === "local";
+    // a student (where the teacher lets students run) is asked for a name; a watch-only page
+    // offers nothing that acts
+    const s = this.session || {};
+    const student = p.student;
+    this.nameBox.hidden = !student || Boolean(s.name);
+    this.nameShown.hidden = !student || !s.name;
+    this.nameShown.textContent = s.name ? `The class sees you as ${s.name}.` : "";
     this.classBtn.hidden = !p.teacher;
     this.audienceEl.hidden = !p.teacher;
     this.renderFollow();
     this.gate(this.app.live && this.app.live.run);
     if (this.lessons) this.lessons.gate();
+  }
+
+  async giveName() {
+    const name = this.nameInput.value.trim();
+    if (!name) return;
+    try {
+      const r = await classApi.name(name);
+      this.session.name = r.name;
+      this.render();
+      this.h.toast(`The class sees you as ${r.name}.`);
+    } catch (e) {
+      this.h.showError(e);
+    }
   }
 
   renderFollow() {
@@ -205,6 +231,10 @@ export class Classroom {
       Object.assign(this.session, m.settings);
       this.render();
       if (this.panel && !this.panel.hidden) this.fillPanel();
+    } else if (m.type === "names") {
+      // a student named themselves, or the teacher removed a name: this page's may have changed
+      this.loadSession();
+      if (this.panel && !this.panel.hidden) this.listStudentRuns();
     } else if (m.type === "session") {
       // the token changed: ask again who this page is (an old teacher session is over)
       this.loadSession().then(() => { if (this.ws) this.ws.close(); });
@@ -313,6 +343,10 @@ export class Classroom {
     allow.addEventListener("change", () => this.saveSettings({ students_may_run: allow.checked }));
     const cap = el("input", { type: "number", id: "class-cap", min: 1, max: 10, step: 1 });
     cap.addEventListener("change", () => this.saveSettings({ student_cap: Number(cap.value) }));
+    const signout = el("button", { type: "button", class: "small", id: "class-signout", text: "Sign out" });
+    signout.title = "End this browser's teacher session (the teacher link signs in again)";
+    signout.addEventListener("click", () => this.signout());
+    this.studentList = el("ul", { class: "class-students", id: "class-students-list" });
     const rotate = el("button", { type: "button", class: "small danger", id: "class-rotate", text: "New teacher token" });
     rotate.title = "Every old teacher link and teacher session stops working; this browser stays the teacher; the new link is printed where the server runs";
     rotate.addEventListener("click", () => this.rotate());
@@ -324,8 +358,9 @@ export class Classroom {
         el("label", { class: "class-setting" }, allow, " Students may start and steer their own runs"),
         el("label", { class: "class-setting" }, "At most ", cap, " active runs per student"),
         this.runList),
+      el("section", {}, el("h3", { text: "Students" }), this.studentList),
       el("section", {}, el("h3", { text: "Teacher token" }),
-        el("p", { class: "hint", text: "If the teacher link was shared by mistake, make a new token: old links stop working." }), rotate));
+        el("p", { class: "hint", text: "If the teacher link was shared by mistake, make a new token: old links stop working." }), rotate, " ", signout));
     document.body.append(this.panel);
   }
 
@@ -357,6 +392,37 @@ export class Classroom {
     }
   }
 
+  async signout() {
+    try {
+      await classApi.signout();
+    } catch (e) {
+      if (e.status !== 403) this.h.showError(e); // 403: the session had already ended
+    }
+    if (this.panel && !this.panel.hidden) this.togglePanel();
+    await this.loadSession();
+    if (this.ws) this.ws.close(); // the class channel greets this page again, as a viewer
+  }
+
+  async listStudents() {
+    let students;
+    try {
+      students = await classApi.students();
+    } catch {
+      return;
+    }
+    this.studentList.replaceChildren();
+    if (!students.length) this.studentList.append(el("li", { class: "hint", text: "No student has given a name yet." }));
+    for (const s of students) {
+      const remove = el("button", { type: "button", class: "small ghost danger", text: "Remove name" });
+      remove.title = "The student is asked for another name";
+      remove.addEventListener("click", async () => {
+        try { await classApi.removeName(s.handle); this.listStudents(); } catch (e) { this.h.showError(e); }
+      });
+      const runs = s.active_runs ? ` · ${s.active_runs} active run${s.active_runs === 1 ? "" : "s"}` : "";
+      this.studentList.append(el("li", { "data-student": s.handle }, el("span", { class: "student-name", text: s.name }), runs, " ", remove));
+    }
+  }
+
   async rotate() {
     if (!confirm("Make a new teacher token? Every old teacher link and teacher session stops working; this browser stays the teacher.")) return;
     try {
@@ -369,9 +435,10 @@ export class Classroom {
 
   async listStudentRuns() {
     if (!this.panel || this.panel.hidden) return;
+    this.listStudents();
     let runs;
     try {
-      runs = (await api.runs()).runs.filter((r) => r.owner && r.owner.startsWith("student:"));
+      runs = (await api.runs()).runs.filter((r) => r.owner === "student");
     } catch {
       return;
     }
@@ -387,7 +454,7 @@ export class Classroom {
       });
       const badge = el("span", { class: "badge", text: r.status });
       badge.dataset.status = r.status;
-      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` student ${r.owner.slice(8, 12)} · ${r.config.dataset} · ${r.config.objective} `, badge, " ", open, " ", stop));
+      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` ${r.owner_name || "a student without a name"} · ${r.config.dataset} · ${r.config.objective} `, badge, " ", open, " ", stop));
     }
   }
 }

@@ -42,6 +42,12 @@ export class HistoryView {
       code.textContent = run.id;
       id.append(code);
       if (run.label) id.append(` ${run.label}`);
+      if (run.owner === "student") {
+        const who = document.createElement("span");
+        who.className = "owner";
+        who.textContent = ` · ${run.owner_name || "a student"}${run.mine ? " (you)" : ""}`;
+        id.append(who);
+      }
       const status = cell();
       const badge = document.createElement("span");
       badge.className = "badge";

@@ -8,8 +8,8 @@ import { RunSocket } from "./connection.js";
 import { decode, unpackRecords, REAL } from "./protocol.js";
 import { SamplesChart } from "./samples_chart.js";
 import {
-  TickLog, markersFromEvents, describeChanges, formatNumber, occupancySummary, indexAtStep,
-  latentSlice,
+  TickLog, markersFromEvents, describeChanges, formatNumber, formatStat, occupancySummary,
+  indexAtStep, latentSlice,
 } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
@@ -203,6 +203,7 @@ export class LiveView {
     this.initialValueKind = run.value_kind;
     $("samples-panel").classList.toggle("images", Boolean(run.dataset && run.dataset.kind === "image"));
     this.samples.setDataset(run.dataset, run.value_kind);
+    this.charts.family = this.hooks.family ? this.hooks.family(run) : null;
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
     this.updateCards(run.last || {});
@@ -254,7 +255,7 @@ export class LiveView {
     $("samples-note").textContent = m.dataset.tracked ? trackedNote(m.dataset)
       : images
         ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
-        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
+        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${m.value_kind === "fitness" ? "fitness" : "D's value"}`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
@@ -372,10 +373,11 @@ export class LiveView {
     } else {
       card.title = help;
     }
-    set("m-effective", formatNumber(s.effective_modes, 3));
-    set("m-hq", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–");
-    set("m-rkl", formatNumber(s.reverse_kl, 3));
-    set("m-hop", formatNumber(s.hopping, 2));
+    // formatted as the registry says (/api/options `stats`: format and unit)
+    set("m-effective", formatStat("effective_modes", s.effective_modes));
+    set("m-hq", formatStat("hq_fraction", s.hq_fraction));
+    set("m-rkl", formatStat("reverse_kl", s.reverse_kl));
+    set("m-hop", formatStat("hopping", s.hopping));
     set("m-step", s.step === undefined ? "–" : String(s.step));
     set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
     const prov = this.run && this.run.provenance;

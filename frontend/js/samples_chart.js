@@ -2,7 +2,8 @@
 // points, optional generator-gradient arrows and G's manifold (its image of a latent grid, lines
 // joining grid neighbours); for image data a grid of 8×8 digits. Before a run starts it shows the
 // dataset alone (drawData).
-// DESIGN.md measured Plotly at 25–180 ms a frame for this and a canvas at ~3 ms, hence a canvas.
+// Plotly takes 25–180 ms a frame for this picture and a canvas about 3 ms, hence a canvas
+// (docs/dashboard.md).
 // The maths (colour scale, transforms, gradients) is in field.js; this file only draws.
 
 import {
@@ -16,6 +17,9 @@ const FAKE_LQ = "rgba(140, 40, 160, 0.55)";
 const MANIFOLD = "rgba(0, 121, 140, 0.8)";
 /** A manifold narrower than this (CSS px) is a collapsed spot: it is ringed and drawn magnified. */
 const MANIFOLD_SPOT = 16;
+
+// what the colour bar says the heatmap is, by the frame's value kind (a GA's landscape: fitness)
+const VALUE_LABELS = { probability: "D(x) = P(real)", critic: "critic value", fitness: "fitness" };
 
 export class SamplesChart {
   /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
@@ -345,7 +349,7 @@ export class SamplesChart {
     ctx.translate(x + w + 11 * dpr, y + h / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
-    ctx.fillText(this.valueKind === "probability" ? "D(x) = P(real)" : "critic value", 0, 0);
+    ctx.fillText(VALUE_LABELS[this.valueKind] || "critic value", 0, 0);
     ctx.restore();
   }
 

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
-  labelRows, robustRange, frameRate, metricChoices, latentSlice,
+  labelRows, robustRange, frameRate, metricChoices, latentSlice, setStats, formatStat,
+  familyTraces, LOSS_TRACES, MODE_TRACES,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
@@ -61,7 +62,32 @@ test("numbers are formatted compactly", () => {
   assert.equal(formatNumber(123456), "1.23e5");
 });
 
+// the shape of /api/options `stats` (trainer/stats.py, trainer/families/gan/stats.py)
+const STATS = [
+  { name: "step", label: "step", kind: "tick", format: "d", unit: "" },
+  { name: "loss_d", label: "D loss", kind: "loss", format: ".4f", unit: "", color: "#e4572e" },
+  { name: "loss_g", label: "G loss", kind: "loss", format: ".4f", unit: "", color: "#4c8bf5" },
+  { name: "term_gp", label: "GP term", kind: "term", format: ".4f", unit: "", color: "#a05cd6" },
+  { name: "modes_covered", label: "modes covered", kind: "metric", format: "d", color: "#2e9e5b" },
+  { name: "hq_fraction", label: "high quality", kind: "metric", format: ".1%", unit: "" },
+  { name: "time", label: "time", kind: "tick", format: ".1f", unit: "s" },
+];
+
+test("the page's lists of stats come from the server's registry", () => {
+  setStats(STATS);
+  assert.deepEqual(SCALAR_KEYS, STATS.map((s) => s.name));
+  assert.deepEqual(LOSS_TRACES.map((t) => [t.key, t.label, t.color]),
+    [["loss_d", "D loss", "#e4572e"], ["loss_g", "G loss", "#4c8bf5"], ["term_gp", "GP term", "#a05cd6"]]);
+  assert.deepEqual(MODE_TRACES.map((t) => t.key), ["modes_covered"]);
+  assert.equal(formatStat("hq_fraction", 0.1234), "12.3 %");
+  assert.equal(formatStat("loss_d", 1.5), "1.5000");
+  assert.equal(formatStat("time", 12.345), "12.3 s");
+  assert.equal(formatStat("step", 3000), "3000");
+  assert.equal(formatStat("loss_d", NaN), "–");
+});
+
 test("CSV has the server's columns: scalars then occ_0..occ_{K-1}", () => {
+  setStats(STATS);
   const csv = ticksToCSV([
     { step: 20, loss_d: 1.5, loss_g: null, occupancy: [0.5, 0.25] },
     { step: 40, loss_d: 1.25, occupancy: [0.75, 0] },
@@ -260,4 +286,30 @@ test("the metric picker offers the server's scalars, metrics first, mode counts 
   assert.equal(c[2].help, "D's loss");
   assert.ok(c.every((m) => /^#[0-9a-f]{6}$/.test(m.color)), "every choice has a colour");
   assert.deepEqual(metricChoices(undefined), []);
+});
+
+test("the first chart draws the run's family's own charted stats, norms aside", () => {
+  const evolution = { name: "evolution", stats: [
+    { name: "fitness_mean", label: "mean fitness", kind: "fitness", show: ["card", "chart", "csv"], color: "#15803d" },
+    { name: "fitness_max", label: "best fitness", kind: "fitness", show: ["chart", "csv"], color: "" },
+    { name: "hidden", label: "csv only", kind: "fitness", show: ["csv"] },
+  ] };
+  const f = familyTraces(evolution);
+  assert.deepEqual(f.traces.map((t) => t.key), ["fitness_mean", "fitness_max"]);
+  assert.equal(f.traces[0].color, "#15803d");
+  assert.ok(f.traces[1].color.startsWith("#")); // the page picks one when the server gives none
+  assert.equal(f.title, "fitness");
+  assert.deepEqual(f.terms, []);
+  const gan = { name: "gan", stats: [
+    { name: "loss_d", label: "D loss", kind: "loss", show: ["chart", "csv"], color: "#e4572e" },
+    { name: "term_gp", label: "GP term", kind: "term", show: ["chart", "csv"], color: "#a05cd6" },
+    { name: "grad_norm_d", label: "‖∇D‖", kind: "norm", show: ["chart", "csv"] },
+  ] };
+  assert.deepEqual(familyTraces(gan).traces.map((t) => t.key), ["loss_d", "term_gp"]);
+  assert.deepEqual(familyTraces(gan).terms, ["term_gp"]);
+  assert.equal(familyTraces(gan).title, "loss");
+  // no family named (an older server): the losses and terms of the server's stats
+  setStats(STATS);
+  assert.equal(familyTraces(null).traces, LOSS_TRACES);
+  assert.deepEqual(familyTraces(null).terms, ["term_gp"]);
 });
