@@ -80,11 +80,14 @@ export class LessonView {
   reveal() {
     for (const e of document.querySelectorAll(".lesson-look")) e.classList.remove("lesson-look");
     if (!this.cursor) return;
-    const shown = this.looks().filter((e) => { e.classList.add("lesson-look"); return e.offsetParent !== null; });
+    const looks = this.looks();
+    for (const e of looks) e.classList.add("lesson-look");
+    const shown = looks.filter((e) => e.offsetParent !== null); // in the view on screen
     if (!shown.length) return;
     // the narration's height now (the observer reports it only after this frame)
     document.documentElement.style.setProperty("--lesson-h", `${this.panel.offsetHeight}px`);
-    // the first named panel, and as many of the others as fit with it
+    // the first named panel; on a wide screen the others are on screen with it (the live view
+    // fits one screen beside the narration), on a phone they follow it down the page
     const first = shown[0];
     const tall = first.getBoundingClientRect().height > window.innerHeight * 0.8;
     first.scrollIntoView({ block: tall ? "start" : "nearest", inline: "nearest" });
