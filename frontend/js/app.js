@@ -164,7 +164,9 @@ function onKnob(name, value, final) {
       changes = r.changes;
     }
     if (Object.keys(changes).length) {
-      askCost(run, changes).then((go) => {
+      // slow motion is a slow-down asked for: its tick every step costs nothing at its pace
+      const asked = name === "speed" ? Promise.resolve(true) : askCost(run, changes);
+      asked.then((go) => {
         if (!go) {
           if (app.live.run) loadConfigIntoControls(app.live.run.config);
           return;
