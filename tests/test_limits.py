@@ -336,9 +336,9 @@ def test_a_full_disk_is_said_in_words_and_loses_nothing(small_disk, tmp_path):
 
 # ---------------------------------------------------------------------------- long histories
 def _tick(step: int, k: int = 8) -> dict:
-    from collapse_lab.server.api_runs import TICK_SCALARS
+    from collapse_lab.trainer.registry import SCALAR_NAMES
 
-    t = {name: 0.5 + step * 1e-6 for name in TICK_SCALARS}
+    t = {name: 0.5 + step * 1e-6 for name in SCALAR_NAMES[3:]}  # after step, time, version
     return dict(t, step=step, time=step / 100, config_version=0, occupancy=[1 / k] * k)
 
 

@@ -220,6 +220,34 @@ def test_track_against_a_token_server(tmp_path):
         replay = httpx.get(f"{url}/api/runs/{run.id}/replay")
         assert int(replay.headers["x-frames"]) >= 2
 
+        # a writer token the teacher made: it tracks one run at a time, and nothing else
+        assert httpx.post(f"{url}/api/track/writers", json={"label": "ada"}).status_code == 403
+        made = httpx.post(f"{url}/api/track/writers", json={"label": "ada"}, headers=auth)
+        assert made.status_code == 201, made.text
+        writer = made.json()["token"]
+        mine = collapse_lab.track(url, token=writer, name="ada's run", modes=c)
+        with pytest.raises(TrackError, match="already tracks run"):
+            collapse_lab.track(url, token=writer, name="a second one", modes=c)
+        assert httpx.post(f"{url}/api/track/{mine.id}/knobs", json={"set": {}},
+                          headers={"authorization": f"Bearer {writer}"}).status_code == 403
+        assert httpx.get(f"{url}/api/runs/{mine.id}").json()["owner"] == "teacher"  # delegated
+        mine.log(0, samples=c)
+        mine.finish()
+        assert httpx.get(f"{url}/api/runs/{mine.id}").json()["status"] == "done"
+        again = collapse_lab.track(url, token=writer, name="after the first", modes=c)
+        again.log(0, samples=c)
+        wait_until(lambda: httpx.get(f"{url}/api/runs/{again.id}").json()["step"] == 0)
+        # deleted while its loop runs: the loop is told, nothing more is stored, log() goes on
+        assert httpx.delete(f"{url}/api/runs/{again.id}", headers=auth).status_code == 200
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            for step in range(1, 30):
+                again.log(step, samples=c)
+                time.sleep(0.02)
+            again.finish()
+        assert any("deleted" in str(w.message) for w in said), [str(w.message) for w in said]
+        assert httpx.get(f"{url}/api/runs/{again.id}").status_code == 404
+
         # a loop killed mid-run: its run fails once track_grace has passed
         proc = subprocess.Popen([sys.executable, "-c", LOOP, url, TOKEN, "100000"],
                                 stdout=subprocess.PIPE, text=True, cwd=ROOT,
