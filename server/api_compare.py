@@ -57,8 +57,9 @@ def build_config(base: dict[str, Any], variant: dict[str, Any], where: str) -> d
 
 
 def group_out(s: Supervisor, g: dict[str, Any]) -> GroupOut:
+    places = s.queue_places()
     return GroupOut(id=g["id"], label=g.get("label"), created=g["created"], base=g["base"],
-                    varied=g["varied"], runs=[run_out(r) for r in s.group_runs(g["id"])])
+                    varied=g["varied"], runs=[run_out(r, places) for r in s.group_runs(g["id"])])
 
 
 def get_group(request: Request, gid: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from collapse_lab.server import protocol
 from collapse_lab.server.auth import (
+    is_teacher,
     require_control,
     require_run_control,
     require_start,
@@ -30,11 +31,13 @@ from collapse_lab.server.models import (
     RunList,
     RunOut,
     SetIn,
+    StopIn,
+    StopOut,
     ValidationErrorOut,
     given,
     knob_values,
 )
-from collapse_lab.server.runs import FINAL, Run, RunState
+from collapse_lab.server.runs import FINAL, Conflict, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
 from collapse_lab.server.supervisor import Supervisor
 from collapse_lab.trainer.presets import from_preset
@@ -98,14 +101,18 @@ async def at_the_door(request: HTTPConnection, values: dict[str, Any]) -> dict[s
     return values
 
 
-def run_out(run: Run) -> RunOut:
+def run_out(run: Run, places: dict[str, tuple[int, float | None]] | None = None) -> RunOut:
+    """A run as the API shows it; `places` (Supervisor.queue_places) saves working out the queue
+    again for each run of a list."""
     hello = run.hello or {}
+    place, wait = (places or {}).get(run.id, (None, None))
     return RunOut(id=run.id, status=run.status, reason=run.reason, config=run.config,
                   config_version=run.config_version, step=run.step, group_id=run.group_id,
                   label=run.label, created=run.created, started=run.started, ended=run.ended,
                   checkpoint_step=run.checkpoint_step, provenance=run.provenance,
                   dataset=hello.get("dataset"), value_kind=hello.get("value_kind"),
-                  last=_clean(run.last), viewers=len(run.hub.viewers), owner=run.owner)
+                  last=_clean(run.last), viewers=len(run.hub.viewers), owner=run.owner,
+                  queue_position=place, wait_s=wait)
 
 
 def _clean(d: Any) -> Any:
@@ -130,9 +137,9 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
     check_device(cfg.device)
     if is_student_owner(owner):
         check_student_cap(request, owner)
-    run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
-                              owner=owner)
-    return run_out(run)
+    s = sup(request)
+    run = s.create(cfg.to_dict(), label=body.label, owner=owner)  # type: ignore[attr-defined]
+    return run_out(run, s.queue_places())
 
 
 def check_student_cap(request: Request, owner: str) -> None:
@@ -152,6 +159,39 @@ def check_student_cap(request: Request, owner: str) -> None:
                             "this server takes: wait for one to finish")
 
 
+@router.post("/stop", response_model=StopOut, responses=ERRORS)
+async def stop_runs(body: StopIn, request: Request) -> StopOut:
+    """Stop several runs at once: `runs` by id (the teacher any; a student only their own), a
+    compare `group`, or `all` active runs (the teacher). Stopped runs stay in History; a queued
+    run ends at once, a training one at its next step boundary."""
+    s = sup(request)
+    if body.runs is not None:
+        targets = []
+        for rid in dict.fromkeys(body.runs):
+            run = s.runs.get(rid)
+            if run is None:
+                raise HTTPException(404, f"runs: no run {rid!r}")
+            require_run_control(request, run)  # every one checked before any is stopped
+            targets.append(run)
+    elif not is_teacher(request):
+        raise HTTPException(403, "only the teacher stops a compare group or every run; a "
+                            "student stops their own runs by id (runs: [...])")
+    elif body.group is not None:
+        if body.group not in s.groups:
+            raise HTTPException(404, f"group: no compare group {body.group!r}")
+        targets = s.group_runs(body.group)
+    else:
+        targets = [r for r in s.runs.values() if r.status not in FINAL]
+    stopped, already = [], []
+    for run in targets:
+        try:
+            await s.control(run, {"action": "stop"})
+            stopped.append(run.id)
+        except Conflict:
+            already.append(run.id)
+    return StopOut(stopped=stopped, already=already)
+
+
 @router.get("", response_model=RunList, responses={422: {"model": ValidationErrorOut}})
 async def list_runs(request: Request, status: RunState | None = Query(None),
               group: str | None = Query(None, max_length=32)) -> RunList:
@@ -160,12 +200,13 @@ async def list_runs(request: Request, status: RunState | None = Query(None),
         runs = [r for r in runs if r.status == status]
     if group:
         runs = [r for r in runs if r.group_id == group]
-    return RunList(runs=[run_out(r) for r in runs])
+    places = sup(request).queue_places()
+    return RunList(runs=[run_out(r, places) for r in runs])
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=ERRORS)
 async def read_run(request: Request, run_id: str = RunId) -> RunOut:
-    return run_out(get_run(request, run_id))
+    return run_out(get_run(request, run_id), sup(request).queue_places())
 
 
 @router.delete("/{run_id}", response_model=Deleted, responses=ERRORS,
