@@ -64,8 +64,8 @@ def test_every_outcome_a_step_states_is_measured_beside_it():
     """A step whose text gives measured figures for the run on screen says what to measure."""
     lessons = load_lessons()
     stated = {(n, i) for n, x in lessons.items() for i, s in enumerate(x.steps) if s.outcome}
-    assert {("collapse-ring", 2), ("wgan-gp-live", 2), ("why-collapse", 2),
-            ("more-modes", 4)} <= stated
+    assert {("collapse-ring", 2), ("wgan-gp-live", 2), ("why-collapse", 2), ("more-modes", 4),
+            ("hopping-digits", 3), ("minibatch", 2)} <= stated
     assert lessons["wgan-gp-live"].steps[2].outcome.since == "change"
 
 
@@ -103,6 +103,10 @@ def test_the_figures_lessons_quote_are_the_calibration_table():
                 got = max(covered)
             elif key == "covered_median":
                 got = statistics.median(covered)
+            elif m := re.fullmatch(r"max_hop_(min|max|median)", key):
+                hops = [float(r["max_hopping"]) for r in runs]
+                pick = {"min": min, "max": max, "median": statistics.median}[m.group(1)]
+                got = round(pick(hops), 2)
             elif key == "hq_median":
                 got = round(statistics.median(float(r["hq_pct"]) for r in runs), 1)
             elif m := re.fullmatch(r"covered_(eq|ge)_(\d+)", key):
