@@ -203,8 +203,10 @@ def meets_claim(name: str, final: dict[str, Any]) -> bool:
 
 
 def describe() -> list[dict[str, Any]]:
-    # claim_step: the step the claim was calibrated at, the preset's own length
+    # claim_step: the step the claim was calibrated at, the preset's own length; twin_of: the
+    # collapse preset a remedy twin rescues (a twin calibrated against its control)
     return [dict(name=p.name, help=p.help, values=preset_values(p.name),
+                 twin_of=p.base if p.control is not None else None,
                  claim=claim_text(p.name) if p.expect else None,
                  claim_step=from_preset(p.name).steps if p.expect else None)
             for p in PRESETS.values()]
