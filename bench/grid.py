@@ -26,10 +26,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.config import RunConfig, make_config  # noqa: E402
 from collapse_lab.trainer.data import make_dataset  # noqa: E402
-from collapse_lab.trainer.engine import Engine  # noqa: E402
-from collapse_lab.trainer.state import RunState  # noqa: E402
+from collapse_lab.trainer.families.gan.config import RunConfig, make_config  # noqa: E402
+from collapse_lab.trainer.families.gan.engine import Engine  # noqa: E402
+from collapse_lab.trainer.families.gan.state import RunState  # noqa: E402
 
 
 def engine(cfgs: list[RunConfig], dev: torch.device) -> Engine:

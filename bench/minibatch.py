@@ -5,9 +5,11 @@ MLPs 2×128, z 16) is timed against the same step with `minibatch_disc` on at se
 (kernels × dimensions), with the pairwise feature computed two ways:
 
 - old: the textbook broadcast formula differentiated by autograd, as the project computed it
-  before trainer/minibatch.py (kept here, `textbook_features`, for this comparison; the same
+  before trainer/families/gan/minibatch.py (kept here, `textbook_features`, for this comparison;
+  the same
   T, so only the pairwise sum differs);
-- new: trainer/minibatch.py (blocks of pairs, half of them, a backward without the pair graph).
+- new: trainer/families/gan/minibatch.py (blocks of pairs, half of them, a backward without the
+pair graph).
 
 Trials are interleaved (plain, old, new for every shape, then again) so a noisy machine slows
 all alike; each measurement lasts about `--seconds`, its step count set from a warm-up; the
@@ -30,10 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.config import make_config  # noqa: E402
-from collapse_lab.trainer.engine import Engine  # noqa: E402
+from collapse_lab.trainer.families.gan.config import make_config  # noqa: E402
+from collapse_lab.trainer.families.gan.engine import Engine  # noqa: E402
+from collapse_lab.trainer.families.gan.models import Discriminator  # noqa: E402
 from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
-from collapse_lab.trainer.models import Discriminator  # noqa: E402
 
 SHAPES = [(16, 4), (32, 5), (100, 5)]
 BATCHES = [64, 128, 256]

@@ -3,7 +3,8 @@ as stacked engines, with modes covered read off at checkpoints.
 
 This is how candidate presets are found before `bench/calibrate_presets.py` measures them
 properly. Variants that differ only in values (learning rates, betas, penalty weights, the
-objective) and seeds share one stacked engine (trainer/engine.py) — on two threads that is
+objective) and seeds share one stacked engine (trainer/families/gan/engine.py) — on two threads
+that is
 roughly twice the run-steps per second of training them one by one — and each run follows the
 series it has alone, so its numbers are those of `collapse-lab train` with the same knobs.
 
@@ -37,9 +38,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.config import make_config  # noqa: E402
+from collapse_lab.trainer.families.gan.config import make_config  # noqa: E402
+from collapse_lab.trainer.families.gan.presets import preset_values  # noqa: E402
 from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
-from collapse_lab.trainer.presets import preset_values  # noqa: E402
 from collapse_lab.trainer.sweep import grid, parse_seeds, parse_vary  # noqa: E402
 
 

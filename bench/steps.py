@@ -33,7 +33,7 @@ from torch.func import functional_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.config import RunConfig, make_config  # noqa: E402
+from collapse_lab.trainer.families.gan.config import RunConfig, make_config  # noqa: E402
 from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
 
 CASES: list[tuple[str, dict]] = [

@@ -12,4 +12,5 @@ shadow=$(mktemp -d)
 trap 'rm -rf "$shadow"' EXIT
 mkdir "$shadow/collapse_lab"
 for d in server trainer frontend; do ln -s "$PWD/$d" "$shadow/collapse_lab/$d"; done
-MYPYPATH="$shadow" mypy --cache-dir .mypy_cache -p collapse_lab.server
+for f in collapse_lab/*.py; do ln -s "$PWD/$f" "$shadow/$f"; done
+MYPYPATH="$shadow" mypy --cache-dir .mypy_cache -p collapse_lab.server -m collapse_lab.tracking

@@ -9,9 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from starlette.requests import HTTPConnection
 
-from collapse_lab.server.api_runs import ERRORS, FULL, at_the_door, check_room, run_out, sup
+from collapse_lab.server.api_runs import (
+    ERRORS,
+    FULL,
+    at_the_door,
+    check_kept,
+    check_room,
+    run_out,
+    shown_config,
+    sup,
+)
 from collapse_lab.server.auth import require_control
+from collapse_lab.server.budget import check_budget
 from collapse_lab.server.devices import check_device
 from collapse_lab.server.models import (
     SHARED,
@@ -24,8 +35,8 @@ from collapse_lab.server.models import (
     given,
 )
 from collapse_lab.server.supervisor import Conflict, RunState, Supervisor
-from collapse_lab.trainer.config import ConfigError
-from collapse_lab.trainer.presets import from_preset
+from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.families.gan.presets import from_preset
 
 router = APIRouter(prefix="/api/compare", tags=["compare"])
 GroupId = Path(pattern=r"^g[a-z0-9]{1,31}$", description="the group's id")
@@ -56,10 +67,11 @@ def build_config(base: dict[str, Any], variant: dict[str, Any], where: str) -> d
         raise ConfigError(field, e.message) from None
 
 
-def group_out(s: Supervisor, g: dict[str, Any]) -> GroupOut:
+def group_out(s: Supervisor, g: dict[str, Any], conn: HTTPConnection) -> GroupOut:
     places = s.queue_places()
-    return GroupOut(id=g["id"], label=g.get("label"), created=g["created"], base=g["base"],
-                    varied=g["varied"], runs=[run_out(r, places) for r in s.group_runs(g["id"])])
+    return GroupOut(id=g["id"], label=g.get("label"), created=g["created"],
+                    base=shown_config(conn, g["base"], True), varied=g["varied"],
+                    runs=[run_out(r, conn, places) for r in s.group_runs(g["id"])])
 
 
 def get_group(request: Request, gid: str) -> dict[str, Any]:
@@ -74,6 +86,7 @@ def get_group(request: Request, gid: str) -> dict[str, Any]:
 async def create_group(body: CompareIn, request: Request) -> GroupOut:
     """Start 2–8 runs side by side: `base` is shared, each of `variants` says what differs."""
     check_room(request, len(body.variants))
+    check_kept(request, None, len(body.variants))
     base = given(body.base)
     try:
         base = await at_the_door(request, base)
@@ -86,24 +99,27 @@ async def create_group(body: CompareIn, request: Request) -> GroupOut:
         except ConfigError as e:
             raise ConfigError(f"variants[{i}].{e.field}", e.message) from None
     configs = [build_config(base, v, f"variants[{i}]") for i, v in enumerate(variants)]
+    for i, cfg in enumerate(configs):
+        check_budget(request.app.state.settings.run_memory_mb, cfg, f"variants[{i}].",
+                     request.app.state.settings.run_step_seconds)
     s = sup(request)
     g = s.new_group(base, variants, body.label)
     for v, cfg in zip(variants, configs, strict=False):
         s.create(cfg, group_id=g["id"], label=variant_label(v), schedule=False)
     s.schedule()  # all at once, so the runs that can train batched start together
-    return group_out(s, g)
+    return group_out(s, g, request)
 
 
 @router.get("", response_model=GroupList)
 async def list_groups(request: Request) -> GroupList:
     s = sup(request)
-    return GroupList(groups=[group_out(s, g) for g in
+    return GroupList(groups=[group_out(s, g, request) for g in
                              sorted(s.groups.values(), key=lambda g: g["created"])])
 
 
 @router.get("/{group_id}", response_model=GroupOut, responses=ERRORS)
 async def read_group(request: Request, group_id: str = GroupId) -> GroupOut:
-    return group_out(sup(request), get_group(request, group_id))
+    return group_out(sup(request), get_group(request, group_id), request)
 
 
 @router.post("/{group_id}/control", response_model=GroupControlOut, responses=FULL,
@@ -134,13 +150,16 @@ async def extend_group(body: ExtendIn, request: Request, group_id: str = GroupId
     if len(s.group_runs(g["id"])) >= MAX_RUNS:
         raise Conflict(f"group {g['id']} already has {MAX_RUNS} runs, the most a group holds")
     check_room(request, 1)
+    check_kept(request, None, 1)
     variant = given(body.variant)
     try:
         await at_the_door(request, variant)
     except ConfigError as e:
         raise ConfigError(f"variant.{e.field}", e.message) from None
     cfg = build_config(g["base"], variant, "variant")
+    check_budget(request.app.state.settings.run_memory_mb, cfg, "variant.",
+                 request.app.state.settings.run_step_seconds)
     g["varied"].append(variant)
     s.store.save_group(g)
     s.create(cfg, group_id=g["id"], label=variant_label(variant))
-    return group_out(s, g)
+    return group_out(s, g, request)

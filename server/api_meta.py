@@ -19,7 +19,8 @@ async def health(request: Request) -> HealthOut:
     return HealthOut(version=project_version(), protocol=protocol.VERSION,
                      uptime_s=round(time.time() - st.started, 3), runs=len(st.sup.runs),
                      active_workers=st.sup.active_workers(),
-                     max_workers=st.settings.max_workers, token_required=bool(st.token))
+                     max_workers=st.settings.max_workers, token_required=bool(st.token),
+                     disk_full=st.sup.store.disk_full)
 
 
 @router.get("/options", response_model=OptionsOut)

@@ -6,6 +6,8 @@ dead server as interrupted, and on shutdown stops every worker (stop → termina
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import secrets
@@ -13,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,21 +27,24 @@ from collapse_lab.server import (
     api_class,
     api_compare,
     api_datasets,
+    api_estimate,
     api_meta,
     api_runs,
+    api_track,
     classroom,
     lessons,
     uploads,
     ws,
 )
-from collapse_lab.server.auth import set_session_cookie, token_matches
+from collapse_lab.server.auth import set_session_cookie, slow_down, token_attempt, token_matches
 from collapse_lab.server.errors import config_body, validation_body
 from collapse_lab.server.guard import Guard, HostCheck
+from collapse_lab.server.identity import Identity
 from collapse_lab.server.openapi import install_openapi
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,36 @@ def plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+# plotly.js (3.x and later) adds the stylesheet of its map traces (maplibre) as an inline <style>
+# when it loads, unless an element with that stylesheet's id is already in the document
+_SELF_STYLED = re.compile(r'getElementById\("([0-9a-f]{16,64})"\)\)\{var [\w$]+='
+                          r'document\.createElement\("style"\)')
+_style_guard: dict[Path, bytes] = {}
+
+
+def plotly_style_guard(bundle: Path) -> bytes:
+    """A script, run before plotly.js, that puts an empty placeholder in the document under the
+    id of each stylesheet the bundle would inject into the page itself.
+
+    The page draws no maps, and its Content-Security-Policy (server/guard.py) refuses inline
+    stylesheets: without the placeholders the browser refuses plotly's and logs a CSP error on
+    every page load. The ids are read from the installed bundle, so another plotly version
+    brings its own (none for plotly.js 2.x, which injects nothing)."""
+    if bundle not in _style_guard:
+        ids = sorted(set(_SELF_STYLED.findall(bundle.read_text(encoding="utf-8",
+                                                                errors="replace"))))
+        _style_guard[bundle] = (
+            "// plotly.js's own stylesheets the page does not use (map traces): marked present\n"
+            f"for (const id of {json.dumps(ids)}) {{\n"
+            "  if (!document.getElementById(id)) {\n"
+            "    const m = document.createElement(\"meta\");\n"
+            "    m.id = id;\n"
+            "    document.head.append(m);\n"
+            "  }\n"
+            "}\n").encode()
+    return _style_guard[bundle]
+
+
 def effective_token(settings: Settings) -> str | None:
     """The configured token; off loopback without one, a fresh token (never an open server)."""
     if settings.token:
@@ -70,10 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.db_path, settings.max_snapshots)
+        store = Store(settings.db_path, settings.max_snapshots, settings.max_ticks)
+        await asyncio.to_thread(app.state.identity.attach, store, settings.db_path)
         sup = Supervisor(settings, store)
         await sup.start()
         app.state.sup = sup
+        app.state.tracker = sup.tracker = api_track.Tracker(sup)
         app.state.started = time.time()
         try:
             yield
@@ -86,9 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   "them side by side. Websocket: /ws/runs/{id} (docs/protocol.md).")
     app.state.settings = settings
     app.state.token = effective_token(settings)
+    app.state.identity = Identity(settings.data_dir, settings.sessions_per_address)
     app.state.classroom = classroom.Classroom(
         max_members=settings.max_class, max_text=settings.viewer_queue,
         students_may_run=settings.students_may_run, student_cap=settings.student_cap)
+    app.add_middleware(HeadAsGet)
     # outermost: Host, auth and size are settled before anything reads the request
     app.add_middleware(Guard, hosts=HostCheck(settings.allowed_hosts),
                        max_body=settings.max_body, max_json_body=settings.max_json_body,
@@ -128,10 +168,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             headers=headers or None)
 
     app.include_router(api_meta.router)
+    app.include_router(api_estimate.router)  # before /api/runs/{id}: its own path
     app.include_router(api_runs.router)
     app.include_router(api_compare.router)
     app.include_router(api_datasets.router)
     app.include_router(ws.router)
+    app.include_router(api_track.router)
     app.include_router(api_class.router)
     app.include_router(classroom.router)
     app.include_router(uploads.router)
@@ -150,10 +192,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         token = app.state.token
         if not token:
             return RedirectResponse("/", 303, headers=headers)
+        wait = token_attempt(request, given)
+        if wait > 0:
+            return JSONResponse({"detail": slow_down(wait), "field": None}, status_code=429,
+                                headers={**headers, "retry-after": str(int(wait) + 1)})
         if not token_matches(given, token):
             return RedirectResponse("/?link=expired", 303, headers=headers)
         resp = RedirectResponse("/", 303, headers=headers)
-        set_session_cookie(resp, token, secure=request.url.scheme == "https")
+        set_session_cookie(request, resp)
         return resp
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
@@ -161,10 +207,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(plotly_js(), media_type="text/javascript",
                             headers={"cache-control": "public, max-age=86400"})
 
+    @app.get("/vendor/plotly-styles.js", include_in_schema=False)
+    async def plotly_styles() -> Response:
+        return Response(plotly_style_guard(plotly_js()), media_type="text/javascript",
+                        headers={"cache-control": "public, max-age=86400"})
+
     # the dashboard last, so /api, /ws and /docs win
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")
     install_openapi(app, token=bool(app.state.token))
     return app
+
+
+class HeadAsGet:
+    """HEAD is answered as GET without its body (FastAPI's routes serve GET only, while `Allow`
+    names HEAD wherever GET is): the same status and headers, Content-Length included."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:

@@ -7,20 +7,26 @@ Roles (`role(conn)`):
   Bearer TOKEN` or `X-Collapse-Token`); a browser opens the printed teacher link `/?token=TOKEN`
   once, and the server answers with a session cookie (HttpOnly, SameSite=Strict) and a redirect
   to `/`, so the token leaves the address bar and never travels in a URL again. The cookie holds
-  an HMAC of the token, not the token: rotating the token (`rotate`) ends every session and
-  every old link at once.
+  a fresh random session id that the server keeps (server/identity.py), with an expiry; sign-out
+  ends it, rotating the token (`rotate`) ends every session and every old link at once.
 - `viewer`: anyone else. Viewers watch; where the teacher allows it (`Classroom.students_may_run`)
-  a viewer is also a *student* who may start and steer runs of their own, capped per student.
-  A student is a browser: a random id in a second HttpOnly cookie (`student_id`).
+  a viewer is also a *student* who may start and steer runs of their own, capped per person.
+  A student is a signed session in a second HttpOnly cookie (`student_id`): an id without the
+  server's signature is nobody.
 
 A token in the query string of an API call or a websocket upgrade is refused: a URL ends up in
 logs, histories and Referer headers.
+
+Every write proves its origin (`origin_allowed`): a browser sends `Origin` with every POST,
+PUT, PATCH and DELETE and with every websocket upgrade, and it must be this server's own
+(scheme, host and port, as the request reached it), `public_url`'s, or one in
+`allowed_origins`. Without `Origin`, a `Sec-Fetch-Site` other than same-origin refuses it; a
+request with neither header is not a browser's page (a script, curl) and passes. This holds on
+a server without a token too: a page on another origin could otherwise act for the local user.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from enum import Enum
@@ -31,12 +37,11 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from collapse_lab.server.identity import SESSION_MAX_AGE, STUDENT_MAX_AGE, Identity
+
 SESSION_COOKIE = "collapse_lab_session"
 STUDENT_COOKIE = "collapse_lab_student"
-SESSION_MAX_AGE = 12 * 3600  # a school day; the teacher opens the printed link again after it
-STUDENT_MAX_AGE = 30 * 24 * 3600
 TEACHER = "teacher"  # the owner recorded on runs the teacher (or the local user) starts
-_STUDENT_ID = re.compile(r"^[a-f0-9]{16}$")
 
 
 class Role(str, Enum):
@@ -45,9 +50,12 @@ class Role(str, Enum):
     viewer = "viewer"
 
 
-def session_value(token: str) -> str:
-    """The teacher cookie's value: an HMAC of the token (the cookie never holds the token)."""
-    return hmac.new(token.encode(), b"collapse-lab teacher session v1", hashlib.sha256).hexdigest()
+def identity(conn: HTTPConnection) -> Identity:
+    return conn.app.state.identity
+
+
+def client_address(conn: HTTPConnection) -> str | None:
+    return conn.client.host if conn.client else None
 
 
 def presented_token(conn: HTTPConnection) -> str | None:
@@ -68,8 +76,7 @@ def role(conn: HTTPConnection) -> Role:
         return Role.local
     if token_matches(presented_token(conn), token):
         return Role.teacher
-    cookie = conn.cookies.get(SESSION_COOKIE)
-    if cookie and secrets.compare_digest(cookie.encode(), session_value(token).encode()):
+    if identity(conn).teacher_session(conn.cookies.get(SESSION_COOKIE)):
         return Role.teacher
     return Role.viewer
 
@@ -80,13 +87,13 @@ def is_teacher(conn: HTTPConnection) -> bool:
 
 
 def student_id(conn: HTTPConnection) -> str | None:
-    sid = conn.cookies.get(STUDENT_COOKIE)
-    return sid if sid and _STUDENT_ID.match(sid) else None
+    """The student this connection proves to be (a cookie signed by this server), or None."""
+    return identity(conn).verify_student(conn.cookies.get(STUDENT_COOKIE))
 
 
 def owner_of(conn: HTTPConnection) -> str | None:
-    """Who a run started by this connection belongs to: `teacher`, `student:ID`, or None (a
-    viewer's browser without an identity yet)."""
+    """Who a run started by this connection belongs to: `teacher`, `student:ID` (a proven
+    student session), or None (a viewer's browser without an identity)."""
     if is_teacher(conn):
         return TEACHER
     sid = student_id(conn)
@@ -111,13 +118,16 @@ def may_control(conn: HTTPConnection, run: Any = None) -> bool:
 # what a student may send a body to (where the teacher lets students run); the routes check the
 # rest (their own runs, the caps)
 STUDENT_WRITES = re.compile(r"^/api/(runs|runs/stop|runs/[a-z0-9]{1,32}/control|uploads)$")
+# what a student may send even while the class watches only: their own name (the route checks
+# that the sender is a proven student)
+OPEN_WRITES = frozenset({"/api/session/name"})
 
 
 def may_write(conn: HTTPConnection, path: str) -> bool:
     """May this connection send a request that changes things to `path`? Answered from the
     headers alone (server/guard.py asks before reading a body): the teacher anywhere, a student
     only where students act."""
-    if is_teacher(conn):
+    if is_teacher(conn) or path in OPEN_WRITES:
         return True
     return (students_may_run(conn) and student_id(conn) is not None
             and STUDENT_WRITES.match(path) is not None)
@@ -164,32 +174,111 @@ def require_start(request: Request) -> str:
     return owner
 
 
-def set_session_cookie(response: Response, token: str, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, session_value(token), max_age=SESSION_MAX_AGE, path="/",
-                        httponly=True, samesite="strict", secure=secure)
+def set_session_cookie(request: Request, response: Response) -> None:
+    """Sign this browser in as the teacher: a fresh session id, kept by the server."""
+    value = identity(request).new_teacher_session()
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, path="/",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
 
 
-def ensure_student_cookie(request: Request, response: Response) -> str:
-    """The browser's student id, minting one (in an HttpOnly cookie) on first sight."""
+def end_session(request: Request, response: Response) -> None:
+    identity(request).end_teacher_session(request.cookies.get(SESSION_COOKIE))
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
+
+
+def ensure_student_cookie(request: Request, response: Response) -> str | None:
+    """The browser's student id, minting a signed one (in an HttpOnly cookie) on first sight;
+    None when its address has had `sessions_per_address` new ones this hour."""
     sid = student_id(request)
     if sid is None:
-        sid = secrets.token_hex(8)
-        response.set_cookie(STUDENT_COOKIE, sid, max_age=STUDENT_MAX_AGE, path="/",
-                            httponly=True, samesite="strict",
+        who = identity(request)
+        if who.mint_wait(client_address(request)) > 0:
+            return None
+        sid = who.mint(client_address(request))
+        response.set_cookie(STUDENT_COOKIE, who.student_cookie(sid), max_age=STUDENT_MAX_AGE,
+                            path="/", httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
     return sid
 
 
-def origin_allowed(conn: HTTPConnection) -> bool:
-    """A browser's websocket must come from a page this server served (or an allowed Origin).
+# ---------------------------------------------------------------------------- origins
+_DEFAULT_PORT = {"http": "80", "https": "443"}
 
-    Clients without an Origin header (the Python client, curl) are not browsers and pass.
-    """
+
+def normal_origin(value: str) -> str | None:
+    """`scheme://host[:port]` in one spelling (lower case, no default port), or None."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORT or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and str(port) != _DEFAULT_PORT[scheme]:
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def own_origin(conn: HTTPConnection) -> str | None:
+    """This server's origin as the request reached it: the scheme it came by (a websocket's
+    ws/wss counted as http/https) and its Host."""
+    scheme = {"ws": "http", "wss": "https"}.get(conn.scope.get("scheme", ""),
+                                              conn.scope.get("scheme", "http"))
+    host = conn.headers.get("host")
+    return normal_origin(f"{scheme}://{host}") if host else None
+
+
+def allowed_origins(conn: HTTPConnection) -> set[str]:
+    settings = conn.app.state.settings
+    extra = list(settings.allowed_origins)
+    if settings.public_url:
+        extra.append(settings.public_url)
+    return {o for o in (normal_origin(e) for e in extra) if o}
+
+
+def origin_allowed(conn: HTTPConnection) -> bool:
+    """May this request change things (or open a websocket) as far as its origin goes? A
+    browser's must come from a page of this server (exactly: scheme, host, port) or an allowed
+    Origin; clients without Origin or Sec-Fetch-Site (the Python client, curl) are not browsers
+    and pass."""
     origin = conn.headers.get("origin")
-    if not origin:
-        return True
-    if origin in conn.app.state.settings.allowed_origins:
-        return True
-    host = conn.headers.get("host", "")
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == host
+    if origin is None:
+        return conn.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+    given = normal_origin(origin)
+    return given is not None and (given == own_origin(conn) or given in allowed_origins(conn))
+
+
+CROSS_ORIGIN = ("refused: this request came from a page of another origin (scheme, host or "
+                "port differ); only the dashboard this server serves may change things "
+                "(a page on another address is listed in allowed_origins)")
+
+
+def check_token_attempt(conn: HTTPConnection) -> float:
+    """A token presented in a header: the seconds its address must still wait (a guesser; the
+    token is then not even compared), else 0 after counting a wrong one against the address."""
+    token: str | None = conn.app.state.token
+    given = presented_token(conn)
+    if given is None or not token:
+        return 0.0
+    return token_attempt(conn, given)
+
+
+def token_attempt(conn: HTTPConnection, given: str) -> float:
+    who, address = identity(conn), client_address(conn)
+    wait = who.token_wait(address)
+    if wait > 0:
+        return wait
+    if not token_matches(given, conn.app.state.token or ""):
+        who.token_failed(address)
+    return 0.0
+
+
+def slow_down(wait: float) -> str:
+    return (f"too many wrong teacher tokens from this address: wait {wait:.0f} s before the "
+            "next try")

@@ -135,6 +135,10 @@ class Classroom:
         """The token changed: every page asks again who it is (old teacher cookies are dead)."""
         self._send({"type": "session"})
 
+    def announce_names(self) -> None:
+        """A student named themselves or the teacher removed a name: pages ask again."""
+        self._send({"type": "names"})
+
     def audience_changed(self) -> None:
         """Tell the teachers the audience, at most every AUDIENCE_EVERY s (joins come in bursts
         when a class opens the link)."""

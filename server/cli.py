@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
-from collapse_lab.trainer.config import ConfigError, knobs
+from collapse_lab.trainer.families.gan.config import ConfigError, knobs
 
 log = logging.getLogger("collapse_lab")
 
@@ -64,7 +64,7 @@ def knob_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(ns: argparse.Namespace):
-    from collapse_lab.trainer.presets import from_preset
+    from collapse_lab.trainer.families.gan.presets import from_preset
 
     try:
         return from_preset(ns.preset, knob_values(ns))
@@ -134,8 +134,8 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
+    from collapse_lab.trainer.families.gan.state import RunState
     from collapse_lab.trainer.loop import Callbacks, Trainer, run
-    from collapse_lab.trainer.state import RunState
 
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
     trainer = Trainer(data_dir)
@@ -270,6 +270,10 @@ def add_serve(sub) -> None:
                    help="where workers run: local processes (default) or Ray actors "
                    "(pip install 'collapse-lab[ray]')")
     s.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
+    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate "
+                   "(with --ssl-keyfile): the teacher's session cookie then never crosses the "
+                   "network in clear (docs/operations.md, HTTPS)")
+    s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
     s.set_defaults(func=cmd_serve)
 
 
@@ -278,7 +282,8 @@ def serve_lines(settings, token: str | None) -> list[str]:
     links for the machine's real addresses (never 0.0.0.0)."""
     from collapse_lab.server.links import base_urls, teacher_link
 
-    urls = base_urls(settings.host, settings.port, settings.public_url)
+    urls = base_urls(settings.host, settings.port, settings.public_url,
+                     https=settings.ssl_certfile is not None)
     lines = [f"Collapse Lab at {urls[0]}  (data: {settings.data_dir})"]
     if token:
         for u in urls:
@@ -298,7 +303,8 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
                                          "frame_rate", "public_url", "students_may_run",
-                                         "backend", "ray_address", "allowed_hosts")
+                                         "backend", "ray_address", "allowed_hosts",
+                                         "ssl_certfile", "ssl_keyfile")
              if getattr(ns, k) is not None}
     if given.get("ray_address"):
         given["backend"] = "ray"
@@ -312,24 +318,76 @@ def cmd_serve(ns: argparse.Namespace) -> int:
             import ray  # noqa: F401
         except ImportError:
             fail("--backend ray: Ray is not installed; pip install 'collapse-lab[ray]'")
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        fail("--ssl-certfile and --ssl-keyfile: give both (the certificate and its key) or "
+             "neither")
+    for name in ("ssl_certfile", "ssl_keyfile"):
+        f = getattr(settings, name)
+        if f is not None and not Path(f).is_file():
+            fail(f"{flag(name)}: no readable file {str(f)!r}")
     trouble = problem(Path(settings.data_dir), settings.db_path)
     if trouble:  # before the server's heavy imports: a quick, clear answer
         fail(trouble)
     from collapse_lab.server import logs
     from collapse_lab.server.app import create_app
+    from collapse_lab.server.conns import ConnLimits, fd_budget, guarded
 
+    _, conns, low = fd_budget()
+    if low:
+        print(f"collapse-lab: warning: {low}", file=sys.stderr, flush=True)
+    limits = ConnLimits(max_per_address=min(settings.max_conns_per_address, conns),
+                        max_total=conns, header_timeout=settings.header_timeout,
+                        stall_timeout=settings.stall_timeout)
     app = create_app(settings)
+    app.state.conn_limits = limits
     # a rotated token's new teacher link goes where the first one went: this terminal
     app.state.announce = lambda lines: print("\n".join(lines), flush=True)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
                             ws_per_message_deflate=False,  # see docs/operations.md
                             ws_max_size=1 << 20, log_level="warning" if not ns.verbose
-                            else "debug", timeout_graceful_shutdown=10)
+                            else "debug", timeout_graceful_shutdown=10,
+                            ssl_certfile=settings.ssl_certfile and str(settings.ssl_certfile),
+                            ssl_keyfile=settings.ssl_keyfile and str(settings.ssl_keyfile),
+                            backlog=min(2048, conns))
+    config.load()
+    config.http_protocol_class = guarded(config.http_protocol_class, limits)
     logs.install()  # after uvicorn.Config, which sets up uvicorn's loggers
-    server = uvicorn.Server(config)
+    server = CleanExitServer(config)
     print("\n".join(serve_lines(settings, app.state.token)), flush=True)
     server.run()
     return 0
+
+
+def _clean_exit_server():
+    """uvicorn.Server that ends with exit code 0 after a SIGTERM or SIGINT it has handled.
+
+    uvicorn re-raises a caught signal once it has shut down, so the process dies of it (exit
+    143 for SIGTERM). A shutdown that stopped every worker and recorded every run is a clean
+    exit, and says so with 0 (docs/operations.md); a second Ctrl-C still forces the exit."""
+    import contextlib
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[override]
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            sigs = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
+def CleanExitServer(config):  # noqa: N802 - a class made on first use (uvicorn imported late)
+    return _clean_exit_server()(config)
 
 
 # ---------------------------------------------------------------------------- watch

@@ -17,8 +17,9 @@ import asyncio
 import os
 import re
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 UPLOADS = "uploads"
 WHERE = ("name a CSV file in the server's uploads folder (a file name such as points.csv, "
@@ -73,9 +74,48 @@ def _check_points(path: str) -> None:
         raise ConfigError("data", f"cannot read {Path(path).name}") from None
 
 
-async def check_data(data_dir: Path | str, value: str) -> str:
+async def check_data(data_dir: Path | str, value: str, own: Path | None = None) -> str:
     """resolve_data, then parse the file off the event loop (a bad file is refused now, with
-    a 422 naming `data`, rather than failing later inside the worker)."""
+    a 422 naming `data`, rather than failing later inside the worker). `own`: a student's
+    folder; another student's file is refused as if it were not there."""
     path = resolve_data(data_dir, value)
+    if not readable_by(data_dir, path, own):
+        raise ConfigError("data", f"no file {Path(path).name!r} in your uploads; {WHERE}")
     await asyncio.to_thread(_check_points, path)
     return path
+
+
+# ---------------------------------------------------------------------------- owners' folders
+STUDENTS = "students"  # uploads/students/<key>/: one private folder per student
+
+
+def student_folder(data_dir: Path | str, key: str) -> Path:
+    return uploads_dir(data_dir) / STUDENTS / key
+
+
+def readable_by(data_dir: Path | str, path: str, own: Path | None) -> bool:
+    """May an owner whose own folder is `own` (None: the teacher, who reads every file) train
+    on the resolved upload `path`? A student reads their own folder and the teacher's files,
+    never another student's."""
+    if own is None:
+        return True
+    p = Path(path)
+    private = Path(os.path.abspath(uploads_dir(data_dir) / STUDENTS)).resolve()
+    return not p.is_relative_to(private) or p.is_relative_to(own.resolve())
+
+
+def shown_path(data_dir: Path | str, value: Any, full: bool) -> Any:
+    """A run's `data` as a client sees it: relative to the uploads folder (the server's own
+    paths are nobody's business), and a student's private file by its bare name except to its
+    owner and the teacher (`full`)."""
+    if not isinstance(value, str) or not value:
+        return value
+    root = Path(os.path.abspath(uploads_dir(data_dir)))
+    p = Path(value)
+    try:
+        rel = p.relative_to(root) if p.is_absolute() else p
+    except ValueError:
+        return p.name  # a local file of `collapse-lab train`'s kind: its name only
+    if rel.parts[:1] == (STUDENTS,) and not full:
+        return rel.name
+    return rel.as_posix()

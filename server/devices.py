@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from collapse_lab.trainer.config import DEVICES, ConfigError
+from collapse_lab.trainer.families.gan.config import DEVICES, ConfigError
 
 
 @lru_cache(maxsize=1)

@@ -4,15 +4,18 @@ In order, for every HTTP request and websocket upgrade:
 1. **Host allow-list** (DNS rebinding): the `Host` must be a loopback name or address, one of
    the machine's own names or addresses, or a name in `allowed_hosts`; anything else is 400 (a
    websocket upgrade gets the same 400 instead of 101).
-2. **Auth before the body**: a request that changes things (POST, PUT, PATCH, DELETE) on a token
-   server is 403 before a byte of its body is read unless it comes from the teacher, or from a
-   student where the teacher lets students run and the path is one students act on
-   (server/auth.py: `may_write`).
-3. **Bounded bodies**: a body larger than its limit is 413, from `Content-Length` before reading
+2. **Token guesses slowed**: an address that sent too many wrong tokens is 429 (server/identity.py).
+3. **Origin, then auth, before the body**: a request that changes things (POST, PUT, PATCH,
+   DELETE) from a page of another origin is 403, on every server (server/auth.py:
+   `origin_allowed`); on a token server it is 403 before a byte of its body is read unless it
+   comes from the teacher, or from a student where the teacher lets students run and the path
+   is one students act on (`may_write`).
+4. **Bounded bodies**: a body larger than its limit is 413, from `Content-Length` before reading
    or while streaming a chunked body; a JSON body (what FastAPI parses on the event loop) has
    the smaller limit `max_json_body`, any other body `max_body`. A body that trickles in slower
-   than `body_timeout` is 408.
-4. **Security headers** on every response (CSP, nosniff, frame-ancestors, Referrer-Policy).
+   than `body_timeout` is 408. A JSON body nested deeper than MAX_DEPTH is 422 before it is
+   parsed (strings skipped; a few milliseconds for the worst 64 KiB).
+5. **Security headers** on every response (CSP, nosniff, frame-ancestors, Referrer-Policy).
 
 FastAPI reads and parses a body before route dependencies run, so none of this can live in a
 dependency: it has to answer from the method, path and headers alone.
@@ -24,16 +27,25 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import numpy as np
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
-from collapse_lab.server.auth import may_write, refusal
+from collapse_lab.server.auth import (
+    CROSS_ORIGIN,
+    check_token_attempt,
+    may_write,
+    origin_allowed,
+    refusal,
+    slow_down,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # routes that change nothing a viewer may not change, and so take a body from anyone
 OPEN_WRITES: frozenset[str] = frozenset()
+MAX_DEPTH = 32  # JSON nesting: a run config needs 3 levels
 
 
 # ---------------------------------------------------------------------------- Host allow-list
@@ -142,8 +155,9 @@ def security_headers(host: str | None) -> list[tuple[bytes, bytes]]:
     since older browsers do not count ws:/wss: as 'self'. Plotly adds its rules through an
     empty <style> element filled with `insertRule` (the hash is that of the empty string) and
     positions SVG elements with style attributes, hence the `style-src-attr`. The one inline
-    stylesheet it would add, for its map traces (maplibre), the page does not use: it is
-    refused, which costs nothing but a console line.
+    stylesheet it would add, for its map traces (maplibre), the page does not use: a script
+    served before plotly (/vendor/plotly-styles.js, server/app.py) marks it present, so plotly
+    never adds it and the browser has nothing to refuse.
     """
     ws = f" ws://{host} wss://{host}" if host else ""
     csp = ("default-src 'none'; script-src 'self' 'report-sample'; worker-src 'self'; "
@@ -187,6 +201,14 @@ class Guard:
                         (host or "")[:100])
             await self._bad_host(scope, send, host or "")
             return
+        wait = check_token_attempt(HTTPConnection(scope))
+        if wait > 0:
+            if kind == "http":
+                await reply(send, 429, slow_down(wait), headers=[
+                    (b"retry-after", str(int(wait) + 1).encode())], close=True)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
         if kind == "websocket":
             await self.app(scope, receive, send)
             return
@@ -203,6 +225,9 @@ class Guard:
             path = scope["path"]
             size = headers.get("content-length")
             pending = size not in (None, "0") or "chunked" in headers.get("transfer-encoding", "")
+            if not origin_allowed(HTTPConnection(scope)):
+                await reply(send_with_headers, 403, CROSS_ORIGIN, close=pending)
+                return
             if path not in OPEN_WRITES and not may_write(HTTPConnection(scope), path):
                 await reply(send_with_headers, 403, refusal(HTTPConnection(scope), path),
                             close=pending)
@@ -222,6 +247,10 @@ class Guard:
                 return
             if body is None:
                 return  # the client went away
+            if limit == self.max_json_body and json_depth(body) > MAX_DEPTH:
+                await reply(send_with_headers, 422, f"body: JSON nested deeper than "
+                            f"{MAX_DEPTH} levels")
+                return
             receive = replay(body, receive)
         await self.app(scope, receive, send_with_headers)
 
@@ -282,11 +311,32 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return again
 
 
-async def reply(send: Send, status: int, detail: str, *, close: bool = False) -> None:
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')  # deleted before counting
+_STRING = re.compile(rb'"[^"]*"?')  # a string, once its escaped quotes are gone
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the brackets of a JSON text nest outside its strings, without parsing it (0
+    when it has too few brackets to pass MAX_DEPTH). C-speed bytes operations strip all but
+    brackets and quotes, escaped quotes and backslashes first; numpy sums the rest."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return 0  # cannot nest deeper than it has brackets
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    s = _STRING.sub(b"", body.translate(None, _NOT_STRUCTURE))
+    if not s:
+        return 0
+    a = np.frombuffer(s, dtype=np.uint8)
+    steps = ((a >> 1) & 1).astype(np.int32) * 2 - 1  # [ and { have bit 1 set, ] and } not
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+async def reply(send: Send, status: int, detail: str, *, close: bool = False,
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """A JSON error in the API's shape. `close`: the body may still be on its way, and the
     connection is closed after the answer rather than reading (and discarding) the rest."""
     body = json.dumps({"detail": detail, "field": None}).encode()
-    headers = [(b"content-type", b"application/json"),
+    headers = [*(headers or []), (b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if close:
         headers.append((b"connection", b"close"))

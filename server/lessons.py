@@ -28,8 +28,8 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collapse_lab.server.models import ErrorOut
-from collapse_lab.trainer.config import ConfigError, RunConfig, validate_changes
-from collapse_lab.trainer.presets import from_preset
+from collapse_lab.trainer.families.gan.config import ConfigError, RunConfig, validate_changes
+from collapse_lab.trainer.families.gan.presets import from_preset
 from collapse_lab.trainer.stats import SCALAR_NAMES
 
 router = APIRouter(prefix="/api/lessons", tags=["lessons"])

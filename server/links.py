@@ -86,16 +86,17 @@ def _url(host: str, port: int) -> str:
     return f"http://{h}:{port}/"
 
 
-def base_urls(host: str, port: int, public_url: str | None = None) -> list[str]:
+def base_urls(host: str, port: int, public_url: str | None = None,
+              https: bool = False) -> list[str]:
     """The URLs a browser opens the dashboard at (each ends with '/')."""
     if public_url:
         return [public_url.rstrip("/") + "/"]
     if host in ANY:
         addrs = interface_addresses(ipv6=host == "::")
-        if addrs:
-            return [_url(a, port) for a in addrs]
-        return [_url(socket.gethostname(), port)]  # no address found: the machine's name
-    return [_url(host, port)]
+        urls = [_url(a, port) for a in addrs] or [_url(socket.gethostname(), port)]
+    else:
+        urls = [_url(host, port)]
+    return ["https://" + u[len("http://"):] for u in urls] if https else urls
 
 
 def teacher_link(base: str, token: str) -> str:

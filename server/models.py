@@ -25,8 +25,8 @@ from pydantic import (
 )
 
 from collapse_lab.server.runs import RunState
-from collapse_lab.trainer.config import knobs
-from collapse_lab.trainer.presets import PRESETS
+from collapse_lab.trainer.families.gan.config import knobs
+from collapse_lab.trainer.families.gan.presets import PRESETS
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
 Label = Annotated[str | None, Field(None, max_length=200, description="a name shown in the UI")]
@@ -200,8 +200,11 @@ class RunOut(BaseModel):
     value_kind: str | None = None
     last: dict[str, Any] | None = Field(None, description="the latest tick's scalar metrics")
     viewers: int = 0
-    owner: str | None = Field(None, description="who started it: teacher, student:ID, or none "
-                              "(a script, or a run older than owners)")
+    owner: Literal["teacher", "student"] | None = Field(
+        None, description="who started it: the teacher, a student, or none (a script, a compare "
+        "group, or a run older than owners); a student's id is never shown")
+    owner_name: str | None = Field(None, description="the student's display name, if given")
+    mine: bool = Field(False, description="this browser started it (and may steer it)")
     queue_position: int | None = Field(None, ge=1, description="a queued run: its place in the "
                                        "queue (1: it starts next)")
     wait_s: float | None = Field(None, ge=0, description="a queued run: about how many seconds "
@@ -224,6 +227,8 @@ class HistoryOut(BaseModel):
     columns: list[str] = Field(description="the CSV columns, in order")
     ticks: list[dict[str, Any]] = Field(description="one object per tick, oldest first")
     events: list[dict[str, Any]] = Field(description="config, state and rejected events")
+    next: int | None = Field(None, description="where `limit` cut the series: the `since` "
+                             "that gets the following page; null at its end")
 
 
 # ---------------------------------------------------------------------- compare groups
@@ -297,6 +302,8 @@ class HealthOut(BaseModel):
     active_workers: int
     max_workers: int
     token_required: bool
+    disk_full: str | None = Field(None, description="while the data dir's disk is full: what "
+                                  "waits (store writes are retried, runs pause), in words")
 
 
 class OptionsOut(BaseModel):

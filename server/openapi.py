@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from collapse_lab.server.auth import OPEN_WRITES
 from collapse_lab.server.devices import devices
 
 CHANGING = ("post", "put", "patch", "delete")
@@ -68,9 +69,13 @@ def build(app: FastAPI, token: bool) -> dict[str, Any]:
             if "parameters" in op or "requestBody" in op:
                 responses["422"] = _json(INVALID, "a value the server refuses, named in `field`")
             if method in CHANGING:
-                responses["403"] = _json(ERROR, "the server needs the teacher token")
-                if token:
+                responses["403"] = _json(ERROR, "the server needs the teacher token, or the "
+                                         "request came from a page of another origin")
+                if token and path not in OPEN_WRITES:
                     op["security"] = [{"teacherToken": []}]
+            if token:
+                responses.setdefault("429", _json(ERROR, "too many wrong teacher tokens from "
+                                                  "this address: wait Retry-After seconds"))
             if "requestBody" in op:
                 responses["408"] = _json(ERROR, "the body arrived too slowly")
                 responses["413"] = _json(ERROR, "the body is larger than the server takes")

@@ -40,6 +40,7 @@ class WorkerSpec:
     checkpoint_every: int = 50  # ticks between checkpoints
     threads: int = 1
     pack: bool = True  # runs of this worker that can share a stacked step do
+    memory_mb: int = 0  # the process's address-space limit (RLIMIT_AS); 0 = none
 
 
 # ---------------------------------------------------------------------------- worker → server

@@ -1,7 +1,7 @@
 """A run as the server keeps it: its record (written through to the store), its state and the
 transitions that state may take.
 
-States: queued → running ⇄ paused → stopping → done | failed | interrupted. Every change goes
+States: queued ⇄ running ⇄ paused → stopping → done | failed | interrupted. Every change goes
 through `Run.transition`, which refuses a move the table does not allow; the reason travels with
 the state to the store and to every viewer.
 """
@@ -37,7 +37,9 @@ LIVE = frozenset({RunState.running, RunState.paused, RunState.stopping})
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.queued: frozenset({RunState.running, RunState.done, RunState.failed,
                                 RunState.interrupted}),
-    RunState.running: frozenset({RunState.paused, RunState.stopping, *FINAL}),
+    # running -> queued: placed on a worker that was ending and never started it: it waits
+    # again for a place (server/supervisor.py, `_on_exit`)
+    RunState.running: frozenset({RunState.queued, RunState.paused, RunState.stopping, *FINAL}),
     RunState.paused: frozenset({RunState.running, RunState.stopping, *FINAL}),
     RunState.stopping: FINAL,
     RunState.done: frozenset(),

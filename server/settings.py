@@ -66,10 +66,14 @@ class Settings(BaseSettings):
                                   description="ticks between checkpoints (resume after a crash)")
     max_snapshots: int = Field(400, ge=2, le=100_000,
                                description="snapshots kept per run; older ones are thinned out")
+    max_ticks: int = Field(20_000, ge=100, le=10_000_000,
+                           description="ticks stored per run; past it the older half is thinned "
+                           "(every other one dropped), the newest half kept whole")
     viewer_queue: int = Field(256, ge=8, le=100_000,
                               description="text messages queued per viewer before it is dropped")
     batch_groups: bool = Field(True, description="train the runs of a compare group that can "
-                               "share one stacked step in one worker (trainer/engine.py)")
+                               "share one stacked step in one worker "
+                               "(trainer/families/gan/engine.py)")
     pack: bool = Field(True, description="a queued run joins a live worker whose runs it can "
                        "share a stacked step with, instead of waiting for a free worker")
     pack_limit: int = Field(32, ge=1, le=1024, description="runs one worker trains at most")
@@ -93,8 +97,51 @@ class Settings(BaseSettings):
     student_runs: int = Field(32, ge=1, le=10_000,
                               description="active student runs on the server at once, all "
                               "students together; past it a student's start is refused")
+    sessions_per_address: int = Field(10, ge=1, le=100_000,
+                                      description="new student sessions one network address "
+                                      "gets an hour (loopback not counted); the caps count the "
+                                      "sessions of one address as one person")
+    runs_per_student: int = Field(20, ge=1, le=10_000,
+                                  description="runs kept per student; past it their own oldest "
+                                  "finished runs are deleted")
+    upload_files: int = Field(20, ge=1, le=100_000,
+                              description="uploads kept per owner; past it their own oldest "
+                              "go")
+    upload_bytes: int = Field(20 << 20, ge=1 << 20, le=1 << 40,
+                              description="bytes of uploads kept per owner; past it their own "
+                              "oldest go")
+    upload_total_bytes: int = Field(512 << 20, ge=1 << 20, le=1 << 44,
+                                    description="bytes of uploads on the server, all owners; "
+                                    "past it an upload is refused (413)")
+    ssl_certfile: Path | None = Field(None, description="serve HTTPS with this certificate "
+                                      "(PEM), with ssl_keyfile")
+    ssl_keyfile: Path | None = Field(None, description="the certificate's private key (PEM)")
     stop_timeout: float = Field(5.0, ge=0.1, le=120,
                                 description="seconds a worker gets to stop before terminate/kill")
+    run_memory_mb: int = Field(3072, ge=256, le=1 << 20,
+                               description="estimated memory one run may need (MB); a run or "
+                               "a change past it is refused with 422 naming the knob")
+    run_step_seconds: float = Field(10.0, gt=0, le=86_400,
+                                    description="estimated seconds one training step of a run "
+                                    "may take; a run or change past it is refused with 422")
+    worker_memory_mb: int = Field(0, ge=0, le=1 << 22,
+                                  description="address-space limit of a worker process (MB); "
+                                  "0 = half the machine's memory; not applied to CUDA workers")
+    max_conns_per_address: int = Field(128, ge=4, le=100_000,
+                                       description="open connections (HTTP and websockets) "
+                                       "from one IP address; one more is closed at once")
+    header_timeout: float = Field(10.0, gt=0, le=600,
+                                  description="seconds a connection may take to send a "
+                                  "request's headers (idle and trickling sockets are closed)")
+    stall_timeout: float = Field(30.0, gt=0, le=3600,
+                                 description="seconds a connection may leave what it was sent "
+                                 "unread (a websocket that never reads) before it is dropped")
+    track_grace: float = Field(30.0, ge=0.1, le=86_400,
+                               description="seconds a tracked run waits for its training loop "
+                               "to reconnect before it fails (docs/tracking.md)")
+    track_rate: float = Field(50.0, gt=0, le=1000,
+                              description="log messages a second one tracked run may send; a "
+                              "faster loop is slowed (its client merges logs)")
 
     @field_validator("token", mode="before")
     @classmethod

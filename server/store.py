@@ -61,6 +61,8 @@ CRASHED = "the server stopped unexpectedly during the run"
 CRASHED_QUEUED = "the server stopped unexpectedly before the run started"
 
 Job = Callable[[sqlite3.Connection], object]  # return value ignored
+RETRY_EVERY = 1.0  # seconds between tries of a transaction the full disk refused
+RETRY_FOR = 600.0  # seconds of tries before its writes are given up (and logged)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -71,8 +73,10 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Store:
-    def __init__(self, path: Path, max_snapshots: int = 400):
+    def __init__(self, path: Path, max_snapshots: int = 400, max_ticks: int = 20_000):
         self.path = Path(path)
+        self.max_ticks = max_ticks
+        self._tick_counts: dict[str, int] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_snapshots = max_snapshots
         conn = _connect(self.path)
@@ -86,6 +90,7 @@ class Store:
             maxsize=100_000)
         self._local = threading.local()
         self._snap_counts: dict[str, int] = {}
+        self.disk_full: str | None = None  # why writes wait, while the disk is full
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -104,12 +109,7 @@ class Store:
             after: list[AfterCommit] = [b for b in batch if isinstance(b, AfterCommit)]
             jobs = [b for b in batch if callable(b)
                     and not isinstance(b, (threading.Event, AfterCommit))]
-            try:
-                with conn:
-                    for job in jobs:
-                        job(conn)
-            except sqlite3.Error:
-                log.exception("store write failed; %d writes lost", len(jobs))
+            if not self._commit(conn, jobs, closing=any(b is None for b in batch)):
                 after = []  # what waited on these writes must not act as if they were kept
             for a in after:
                 try:
@@ -121,6 +121,33 @@ class Store:
             if any(b is None for b in batch):
                 conn.close()
                 return
+
+    def _commit(self, conn: sqlite3.Connection, jobs: list[Job], closing: bool) -> bool:
+        """Run `jobs` in one transaction. On a full disk the same transaction is tried again,
+        every RETRY_EVERY seconds for up to RETRY_FOR (a few while closing), so freeing space
+        loses nothing; `disk_full` says so meanwhile. False: the writes are lost (logged)."""
+        from collapse_lab.server.diskspace import disk_full_message, is_disk_full
+
+        end = time.monotonic() + (RETRY_EVERY * 3 if closing else RETRY_FOR)
+        while True:
+            try:
+                with conn:
+                    for job in jobs:
+                        job(conn)
+                if self.disk_full:
+                    log.warning("store writes go through again (%d waited)", len(jobs))
+                    self.disk_full = None
+                return True
+            except sqlite3.Error as e:
+                if not is_disk_full(e, self.path.parent) or time.monotonic() > end:
+                    log.error("store write failed (%s); %d writes lost", e, len(jobs))
+                    self.disk_full = None
+                    return False
+                if not self.disk_full:
+                    self.disk_full = disk_full_message(self.path.parent,
+                                                       "the store cannot be written")
+                    log.warning("%s; retrying every %g s", self.disk_full, RETRY_EVERY)
+                time.sleep(RETRY_EVERY)
 
     def submit(self, job: Job) -> None:
         self._q.put(job)
@@ -156,11 +183,30 @@ class Store:
         self.submit(lambda c: c.execute("UPDATE runs SET real=? WHERE id=?", (real, run_id)))
 
     def add_tick(self, run_id: str, scalars: dict[str, Any]) -> None:
+        """Store a tick. Past `max_ticks` of a run, its older half is thinned (every other tick
+        dropped) while the newest `max_ticks // 2` stay at full resolution: a long run's curve
+        keeps its recent detail and its whole shape in a bounded size, older stretches sparser
+        the older they are."""
         data = json.dumps(scalars, default=_nan_none)
-        self.submit(lambda c: c.execute(
-            "INSERT OR REPLACE INTO ticks VALUES (?,?,?,?,?)",
-            (run_id, scalars["step"], scalars.get("time"), scalars.get("config_version"),
-             data)))
+        row = (run_id, scalars["step"], scalars.get("time"), scalars.get("config_version"), data)
+        n = self._tick_counts.get(run_id, 0) + 1
+        self._tick_counts[run_id] = n
+        thin = n > self.max_ticks
+        keep = self.max_ticks // 2
+
+        def job(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR REPLACE INTO ticks VALUES (?,?,?,?,?)", row)
+            if thin:
+                c.execute("""DELETE FROM ticks WHERE run_id=? AND step IN (
+                    SELECT step FROM (SELECT step, row_number() OVER (ORDER BY step) AS rn
+                                      FROM ticks WHERE run_id=? AND step < (
+                                          SELECT MIN(step) FROM (SELECT step FROM ticks
+                                          WHERE run_id=? ORDER BY step DESC LIMIT ?)))
+                    WHERE rn % 2 = 0)""", (run_id, run_id, run_id, keep))
+
+        if thin:  # what stays: the recent half, and half of the rest
+            self._tick_counts[run_id] = keep + (n - keep) // 2 + 1
+        self.submit(job)
 
     def add_event(self, run_id: str, event: dict[str, Any]) -> None:
         data = json.dumps(event, default=_nan_none)
@@ -200,6 +246,7 @@ class Store:
                            ("runs", "id")):
                 c.execute(f"DELETE FROM {t} WHERE {col}=?", (run_id,))
         self._snap_counts.pop(run_id, None)
+        self._tick_counts.pop(run_id, None)
         self.submit(job)
 
     def save_group(self, group: dict[str, Any]) -> None:
@@ -253,6 +300,13 @@ class Store:
             "SELECT data FROM ticks WHERE run_id=? AND step>? ORDER BY step LIMIT ?",
             (run_id, since, limit)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def tick_rows(self, run_id: str, since: int, limit: int) -> list[tuple[int, str]]:
+        """(step, stored JSON text) of up to `limit` ticks after step `since`, oldest first:
+        the history streams these without parsing them (server/api_runs.py)."""
+        return self._reader().execute(
+            "SELECT step, data FROM ticks WHERE run_id=? AND step>? ORDER BY step LIMIT ?",
+            (run_id, since, limit)).fetchall()
 
     def last_tick_step(self, run_id: str) -> int | None:
         """The step of the run's newest stored tick (None: no tick)."""

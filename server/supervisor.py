@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from collapse_lab.server import messages, pipe
+from collapse_lab.server.budget import check_budget, worker_memory_mb
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
-from collapse_lab.server.scheduling import fair_order
+from collapse_lab.server.scheduling import fair_order, is_student
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
-from collapse_lab.trainer.config import ConfigError, make_config, stack_key, validate_changes
+from collapse_lab.trainer.families.gan.config import (
+    ConfigError,
+    make_config,
+    stack_key,
+    validate_changes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,15 @@ def project_version() -> str:
         return "source"
 
 
+def _may_use_cuda(config: dict[str, Any]) -> bool:
+    """CUDA reserves far more address space than it uses: no address-space limit there."""
+    if config.get("device") == "cpu":
+        return False
+    from collapse_lab.server.devices import cuda_available
+
+    return cuda_available()
+
+
 class Supervisor:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
@@ -59,6 +74,7 @@ class Supervisor:
         self.closing = False
         self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
         self.ray_resources: dict[str, float] = {}
+        self.tracker: Any = None  # server/api_track.py: runs whose steps come from outside
         Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ life cycle
@@ -86,6 +102,8 @@ class Supervisor:
         """Stop every worker: a stop for each run, then terminate, then kill, each after a
         timeout. Queued runs become interrupted at once (no worker starts from here on)."""
         self.closing = True
+        if self.tracker is not None:
+            self.tracker.interrupt_all()
         for r in self.runs.values():
             if r.status == RunState.queued:
                 self._set_status(r, RunState.interrupted,
@@ -127,22 +145,40 @@ class Supervisor:
                   group_id=group_id, label=label, owner=owner)
         self.runs[run.id] = run
         self.store.save_run(run.record())
-        self._prune()
+        self._prune(owner)
         if schedule:
             self.schedule()
         return run
 
-    def _prune(self) -> None:
-        """Keep at most max_runs: the oldest finished runs go first."""
-        extra = len(self.runs) - self.settings.max_runs
-        if extra <= 0:
-            return
-        for r in sorted(self.runs.values(), key=lambda r: r.created):
-            if extra <= 0:
-                break
-            if r.status in FINAL:
-                self.delete(r)
-                extra -= 1
+    @staticmethod
+    def side(owner: str | None) -> str:
+        """Whose quota a run counts against: its student, or the teacher's side (the teacher,
+        the local user, scripts and compare groups)."""
+        return owner if owner and is_student(owner) else "teacher"
+
+    def over_quota(self, owner: str | None, new: int = 1) -> int:
+        """How many runs must go before `owner` may keep `new` more: past max_runs on the
+        server, or past runs_per_student for a student."""
+        extra = len(self.runs) + new - self.settings.max_runs
+        side = self.side(owner)
+        if side != "teacher":
+            mine = sum(self.side(r.owner) == side for r in self.runs.values())
+            extra = max(extra, mine + new - self.settings.runs_per_student)
+        return max(0, extra)
+
+    def prunable(self, owner: str | None) -> list[Run]:
+        """`owner`'s own finished runs, oldest first: all that pruning on their behalf takes."""
+        side = self.side(owner)
+        return sorted((r for r in self.runs.values()
+                       if r.status in FINAL and self.side(r.owner) == side),
+                      key=lambda r: r.created)
+
+    def _prune(self, owner: str | None) -> None:
+        """Make room for `owner`'s new run from their own oldest finished runs, never anyone
+        else's (the routes refuse a run there is no such room for: `over_quota`)."""
+        extra = self.over_quota(owner, 0)
+        for r in self.prunable(owner)[:extra]:
+            self.delete(r)
 
     def active_workers(self) -> int:
         return len(self.handles)
@@ -196,10 +232,21 @@ class Supervisor:
                 continue
             # a free worker slot first (runs spread over the cores); else a live worker whose
             # runs it can share a step with
-            if len(self.handles) < self.settings.max_workers:
+            if len(self.handles) < self.settings.max_workers and self._slot_for(run):
                 self._spawn(run, key)
             elif (host := self._host_for(run, key)) is not None:
                 self._join(host, run)
+
+    def _slot_for(self, run: Run) -> bool:
+        """May `run` take a free worker slot? Students' runs leave one slot (of two or more) to
+        the teacher, whose runs then never wait behind the class; they still pack onto live
+        workers."""
+        if not is_student(run.owner) or self.settings.max_workers < 2:
+            return True
+        theirs = sum(1 for w in self.handles
+                     if w.live() and all(is_student(self.runs[r].owner)
+                                         for r in w.live() if r in self.runs))
+        return theirs < self.settings.max_workers - 1
 
     def _may_share(self, run: Run, w: WorkerHandle) -> bool:
         if self.settings.pack:
@@ -247,7 +294,9 @@ class Supervisor:
         spec = pipe.WorkerSpec(runs=[self._run_spec(r) for r in mates], data_dir=str(s.data_dir),
                                frame_rate=s.frame_rate, snapshot_every=s.snapshot_every,
                                checkpoint_every=s.checkpoint_every, threads=s.worker_threads,
-                               pack=s.pack or s.batch_groups)
+                               pack=s.pack or s.batch_groups,
+                               memory_mb=0 if _may_use_cuda(run.config)
+                               else worker_memory_mb(s.worker_memory_mb))
         name = f"worker-{run.id}"
         if s.backend == "ray":
             from collapse_lab.server import ray_backend
@@ -266,9 +315,12 @@ class Supervisor:
     def _join(self, w: WorkerHandle, run: Run) -> None:
         w.run_ids.append(run.id)
         self._placed(run, w)
-        if not w.send(pipe.Join(self._run_spec(run))):
+        if not w.send(pipe.Join(self._run_spec(run))):  # it is gone: wait for another place
             w.run_ids.remove(run.id)
             run.worker = None
+            self._set_status(run, RunState.queued, "waiting for a free worker")
+            if self.loop is not None:
+                self.loop.call_soon(self.schedule)
 
     def _placed(self, run: Run, w: WorkerHandle) -> None:
         """The run has a place: it is running from now (its worker says hello when it has
@@ -353,7 +405,7 @@ class Supervisor:
             self._keys.pop(run.id, None)
         elif kind == "state" and run.status in (RunState.running, RunState.paused):
             run.step = ev["step"]  # exact: steps since the last tick are not in any tick
-            self._set_status(run, RunState(ev["state"]), None)
+            self._set_status(run, RunState(ev["state"]), ev.get("reason"))
 
     def _on_exit(self, w: WorkerHandle, code: int | None) -> None:
         if w in self.handles:
@@ -367,6 +419,11 @@ class Supervisor:
             elif run.status == RunState.stopping:
                 self._finish(run, w, RunState.done,
                              f"stopped (worker killed after {self.settings.stop_timeout:g} s)")
+            elif rid not in w.hello and code == 0 and run.status == RunState.running:
+                # it joined a worker whose last run was ending: the worker finished cleanly
+                # without taking it up, so it waits again for a place instead of failing
+                run.worker = None
+                self._set_status(run, RunState.queued, "waiting for a free worker")
             else:
                 why = w.exit_reason or f"exit code {code}"
                 self._finish(run, w, RunState.failed,
@@ -417,6 +474,8 @@ class Supervisor:
     # ------------------------------------------------------------------ control
     async def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
         """Apply a control body; returns what was accepted. Raises ConfigError or Conflict."""
+        if self.tracker is not None and run.config.get("family") == "tracked":
+            return await self.tracker.control(run, cmd)
         st = run.status
         if "set" in cmd:
             if st in FINAL or st == RunState.stopping:
@@ -424,11 +483,15 @@ class Supervisor:
             cfg = make_config(run.config)
             if st == RunState.queued:  # nothing started: any knob may still change
                 accepted = validate_changes(cfg, cmd["set"], live=False)
+                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
+                             step_seconds=self.settings.run_step_seconds)
                 run.config = cfg.replace(**accepted).to_dict()
                 self._keys.pop(run.id, None)
                 self.store.save_run(run.record())
                 return dict(accepted=accepted, applied=True)
             accepted = validate_changes(cfg, cmd["set"], live=True)
+            check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
+                             step_seconds=self.settings.run_step_seconds)
             run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
             self._keys.pop(run.id, None)
             self._send(run, pipe.Control(run.id, {"set": accepted}))
@@ -515,6 +578,8 @@ class Supervisor:
 
     # ------------------------------------------------------------------ delete
     def delete(self, run: Run) -> None:
+        if self.tracker is not None:
+            self.tracker.forget(run)
         w = run.worker
         if w is not None:
             if len(w.live()) > 1:

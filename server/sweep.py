@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -73,9 +73,9 @@ class _Progress:
 
 
 def cmd_sweep(ns: argparse.Namespace) -> int:
-    from collapse_lab.trainer import paper_tables
     from collapse_lab.trainer import sweep as sw
-    from collapse_lab.trainer.presets import from_preset, preset_values
+    from collapse_lab.trainer.families.gan import paper_tables
+    from collapse_lab.trainer.families.gan.presets import from_preset, preset_values
 
     workers = ns.workers or os.cpu_count() or 1
     if ns.steps is not None and ns.steps < 1:
@@ -132,16 +132,29 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
         for d in paper_tables.DATASETS:
             mine = [s for s in summaries if s.label.startswith(f"{d}: ")]
             by_label = {s.label: s for s in mine}
-            pub = {}
+            pub, verdicts = {}, {}
             for label, _, model in paper_tables.rows(table, d):
                 # a row may be missing (--from-csv with runs of some presets only)
                 cells = table.published.get(model or "", {}).get(d)
-                if cells and f"{d}: {label}" in by_label:
+                row = by_label.get(f"{d}: {label}")
+                if cells and row:
                     pub[f"{d}: {label}"] = {f"{model}:": ""} | cells
+                    verdicts[f"{d}: {label}"] = paper_tables.verdict(cells, row.stats)
+            if not mine:
+                print(f"no runs of this table's {d} rows\n")
+                continue
             k = 8 if d == "ring8" else 25
-            steps = ns.steps or "each preset's own"
-            title = f"{d} ({k} modes), steps: {steps}, seeds {ns.seeds or table.seeds}"
-            print(sw.format_table(mine, title, published=_flat(pub), published_name=ns.table))
+            title = (f"{d} ({k} modes), seeds {ns.seeds or table.seeds}: mean ± s.e. over the "
+                     "seeds run (n)")
+            print(sw.format_table(mine, title, published=_flat(pub), published_name=ns.table,
+                                  verdicts=verdicts))
+            print("verdict: our mean within the published mean ± 2 s.e. (± 10 % where no error "
+                  "is published); lesson presets are not the paper's setting and get none")
+            unmeasured = [f"{model} ({preset})" for label, preset, model
+                          in paper_tables.rows(table, d)
+                          if model and f"{d}: {label}" not in by_label]
+            if unmeasured:
+                print("not measured (no runs in the CSV): " + ", ".join(unmeasured))
             print(f"published, {table.caption}")
             print("\n".join(paper_tables.published_lines(table, d)))
             print()

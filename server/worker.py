@@ -9,7 +9,7 @@ stalls a training step.
 
 Every run of the worker is a run of its own to the server: its own messages, frame schedule,
 snapshots, checkpoints, pause and end. Runs that can share a stacked step train in one engine
-(trainer/engine.py); the trainer moves a run out when it is paused or changes shape.
+(trainer/families/gan/engine.py); the trainer moves a run out when it is paused or changes shape.
 
 A run nobody watches draws no frames and no D landscape except for the snapshots that replay
 needs, so it trains at the speed of `collapse-lab train`. When the server goes away (its pipe
@@ -120,8 +120,13 @@ def write_checkpoint(state: Any, prefix: Path) -> Path:
     """Write `<prefix>-<step>.pt` (atomically). The server removes older ones once the series
     up to this step is stored (server/supervisor.py, `_prune_checkpoints`): a worker running
     ahead of the store never deletes the checkpoint a resume would need."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)  # deleted mid-run: made again
     path = prefix.parent / f"{prefix.name}-{state.step:09d}.pt"
-    state.save(path)
+    try:
+        state.save(path)
+    except BaseException:
+        path.with_suffix(path.suffix + ".tmp").unlink(missing_ok=True)  # no half file left
+        raise
     return path
 
 
@@ -130,12 +135,45 @@ def main(spec: pipe.WorkerSpec, control: Connection, out: Connection) -> None:
     import torch
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s worker: %(message)s")
+    limit_memory(spec.memory_mb)
     if spec.threads > 0:
         torch.set_num_threads(spec.threads)
     box = Outbox()
     sender = send_from(box, out)
     serve(spec, control, box)
     sender.join(10)
+
+
+def limit_memory(mb: int) -> None:
+    """Cap this process's address space at `mb` MB (RLIMIT_AS): a run whose memory the
+    estimate got wrong fails here with "out of memory", and the machine keeps its memory."""
+    if mb <= 0:
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    want = mb << 20
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ValueError, OSError) as e:
+        log.warning("cannot limit the worker's memory to %d MB: %s", mb, e)
+
+
+def _reason(e: BaseException) -> str:
+    """A worker's failure in words: memory exhaustion named as such."""
+    text = str(e)
+    if isinstance(e, MemoryError) or "can't allocate memory" in text or \
+            "not enough memory" in text:
+        import resource
+
+        cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+        where = (f"the worker's limit of {cap >> 20} MB (setting worker_memory_mb)"
+                 if cap != resource.RLIM_INFINITY else "the machine's memory")
+        return (f"out of memory: the run needed more than {where}; lower batch_size, "
+                "mbd_kernels or the network sizes")
+    return f"{type(e).__name__}: {text}"[:500]
 
 
 def serve(spec: pipe.WorkerSpec, control: Any, box: Outbox) -> None:
@@ -149,7 +187,7 @@ def serve(spec: pipe.WorkerSpec, control: Any, box: Outbox) -> None:
             reason = "worker interrupted"
         else:
             log.error("worker failed:\n%s", traceback.format_exc())
-            reason = f"{type(e).__name__}: {e}"
+            reason = _reason(e)
         for rid, v in views.items():
             if not v.ended:
                 v.ended = True
@@ -166,14 +204,15 @@ class _Worker:
         self.period = 1.0 / spec.frame_rate
         self.trainer = Trainer(Path(spec.data_dir), pack=spec.pack)
         self.gone = False  # the server closed the pipe
+        self.later: list[tuple[str, dict[str, Any]]] = []  # commands the worker gives itself
 
     # ------------------------------------------------------------------ runs
     def join(self, rs: pipe.RunSpec) -> None:
         from collapse_lab.server.protocol import encode_real
-        from collapse_lab.trainer.config import make_config
+        from collapse_lab.trainer.families.gan.config import make_config
+        from collapse_lab.trainer.families.gan.objectives import get_objective
+        from collapse_lab.trainer.families.gan.state import RunState
         from collapse_lab.trainer.loop import Callbacks
-        from collapse_lab.trainer.objectives import get_objective
-        from collapse_lab.trainer.state import RunState
 
         view = self.views[rs.run_id] = _View(rs)
         rid = rs.run_id
@@ -191,7 +230,7 @@ class _Worker:
         except Exception as e:  # a run that cannot start fails alone
             log.error("run %s cannot start:\n%s", rid, traceback.format_exc())
             view.ended = True
-            self.box.put(pipe.End(rid, "failed", f"{type(e).__name__}: {e}"[:500]))
+            self.box.put(pipe.End(rid, "failed", _reason(e)))
             return
         real, modes = tr.real_samples(rid)
         info = dict(tr.info(rid), config=run.cfg.to_dict(), pid=os.getpid(),
@@ -221,7 +260,7 @@ class _Worker:
         return self.frame_due(rid) or self.snapshot_due(rid) or run.stop or finished(run)
 
     def extra(self, rid: str) -> dict[str, Any]:
-        from collapse_lab.trainer.objectives import get_objective
+        from collapse_lab.trainer.families.gan.objectives import get_objective
 
         cfg = self.trainer.runs[rid].cfg
         # `sent`: the wall clock when the frame was made, so a viewer can tell how old it is
@@ -250,9 +289,26 @@ class _Worker:
         if v.ticks % self.spec.checkpoint_every == 0 and not self.gone:
             self.checkpoint(rid, self.trainer.state(rid))
 
-    def checkpoint(self, rid: str, state: Any) -> None:
-        path = write_checkpoint(state, Path(self.views[rid].spec.checkpoint))
+    def checkpoint(self, rid: str, state: Any) -> bool:
+        """Write a checkpoint; on a full disk the run is paused with "disk full: …" (its
+        training so far is kept, and resuming it once there is space goes on) instead of
+        failing with the file system's words. False when nothing was written."""
+        from collapse_lab.server.diskspace import disk_full_message, is_disk_full
+
+        prefix = Path(self.views[rid].spec.checkpoint)
+        try:
+            path = write_checkpoint(state, prefix)
+        except Exception as e:
+            if not is_disk_full(e, prefix.parent):
+                raise
+            why = disk_full_message(prefix.parent, f"the checkpoint at step {state.step} "
+                                    "could not be written")
+            log.warning("run %s: %s", rid, why)
+            # applied between steps, not from inside this tick
+            self.later.append((rid, {"action": "pause", "reason": why}))
+            return False
         self.box.put(pipe.Checkpoint(rid, state.step, str(path)))
+        return True
 
     def on_event(self, rid: str, ev: dict[str, Any]) -> None:
         if ev.get("type") == "state":
@@ -306,8 +362,19 @@ class _Worker:
         for rs in self.spec.runs:
             self.join(rs)
         tr = self.trainer
-        while tr.active():
-            self.poll(min(tr.wait_time(), 0.1))
-            if self.gone:  # the server went away: every run ends, no checkpoint past its record
-                tr.stop_all()
-            tr.advance()
+        while True:
+            while tr.active():
+                self.poll(min(tr.wait_time(), 0.1))
+                if self.gone:  # the server went away: every run ends, nothing past its record
+                    tr.stop_all()
+                tr.advance()
+                while self.later:
+                    rid, cmd = self.later.pop(0)
+                    tr.command(rid, cmd)
+            # a run that joined as the last one ended is trained rather than dropped (the
+            # server also puts one this worker never started back in the queue)
+            if self.gone:
+                return
+            self.poll(0.05)
+            if not tr.active():
+                return

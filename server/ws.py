@@ -23,7 +23,7 @@ from collapse_lab.server.errors import validation_body
 from collapse_lab.server.fanout import Overflow, Viewer
 from collapse_lab.server.models import ControlIn, LayersIn
 from collapse_lab.server.supervisor import FINAL, Conflict, Run, Supervisor
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -31,11 +31,11 @@ CONTROL = TypeAdapter(ControlIn)
 MAX_MESSAGE = 65_536  # bytes of one client message
 
 
-async def hello(sup: Supervisor, run: Run) -> messages.Hello:
+async def hello(ws: WebSocket, sup: Supervisor, run: Run) -> messages.Hello:
     await asyncio.to_thread(sup.store.flush)
     events = await asyncio.to_thread(sup.store.events, run.id)
     h = run.hello or {}
-    return messages.Hello(protocol=protocol.VERSION, run=run_out(run), dataset=h.get("dataset"),
+    return messages.Hello(protocol=protocol.VERSION, run=run_out(run, ws), dataset=h.get("dataset"),
                           value_kind=h.get("value_kind"),
                           events=_clean([e for e in events if e.get("type") == "config"]))
 
@@ -45,7 +45,7 @@ async def sender(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer,
     """`ended`: the run had ended when this viewer joined. A run that ends later (even during
     the hello below) has its last frame and status in the viewer's mailbox, in that order."""
     await run.ready.wait()  # a queued run says hello when its worker has started
-    await ws.send_text((await hello(sup, run)).model_dump_json())
+    await ws.send_text((await hello(ws, sup, run)).model_dump_json())
     real = run.real or await asyncio.to_thread(sup.store.real, run.id)
     if real:
         await ws.send_bytes(real)

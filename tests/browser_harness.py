@@ -143,15 +143,12 @@ PRELUDE = "const L = window.collapseLab; const app = L && L.app;"
 CSP_WATCH = """window.__csp = [];
 document.addEventListener('securitypolicyviolation',
   (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));"""
-# plotly's stylesheet for map traces, which the page never draws, is the one thing refused
-MAP_CSS = ".maplibregl-map{font:12px/20px Helvetica"
 
 
 @contextmanager
 def watched_page(browser, **context_args) -> Iterator[object]:
     """A page in a fresh context that fails the test, on close, for an uncaught error or for
-    anything the server's Content-Security-Policy (server/guard.py) refused but plotly's map
-    stylesheet."""
+    anything the server's Content-Security-Policy (server/guard.py) refused."""
     SHOTS.mkdir(exist_ok=True)
     ctx = browser.new_context(**context_args)
     pg = ctx.new_page()
@@ -164,7 +161,7 @@ def watched_page(browser, **context_args) -> Iterator[object]:
     finally:
         ctx.close()
     assert not errors, f"uncaught errors in the page: {errors}"
-    assert [v for v in violations if not v.endswith(MAP_CSS)] == [], violations
+    assert violations == [], violations
 
 
 def open_page(page, url: str) -> None:

@@ -13,7 +13,7 @@ from polling import wait_for
 from collapse_lab.server import protocol
 from collapse_lab.server.app import create_app
 from collapse_lab.server.settings import Settings
-from collapse_lab.trainer.config import knobs
+from collapse_lab.trainer.families.gan.config import knobs
 
 SMALL = dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8,
              tick_every=5, device="cpu")

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from collapse_lab.server import protocol
 from collapse_lab.server.app import create_app
 from collapse_lab.server.settings import Settings
-from collapse_lab.trainer.config import make_config
+from collapse_lab.trainer.families.gan.config import make_config
 from collapse_lab.trainer.loop import Trainer
 
 

@@ -34,7 +34,8 @@ require_chromium()
 # controls a watch-only page may use: they change what it shows, never a run
 VIEW_ONLY = {"tab", "share", "follow-toggle", "show-heat", "show-real", "show-arrows",
              "show-manifold", "metric", "png",
-             "csv", "history-refresh", "scrub", "scrub-play", "open"}
+             "csv", "history-refresh", "scrub", "scrub-play", "open",
+             "lesson-fold", "type-size"}  # folding the narration, the projector's type: the view
 
 
 def acting_controls(page) -> list[str]:
@@ -217,7 +218,7 @@ def test_a_lesson_with_a_teacher_and_two_students(browser, server):
                       " && app.live.dataset.num_modes === 3", timeout=90_000)
     wait_js(explorer, "app.live.charts.lastOcc && app.live.charts.lastOcc.length === 3")
     mine = js(explorer, "app.live.run")
-    assert mine["owner"].startswith("student:")
+    assert mine["owner"] == "student" and mine["mine"] is True
     assert js(explorer, "app.live.dataset.mode_names") == ["blob 1", "blob 2", "blob 3"]
     explorer.wait_for_timeout(1500)
     explorer.screenshot(path=SHOTS / "class-07-drawn-dataset.png")

@@ -50,6 +50,18 @@ def test_train_table_and_preset_override(tmp_path):
     assert "modes covered" in p.stdout and "reverse KL" in p.stdout
 
 
+def test_a_paper_preset_runs_from_the_cli(tmp_path):
+    """PacGAN's own setting (batch-normalised G, maxout D, its ring at half our scale) trains
+    from `train --preset`, and its final tick counts modes on PacGAN's ring."""
+    p = cli("train", "--preset", "paper-pacgan4-ring8", "--steps", "6", "--tick-every", "3",
+            "--eval-samples", "500", "--json", "--data-dir", str(tmp_path))
+    out = json.loads(p.stdout)
+    cfg = out["config"]
+    assert (cfg["g_batchnorm"], cfg["d_maxout"], cfg["pack"], cfg["data_scale"]) == (
+        True, 5, 4, 0.5)
+    assert out["final"]["step"] == 6 and 0 <= out["final"]["modes_captured"] <= 8
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--lr-g", "5"], "--lr-g: expected a number in [1e-06, 0.1], got '5'"),
     (["--objective", "gann"], "--objective: expected one of minimax, nsgan"),
@@ -115,27 +127,36 @@ def test_sweep_refuses_steps_zero():
 
 
 def test_a_paper_table_from_earlier_runs_of_some_presets_only(tmp_path):
-    """`sweep --table pacgan --from-csv` prints the rows the CSV has (the calibration runs no
-    plain-defaults preset), each beside the published row it stands for, and none it lacks."""
+    """`sweep --table pacgan --from-csv` prints the rows the CSV has, each paper preset beside
+    the published row it reproduces with a verdict, the lesson presets labelled as such with
+    none, and no row the CSV lacks."""
     from collapse_lab.trainer import sweep as sw
 
     rows = []
-    for preset, covered in (("collapse-ring8", 1), ("pacgan-ring8", 7)):
+    for preset, captured in (("collapse-ring8", 1), ("paper-pacgan4-ring8", 8),
+                             ("paper-pacgan-gan-ring8", 3)):
         for seed in (0, 1):
             rows.append(dict(label=preset, preset=preset, dataset="ring8", objective="nsgan",
-                             seed=seed, steps=100, modes_captured=covered + seed,
-                             modes_covered=covered, num_modes=8, hq_pct=80.0,
-                             effective_modes=float(covered), reverse_kl=0.5, max_hopping=0.1,
-                             covered_min=covered, covered_max=covered, frac_ticks_le3=1.0,
+                             seed=seed, steps=100, modes_captured=captured + seed % 2 * (
+                                 preset == "paper-pacgan-gan-ring8"),
+                             modes_covered=captured, num_modes=8, hq_pct=95.0,
+                             effective_modes=float(captured), reverse_kl=0.5, max_hopping=0.1,
+                             covered_min=captured, covered_max=captured, frac_ticks_le3=1.0,
                              wall_s=1.0, overrides=""))
     path = tmp_path / "runs.csv"
     path.write_text(sw.to_csv(rows))
     out = cli("sweep", "--table", "pacgan", "--seeds", "0-1", "--from-csv", str(path)).stdout
     lines = out.splitlines()
-    packing = next(x for x in lines if x.startswith("ring8: Packing, m = 4"))
-    assert "7.5 ± 0.5" in packing  # captured 7 and 8
-    assert "PacGAN4: modes 7.8±0.1" in packing
-    collapse = next(x for x in lines if x.startswith("ring8: GAN (collapse preset)"))
-    assert "GAN: modes 6.3±0.5" in collapse
-    assert not any(x.startswith("ring8: GAN (plain defaults)") for x in lines)
-    assert not any(x.startswith("ring8: WGAN-GP") for x in lines)
+    pac4 = next(x for x in lines if x.startswith("ring8: PacGAN4, PacGAN's setting"))
+    assert "8.0 ± 0.0" in pac4 and "PacGAN4: modes 7.8±0.1" in pac4
+    # 8 within 7.8 ± 2·0.1; HQ 95.0 within 95.9 ± 2.8; reverse KL 0.5 outside 0.07 ± 0.04
+    assert pac4.rstrip().endswith("modes meets, HQ % meets, rKL misses")
+    gan = next(x for x in lines if x.startswith("ring8: GAN, PacGAN's setting"))
+    assert "3.5 ± 0.5" in gan and "modes misses" in gan  # 3.5 below 6.3 − 2·0.5
+    collapse = next(x for x in lines if x.startswith("ring8: lesson preset: collapse recipe"))
+    assert "GAN:" not in collapse and "meets" not in collapse and "misses" not in collapse
+    assert not any(x.startswith("ring8: PacGAN2") for x in lines)
+    assert not any(x.startswith("ring8: lesson preset: WGAN-GP") for x in lines)
+    assert not any(x.startswith("grid25: ") for x in lines)  # no grid rows in the CSV
+    assert "no runs of this table's grid25 rows" in lines
+    assert "not measured (no runs in the CSV): PacGAN2 (paper-pacgan2-ring8)" in lines

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from collapse_lab.trainer.config import ConfigError, make_config
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.datasets import Lines, Spiral, grid25, read_points, ring8
+from collapse_lab.trainer.families.gan.config import ConfigError, make_config
 
 
 def gen(seed=0):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from collapse_lab.trainer.config import LIVE_KNOBS
+from collapse_lab.trainer.families.gan.config import LIVE_KNOBS
 from collapse_lab.trainer.stats import SCALAR_NAMES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

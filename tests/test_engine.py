@@ -17,11 +17,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from collapse_lab.trainer.config import make_config
 from collapse_lab.trainer.data import make_dataset
-from collapse_lab.trainer.engine import Engine
+from collapse_lab.trainer.families.gan.config import make_config
+from collapse_lab.trainer.families.gan.engine import Engine
+from collapse_lab.trainer.families.gan.state import RunState
 from collapse_lab.trainer.loop import Trainer
-from collapse_lab.trainer.state import RunState
 
 BASE = dict(batch_size=32, g_width=16, d_width=16, z_dim=4, eval_samples=200, grid_size=8,
             tick_every=5, device="cpu", mbd_kernels=3, mbd_dim=2)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from collapse_lab.trainer.config import make_config
 from collapse_lab.trainer.data import make_dataset
-from collapse_lab.trainer.engine import Engine
-from collapse_lab.trainer.graphed import GraphedStep
+from collapse_lab.trainer.families.gan.config import make_config
+from collapse_lab.trainer.families.gan.engine import Engine
+from collapse_lab.trainer.families.gan.graphed import GraphedStep
+from collapse_lab.trainer.families.gan.state import RunState
 from collapse_lab.trainer.loop import Trainer
-from collapse_lab.trainer.state import RunState
 
 SMALL = dict(batch_size=32, g_width=16, d_width=16, eval_samples=200, grid_size=8, threads=1)
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -201,8 +201,11 @@ def test_data_only_names_uploaded_files(tmp_path):
         ok = c.post("/api/runs", json=dict(SMALL, data="class/pts.csv", steps=10))
         assert ok.status_code == 201, ok.text
         path = ok.json()["config"]["data"]
-        assert Path(path) == (uploads / "class" / "pts.csv").resolve()
+        assert path == "class/pts.csv"  # relative: the server's own paths are not shown
         again = c.post("/api/runs", json=dict(SMALL, data=path, steps=10))  # a clone
+        assert again.status_code == 201
+        full = str((uploads / "class" / "pts.csv").resolve())  # an absolute path inside: too
+        again = c.post("/api/runs", json=dict(SMALL, data=full, steps=10))
         assert again.status_code == 201
         assert c.get("/api/runs").json()["runs"][0]["status"] in ("running", "done", "queued")
 

@@ -39,7 +39,7 @@ def project_imports(path: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    mods = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py")}
+    mods = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
     return {m: {i for i in project_imports(p) if i in mods and i != m} for m, p in mods.items()}
 
 
@@ -67,7 +67,7 @@ def test_trainer_never_imports_the_server():
     bad = {m: sorted(i for i in deps if i.startswith("collapse_lab.server"))
            for m, deps in g.items() if m.startswith("collapse_lab.trainer")}
     assert not any(bad.values()), bad
-    for path in (ROOT / "trainer").glob("*.py"):
+    for path in (ROOT / "trainer").rglob("*.py"):
         text = path.read_text()
         assert "import fastapi" not in text and "from fastapi" not in text, path
         assert "websockets" not in text, path

@@ -175,7 +175,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     wait_js(student, "document.body.dataset.role === 'student'", timeout=10_000)
     student.click("#follow-toggle")
     student.click("#start")
-    wait_js(student, "app.live.run && app.live.run.owner.startsWith('student:')", timeout=30_000)
+    wait_js(student, "app.live.run && app.live.run.mine", timeout=30_000)
     own = js(student, "app.live.run.id")
     student.click("#follow-toggle")  # back with the class
     wait_js(student, f"app.state.run === '{shown}'", timeout=15_000)

@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from collapse_lab.trainer.config import OBJECTIVES, ConfigError, make_config
+from collapse_lab.trainer.families.gan.config import OBJECTIVES, ConfigError, make_config
 from collapse_lab.trainer.loop import Callbacks, Trainer, run, train
 
 REMEDY_SETTINGS = {

@@ -1,4 +1,5 @@
-"""The fast minibatch-discrimination feature (trainer/minibatch.py) against the textbook formula.
+"""The fast minibatch-discrimination feature (trainer/families/gan/minibatch.py) against the
+textbook formula.
 
 Bounds. Everything is compared in float64 (unit roundoff u = 2⁻⁵³) with the textbook formula,
 `reference`, as the truth. For one pair the fast path computes E = exp(−Σ_c |Δ_c|) from the
@@ -22,9 +23,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from collapse_lab.trainer import minibatch as mb
-from collapse_lab.trainer.minibatch import pairwise_features, reference
-from collapse_lab.trainer.models import Discriminator
+from collapse_lab.trainer.families.gan import minibatch as mb
+from collapse_lab.trainer.families.gan.minibatch import pairwise_features, reference
+from collapse_lab.trainer.families.gan.models import Discriminator
 
 U64 = 2.0**-53
 
@@ -112,8 +113,33 @@ def test_gradcheck_and_second_derivatives():
     mc = features(9, 2, 5, 2, 3)
     assert torch.autograd.gradcheck(pairwise_features, (m,))
     assert torch.autograd.gradcheck(pairwise_features, (m, mc))
-    # second derivatives (gradient penalty, R1, unrolling) go through the textbook formula
+    # second derivatives (gradient penalty, R1, unrolling): the closed form of mb._Grad for
+    # the batch against itself, the textbook formula against a context
     assert torch.autograd.gradgradcheck(pairwise_features, (m,))
+    assert torch.autograd.gradgradcheck(pairwise_features, (m, mc))
+
+
+def test_second_derivatives_match_the_formula_in_blocks(monkeypatch):
+    """A penalty on the gradient, differentiated again, by the parameters of both the feature
+    and its upstream (what a gradient penalty needs), row blocks of 3 of 40: the textbook
+    formula's numbers to float64 rounding; a third derivative too."""
+    monkeypatch.setattr(mb, "SECOND_BLOCK", 2 * 5 * 3 * 40 * 3)
+    m0 = features(12, 2, 40, 5, 3)
+    w0 = torch.randn(2, 40, 5, dtype=torch.float64)
+
+    def grads(f, order: int = 2):
+        m = m0.detach().clone().requires_grad_(True)
+        w = w0.clone().requires_grad_(True)
+        o = f(m)
+        (gm,) = torch.autograd.grad((o * w * o).sum(), m, create_graph=True)
+        out = torch.autograd.grad((gm ** 2).sum(), (m, w), create_graph=order > 2)
+        if order > 2:
+            out = torch.autograd.grad(out[0].pow(2).sum(), (m, w))
+        return out
+
+    for order in (2, 3):
+        for a, b in zip(grads(pairwise_features, order), grads(reference, order), strict=True):
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-9), (order, (a - b).abs().max())
 
 
 def test_a_retained_graph_gives_the_same_gradient_twice():

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from collapse_lab.trainer.config import RunConfig
-from collapse_lab.trainer.models import Discriminator
-from collapse_lab.trainer.objectives import OBJECTIVES, get_objective
-from collapse_lab.trainer.remedies import REMEDIES, DBatch, nn_entropy
+from collapse_lab.trainer.families.gan.config import RunConfig
+from collapse_lab.trainer.families.gan.models import Discriminator
+from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective
+from collapse_lab.trainer.families.gan.remedies import REMEDIES, DBatch, nn_entropy
 
 
 def s(v, grad=False):
@@ -20,7 +20,7 @@ def g_grad(name, f):
 
 
 def test_registry_matches_config_choices():
-    from collapse_lab.trainer.config import KNOBS
+    from collapse_lab.trainer.families.gan.config import KNOBS
 
     assert KNOBS["objective"].choices == tuple(OBJECTIVES)
     assert RunConfig().objective in OBJECTIVES

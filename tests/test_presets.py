@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from collapse_lab.trainer.config import ConfigError
-from collapse_lab.trainer.loop import Callbacks, train
-from collapse_lab.trainer.presets import (
+from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.families.gan.presets import (
     PRESETS,
     claim_text,
     describe,
@@ -20,6 +19,7 @@ from collapse_lab.trainer.presets import (
     meets_claim,
     preset_values,
 )
+from collapse_lab.trainer.loop import Callbacks, train
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from collapse_lab.trainer import sweep as sw
-from collapse_lab.trainer.config import ConfigError
+from collapse_lab.trainer.families.gan.config import ConfigError
 
 
 def _row(label, seed, **kw):
@@ -120,3 +120,15 @@ def test_packed_runs_give_the_rows_they_get_alone():
         assert row["hq_pct"] == pytest.approx(alone["hq_pct"], abs=0.2)
         assert row["effective_modes"] == pytest.approx(alone["effective_modes"], rel=1e-2)
         assert row["reverse_kl"] == pytest.approx(alone["reverse_kl"], abs=1e-2)
+
+
+def test_verdict_uses_two_standard_errors_or_ten_percent():
+    from collapse_lab.trainer.families.gan.paper_tables import published_range, verdict
+
+    assert published_range("6.3±0.5") == pytest.approx((5.3, 7.3))
+    assert published_range("99.3") == pytest.approx((89.37, 109.23))
+    cells = {"modes": "7.6", "HQ %": "35.6"}
+    assert verdict(cells, {"modes_captured": (6.9, 0.3), "hq_pct": (30.0, 1.0)}) == \
+        "modes meets, HQ % misses"  # 6.9 ≥ 6.84; 30.0 < 32.04
+    assert verdict(cells, {"modes_captured": (6.8, 0.3), "hq_pct": (39.1, 1.0)}) == \
+        "modes misses, HQ % meets"

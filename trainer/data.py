@@ -15,7 +15,7 @@ from typing import Any
 from collapse_lab.trainer import datasets as ds
 from collapse_lab.trainer.knobs import ConfigError
 
-DATA_KNOBS = ("dataset", "data", "clusters")  # what a dataset object depends on
+DATA_KNOBS = ("dataset", "data", "clusters", "data_scale")  # what a dataset object depends on
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,10 @@ def _csv(cfg: Any, data_dir: Path | None) -> ds.Dataset:
 
 
 DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
-    DatasetSpec("ring8", "8 Gaussians on a circle of radius 2 (std 0.02)",
-                lambda cfg, _: ds.ring8()),
-    DatasetSpec("grid25", "5×5 Gaussians with spacing 2 (std 0.05)", lambda cfg, _: ds.grid25()),
+    DatasetSpec("ring8", "8 Gaussians on a circle of radius 2 (std 0.02), both × data_scale",
+                lambda cfg, _: ds.ring8(cfg.data_scale)),
+    DatasetSpec("grid25", "5×5 Gaussians with spacing 2 (std 0.05), both × data_scale",
+                lambda cfg, _: ds.grid25(cfg.data_scale)),
     DatasetSpec("lines", "5 parallel line segments; each line is a mode",
                 lambda cfg, _: ds.Lines()),
     DatasetSpec("spiral", "an Archimedean spiral; 8 equal arc-length segments are its modes",
@@ -51,6 +52,9 @@ DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
     DatasetSpec("csv", "your own 2-D points (--data FILE.csv, or drawn on the dashboard): a "
                 "mode column, or else k-means clusters, gives the modes", _csv),
 )}
+
+
+SCALABLE = ("ring8", "grid25")  # the datasets `data_scale` applies to
 
 
 def make_dataset(cfg: Any, data_dir: Path | None = None) -> ds.Dataset:

@@ -118,17 +118,19 @@ class GaussianMixture(Dataset):
         return torch.cdist(x, self.centres)
 
 
-def ring8() -> GaussianMixture:
+def ring8(scale: float = 1.0) -> GaussianMixture:
+    """`scale` multiplies radius and std together (0.5: PacGAN's ring, radius 1, std 0.01)."""
     # endpoint excluded: linspace(0, 2π, 8) would put two centres on top of each other.
     ang = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
-    centres = 2.0 * torch.stack([torch.cos(ang), torch.sin(ang)], 1)
-    return GaussianMixture("ring8", centres, torch.full((8,), 0.02))
+    centres = 2.0 * scale * torch.stack([torch.cos(ang), torch.sin(ang)], 1)
+    return GaussianMixture("ring8", centres, torch.full((8,), 0.02 * scale))
 
 
-def grid25() -> GaussianMixture:
-    v = torch.arange(-4.0, 5.0, 2.0)
+def grid25(scale: float = 1.0) -> GaussianMixture:
+    """`scale` multiplies spacing and std together (1: PacGAN's grid, {-4,-2,0,2,4}², 0.05)."""
+    v = torch.arange(-4.0, 5.0, 2.0, dtype=torch.float64) * scale
     centres = torch.cartesian_prod(v, v)
-    return GaussianMixture("grid25", centres, torch.full((25,), 0.05))
+    return GaussianMixture("grid25", centres, torch.full((25,), 0.05 * scale))
 
 
 class Lines(Dataset):
@@ -323,7 +325,7 @@ def parse_points(lines: Iterable[str], name: str, max_points: int = 1_000_000
             raise ConfigError("data", f"{name} line {i}: values must be finite, got {s[:60]!r}")
         if width == 3:
             m = parts[2]
-            if not m.isdigit() or int(m) > MAX_MODE_LABEL:
+            if not (m.isascii() and m.isdigit()) or int(m) > MAX_MODE_LABEL:
                 raise ConfigError("data", f"{name} line {i}: mode must be an integer in [0, "
                                   f"{MAX_MODE_LABEL}], got {m[:20]!r}")
             labels.append(int(m))

@@ -1,8 +1,10 @@
 """A knob: one thing a user can set, with its type, default, range and help — and the checks.
 
 Knobs are declared where they belong (the run's data, networks, optimizer and schedule in
-trainer/config.py; a remedy's in its class in trainer/remedies.py; an objective's in its class in
-trainer/objectives.py) and assembled into one `RunConfig` by trainer/config.py. The CLI flags,
+trainer/families/gan/config.py; a remedy's in its class in trainer/families/gan/remedies.py; an
+objective's in its class in
+trainer/families/gan/objectives.py) and assembled into one `RunConfig` by
+trainer/families/gan/config.py. The CLI flags,
 `/api/options`, the API's request models and the dashboard's controls are generated from them.
 
 This module depends on nothing else in the project, so every module may import it.
@@ -39,10 +41,21 @@ class Knob:
     nullable: bool = False
     # the step's shape depends on it: runs that differ in it cannot share one stacked step
     structural: bool = False
+    # how people see it: `label` names its control ("G learning rate"); `short` names it in a
+    # legend, a chart marker or a title ("lr_g 2e-4, β1 0.5"). Unset: derived from the name.
+    label: str = ""
+    short: str = ""
+
+    @property
+    def words(self) -> str:
+        """The control's label: `label`, or the name in words ("tick every")."""
+        return self.label or self.name.replace("_", " ")
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able: name, type, default, help, group, live, nullable, and range or choices."""
-        d: dict[str, Any] = dict(name=self.name, type=self.type, default=self.default,
+        """JSON-able: name, label, short, type, default, help, group, live, nullable, and range
+        or choices."""
+        d: dict[str, Any] = dict(name=self.name, label=self.words, short=self.short or self.name,
+                                 type=self.type, default=self.default,
                                  help=self.help, group=self.group, live=self.live,
                                  nullable=self.nullable)
         if self.choices:

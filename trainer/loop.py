@@ -7,10 +7,11 @@ compare group, or the runs packed onto it), sweeps and the tests add runs with t
 `{"action": "pause"|"resume"|"stop"}`, `{"action": "step", "n": N, "part": "both"|"d"|"g"}`
 or `{"set": {knob: value, ...}}`.
 
-Which runs share an engine (trainer/engine.py): runs that agree on the step's shape
+Which runs share an engine (trainer/families/gan/engine.py): runs that agree on the step's shape
 (`config.stack_key`) and are training. A paused run trains in an engine of its own (so its
 single steps move it alone); a live change that alters the step's shape moves the run to
-another engine. Every move carries the run's whole state (trainer/state.py), so a run's series
+another engine. Every move carries the run's whole state (trainer/families/gan/state.py), so a
+run's series
 does not depend on the runs beside it.
 """
 
@@ -26,11 +27,11 @@ from typing import Any
 
 import torch
 
-from collapse_lab.trainer.config import ConfigError, make_config, stack_key
 from collapse_lab.trainer.data import DATA_KNOBS, make_dataset
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.engine import Engine, Restack
-from collapse_lab.trainer.state import RunState
+from collapse_lab.trainer.families.gan.config import ConfigError, make_config, stack_key
+from collapse_lab.trainer.families.gan.engine import Engine, Restack
+from collapse_lab.trainer.families.gan.state import RunState
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,10 @@ class Trainer:
             run.stop = True
         elif action == "pause" and not run.paused:
             self._set_paused(run, True)
-            emit(dict(type="state", state="paused", step=run.step))
+            ev = dict(type="state", state="paused", step=run.step)
+            if cmd.get("reason"):  # a pause the worker decided (e.g. a full disk) says why
+                ev["reason"] = str(cmd["reason"])
+            emit(ev)
         elif action == "resume" and run.paused:
             self._set_paused(run, False)
             emit(dict(type="state", state="running", step=run.step))
@@ -243,7 +247,7 @@ class Trainer:
             pass
         # the step's shape changes for this run alone: it moves to an engine of its own
         # (checked first on a copy, so a bad change leaves the run where it was)
-        from collapse_lab.trainer.config import validate_changes
+        from collapse_lab.trainer.families.gan.config import validate_changes
 
         validate_changes(run.cfg, changes, live=True)
         state = self._detach(run)

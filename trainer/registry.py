@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from collapse_lab.trainer import data, objectives, presets, stats
-from collapse_lab.trainer.config import knobs
-from collapse_lab.trainer.remedies import REMEDIES
+from collapse_lab.trainer import data, stats
+from collapse_lab.trainer.families.gan import objectives, presets
+from collapse_lab.trainer.families.gan.config import knobs
+from collapse_lab.trainer.families.gan.remedies import REMEDIES
 
 
 def options() -> dict[str, Any]:

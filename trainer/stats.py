@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from collapse_lab.trainer.remedies import PENALTIES
+from collapse_lab.trainer.families.gan.remedies import PENALTIES
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Stat:
     # previous tick, or the last update's value ("last")
     stage: str = ""
     integer: bool = False
+    # a short line in plain words for a person, under the metric's card on the dashboard
+    hint: str = ""
 
 
 TICK = (
@@ -51,12 +53,15 @@ METRICS = (
     Stat("modes_captured", "modes captured", "metric", "modes nearest to ≥ 1 high-quality "
          "sample (VEEGAN, PacGAN)", integer=True),
     Stat("modes_covered", "modes covered", "metric", "modes holding ≥ a quarter of the fair "
-         "share of samples", integer=True),
-    Stat("hq_fraction", "high quality", "metric", "share of samples within 3 std of a mode"),
+         "share of samples", integer=True, hint="modes it really draws"),
+    Stat("hq_fraction", "high quality", "metric", "share of samples within 3 std of a mode",
+         hint="samples on a mode"),
     Stat("effective_modes", "effective modes", "metric", "exp(entropy) of the nearest-mode "
-         "histogram"),
-    Stat("reverse_kl", "reverse KL", "metric", "KL(generated ‖ data) over modes"),
-    Stat("hopping", "hopping", "metric", "total variation between consecutive occupancies"),
+         "histogram", hint="1 = a single blob"),
+    Stat("reverse_kl", "reverse KL", "metric", "KL(generated ‖ data) over modes",
+         hint="0 = shares as in the data"),
+    Stat("hopping", "hopping", "metric", "total variation between consecutive occupancies",
+         hint="1 = jumped elsewhere"),
 )
 SCALARS = TICK + STEP + METRICS
 SCALAR_NAMES = tuple(s.name for s in SCALARS)
@@ -65,8 +70,8 @@ METRIC_NAMES = tuple(s.name for s in METRICS)
 
 
 def describe() -> list[dict[str, Any]]:
-    return [dict(name=s.name, label=s.label, kind=s.kind, help=s.help, integer=s.integer)
-            for s in SCALARS]
+    return [dict(name=s.name, label=s.label, kind=s.kind, help=s.help, integer=s.integer,
+                 hint=s.hint) for s in SCALARS]
 
 
 class StepStats:

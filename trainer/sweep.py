@@ -2,7 +2,8 @@
 
 A sweep starts from a preset, varies knobs over a cartesian product (`--vary objective=nsgan,wgan-gp
 --vary minibatch_disc=0,1`) and runs every config on every seed. Runs that share the shape of the
-step train in packs of up to `pack` as one stacked engine (trainer/engine.py), one process with
+step train in packs of up to `pack` as one stacked engine (trainer/families/gan/engine.py), one
+process with
 one torch thread per pack, N processes on N cores — or as Ray tasks over a cluster. Every run
 has its own random stream, so a row depends only on its config and seed, whatever pack it
 trained in (the same numbers on every re-run). The table gives mean ± standard error over seeds
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collapse_lab.trainer.config import ConfigError, coerce
+from collapse_lab.trainer.families.gan.config import ConfigError, coerce
 from collapse_lab.trainer.metrics import mean_se
 
 # the table's columns: (key in a result row, header, scale for printing, decimals)
@@ -63,6 +64,7 @@ class Summary:
     label: str
     n: int
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (mean, s.e.)
+    steps: str = ""  # the runs' step count(s), e.g. "2000" or "1000/2000"
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -132,7 +134,7 @@ def jobs_for(configs: Sequence[tuple[str, str | None, dict[str, Any]]], seeds: S
 
 # ---------------------------------------------------------------------------- one run
 def _config(job: Job) -> Any:
-    from collapse_lab.trainer.presets import from_preset
+    from collapse_lab.trainer.families.gan.presets import from_preset
 
     # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
     values = dict(job.overrides, seed=job.seed, steps=job.steps, tick_every=job.tick_every,
@@ -143,7 +145,7 @@ def _config(job: Job) -> Any:
 def run_pack(jobs: Sequence[Job]) -> list[dict[str, Any]]:
     """Train jobs together to the end (those that share a step's shape as one stacked engine);
     one flat row (CSV_COLUMNS) per job, in order. A job's row is the one it gets alone: every
-    run has its own random stream (trainer/engine.py)."""
+    run has its own random stream (trainer/families/gan/engine.py)."""
     import torch
 
     from collapse_lab.trainer.loop import Callbacks, Trainer
@@ -197,7 +199,7 @@ def run_job(job: Job) -> dict[str, Any]:
 def packs(jobs: Sequence[Job], size: int) -> list[list[int]]:
     """Job indices in packs of at most `size` that share a step's shape (config.stack_key),
     in job order within each pack."""
-    from collapse_lab.trainer.config import stack_key
+    from collapse_lab.trainer.families.gan.config import stack_key
 
     by_key: dict[tuple, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -267,7 +269,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[Summary]:
         by.setdefault(r["label"], []).append(r)
     out = []
     for label, rs in by.items():
-        s = Summary(label, len(rs))
+        s = Summary(label, len(rs), steps="/".join(
+            str(x) for x in sorted({int(r["steps"]) for r in rs if "steps" in r})))
         for key, *_ in COLUMNS:
             s.stats[key] = mean_se([float(r[key]) for r in rs])
         out.append(s)
@@ -282,12 +285,14 @@ def fmt_pm(m: float, se: float, decimals: int) -> str:
 
 def format_table(summaries: Sequence[Summary], title: str = "",
                  published: dict[str, dict[str, str]] | None = None,
-                 published_name: str = "published") -> str:
-    """A fixed-width table; `published[label]` adds the paper's figures for that row."""
-    head = ["config", "n"] + [h for _, h, *_ in COLUMNS]
+                 published_name: str = "published",
+                 verdicts: dict[str, str] | None = None) -> str:
+    """A fixed-width table; `published[label]` adds the paper's figures for that row and
+    `verdicts[label]` whether ours falls within them."""
+    head = ["config", "n", "steps"] + [h for _, h, *_ in COLUMNS]
     body = []
     for s in summaries:
-        row = [s.label, str(s.n)]
+        row = [s.label, str(s.n), s.steps or "—"]
         for key, _, scale, dec in COLUMNS:
             m, se = s.stats[key]
             row.append(fmt_pm(m * scale, se * scale, dec))
@@ -297,6 +302,10 @@ def format_table(summaries: Sequence[Summary], title: str = "",
         for row, s in zip(body, summaries, strict=True):
             p = published.get(s.label)
             row.append(", ".join(f"{k} {v}" for k, v in p.items()) if p else "—")
+    if verdicts is not None:
+        head.append("verdict")
+        for row, s in zip(body, summaries, strict=True):
+            row.append(verdicts.get(s.label, "—"))
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = [title] if title else []
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))

@@ -5,11 +5,15 @@ import { api, ApiError } from "./api.js";
 import { Classroom } from "./classroom.js";
 import { DrawPanel } from "./draw.js";
 import { LessonView } from "./lesson_view.js";
-import { buildControls } from "./controls.js";
+import { buildControls, settleKeys } from "./controls.js";
 import { el } from "./dom.js";
 import { CompareView, compareVariants } from "./compare.js";
 import { recipe, remedies, setRemedies } from "./remedies.js";
+import { isTracked, TrackedPanel } from "./tracked.js";
 import { HistoryView, queueText } from "./history.js";
+import { setKnobText } from "./knob_text.js";
+import { installTypeToggle } from "./room.js";
+import { Welcome } from "./welcome.js";
 import { dashboardPNG } from "./snapshot.js";
 import { curvePerf, setMetricChoices } from "./charts.js";
 import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
@@ -101,6 +105,7 @@ function setConnection(s) {
 function setRunUI(run) {
   const st = run ? run.status : null;
   const active = run && ACTIVE.has(st);
+  const tracked = isTracked(run); // steps from the user's own loop: its own knobs, no pause
   const interrupted = st === "interrupted"; // the server died while it trained: it can go on
   for (const [id, off] of Object.entries(runButtonsDisabled(run))) $(id).disabled = off;
   $("pause").textContent = st === "paused" || interrupted ? "Resume" : "Pause";
@@ -109,13 +114,21 @@ function setRunUI(run) {
     : "Pause or resume (space)";
   $("clone").disabled = !run;
   if (app.options) fillCloneChoices(run);
+  $("reset").disabled = !run || st === "stopping";
   $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
+  $("view-live").dataset.empty = run ? "0" : "1"; // no run: the panels say what they will show
   renderTitle();
+  if (app.tracked) app.tracked.show(run);
   // while a run is active, non-live knobs describe the *next* run; say so
-  $("steer-hint").textContent = active
+  $("steer-hint").textContent = tracked
+    ? "The settings below are for a new run of Collapse Lab's own; this run's knobs are in its panel."
+    : active
     ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
-    : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
-  if (app.controls) app.controls.setEditable((k) => !active || k.live);
+    : run ? "A recorded run: the Replay slider under the charts shows any step of it. Reset trains these settings again from step 0."
+      : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
+  $("m-status").title = $("m-status").textContent;
+  // a tracked run's knobs are its own panel's: the settings here describe the next run
+  if (app.controls) app.controls.setEditable((k) => !active || tracked || k.live);
   updateApplyPreset();
   if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
   if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
@@ -159,7 +172,8 @@ function renderTitle() {
   const run = app.live && app.live.run;
   if (!run) return;
   b.textContent = `run ${run.id}`;
-  title.append(b, ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${run.status}`);
+  title.append(b, isTracked(run) ? ` · ${recipe(run.config)} · ${run.status}`
+    : ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${run.status}`);
 }
 
 /** A comparison on screen: the sidebar shows its shared settings, the form steps aside. */
@@ -188,7 +202,8 @@ function onKnob(name, value, final) {
   if (!final) return;
   const run = app.live.run;
   const knob = app.knobs.get(name);
-  if (run && ACTIVE.has(run.status) && run.status !== "stopping" && app.state.view === "live" && knob.live) {
+  if (run && ACTIVE.has(run.status) && run.status !== "stopping" && app.state.view === "live" && knob.live
+      && !isTracked(run)) {
     const row = document.querySelector(`[data-knob="${CSS.escape(name)}"]`);
     row.classList.add("changed");
     let changes = { [name]: value };
@@ -212,7 +227,12 @@ function onKnob(name, value, final) {
 
 function syncStateFromControls() {
   const base = baseConfig(app.options.knobs, app.options.presets, app.state.preset);
-  app.state.config = configDiff(app.controls.get(), base);
+  const cfg = app.controls.get();
+  // the tick rate slow motion set is the pace's, not a setting: a link (and a run started from
+  // it) keeps the tick rate from before, and slows down again by its speed (pacedBody)
+  if (cfg.speed > 0 && app.pace.restore !== null) cfg.tick_every = app.pace.restore;
+  else if (cfg.speed > 0 && cfg.tick_every === pacedTickEvery(cfg.speed, base.tick_every)) cfg.tick_every = base.tick_every;
+  app.state.config = configDiff(cfg, base);
   writeHash();
 }
 
@@ -251,6 +271,7 @@ async function startRun() {
   $("start").disabled = true;
   try {
     const run = await api.start(pacedBody(startBody(app.state, app.options.knobs, app.options.presets)));
+    if (app.welcome) app.welcome.dismiss();
     app.state.view = "live";
     app.state.run = run.id;
     app.state.replay = null;
@@ -261,6 +282,39 @@ async function startRun() {
     showError(e);
   } finally {
     $("start").disabled = false;
+  }
+}
+
+/**
+ * Reset: the run shown again from step 0, with the same settings (those in force now, live
+ * changes included) and the same seed; the old run is stopped (it stays in History).
+ */
+async function resetRun() {
+  const run = app.live.run;
+  if (!run) return;
+  loadConfigIntoControls(run.config);
+  syncStateFromControls();
+  if (!settingsValid()) return;
+  $("reset").disabled = true;
+  try {
+    if (ACTIVE.has(run.status) && run.status !== "stopping") {
+      try {
+        await api.control(run.id, { action: "stop" });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 409)) throw e; // 409: it had ended already
+      }
+    }
+    const fresh = await api.start(pacedBody(startBody(app.state, app.options.knobs, app.options.presets)));
+    app.state.view = "live";
+    app.state.run = fresh.id;
+    app.state.replay = null;
+    showView();
+    await openRun(fresh);
+    toast(`Reset: run ${fresh.id} starts from step 0 with the same settings and seed (run ${run.id} stopped, in History).`, 6000);
+  } catch (e) {
+    showError(e);
+  } finally {
+    $("reset").disabled = !app.live.run;
   }
 }
 
@@ -281,7 +335,7 @@ async function openRun(runOrId, replayStep = null) {
     }
   }
   app.state.run = run.id;
-  if (!app.state.preset) {
+  if (!app.state.preset && !isTracked(run)) {
     // a link to a run names no preset: the one it started as, for its lesson text
     const p = presetOf(app.options.knobs, app.options.presets,
       (run.provenance && run.provenance.config_at_start) || run.config);
@@ -293,7 +347,7 @@ async function openRun(runOrId, replayStep = null) {
   }
   writeHash();
   banner(null);
-  loadConfigIntoControls(run.config);
+  if (!isTracked(run)) loadConfigIntoControls(run.config);
   setRunUI(run);
   await app.live.open(run, replayStep);
 }
@@ -305,6 +359,7 @@ async function control(action, part = "both") {
   try {
     await api.control(run.id, action === "step" ? { action, n: 1, part } : { action });
     if (action === "resume" && run.status === "interrupted") await openRun(run.id);
+    if (action === "step") stepSign(part);
   } catch (e) {
     showError(e);
   }
@@ -357,6 +412,22 @@ function cloneBody(run, choice) {
   const own = {};
   for (const k of Object.keys(differ)) own[k] = base[k];
   return { base, variants: [own, differ], label: `${started ? started.name : "this run"} vs ${name}` };
+}
+
+const STEP_SIGNS = {
+  d: "One D update: D's landscape (the heatmap) moved; the points did not.",
+  g: "One G update: the points moved; D's landscape did not.",
+  both: "One step: D's update, then G's.",
+};
+
+/** A single step shows itself: the samples panel flashes, and a line says what moved. */
+function stepSign(part) {
+  const panel = $("samples-panel");
+  panel.dataset.stepped = part;
+  panel.classList.remove("stepped");
+  void panel.offsetWidth; // restart the flash
+  panel.classList.add("stepped");
+  toast(STEP_SIGNS[part] || STEP_SIGNS.both, 2500);
 }
 
 async function cloneCompare() {
@@ -590,21 +661,36 @@ function showPresetHelp() {
 }
 
 async function boot() {
+  const firstHash = location.hash; // a plain address is a first visit's (the welcome)
+  installTypeToggle($("type-size"), () => {
+    app.live.charts.retype();
+    requestAnimationFrame(() => app.live.charts.resize());
+    if (app.compare.cards.size) app.compare.plot();
+  });
   setConnection({ state: "connecting" });
   app.options = await loadOptions();
   setRemedies(app.options.remedies);
+  setKnobText(app.options.knobs); // knob labels and short names, from the registry
   setConnection({ state: "idle" });
   banner(null);
   app.knobs = knobIndex(app.options.knobs);
   app.controls = buildControls($("controls"), app.options, onKnob, {
     placed: { steps: $("run-length"), speed: $("speed-row") },
-    factories: { speed: (knob, cb) => speedWidget(knob, cb, el) },
+    factories: { speed: (knob, cb) => speedWidget(knob, cb, el, settleKeys) },
     zeroText: { steps: "until stopped" },
   });
   for (const m of setMetricChoices(app.options.stats)) {
     const o = new Option(m.label, m.key);
     o.title = m.help;
     $("metric").append(o);
+  }
+  // each metric card's words from the registry: a plain hint under it, the definition on hover
+  for (const card of document.querySelectorAll(".card[data-stat]")) {
+    const st = (app.options.stats || []).find((x) => x.name === card.dataset.stat);
+    if (!st) continue;
+    card.querySelector(".card-hint").textContent = st.hint || "";
+    card.dataset.help = `${st.label}: ${st.help}`;
+    card.title = card.dataset.help;
   }
   for (const p of app.options.presets) {
     const o = new Option(p.name, p.name);
@@ -614,10 +700,11 @@ async function boot() {
   fillCloneChoices(null);
   compareChoices();
 
+  app.tracked = new TrackedPanel($("tracked-panel"), { error: showError, toast });
   app.live = new LiveView({
     status: (run) => setRunUI(run),
     config: (cfg, ev) => {
-      loadConfigIntoControls(cfg);
+      if (!isTracked(app.live.run)) loadConfigIntoControls(cfg);
       setRunUI(app.live.run);
       toast(`Changed at step ${ev.step}: ${describeChanges(ev.changes)}`);
     },
@@ -632,6 +719,7 @@ async function boot() {
     },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
+    family: (run) => (app.options.families || []).find((f) => f.name === ((run.config && run.config.family) || "gan")) || null,
     claim: (run) => {
       const { knobs, presets } = app.options;
       const started = presetOf(knobs, presets,
@@ -662,9 +750,10 @@ async function boot() {
   $("step-d").addEventListener("click", () => control("step", "d"));
   $("step-g").addEventListener("click", () => control("step", "g"));
   $("stop").addEventListener("click", () => control("stop"));
+  $("reset").addEventListener("click", resetRun);
   // a mouse click leaves no focus on a run button, so space pauses/resumes (and does not press
   // the clicked button again); keyboard use keeps focus where it is
-  for (const id of ["start", "pause", "stop", "step", "step-d", "step-g"]) {
+  for (const id of ["start", "pause", "reset", "stop", "step", "step-d", "step-g"]) {
     $(id).addEventListener("click", (e) => { if (e.detail > 0) e.currentTarget.blur(); });
   }
   $("clone").addEventListener("click", cloneCompare);
@@ -764,6 +853,16 @@ async function boot() {
   await applyState();
   writeHash();
   await app.classroom.ready();
+  app.welcome = new Welcome({
+    lessons: () => app.lessons.teacher,
+    openLessons: () => app.lessons.togglePicker(),
+    usePreset: (name) => {
+      $("preset").value = name;
+      $("preset").dispatchEvent(new Event("change"));
+      $("start").focus();
+    },
+  });
+  if (!app.state.run) app.welcome.maybeShow(app.classroom.powers(), firstHash);
   document.body.dataset.ready = "1";
 }
 

@@ -11,8 +11,9 @@
 // losses to a line; what is left off the scale is said in a note on the chart.
 
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
+import { typeScale } from "./room.js";
 import {
-  LOSS_TRACES, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
+  familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
   labelRows, markerLayout, robustRange,
 } from "./series.js";
 
@@ -36,14 +37,21 @@ const MAX_POINTS = 4000; // per curve; older points scroll out
 const MARGIN = { l: 46, r: 10, t: 26, b: 34 };
 const MARGIN_Y2 = { ...MARGIN, r: 48 };
 
+/** Plotly's font and legend sizes at the page's type scale (room.js: a projector's larger type). */
+export function typeFonts() {
+  const k = typeScale();
+  return { font: { ...FONT, size: Math.round(11 * k) }, legend: Math.round(10 * k) };
+}
+
 function baseLayout(extra = {}) {
+  const f = typeFonts();
   return {
-    font: FONT,
+    font: f.font,
     margin: MARGIN,
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "#ffffff",
     showlegend: true,
-    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 10 } },
+    legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: f.legend } },
     xaxis: { title: { text: "step", standoff: 2 }, gridcolor: "#eceef3", zeroline: false },
     yaxis: { gridcolor: "#eceef3", zeroline: false },
     uirevision: "keep", // zoom survives updates
@@ -74,7 +82,11 @@ export class RunCharts {
     this.markers = [];
     this.cursor = null;
     this.lastOcc = null;
-    this.lossVisible = new Set(["loss_d", "loss_g"]);
+    this.family = null; // the run's family (/api/options' `families`): what the first chart draws
+    const fam = familyTraces(this.family);
+    this.lossTraces = fam.traces;
+    this.lossTerms = new Set(fam.terms);
+    this.lossVisible = new Set(fam.traces.map((t) => t.key).filter((k) => !this.lossTerms.has(k)));
     this.metric = metricChoice(DEFAULT_METRIC);
     this.vals = {}; // key -> recent values (the robust ranges' input)
     this.steps = [0, 0]; // first and last step on the curves
@@ -92,7 +104,10 @@ export class RunCharts {
     this.k = dataset ? dataset.num_modes : 0;
     this.markers = markers;
     this.pending = { loss: [], modes: [] };
-    this.lossVisible = new Set(["loss_d", "loss_g"]);
+    const fam = familyTraces(this.family);
+    this.lossTraces = fam.traces;
+    this.lossTerms = new Set(fam.terms);
+    this.lossVisible = new Set(fam.traces.map((t) => t.key).filter((k) => !this.lossTerms.has(k)));
     this.vals = {};
     this.steps = ticks.length ? [ticks[0].step, ticks[ticks.length - 1].step] : [0, 0];
     this.stepSeen = ticks.length > 0;
@@ -101,13 +116,13 @@ export class RunCharts {
     for (const t of ticks) { this.noteTerms(t); this.keep(t); }
     const col = (key) => ({ x: ticks.map((t) => t.step), y: ticks.map((t) => finiteOrNull(t[key])) });
 
-    const lossTraces = LOSS_TRACES.map((tr) => ({
+    const lossTraces = this.lossTraces.map((tr) => ({
       type: "scatter", mode: "lines", name: tr.label, line: { color: tr.color, width: 1.6 },
       visible: this.lossVisible.has(tr.key) ? true : "legendonly", ...col(tr.key),
     }));
     const lossLay = this.axesLayout("loss");
     P.react(this.els.loss, lossTraces, baseLayout({
-      yaxis: { title: { text: "loss", standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
+      yaxis: { title: { text: fam.title, standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
         ...(lossLay["yaxis.range"] ? { range: lossLay["yaxis.range"] } : {}) },
       shapes: lossLay.shapes, annotations: lossLay.annotations,
     }), PLOT_CONFIG);
@@ -169,7 +184,7 @@ export class RunCharts {
   }
 
   /** Keep a tick's values of `keys` for the robust ranges (default: every charted key). */
-  keep(t, keys = [...LOSS_TRACES.map((x) => x.key), this.metric.key]) {
+  keep(t, keys = [...this.lossTraces.map((x) => x.key), this.metric.key]) {
     for (const key of keys) {
       const v = finiteOrNull(t[key]);
       if (v === null) continue;
@@ -247,8 +262,8 @@ export class RunCharts {
   }
 
   noteTerms(t) {
-    for (const key of ["term_gp", "term_r1", "term_entropy"]) {
-      if (typeof t[key] === "number" && t[key] !== 0) this.lossVisible.add(key);
+    for (const key of this.lossTerms) {
+      if (Number.isFinite(t[key]) && t[key] !== 0) this.lossVisible.add(key);
     }
   }
 
@@ -276,7 +291,7 @@ export class RunCharts {
     this.pending[which] = [];
     const P = Plotly();
     const t0 = performance.now();
-    const keys = which === "loss" ? LOSS_TRACES.map((t) => t.key) : [...MODE_TRACES.map((t) => t.key), this.metric.key];
+    const keys = which === "loss" ? this.lossTraces.map((t) => t.key) : [...MODE_TRACES.map((t) => t.key), this.metric.key];
     for (const t of ticks) this.keep(t, which === "loss" ? keys : [this.metric.key]);
     const xs = ticks.map((t) => t.step);
     const update = { x: keys.map(() => xs), y: keys.map((key) => ticks.map((t) => finiteOrNull(t[key]))) };
@@ -286,7 +301,7 @@ export class RunCharts {
       for (const t of ticks) this.noteTerms(t);
       if (this.lossVisible.size !== before) {
         // a remedy term became non-zero (e.g. WGAN-GP switched on): show its curve
-        P.restyle(this.els.loss, { visible: LOSS_TRACES.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
+        P.restyle(this.els.loss, { visible: this.lossTraces.map((tr) => (this.lossVisible.has(tr.key) ? true : "legendonly")) });
       }
     }
     this.relayoutAxes(which);
@@ -343,6 +358,13 @@ export class RunCharts {
     this.relayoutAxes("loss");
     this.relayoutAxes("modes");
     this.heat.draw();
+  }
+
+  /** The type scale changed (room.js): the curves take its font sizes. */
+  retype() {
+    if (!this.ready) return;
+    const f = typeFonts();
+    for (const el of [this.els.loss, this.els.modes]) Plotly().relayout(el, { font: f.font, "legend.font.size": f.legend });
   }
 
   resize() {

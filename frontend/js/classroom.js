@@ -104,7 +104,13 @@ export class Classroom {
     this.seesBox = el("div", { class: "class-sees", id: "class-sees", hidden: true, role: "status" }, this.seesText, this.showBtn);
     bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.seesBox, this.followBox, this.audienceEl, this.classBtn), $("conn"));
     this.note = el("p", { class: "role-note", id: "role-note", hidden: true });
-    document.querySelector(".sidebar").prepend(this.note);
+    this.nameInput = el("input", { type: "text", id: "student-name", maxlength: 32, autocomplete: "nickname", placeholder: "your name", "aria-label": "your name for the class" });
+    const join = el("button", { type: "submit", class: "small", text: "Join" });
+    this.nameBox = el("form", { class: "name-box", id: "name-box", hidden: true },
+      el("label", { for: "student-name", text: "Your name for the class " }), this.nameInput, " ", join);
+    this.nameBox.addEventListener("submit", (e) => { e.preventDefault(); this.giveName(); });
+    this.nameShown = el("p", { class: "hint", id: "student-named", hidden: true });
+    document.querySelector(".sidebar").prepend(this.note, this.nameBox, this.nameShown);
   }
 
   render() {
@@ -114,6 +120,11 @@ export class Classroom {
     this.badge.hidden = !label;
     this.badge.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
     this.followBox.hidden = p.teacher || p.role === "local";
+    const s = this.session || {};
+    const student = s.role === "viewer" && s.owner === "student";
+    this.nameBox.hidden = !student || Boolean(s.name);
+    this.nameShown.hidden = !student || !s.name;
+    this.nameShown.textContent = s.name ? `The class sees you as ${s.name}.` : "";
     this.classBtn.hidden = !p.teacher;
     this.audienceEl.hidden = !p.teacher;
     this.seesBox.hidden = !p.teacher;
@@ -142,6 +153,19 @@ export class Classroom {
     return presentedOf(this.app.state, this.lessons ? this.lessons.presented() : null);
   }
 
+  async giveName() {
+    const name = this.nameInput.value.trim();
+    if (!name) return;
+    try {
+      const r = await classApi.name(name);
+      this.session.name = r.name;
+      this.render();
+      this.h.toast(`The class sees you as ${r.name}.`);
+    } catch (e) {
+      this.h.showError(e);
+    }
+  }
+
   renderFollow() {
     const on = this.follow.following;
     this.followBox.dataset.following = on ? "1" : "0";
@@ -163,6 +187,11 @@ export class Classroom {
       show(id, p.steer);
       $(id).disabled = !p.steer || off;
     }
+    // Reset stops the run shown and starts it again: it takes both powers
+    show("reset", p.start && p.steer);
+    $("reset").disabled = !(p.start && p.steer) || !run || run.status === "stopping";
+    // the single-step row is for whoever steers; a watch-only page has no empty "Paused:" row
+    document.querySelector(".step-row").hidden = !p.steer;
     document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
     document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
     document.querySelector(".clone-row").hidden = !p.compare;
@@ -179,7 +208,7 @@ export class Classroom {
     this.note.textContent = hint;
     this.note.hidden = !hint;
     this.note.dataset.kind = p.watchOnly ? "watch" : "student";
-    if (p.watchOnly) $("steer-hint").textContent = "The teacher's run: its settings are shown as they are in force.";
+    if (p.watchOnly) $("steer-hint").textContent = run ? "The teacher's run: its settings are shown as they are in force." : "The teacher starts the runs: they appear here.";
     if (this.draw) this.draw.gate(p);
   }
 
@@ -243,6 +272,10 @@ export class Classroom {
       Object.assign(this.session, m.settings);
       this.render();
       if (this.panel && !this.panel.hidden) this.fillPanel();
+    } else if (m.type === "names") {
+      // a student named themselves, or the teacher removed a name: this page's may have changed
+      this.loadSession();
+      if (this.panel && !this.panel.hidden) this.listStudentRuns();
     } else if (m.type === "session") {
       // the token changed: ask again who this page is (an old teacher session is over)
       this.loadSession().then(() => { if (this.ws) this.ws.close(); });
@@ -310,6 +343,7 @@ export class Classroom {
     } else if (reopen || (state.replay !== null && state.run && app.live.runId === state.run && !app.live.replay)) {
       await this.h.applyState();
     }
+    if (this.lessons) this.lessons.reveal(); // the step's panels, now that its view is open
   }
 
   detach() {
@@ -359,6 +393,10 @@ export class Classroom {
     allow.addEventListener("change", () => this.saveSettings({ students_may_run: allow.checked }));
     const cap = el("input", { type: "number", id: "class-cap", min: 1, max: 10, step: 1 });
     cap.addEventListener("change", () => this.saveSettings({ student_cap: Number(cap.value) }));
+    const signout = el("button", { type: "button", class: "small", id: "class-signout", text: "Sign out" });
+    signout.title = "End this browser's teacher session (the teacher link signs in again)";
+    signout.addEventListener("click", () => this.signout());
+    this.studentList = el("ul", { class: "class-students", id: "class-students-list" });
     const rotate = el("button", { type: "button", class: "small danger", id: "class-rotate", text: "New teacher token" });
     rotate.title = "Every old teacher link and teacher session stops working; this browser stays the teacher; the new link is printed where the server runs";
     rotate.addEventListener("click", () => this.rotate());
@@ -376,10 +414,11 @@ export class Classroom {
         el("label", { class: "class-setting" }, allow, " Students may start and steer their own runs"),
         el("label", { class: "class-setting" }, "At most ", cap, " active runs per student"),
         this.runList),
+      el("section", {}, el("h3", { text: "Students" }), this.studentList),
       el("section", {}, el("h3", { text: "Runs on the server" }), this.activeLine,
         el("div", { class: "class-stop" }, stopStudents, " ", stopAll)),
       el("section", {}, el("h3", { text: "Teacher token" }),
-        el("p", { class: "hint", text: "If the teacher link was shared by mistake, make a new token: old links stop working." }), rotate));
+        el("p", { class: "hint", text: "If the teacher link was shared by mistake, make a new token: old links stop working." }), rotate, " ", signout));
     document.body.append(this.panel);
   }
 
@@ -408,6 +447,37 @@ export class Classroom {
     } catch (e) {
       this.h.showError(e);
       this.fillPanel();
+    }
+  }
+
+  async signout() {
+    try {
+      await classApi.signout();
+    } catch (e) {
+      if (e.status !== 403) this.h.showError(e); // 403: the session had already ended
+    }
+    if (this.panel && !this.panel.hidden) this.togglePanel();
+    await this.loadSession();
+    if (this.ws) this.ws.close(); // the class channel greets this page again, as a viewer
+  }
+
+  async listStudents() {
+    let students;
+    try {
+      students = await classApi.students();
+    } catch {
+      return;
+    }
+    this.studentList.replaceChildren();
+    if (!students.length) this.studentList.append(el("li", { class: "hint", text: "No student has given a name yet." }));
+    for (const s of students) {
+      const remove = el("button", { type: "button", class: "small ghost danger", text: "Remove name" });
+      remove.title = "The student is asked for another name";
+      remove.addEventListener("click", async () => {
+        try { await classApi.removeName(s.handle); this.listStudents(); } catch (e) { this.h.showError(e); }
+      });
+      const runs = s.active_runs ? ` · ${s.active_runs} active run${s.active_runs === 1 ? "" : "s"}` : "";
+      this.studentList.append(el("li", { "data-student": s.handle }, el("span", { class: "student-name", text: s.name }), runs, " ", remove));
     }
   }
 
@@ -440,6 +510,7 @@ export class Classroom {
 
   async listStudentRuns() {
     if (!this.panel || this.panel.hidden) return;
+    this.listStudents();
     let runs;
     try {
       const all = (await api.runs()).runs;
@@ -448,7 +519,7 @@ export class Classroom {
       this.activeLine.textContent = active.length
         ? `${active.length} run${active.length === 1 ? "" : "s"} training or waiting${queued ? ` (${queued} queued)` : ""}.`
         : "Nothing is training.";
-      runs = all.filter((r) => r.owner && r.owner.startsWith("student:"));
+      runs = all.filter((r) => r.owner === "student");
     } catch {
       return;
     }
@@ -465,7 +536,7 @@ export class Classroom {
       const badge = el("span", { class: "badge", text: r.status });
       badge.dataset.status = r.status;
       const queue = queueText(r);
-      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` student ${r.owner.slice(8, 12)} · ${r.config.dataset} · ${r.config.objective} `, badge, queue ? ` ${queue} ` : " ", open, " ", stop));
+      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` ${r.owner_name || "a student without a name"} · ${r.config.dataset} · ${r.config.objective} `, badge, queue ? ` ${queue} ` : " ", open, " ", stop));
     }
   }
 }

@@ -4,8 +4,9 @@
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { recipe, remedyOn } from "./remedies.js";
-import { PLOT_CONFIG } from "./charts.js";
+import { differingKnobs, knobsText } from "./knob_text.js";
+import { recipe, remedies, remedyOn } from "./remedies.js";
+import { PLOT_CONFIG, typeFonts } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
 import { SamplesChart } from "./samples_chart.js";
@@ -22,6 +23,19 @@ export function compareVariants(objectives, remedies, baseObjective) {
   const out = objectives.map((o) => ({ objective: o }));
   for (const r of remedies) out.push({ objective: baseObjective, ...remedyOn(r) });
   return out;
+}
+
+/**
+ * Titles of runs shown side by side (pure): each run's recipe, and the knobs that differ between
+ * the runs besides those the recipe names, by their short names from the registry.
+ */
+export function compareTitles(configs) {
+  const inRecipe = new Set(["objective", ...remedies().map((r) => r.knobs[0])]);
+  const names = differingKnobs(configs, inRecipe);
+  return configs.map((c) => {
+    const base = recipe(c);
+    return names.length ? `${base} · ${knobsText(c, names)}` : base;
+  });
 }
 
 export class CompareView {
@@ -42,20 +56,45 @@ export class CompareView {
   show(runs, group = null) {
     this.close();
     this.group = group;
+    this.titles = compareTitles(runs.map((r) => r.config));
     const grid = $("compare-grid");
     grid.replaceChildren();
     runs.forEach((run, i) => this.addCard(run, i));
     this.plot();
     this.timer = setInterval(() => this.flushCurves(), 1000);
+    this.loadHistory();
+  }
+
+  /**
+   * The curves from each run's first tick, not from the moment this page joined: each run's
+   * recorded ticks (GET /api/runs/{id}/history) go before those the socket brought meanwhile,
+   * and the curves are drawn again once. A page that shows the grid again (a role that changed,
+   * a follower back from exploring) keeps the whole history.
+   */
+  async loadHistory() {
+    const cards = [...this.cards.values()];
+    const got = await Promise.all(cards.map((c) => api.history(c.run.id).catch(() => null)));
+    if (cards.some((c) => this.cards.get(c.run.id) !== c)) return; // the grid changed meanwhile
+    let any = false;
+    cards.forEach((c, j) => {
+      const h = got[j];
+      if (!h || !h.ticks.length) return;
+      const log = new TickLog();
+      for (const t of h.ticks) log.push(t);
+      for (const t of c.log.ticks) if (!log.last || t.step > log.last.step) log.push(t);
+      c.log = log;
+      any = true;
+    });
+    if (any) this.plot();
   }
 
   addCard(run, i) {
     const color = PALETTE[i % PALETTE.length];
     const card = el("article", { class: "cmp-card" });
     card.dataset.run = run.id;
-    // the recipe reads as a person would say it ("nsgan + minibatch_disc"); the variant's own
-    // label (what differs, knob=value) goes in the tooltip
-    const title = recipe(run.config);
+    // the recipe as a person would say it ("nsgan + minibatch_disc"), then whatever else differs
+    // between the runs shown ("nsgan · lr_g 2e-4, β1 0.9"): no two cards read the same
+    const title = this.titles[i];
     card.setAttribute("aria-label", `run ${run.id}: ${title}`);
     const head = el("header");
     const name = el("b", { text: title });
@@ -177,13 +216,14 @@ export class CompareView {
 
   plot() {
     const traces = (key) => [...this.cards.values()].map((c) => ({
-      type: "scatter", mode: "lines", name: recipe(c.run.config), line: { color: c.color, width: 1.6 },
+      type: "scatter", mode: "lines", name: this.titles[c.i], line: { color: c.color, width: 1.6 },
       x: c.log.ticks.map((t) => t.step), y: c.log.ticks.map((t) => finiteOrNull(t[key])),
     }));
     const k = Math.max(0, ...[...this.cards.values()].map((c) => c.k));
+    const f = typeFonts();
     const layout = (title, extra = {}) => ({
-      margin: { l: 40, r: 8, t: 26, b: 34 }, font: { size: 11 }, paper_bgcolor: "rgba(0,0,0,0)",
-      showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: 10 } },
+      margin: { l: 40, r: 8, t: 26, b: 34 }, font: f.font, paper_bgcolor: "rgba(0,0,0,0)",
+      showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", font: { size: f.legend } },
       xaxis: { title: { text: "step" }, gridcolor: "#eceef3" },
       yaxis: { title: { text: title }, gridcolor: "#eceef3", ...extra }, uirevision: "keep",
     });

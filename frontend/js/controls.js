@@ -3,6 +3,7 @@
 // spans decades), a text field per string. The slider maths at the top is pure and tested.
 
 import { el } from "./dom.js";
+import { knobLabel as knobText } from "./knob_text.js";
 import { formatNumber } from "./series.js";
 
 const SLIDER_STEPS = 1000;
@@ -80,16 +81,8 @@ function sectionGroup(knob) {
   return knob.group;
 }
 
-const LABELS = {
-  dataset: "Dataset", objective: "Objective", clip: "Clip (WGAN)", gp: "Gradient penalty λ",
-  r1: "R1 penalty γ", minibatch_disc: "Minibatch discrimination", mbstd: "Minibatch std-dev",
-  unroll: "Unrolled D steps", spectral_norm: "Spectral norm", entropy: "Entropy bonus",
-  lr_g: "G learning rate", lr_d: "D learning rate", n_critic: "D steps per G step",
-  beta1: "Adam β1", beta2: "Adam β2", batch_size: "Batch size", optimizer: "Optimizer",
-  steps: "Steps", speed: "Speed",
-};
-
-export const knobLabel = (knob) => LABELS[knob.name] || knob.name.replace(/_/g, " ");
+/** A knob's words in the controls: its `label` from the registry (/api/options). */
+export const knobLabel = (knob) => knob.label || knobText(knob.name);
 
 /**
  * Build the knob controls into `root`. onChange(name, value, final): `final` is false while a
@@ -168,6 +161,34 @@ export function buildControls(root, options, onChange, opts = {}) {
   };
 }
 
+/** Quiet time after the last key press on a slider before its value counts as settled (ms). */
+export const KEY_SETTLE_MS = 600;
+
+/**
+ * Call `settled()` when a slider's value is settled: at once after a drag (its change event),
+ * but after arrow / page / home / end keys only once they stop for KEY_SETTLE_MS, so holding
+ * an arrow sends one live change (and leaves one chart marker), not one per press.
+ */
+export function settleKeys(input, settled) {
+  let keyed = false;
+  let timer = 0;
+  input.addEventListener("keydown", (e) => {
+    if (/^(Arrow|Page|Home|End)/.test(e.key)) keyed = true;
+  });
+  input.addEventListener("change", () => {
+    clearTimeout(timer);
+    if (!keyed) { settled(); return; }
+    timer = setTimeout(() => { keyed = false; settled(); }, KEY_SETTLE_MS);
+  });
+  input.addEventListener("blur", () => {
+    if (!timer || !keyed) return;
+    clearTimeout(timer); // leaving the slider settles it at once
+    timer = 0;
+    keyed = false;
+    settled();
+  });
+}
+
 function makeWidget(knob, help, onChange, helps, zeroText) {
   const id = `knob-${knob.name}`;
   const helpId = `${id}-help`;
@@ -204,7 +225,7 @@ function makeWidget(knob, help, onChange, helps, zeroText) {
         input.setAttribute("aria-valuetext", out.textContent);
       };
       input.addEventListener("input", () => { const v = scale.fromPos(Number(input.value)); show(v); onChange(knob.name, v, false); });
-      input.addEventListener("change", () => { w.value = scale.fromPos(Number(input.value)); show(w.value); onChange(knob.name, w.value, true); });
+      settleKeys(input, () => { w.value = scale.fromPos(Number(input.value)); show(w.value); onChange(knob.name, w.value, true); });
       w.set = (v) => {
         w.value = v;
         const shown = v === null ? helps.autoValue(knob) : v;

@@ -80,6 +80,12 @@ export class HistoryView {
       code.textContent = run.id;
       id.append(code);
       if (run.label) id.append(` ${run.label}`);
+      if (run.owner === "student") {
+        const who = document.createElement("span");
+        who.className = "owner";
+        who.textContent = ` · ${run.owner_name || "a student"}${run.mine ? " (you)" : ""}`;
+        id.append(who);
+      }
       const status = cell();
       const badge = document.createElement("span");
       badge.className = "badge";
@@ -136,7 +142,7 @@ export class HistoryView {
         actions.append(" ", stopGroup);
       }
       if (p.remove) actions.append(" ", del);
-      tr.append(id, status, cell(run.config.dataset), cell(recipe(run.config)), cell(String(run.step)),
+      tr.append(id, status, cell(run.config.dataset || (run.dataset && run.dataset.name) || "–"), cell(recipe(run.config)), cell(String(run.step)),
         cell(cov), cell(new Date(started * 1000).toLocaleString()), actions);
       body.append(tr);
     }

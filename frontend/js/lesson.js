@@ -10,6 +10,7 @@ export const LOOK_TARGETS = {
   modes: "chart-modes",
   cards: "cards",
   compare: "compare-grid",
+  replay: "scrubber", // not a `look` of the lesson files: a replay step names its slider
 };
 
 /** Paragraphs of a step's text (a blank line starts a new one). */

@@ -13,9 +13,14 @@ import { FINAL } from "./live.js";
 import { LOOK_TARGETS, LessonCursor, describeAction, measuredOutcome, paragraphs, startBody } from "./lesson.js";
 
 const $ = (id) => document.getElementById(id);
+const COMPACT_KEY = "collapse-lab.lesson-compact";
+const readCompact = () => {
+  try { return localStorage.getItem(COMPACT_KEY) === "1"; } catch { return false; }
+};
 const LOOK_WORDS = {
   samples: "the samples panel", occupancy: "the occupancy bars", "occupancy-time": "occupancy over time",
   losses: "the loss curves", modes: "modes over time", cards: "the metric cards", compare: "the comparison",
+  replay: "the replay slider",
 };
 
 export class LessonView {
@@ -44,7 +49,50 @@ export class LessonView {
     this.picker = el("div", { class: "lesson-picker", id: "lesson-picker", hidden: true, role: "menu" });
     document.body.append(this.picker);
     this.panel = el("section", { class: "lesson", id: "lesson", hidden: true, "aria-label": "Lesson", "aria-live": "polite" });
-    $("main").prepend(this.panel);
+    // the narration takes the settings' column (beside the charts, never above them): whatever a
+    // step names stays on screen beside its text (on a phone, it sticks above the charts)
+    const side = document.querySelector(".sidebar");
+    side.insertBefore(this.panel, side.querySelector(".runbox"));
+    this.compact = readCompact();
+    // the narration's height, for a phone's scroll margin: a named panel scrolls in below it
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty("--lesson-h", `${this.panel.offsetHeight}px`);
+    }).observe(this.panel);
+  }
+
+  /** Hide or show the narration's paragraphs (the title, what to look at and the buttons stay). */
+  setCompact(on) {
+    this.compact = on;
+    try { localStorage.setItem(COMPACT_KEY, on ? "1" : "0"); } catch { /* private mode: not kept */ }
+    this.render();
+  }
+
+  /** The elements the current step names (its `look`, and the replay slider of a replay step). */
+  looks() {
+    const s = this.cursor && this.cursor.current;
+    if (!s) return [];
+    const names = [...s.look];
+    if (s.action && s.action.type === "replay") names.push("replay");
+    const out = [];
+    for (const l of names) {
+      const t = $(LOOK_TARGETS[l]);
+      if (t) out.push(t.closest("figure") || t);
+    }
+    return out;
+  }
+
+  /** Highlight what the step names and bring the first of it that is shown into view. */
+  reveal() {
+    for (const e of document.querySelectorAll(".lesson-look")) e.classList.remove("lesson-look");
+    if (!this.cursor) return;
+    const shown = this.looks().filter((e) => { e.classList.add("lesson-look"); return e.offsetParent !== null; });
+    if (!shown.length) return;
+    // the narration's height now (the observer reports it only after this frame)
+    document.documentElement.style.setProperty("--lesson-h", `${this.panel.offsetHeight}px`);
+    // the first named panel, and as many of the others as fit with it
+    const first = shown[0];
+    const tall = first.getBoundingClientRect().height > window.innerHeight * 0.8;
+    first.scrollIntoView({ block: tall ? "start" : "nearest", inline: "nearest" });
   }
 
   /** Show the picker button to whoever may run lessons. */
@@ -79,6 +127,7 @@ export class LessonView {
 
   /** The teacher starts a lesson at its first step (a lesson under way ends first). */
   async start(name) {
+    if (this.h.app.welcome) this.h.app.welcome.dismiss();
     let lesson;
     try {
       lesson = await this.load(name);
@@ -260,12 +309,20 @@ export class LessonView {
     this.panel.hidden = !c;
     document.body.classList.toggle("in-lesson", Boolean(c));
     if (!c) { this.panel.replaceChildren(); return; }
+    this.panel.classList.toggle("compact", this.compact);
     const s = c.current;
     const text = el("div", { class: "lesson-text" }, ...paragraphs(s.text).map((p) => el("p", { text: p })));
     const sources = el("p", { class: "lesson-sources", text: `Sources: ${s.sources.join("; ")}` });
-    const look = s.look.length ? el("p", { class: "lesson-look-at", text: `Look at ${s.look.map((l) => LOOK_WORDS[l] || l).join(", ")}.` }) : null;
+    const named = s.action && s.action.type === "replay" ? [...s.look, "replay"] : s.look;
+    const look = named.length ? el("p", { class: "lesson-look-at", text: `Look at ${named.map((l) => LOOK_WORDS[l] || l).join(", ")}.` }) : null;
+    const fold = el("button", {
+      type: "button", class: "link lesson-fold", id: "lesson-fold", "aria-expanded": String(!this.compact),
+      text: this.compact ? "show text" : "hide text",
+      title: this.compact ? "Show the step's text" : "Hide the step's text: the title, what to look at and the buttons stay",
+    });
+    fold.addEventListener("click", () => this.setCompact(!this.compact));
     const head = el("header", {}, el("span", { class: "lesson-title", text: c.lesson.title }),
-      el("span", { class: "lesson-step", id: "lesson-step", "data-step": String(c.step), text: c.label() }));
+      el("span", { class: "lesson-step", id: "lesson-step", "data-step": String(c.step), text: c.label() }), fold);
     const body = [head, el("h2", { text: s.title }), text];
     if (s.outcome) {
       this.outcomeBox = el("div", { class: "lesson-outcome", id: "lesson-outcome", role: "status" });
@@ -294,9 +351,6 @@ export class LessonView {
     }
     this.panel.replaceChildren(...body);
     this.renderOutcome();
-    for (const l of s.look) {
-      const t = $(LOOK_TARGETS[l]);
-      if (t) (t.closest("figure") || t).classList.add("lesson-look");
-    }
+    this.reveal();
   }
 }

@@ -15,6 +15,10 @@ import {
 const $ = (id) => document.getElementById(id);
 export const FINAL = new Set(["done", "failed", "interrupted"]);
 export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
+/** The modes-covered card is coloured from this step on: for the first few hundred steps a
+ * generator is a blob between the modes (server/lesson_files/collapse-ring.json), and a red
+ * "0 / 8" there would judge a run before anything could be covered. */
+export const JUDGE_AFTER = 500;
 
 /** Which run buttons the run's state allows (true = disabled), before any role says more:
  *  pause/resume while active (and resume for an interrupted run, which goes on from its
@@ -149,9 +153,11 @@ export class LiveView {
     this.samples.setReal(m);
     $("samples-panel").classList.toggle("images", ds.kind === "image");
     this.samples.drawData(m);
+    // "press Start run" only where the page may start one (a watch-only page has no Start)
+    const start = document.body.dataset.role === "viewer" ? "" : "; press Start run";
     $("samples-note").textContent = ds.kind === "image"
-      ? `${ds.name} · ${ds.num_modes} classes · real digits; press Start run`
-      : `${ds.name} · ${ds.num_modes} modes · the real data and its mode centres; press Start run`;
+      ? `${ds.name} · ${ds.num_modes} classes · real digits${start}`
+      : `${ds.name} · ${ds.num_modes} modes · the real data and its mode centres${start}`;
   }
 
   /** Which optional frame parts to draw; the server is asked to send them while any viewer does. */
@@ -197,6 +203,7 @@ export class LiveView {
     this.initialValueKind = run.value_kind;
     $("samples-panel").classList.toggle("images", Boolean(run.dataset && run.dataset.kind === "image"));
     this.samples.setDataset(run.dataset, run.value_kind);
+    this.charts.family = this.hooks.family ? this.hooks.family(run) : null;
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
     this.updateCards(run.last || {});
@@ -245,9 +252,10 @@ export class LiveView {
     this.samples.setDataset(m.dataset, m.value_kind);
     const images = m.dataset.kind === "image";
     $("samples-panel").classList.toggle("images", images);
-    $("samples-note").textContent = images
-      ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
-      : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: D's value`;
+    $("samples-note").textContent = m.dataset.tracked ? trackedNote(m.dataset)
+      : images
+        ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
+        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${m.value_kind === "fitness" ? "fitness" : "D's value"}`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
@@ -347,11 +355,23 @@ export class LiveView {
     const cov = s.modes_covered;
     set("m-covered", cov === undefined || cov === null ? "–" : `${cov}${k ? ` / ${k}` : ""}`);
     const card = $("m-covered").parentElement;
-    if (k && typeof cov === "number") card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
+    // nothing can be covered before the generator has left its first blob: the count is not
+    // judged (green / amber / red) before JUDGE_AFTER steps
+    const early = typeof s.step !== "number" || s.step < JUDGE_AFTER;
+    if (k && typeof cov === "number" && !early) card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
+    else delete card.dataset.level;
     set("m-captured", `captured ${s.modes_captured ?? "–"}`);
+    const hint = card.querySelector(".card-hint");
+    if (hint) {
+      if (hint.dataset.hint === undefined) hint.dataset.hint = hint.textContent;
+      hint.textContent = early && typeof cov === "number" ? `judged from step ${JUDGE_AFTER}` : hint.dataset.hint;
+    }
+    const help = card.dataset.help || "";
     if (occupancy && occupancy.length) {
       const c = occupancySummary(occupancy);
-      card.title = `${c.covered} covered, ${c.starving} starving, ${c.dropped} dropped`;
+      card.title = `${help}${help ? "\n" : ""}${c.covered} covered, ${c.starving} starving, ${c.dropped} dropped`;
+    } else {
+      card.title = help;
     }
     set("m-effective", formatNumber(s.effective_modes, 3));
     set("m-hq", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–");
@@ -454,4 +474,13 @@ export class LiveView {
   describe(ev) {
     return `${describeChanges(ev.changes)} at step ${ev.step}`;
   }
+}
+
+/** What a tracked run's samples panel shows: its modes, and a projection where there is one. */
+export function trackedNote(ds) {
+  const what = { centres: "modes (nearest centre)", classes: "classes (its classifier)",
+    real: "k-means bins of its real batch", none: "mode (none given)" }[ds.modes] || "modes";
+  const parts = [`tracked: ${ds.name}`, `${ds.num_modes} ${what}`];
+  if (ds.projection) parts.push(ds.projection);
+  return parts.join(" · ");
 }

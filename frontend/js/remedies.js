@@ -22,6 +22,7 @@ export function remedyOn(name) {
 
 /** "nsgan + minibatch_disc + unroll 5": the objective and the remedies a config has on (pure). */
 export function recipe(config) {
+  if (config.family === "tracked") return `tracked: ${config.name}`; // the user's own loop
   const parts = [config.objective];
   for (const r of REMEDIES) {
     const k = r.knobs[0]; // the knob that switches it (the others size it)

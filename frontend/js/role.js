@@ -5,12 +5,15 @@
 // - viewer: watches. Where the teacher lets students run, a viewer is a student: may start runs
 //   of their own (capped by the server) and steer only those.
 
-/** The page's powers for `session` ({role, owner, students_may_run}) while showing `run`. */
+/**
+ * The page's powers for `session` ({role, owner, students_may_run}) while showing `run`. A run
+ * says whether it is this browser's own (`mine`): the server never shows a student's id.
+ */
 export function powers(session, run = null) {
   const role = session ? session.role : "viewer";
   const all = role === "teacher" || role === "local";
-  const student = !all && Boolean(session && session.students_may_run);
-  const own = Boolean(run && session && session.owner && run.owner === session.owner);
+  const student = !all && Boolean(session && session.students_may_run && session.owner === "student");
+  const own = Boolean(run && run.mine);
   return {
     role,
     teacher: role === "teacher",

@@ -14,6 +14,11 @@ const REAL_COLOR = "rgba(20, 20, 20, 0.35)";
 const FAKE_HQ = "#1b1f3b";
 const FAKE_LQ = "rgba(140, 40, 160, 0.55)";
 const MANIFOLD = "rgba(0, 121, 140, 0.8)";
+/** A manifold narrower than this (CSS px) is a collapsed spot: it is ringed and drawn magnified. */
+const MANIFOLD_SPOT = 16;
+
+// what the colour bar says the heatmap is, by the frame's value kind (a GA's landscape: fitness)
+const VALUE_LABELS = { probability: "D(x) = P(real)", critic: "critic value", fitness: "fitness" };
 
 export class SamplesChart {
   /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
@@ -203,15 +208,63 @@ export class SamplesChart {
   /**
    * G's image of the M×M latent grid: each latent row and column as a polyline (one path for
    * all), the grid's border heavier, and a dot at its first corner (z[0] = z[1] = −2σ) so a fold
-   * that turns the grid over shows.
+   * that turns the grid over shows. A collapsed generator maps the whole grid onto a spot a few
+   * pixels wide: then a ring marks the spot and an inset beside it draws the grid magnified, so
+   * the fold is seen rather than an invisible dot.
    */
   drawManifold(frame, t) {
     const { ctx } = this;
     const dpr = this.dpr || 1;
     const m = frame.manifoldSide;
     const p = frame.manifold; // (M, M, 2) row-major
+    let x0 = Infinity; let x1 = -Infinity; let y0 = Infinity; let y1 = -Infinity;
+    for (let i = 0; i < m * m; i++) {
+      const x = t.x(p[2 * i]); const y = t.y(p[2 * i + 1]);
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
     const X = (r, c) => t.x(p[2 * (r * m + c)]);
     const Y = (r, c) => t.y(p[2 * (r * m + c) + 1]);
+    this.manifoldPaths(m, X, Y, dpr);
+    const span = Math.max(x1 - x0, y1 - y0);
+    this.manifoldInset = null;
+    if (!(span < MANIFOLD_SPOT * dpr) || !Number.isFinite(span)) return;
+    // the spot: a ring around it
+    const cx = (x0 + x1) / 2; const cy = (y0 + y1) / 2;
+    const ring = (MANIFOLD_SPOT / 2 + 6) * dpr;
+    ctx.strokeStyle = MANIFOLD;
+    ctx.lineWidth = 2 * dpr;
+    ctx.beginPath();
+    ctx.arc(cx, cy, ring, 0, 2 * Math.PI);
+    ctx.stroke();
+    // the inset, in the plot's corner farthest from the spot
+    const [bx, by, bw, bh] = t.box;
+    const size = Math.min(110 * dpr, bw / 3, bh / 3);
+    const pad = 6 * dpr;
+    const ix = cx < bx + bw / 2 ? bx + bw - size - pad : bx + pad;
+    const iy = cy < by + bh / 2 ? by + bh - size - pad : by + pad;
+    const zoom = (size - 20 * dpr) / Math.max(span, 1e-3);
+    const ox = ix + size / 2; const oy = iy + (size - 12 * dpr) / 2;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.94)";
+    ctx.fillRect(ix, iy, size, size);
+    ctx.lineWidth = 1 * dpr;
+    ctx.strokeRect(ix, iy, size, size);
+    ctx.beginPath();
+    ctx.moveTo(cx + (ix + size / 2 > cx ? ring : -ring), cy);
+    ctx.lineTo(ix + size / 2 > cx ? ix : ix + size, iy + size / 2);
+    ctx.stroke();
+    this.manifoldPaths(m, (r, c) => ox + (X(r, c) - cx) * zoom, (r, c) => oy + (Y(r, c) - cy) * zoom, dpr);
+    ctx.fillStyle = MANIFOLD;
+    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    const times = zoom >= 10 ? Math.round(zoom) : Number(zoom.toFixed(1));
+    ctx.fillText(`G's whole grid, ×${times}`, ix + size / 2, iy + size - 2 * dpr);
+    this.manifoldInset = { x: ix / dpr, y: iy / dpr, size: size / dpr, zoom };
+  }
+
+  /** The manifold's polylines, border and first-corner dot, through the point maps X, Y. */
+  manifoldPaths(m, X, Y, dpr) {
+    const { ctx } = this;
     ctx.strokeStyle = MANIFOLD;
     ctx.lineWidth = 0.9 * dpr;
     ctx.beginPath();
@@ -295,7 +348,7 @@ export class SamplesChart {
     ctx.translate(x + w + 11 * dpr, y + h / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
-    ctx.fillText(this.valueKind === "probability" ? "D(x) = P(real)" : "critic value", 0, 0);
+    ctx.fillText(VALUE_LABELS[this.valueKind] || "critic value", 0, 0);
     ctx.restore();
   }
 

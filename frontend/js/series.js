@@ -1,6 +1,8 @@
 // Chart data maths: occupancy classes, curve series, config-change markers, CSV, replay lookup.
 // Pure: no DOM and no Plotly, so node's test runner checks it. The Plotly glue is charts.js.
 
+import { knobShort } from "./knob_text.js";
+
 /** Scalar metrics of a tick, in the order the curves and CSV use (docs/protocol.md). */
 export const SCALAR_KEYS = [
   "step", "time", "config_version", "steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1",
@@ -16,6 +18,23 @@ export const LOSS_TRACES = [
   { key: "term_r1", label: "R1 term", color: "#2bb3a3" },
   { key: "term_entropy", label: "entropy term", color: "#d4a017" },
 ];
+
+/**
+ * The first chart's traces for a run of `family` (an entry of /api/options' `families`): the
+ * family's own stats that it charts, norms aside — a GAN's losses and penalty terms, a genetic
+ * algorithm's fitness — with the server's labels and colours, and the axis title (their kind).
+ * LOSS_TRACES where the server names no family. A `term` is drawn once it is non-zero.
+ */
+export function familyTraces(family) {
+  const own = ((family && family.stats) || [])
+    .filter((s) => (s.show || []).includes("chart") && s.kind !== "norm");
+  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.slice(2).map((t) => t.key) };
+  return {
+    traces: own.map((s, j) => ({ key: s.name, label: s.label, color: s.color || OTHER_COLORS[j % OTHER_COLORS.length] })),
+    title: own[0].kind,
+    terms: own.filter((s) => s.kind === "term").map((s) => s.name),
+  };
+}
 
 /** Metric-chart traces (modes over time). */
 export const MODE_TRACES = [
@@ -147,17 +166,24 @@ export function latentSlice(zDim) {
   return `z[0], z[1] over ±2σ, the other ${zDim - 2} of z fixed at 0`;
 }
 
-/** Short text for a config change: "objective → wgan-gp, gp 10". */
+/**
+ * Short text for a config change: "objective → wgan-gp, gp 10", each knob by its short name from
+ * the registry (knob_text.js). The tick rate that slow motion sets with a speed (speed.js) is
+ * part of the speed, not news of its own: it is left out beside one.
+ */
 export function describeChanges(changes) {
   const parts = [];
-  for (const [k, v] of Object.entries(changes || {})) {
-    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${k} → ${v}`);
+  const c = changes || {};
+  for (const [k, v] of Object.entries(c)) {
+    const n = knobShort(k);
+    if (k === "tick_every" && "speed" in c) continue;
+    if (k === "objective" || k === "optimizer" || k === "dataset") parts.push(`${n} → ${v}`);
     else if (k === "speed") parts.push(v > 0 ? `speed ${formatNumber(v)}/s` : "speed unlimited");
-    else if (k === "steps" && v === 0) parts.push("steps: until stopped");
-    else if (v === true) parts.push(`+${k}`);
-    else if (v === false) parts.push(`−${k}`);
-    else if (v === null) parts.push(`${k} default`);
-    else parts.push(`${k} ${typeof v === "number" ? formatNumber(v) : v}`);
+    else if (k === "steps" && v === 0) parts.push(`${n}: until stopped`);
+    else if (v === true) parts.push(`+${n}`);
+    else if (v === false) parts.push(`−${n}`);
+    else if (v === null) parts.push(`${n} default`);
+    else parts.push(`${n} ${typeof v === "number" ? formatNumber(v) : v}`);
   }
   return parts.join(", ");
 }

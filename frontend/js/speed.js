@@ -64,10 +64,10 @@ export function paceChanges(speed, running, restore = null, fallback = 20) {
 
 /**
  * The speed knob's widget for controls.js (a factory, `buildControls(..., {factories})`): a
- * slider over SPEED_STOPS with its value in words. `el` is dom.js's builder (passed in so this
- * module stays importable without a DOM).
+ * slider over SPEED_STOPS with its value in words. `el` is dom.js's builder and `settle`
+ * controls.js's settleKeys (passed in so this module stays importable without a DOM).
  */
-export function speedWidget(knob, onChange, el) {
+export function speedWidget(knob, onChange, el, settle = (i, f) => i.addEventListener("change", f)) {
   const id = `knob-${knob.name}`;
   const out = el("output", { for: id, class: "knob-value", text: speedLabel(knob.default) });
   const input = el("input", {
@@ -80,7 +80,7 @@ export function speedWidget(knob, onChange, el) {
   const w = { knob, row, input, value: knob.default };
   const show = (v) => { out.textContent = speedLabel(v); input.setAttribute("aria-valuetext", out.textContent); };
   input.addEventListener("input", () => show(posToSpeed(Number(input.value))));
-  input.addEventListener("change", () => {
+  settle(input, () => {
     w.value = posToSpeed(Number(input.value));
     show(w.value);
     onChange(knob.name, w.value, true);

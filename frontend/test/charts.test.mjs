@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
-  labelRows, robustRange, frameRate, metricChoices, latentSlice,
+  labelRows, robustRange, frameRate, metricChoices, latentSlice, familyTraces, LOSS_TRACES,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
@@ -187,7 +187,8 @@ test("the manifold's latent slice in words", () => {
 });
 
 test("slow motion and open-ended runs read as such in marker labels", () => {
-  assert.equal(describeChanges({ speed: 2, tick_every: 1 }), "speed 2/s, tick_every 1");
+  // the tick rate slow motion sets with a speed is part of it, not a change of its own
+  assert.equal(describeChanges({ speed: 2, tick_every: 1 }), "speed 2/s");
   assert.equal(describeChanges({ speed: 0 }), "speed unlimited");
   assert.equal(describeChanges({ steps: 0 }), "steps: until stopped");
   assert.equal(describeChanges({ steps: 6500 }), "steps 6500");
@@ -259,4 +260,29 @@ test("the metric picker offers the server's scalars, metrics first, mode counts 
   assert.equal(c[2].help, "D's loss");
   assert.ok(c.every((m) => /^#[0-9a-f]{6}$/.test(m.color)), "every choice has a colour");
   assert.deepEqual(metricChoices(undefined), []);
+});
+
+test("the first chart draws the run's family's own charted stats, norms aside", () => {
+  const evolution = { name: "evolution", stats: [
+    { name: "fitness_mean", label: "mean fitness", kind: "fitness", show: ["card", "chart", "csv"], color: "#15803d" },
+    { name: "fitness_max", label: "best fitness", kind: "fitness", show: ["chart", "csv"], color: "" },
+    { name: "hidden", label: "csv only", kind: "fitness", show: ["csv"] },
+  ] };
+  const f = familyTraces(evolution);
+  assert.deepEqual(f.traces.map((t) => t.key), ["fitness_mean", "fitness_max"]);
+  assert.equal(f.traces[0].color, "#15803d");
+  assert.ok(f.traces[1].color.startsWith("#")); // the page picks one when the server gives none
+  assert.equal(f.title, "fitness");
+  assert.deepEqual(f.terms, []);
+  const gan = { name: "gan", stats: [
+    { name: "loss_d", label: "D loss", kind: "loss", show: ["chart", "csv"], color: "#e4572e" },
+    { name: "term_gp", label: "GP term", kind: "term", show: ["chart", "csv"], color: "#a05cd6" },
+    { name: "grad_norm_d", label: "‖∇D‖", kind: "norm", show: ["chart", "csv"] },
+  ] };
+  assert.deepEqual(familyTraces(gan).traces.map((t) => t.key), ["loss_d", "term_gp"]);
+  assert.deepEqual(familyTraces(gan).terms, ["term_gp"]);
+  assert.equal(familyTraces(gan).title, "loss");
+  // no family named (an older server): the GAN's losses and terms
+  assert.equal(familyTraces(null).traces, LOSS_TRACES);
+  assert.deepEqual(familyTraces(null).terms, ["term_gp", "term_r1", "term_entropy"]);
 });

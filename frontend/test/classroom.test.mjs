@@ -10,20 +10,22 @@ import { LIMITS, blobPoints, checkDrawing, extentOf, parseCSV, rng, sprayPoints,
 import { initialState } from "../js/state.js";
 
 test("a viewer may do nothing that acts; a student only on their own runs", () => {
-  const viewer = powers({ role: "viewer", owner: "student:a", students_may_run: false });
+  const viewer = powers({ role: "viewer", owner: "student", students_may_run: false });
   assert.equal(viewer.watchOnly, true);
   for (const k of ["start", "compare", "remove", "steer", "present"]) assert.equal(viewer[k], false, k);
   assert.equal(roleLabel(viewer), "Watch only");
   assert.match(roleHint(viewer), /Watch only/);
-  const student = { role: "viewer", owner: "student:a", students_may_run: true };
+  const student = { role: "viewer", owner: "student", students_may_run: true };
   assert.equal(powers(student).start, true);
   assert.equal(powers(student).compare, false);
   assert.equal(powers(student, { owner: "teacher" }).steer, false);
-  assert.equal(powers(student, { owner: "student:b" }).steer, false);
-  assert.equal(powers(student, { owner: "student:a" }).steer, true);
+  assert.equal(powers(student, { owner: "student", mine: false }).steer, false);
+  assert.equal(powers(student, { owner: "student", mine: true }).steer, true);
+  // no student session (too many new ones from one address): watch only
+  assert.equal(powers({ ...student, owner: null }).watchOnly, true);
   assert.match(roleHint(powers(student, { owner: "teacher" }), { owner: "teacher" }), /not yours/);
   for (const role of ["teacher", "local"]) {
-    const p = powers({ role, owner: "teacher", students_may_run: false }, { owner: "student:x" });
+    const p = powers({ role, owner: "teacher", students_may_run: false }, { owner: "student", mine: false });
     assert.equal(p.steer && p.start && p.compare && p.remove, true);
   }
   assert.equal(powers({ role: "teacher" }).present, true);

@@ -1,7 +1,9 @@
 """The training engine: R ≥ 1 runs trained as one stacked model, one step, one tick.
 
-Every weight is stacked along a leading runs dimension (trainer/models.py) and both optimizers
-work on one flat buffer per network with per-run values (trainer/optim.py), so a single run is
+Every weight is stacked along a leading runs dimension (trainer/families/gan/models.py) and both
+optimizers
+work on one flat buffer per network with per-run values (trainer/families/gan/optim.py), so a
+single run is
 R = 1 and a compare group, a sweep or a class's packed runs are R > 1 — the same code, the same
 kernels, batched.
 
@@ -32,16 +34,25 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from collapse_lab.trainer import objectives as objectives_mod
-from collapse_lab.trainer.config import ConfigError, make_config, stack_key, validate_changes
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.graphed import pick_step_impl
+from collapse_lab.trainer.families.gan import objectives as objectives_mod
+from collapse_lab.trainer.families.gan.config import (
+    ConfigError,
+    make_config,
+    stack_key,
+    validate_changes,
+)
+from collapse_lab.trainer.families.gan.graphed import pick_step_impl
+from collapse_lab.trainer.families.gan.models import networks
+from collapse_lab.trainer.families.gan.optim import (
+    FlatParams,
+    StackedOptimizer,
+    differentiable_adam,
+)
+from collapse_lab.trainer.families.gan.remedies import PENALTIES, DBatch, GBatch
+from collapse_lab.trainer.families.gan.state import RunState
 from collapse_lab.trainer.metrics import mode_metrics
-from collapse_lab.trainer.models import Discriminator, Generator
-from collapse_lab.trainer.optim import FlatParams, StackedOptimizer, differentiable_adam
-from collapse_lab.trainer.remedies import PENALTIES, DBatch, GBatch
-from collapse_lab.trainer.state import RunState
 from collapse_lab.trainer.stats import METRIC_NAMES, STEP, STEP_NAMES, StepStats
 
 MANIFOLD_SIDE = 24  # latent grid points per side of the manifold layer
@@ -70,10 +81,8 @@ class Engine:
         c0 = states[0].cfg
         out_tanh = data.kind == "image"
         shapes = torch.Generator().manual_seed(0)  # the weights come from the states below
-        self.G = Generator(r, c0.z_dim, c0.g_width, c0.g_depth, data.dim, c0.activation,
-                           out_tanh, shapes).to(self.device)
-        self.D = Discriminator(r, data.dim, c0.d_width, c0.d_depth, c0.activation,
-                               c0.mbd_kernels, c0.mbd_dim, shapes).to(self.device)
+        G, D = networks(r, c0, data.dim, out_tanh, shapes)
+        self.G, self.D = G.to(self.device), D.to(self.device)
         with torch.no_grad():
             for module, key in ((self.G, "G"), (self.D, "D")):
                 sd = module.state_dict()
@@ -222,7 +231,7 @@ class Engine:
         for feature, params in self.D.feature_params().items():
             if getattr(new, feature) and not getattr(old, feature):
                 # a batch feature switched on: its head starts at zero (D's scores unchanged)
-                # and its parameters' optimizer state starts afresh (trainer/optim.py)
+                # and its parameters' optimizer state starts afresh (trainer/families/gan/optim.py)
                 self.D.zero_head(feature, rows)
                 for p in params:
                     self.opt_d.reset(self._param_index(self.flat_d, p), rows)
@@ -364,7 +373,7 @@ class Engine:
 
         part "d": one D update only; "g": one G update only (a teacher's split steps). `norms`:
         record the gradient norms (wanted on the step before a tick). On CUDA a whole step is
-        replayed from a captured graph where that works (trainer/graphed.py).
+        replayed from a captured graph where that works (trainer/families/gan/graphed.py).
         """
         if part == "both" and not (self.graph is not None and self.graph.step()):
             self.device_step(norms)

@@ -76,7 +76,7 @@ class WGAN(Objective):
     source = "Arjovsky et al. 2017"
     clip_weights = True
     knobs = (Knob("clip", "float", 0.01, "weight clipping bound of the wgan critic",
-                  group="objective", live=True, lo=1e-4, hi=1.0, log=True),)
+                  group="objective", live=True, lo=1e-4, hi=1.0, log=True, label="Clip (WGAN)"),)
 
     def d_real(self, real):
         return -real.mean(dim=1)

@@ -37,8 +37,10 @@ weights E_ij = exp(−‖M_i − M_j‖₁):
   in buffers recycled between steps: a fresh multi-megabyte allocation is returned to the
   operating system when freed, and touching its pages again costs more than the arithmetic.
 
-Second derivatives (the gradient penalty, R1 or unrolling with the feature on) go through the
-textbook formula, `reference`, differentiated by autograd: exact, at the old speed.
+Second derivatives (the gradient penalty, R1 or unrolling with the feature on) differentiate
+that backward as a function of its own (`_Grad`), whose derivative is written out in closed form
+and computed in blocks; only the batch against a context goes through the textbook formula,
+`reference`, differentiated by autograd.
 """
 
 from __future__ import annotations
@@ -352,8 +354,12 @@ class _PairwiseExpL1(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         xt, yt = ctx.saved_tensors
+        if torch.is_grad_enabled() and yt is None and not ctx.needs_input_grad[1]:
+            # a second derivative is wanted (create_graph, e.g. a gradient penalty): the first
+            # derivative as a function of its own, with the second in closed form (_Grad)
+            return _Grad.apply(xt, g, ctx.blocks, ctx.kept, ctx.factors), None
         if torch.is_grad_enabled():
-            # a second derivative is wanted (create_graph): differentiate the textbook formula
+            # against a context: differentiate the textbook formula
             inputs = [t for t in (xt, yt) if t is not None and t.requires_grad]
             with torch.enable_grad():
                 o = _reference_t(xt, yt)
@@ -363,3 +369,54 @@ class _PairwiseExpL1(torch.autograd.Function):
         need_y = yt is not None and ctx.needs_input_grad[1]
         gx, gy = _backward(xt, yt, g, ctx.blocks, ctx.kept, ctx.factors, need_y)
         return (gx if ctx.needs_input_grad[0] else None), gy
+
+
+# rows of a block of the second derivative: N × C × rows × B elements per temporary
+SECOND_BLOCK = 1 << 21
+
+
+class _Grad(torch.autograd.Function):
+    """∂L/∂M of the batch against itself, gx_ic = −Σ_j (g_i + g_j) E_ij s_ijc (s = sign of
+    M_ic − M_jc), as a differentiable function of M and g, for second derivatives.
+
+    With h the upstream gradient of gx and q_ij = Σ_c (h_ic − h_jc) s_ijc (symmetric):
+
+        ∂/∂g_i = −Σ_j E_ij q_ij,        ∂/∂M_id = Σ_j (g_i + g_j) E_ij q_ij s_ijd
+
+    (sign's derivative is 0, as autograd's of |x|; the self-pair has s = 0 and adds nothing).
+    Computed in blocks of rows against the whole batch: a few passes over N × C × B² numbers
+    instead of the textbook formula's graph of many (R, B, B, K) tensors per dimension; a third
+    derivative (unrolling through a penalty) differentiates these operations.
+    """
+
+    @staticmethod
+    def forward(ctx, xt, g, blocks, kept, factors):  # type: ignore[override]
+        ctx.save_for_backward(xt, g)
+        return _backward(xt, None, g, blocks, kept, factors, False)[0]
+
+    @staticmethod
+    def backward(ctx, h):  # type: ignore[override]
+        xt, g = ctx.saved_tensors
+        tx, tg = _second(xt, g, h)
+        return tx, tg, None, None, None
+
+
+def _second(xt: torch.Tensor, g: torch.Tensor, h: torch.Tensor):
+    """_Grad's derivative in blocks of rows; with grad enabled (a third derivative is wanted)
+    built from differentiable operations only."""
+    n, c, b = xt.shape
+    h = h.contiguous()
+    rows = max(1, SECOND_BLOCK // max(1, n * c * b))
+    diff = torch.is_grad_enabled()
+    txs, tgs = [], []
+    for i0 in range(0, b, rows):
+        i1 = min(b, i0 + rows)
+        d = xt[:, :, i0:i1, None] - xt[:, :, None, :]  # (N, C, r, B)
+        e = d.abs().sum(dim=1).neg().exp()  # (N, r, B)
+        s = d.sign() if diff else d.sign_()
+        q = (h[:, :, i0:i1, None] - h[:, :, None, :]) * s
+        q = q.sum(dim=1) * e  # E_ij q_ij
+        tgs.append(q.sum(dim=2).neg())
+        q = q * (g[:, i0:i1, None] + g[:, None, :])
+        txs.append((s * q[:, None]).sum(dim=3) if diff else s.mul_(q[:, None]).sum(dim=3))
+    return torch.cat(txs, dim=2), torch.cat(tgs, dim=1)

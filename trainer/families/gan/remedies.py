@@ -6,8 +6,9 @@ changes the shape of the training step (`structural`: runs must agree on it to s
 step), and the combinations it refuses. A *penalty* also owns its loss term: computed in the
 discriminator's update (`stage = "d"`) or the generator's (`"g"`), per run, shape (R,), and
 reported under its `stat` name. The batch features (minibatch discrimination, minibatch stddev)
-and packing live in D itself (trainer/models.py); unrolling and spectral normalization in the
-step (trainer/engine.py) — their classes here describe them.
+and packing live in D itself (trainer/families/gan/models.py); unrolling and spectral normalization
+in the
+step (trainer/families/gan/engine.py) — their classes here describe them.
 
 Adding a penalty is one class here and its tests; the engine, the CLI, `/api/options` and the
 dashboard pick it up from `REMEDIES`.
@@ -21,9 +22,9 @@ from typing import Any
 
 import torch
 
+from collapse_lab.trainer.families.gan.models import MAX_PACK
+from collapse_lab.trainer.families.gan.objectives import get_objective
 from collapse_lab.trainer.knobs import ConfigError, Knob
-from collapse_lab.trainer.models import MAX_PACK
-from collapse_lab.trainer.objectives import get_objective
 
 
 @dataclass
@@ -93,7 +94,7 @@ class GradientPenalty(Penalty):
     stage, stat = "d", "term_gp"
     knobs = (Knob("gp", "float", None, "gradient penalty weight λ (Gulrajani et al. 2017); unset "
                   "= the objective's default: 10 for wgan-gp, 0 otherwise", group="remedy",
-                  live=True, lo=0.0, hi=1000.0, nullable=True),)
+                  live=True, lo=0.0, hi=1000.0, nullable=True, label="Gradient penalty λ"),)
     typical = {"gp": 1.0}
     off = {"gp": 0.0}
 
@@ -120,7 +121,7 @@ class R1Penalty(Penalty):
     source = "Mescheder et al. 2018"
     stage, stat = "d", "term_r1"
     knobs = (Knob("r1", "float", 0.0, "R1 penalty weight γ on real data (Mescheder et al. 2018)",
-                  group="remedy", live=True, lo=0.0, hi=1000.0),)
+                  group="remedy", live=True, lo=0.0, hi=1000.0, label="R1 penalty γ"),)
     typical = {"r1": 1.0}
     off = {"r1": 0.0}
 
@@ -140,7 +141,7 @@ class EntropyBonus(Penalty):
     source = "Kozachenko & Leonenko 1987 estimator; cf. Dieng et al. 2019 (PresGAN)"
     stage, stat = "g", "term_entropy"
     knobs = (Knob("entropy", "float", 0.0, "weight of the generator's entropy (diversity) bonus",
-                  group="remedy", live=True, lo=0.0, hi=10.0),)
+                  group="remedy", live=True, lo=0.0, hi=10.0, label="Entropy bonus"),)
     typical = {"entropy": 0.1}
     off = {"entropy": 0.0}
 
@@ -172,11 +173,11 @@ class MinibatchDiscrimination(Remedy):
     structural = True
     knobs = (
         Knob("minibatch_disc", "bool", False, "minibatch discrimination features in D",
-             group="remedy", live=True, structural=True),
+             group="remedy", live=True, structural=True, label="Minibatch discrimination"),
         Knob("mbd_kernels", "int", 16, "minibatch discrimination kernels B (Salimans et al. "
-             "2016)", group="model", lo=1, hi=128),
+             "2016)", group="model", lo=1, hi=128, label="Minibatch kernels B"),
         Knob("mbd_dim", "int", 4, "minibatch discrimination kernel dimension C", group="model",
-             lo=1, hi=32),
+             lo=1, hi=32, label="Minibatch kernel size C"),
     )
     typical = {"minibatch_disc": True}
     off = {"minibatch_disc": False}
@@ -197,7 +198,8 @@ class MinibatchStddev(Remedy):
     source = "Karras et al. 2018 (ProGAN)"
     structural = True
     knobs = (Knob("mbstd", "bool", False, "minibatch standard deviation feature in D (Karras "
-                  "et al. 2018)", group="remedy", live=True, structural=True),)
+                  "et al. 2018)", group="remedy", live=True, structural=True,
+                  label="Minibatch std-dev"),)
     typical = {"mbstd": True}
     off = {"mbstd": False}
 
@@ -212,7 +214,8 @@ class Unrolling(Remedy):
     source = "Metz et al. 2017"
     structural = True
     knobs = (Knob("unroll", "int", 0, "unrolled discriminator steps k (Metz et al. 2017); 0 = "
-                  "off", group="remedy", live=True, lo=0, hi=10, structural=True),)
+                  "off", group="remedy", live=True, lo=0, hi=10, structural=True,
+                  label="Unrolled D steps"),)
     typical = {"unroll": 5}
     off = {"unroll": 0}
 
@@ -235,7 +238,8 @@ class SpectralNorm(Remedy):
     source = "Miyato et al. 2018"
     structural = True
     knobs = (Knob("spectral_norm", "bool", False, "spectral normalization of D's weights "
-                  "(Miyato et al. 2018)", group="remedy", live=True, structural=True),)
+                  "(Miyato et al. 2018)", group="remedy", live=True, structural=True,
+                  label="Spectral norm"),)
     typical = {"spectral_norm": True}
     off = {"spectral_norm": False}
 
@@ -252,7 +256,7 @@ class Packing(Remedy):
     structural = True
     knobs = (Knob("pack", "int", 1, "samples D judges at once, concatenated (PacGAN, Lin et al. "
                   "2018); 1 = off", group="remedy", live=True, lo=1, hi=MAX_PACK,
-                  structural=True),)
+                  structural=True, label="Pack (PacGAN)"),)
     typical = {"pack": 2}
     off = {"pack": 1}
 

@@ -1,5 +1,5 @@
 """One run's whole state, apart from any stack it trains in: what a checkpoint holds, and what
-moves when a run joins, leaves or changes stacks (trainer/engine.py, trainer/loop.py).
+moves when a run joins, leaves or changes stacks (trainer/families/gan/engine.py, trainer/loop.py).
 
 A fresh state is built from the config alone: the networks' initial weights from the seed, the
 random stream of real batches and noise from the seed, zero optimizer moments. A run trained in
@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from collapse_lab.trainer.config import make_config
-from collapse_lab.trainer.models import Discriminator, Generator
+from collapse_lab.trainer.families.gan.config import make_config
+from collapse_lab.trainer.families.gan.models import networks
 from collapse_lab.trainer.stats import STEP
 
 FORMAT = 2  # checkpoint format; 1 was a single eager run with torch.optim state
@@ -44,10 +44,7 @@ class RunState:
     def fresh(cls, cfg: Any, data_dim: int, out_tanh: bool) -> RunState:
         """The state of a run that has not trained yet."""
         init = torch.Generator().manual_seed(cfg.seed)
-        G = Generator(1, cfg.z_dim, cfg.g_width, cfg.g_depth, data_dim, cfg.activation,
-                      out_tanh, init)
-        D = Discriminator(1, data_dim, cfg.d_width, cfg.d_depth, cfg.activation,
-                          cfg.mbd_kernels, cfg.mbd_dim, init)
+        G, D = networks(1, cfg, data_dim, out_tanh, init)
         return cls(cfg=cfg, G=_unstack(G), D=_unstack(D))
 
     # ------------------------------------------------------------ checkpoints

@@ -1,7 +1,8 @@
 """The run configuration: one dataclass assembled from every knob of the registry.
 
 The run's own knobs (data, networks, optimizer, schedule) are declared here; objectives and
-remedies declare theirs in their classes (trainer/objectives.py, trainer/remedies.py). `RunConfig`
+remedies declare theirs in their classes (trainer/families/gan/objectives.py,
+trainer/families/gan/remedies.py). `RunConfig`
 has one field per knob, and `knobs()` describes them all for the CLI flags, `/api/options`, the
 API's request model and the dashboard's controls — so a new knob appears everywhere at once.
 
@@ -16,9 +17,10 @@ import dataclasses
 from typing import Any
 
 from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer.data import SCALABLE
+from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective, objective_knobs
+from collapse_lab.trainer.families.gan.remedies import check_remedies, remedy_knobs
 from collapse_lab.trainer.knobs import ConfigError, Knob
-from collapse_lab.trainer.objectives import OBJECTIVES, get_objective, objective_knobs
-from collapse_lab.trainer.remedies import check_remedies, remedy_knobs
 
 __all__ = ["ConfigError", "Knob", "RunConfig", "knobs", "make_config", "validate_changes"]
 
@@ -29,62 +31,83 @@ DEVICES = ("auto", "cpu", "cuda")
 
 _DATA = [
     Knob("dataset", "choice", "ring8", "toy distribution to learn", group="data",
-         choices=DATASETS),
+         choices=DATASETS, label="Dataset"),
     Knob("data", "str", None, "path of a CSV of 2-D points (dataset=csv)", group="data",
-         nullable=True),
+         nullable=True, label="Data file"),
     Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
-         group="data", lo=0, hi=25),
+         group="data", lo=0, hi=25, label="Clusters"),
+    Knob("data_scale", "float", 1.0, "multiplies the mixture's centres and stds (ring8, grid25): "
+         "0.5 gives PacGAN's ring, radius 1, std 0.01", group="data", lo=0.05, hi=20.0,
+         label="Data scale"),
 ]
 _MODEL = [
-    Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512),
-    Knob("g_width", "int", 128, "generator hidden width", group="model", lo=4, hi=1024),
-    Knob("g_depth", "int", 2, "generator hidden layers", group="model", lo=1, hi=8),
-    Knob("d_width", "int", 128, "discriminator hidden width", group="model", lo=4, hi=1024),
-    Knob("d_depth", "int", 2, "discriminator hidden layers", group="model", lo=1, hi=8),
+    Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512,
+         label="Latent size"),
+    Knob("g_width", "int", 128, "generator hidden width", group="model", lo=4, hi=1024,
+         label="G width"),
+    Knob("g_depth", "int", 2, "generator hidden layers", group="model", lo=1, hi=8,
+         label="G depth"),
+    Knob("d_width", "int", 128, "discriminator hidden width", group="model", lo=4, hi=1024,
+         label="D width"),
+    Knob("d_depth", "int", 2, "discriminator hidden layers", group="model", lo=1, hi=8,
+         label="D depth"),
     Knob("activation", "choice", "relu", "hidden activation of both networks", group="model",
-         choices=ACTIVATIONS),
+         choices=ACTIVATIONS, label="Activation"),
+    Knob("g_batchnorm", "bool", False, "batch normalisation after each hidden layer of G, "
+         "before its activation, on the batch's own statistics (PacGAN's generator)",
+         group="model", label="G batch norm"),
+    Knob("d_maxout", "int", 1, "maxout pieces of each hidden unit of D: a unit is the largest "
+         "of this many linear pieces, replacing the activation (PacGAN's discriminator: 5); "
+         "1 = off", group="model", lo=1, hi=8, label="D maxout pieces"),
+    Knob("init_std", "float", 0.0, "initial weights of both networks drawn from N(0, std²) "
+         "with zero biases (PacGAN's code: 0.02); 0 = PyTorch's default (uniform, ±1/√fan-in)",
+         group="model", lo=0.0, hi=1.0, label="Initial weight std"),
 ]
 _OBJECTIVE = [
     Knob("objective", "choice", "nsgan", "GAN objective", group="objective", live=True,
-         choices=tuple(OBJECTIVES)),
+         choices=tuple(OBJECTIVES), label="Objective"),
 ]
 _OPTIM = [
     Knob("optimizer", "choice", "adam", "optimizer of both networks (changing it resets its "
-         "state)", group="optim", live=True, choices=OPTIMIZERS, structural=True),
+         "state)", group="optim", live=True, choices=OPTIMIZERS, structural=True,
+         label="Optimizer"),
     Knob("lr_g", "float", 1e-3, "generator learning rate", group="optim", live=True, lo=1e-6,
-         hi=1e-1, log=True),
+         hi=1e-1, log=True, label="G learning rate"),
     Knob("lr_d", "float", 1e-3, "discriminator learning rate", group="optim", live=True,
-         lo=1e-6, hi=1e-1, log=True),
-    Knob("beta1", "float", 0.5, "Adam β1", group="optim", live=True, lo=0.0, hi=0.999),
+         lo=1e-6, hi=1e-1, log=True, label="D learning rate"),
+    Knob("beta1", "float", 0.5, "Adam β1", group="optim", live=True, lo=0.0, hi=0.999,
+         label="Adam β1", short="β1"),
     Knob("beta2", "float", 0.999, "Adam β2 (RMSProp α)", group="optim", live=True, lo=0.0,
-         hi=0.9999),
+         hi=0.9999, label="Adam β2", short="β2"),
     Knob("n_critic", "int", 1, "discriminator steps per generator step", group="optim",
-         live=True, lo=1, hi=20, structural=True),
+         live=True, lo=1, hi=20, structural=True, label="D steps per G step"),
     Knob("batch_size", "int", 256, "samples per batch", group="optim", live=True, lo=8, hi=4096,
-         structural=True),
+         structural=True, label="Batch size", short="batch"),
     Knob("simultaneous", "bool", False, "G's update uses D as it was before this step's D "
          "updates (simultaneous gradient steps, as in Metz et al.'s code); off = alternating",
-         group="optim", live=True, structural=True),
+         group="optim", live=True, structural=True, label="Simultaneous updates"),
 ]
 _RUN = [
     Knob("steps", "int", 3000, "generator steps to train; 0 = until stopped", group="run",
-         live=True, lo=0, hi=1_000_000),
+         live=True, lo=0, hi=1_000_000, label="Steps"),
     Knob("speed", "float", 0.0, "at most this many steps a second (slow motion); 0 = as fast "
-         "as the machine goes", group="run", live=True, lo=0.0, hi=10_000.0, structural=True),
-    Knob("seed", "int", 0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1),
+         "as the machine goes", group="run", live=True, lo=0.0, hi=10_000.0, structural=True,
+         label="Speed"),
+    Knob("seed", "int", 0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1,
+         label="Seed"),
     Knob("tick_every", "int", 20, "steps between metric ticks", group="run", live=True, lo=1,
-         hi=10_000),
+         hi=10_000, label="Steps between ticks", short="steps/tick"),
     Knob("eval_samples", "int", 2500, "generated samples evaluated per tick (fixed noise)",
-         group="run", lo=100, hi=20_000),
+         group="run", lo=100, hi=20_000, label="Samples evaluated per tick", short="eval samples"),
     Knob("grid_size", "int", 64, "side of the discriminator value grid", group="run", lo=8,
-         hi=256),
+         hi=256, label="Landscape grid", short="grid"),
     Knob("device", "choice", "auto", "auto = CUDA when present, else CPU", group="run",
-         choices=DEVICES),
+         choices=DEVICES, label="Device"),
     Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
-         lo=0, hi=256),
+         lo=0, hi=256, label="CPU threads", short="threads"),
     Knob("cuda_graph", "choice", "auto", "capture the training step as a CUDA graph: auto = "
          "where a quick self-check passes on this device", group="run",
-         choices=("auto", "on", "off")),
+         choices=("auto", "on", "off"), label="CUDA graph"),
 ]
 
 KNOBS: dict[str, Knob] = {k.name: k for k in
@@ -116,7 +139,8 @@ RunConfig: Any = dataclasses.make_dataclass(
     [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
       dataclasses.field(default=k.default)) for k in KNOBS.values()],
     namespace=dict(gp_weight=property(_gp_weight), to_dict=_to_dict, replace=_replace,
-                   __doc__="Every knob of a run (trainer/config.py: KNOBS), with its default."),
+                   __doc__="Every knob of a run (trainer/families/gan/config.py: KNOBS), with its "
+                           "default."),
 )
 RunConfig.__module__ = __name__
 
@@ -172,6 +196,9 @@ def check_combination(cfg: Any) -> None:
         raise ConfigError("data", "dataset csv needs a file: --data points.csv")
     if cfg.dataset != "csv" and cfg.data:
         raise ConfigError("dataset", "a data file was given; use dataset csv with it")
+    if cfg.data_scale != 1.0 and cfg.dataset not in SCALABLE:
+        raise ConfigError("data_scale", "scales the Gaussian mixtures only ("
+                          + ", ".join(SCALABLE) + f"); dataset {cfg.dataset} needs 1")
     check_remedies(cfg)
 
 

@@ -10,12 +10,13 @@ Shapes: inputs are (R, B, features); D returns (R, B) scores.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from collapse_lab.trainer.minibatch import pairwise_features
+from collapse_lab.trainer.families.gan.minibatch import pairwise_features
 
 MAX_PACK = 4  # the most samples a packing discriminator judges at once (PacGAN)
 
@@ -41,11 +42,16 @@ def _act(name: str):
 class StackedLinear(nn.Module):
     """R independent linear layers: y[r] = x[r] @ W[r] + b[r]."""
 
-    def __init__(self, runs: int, fan_in: int, fan_out: int, gen: torch.Generator):
+    def __init__(self, runs: int, fan_in: int, fan_out: int, gen: torch.Generator,
+                 init_std: float = 0.0):
         super().__init__()
-        bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
-        w = (torch.rand(fan_in, fan_out, generator=gen) * 2 - 1) * bound
-        b = (torch.rand(1, fan_out, generator=gen) * 2 - 1) * bound
+        if init_std > 0:  # N(0, std²) weights and zero biases, as in PacGAN's code
+            w = torch.randn(fan_in, fan_out, generator=gen) * init_std
+            b = torch.zeros(1, fan_out)
+        else:
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+            w = (torch.rand(fan_in, fan_out, generator=gen) * 2 - 1) * bound
+            b = (torch.rand(1, fan_out, generator=gen) * 2 - 1) * bound
         # every run starts from the same weights: differences come from the config alone
         self.weight = nn.Parameter(w.expand(runs, -1, -1).clone())  # (R, in, out)
         self.bias = nn.Parameter(b.expand(runs, -1, -1).clone())  # (R, 1, out)
@@ -54,22 +60,55 @@ class StackedLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight if weight is None else weight)
 
 
+def _maxout(pieces: int):
+    """A maxout unit (Goodfellow et al. 2013): the largest of `pieces` consecutive linear
+    outputs, (R, B, width·pieces) -> (R, B, width)."""
+    return lambda x: x.unflatten(-1, (-1, pieces)).amax(-1)
+
+
 class Generator(nn.Module):
+    """MLP from noise to samples. With `batchnorm`, each hidden layer's pre-activations are
+    normalised over the batch (per run and unit) and given a learned scale and shift, as in
+    PacGAN's generator. The batch's own statistics are used in training and at evaluation alike
+    (no running averages): the evaluation batch of thousands of samples gives statistics as good
+    as running ones, and a run's state stays its parameters alone."""
+
     def __init__(self, runs: int, z_dim: int, width: int, depth: int, out_dim: int,
-                 activation: str, out_tanh: bool, gen: torch.Generator):
+                 activation: str, out_tanh: bool, gen: torch.Generator,
+                 batchnorm: bool = False, init_std: float = 0.0):
         super().__init__()
         dims = [z_dim] + [width] * depth + [out_dim]
-        self.layers = nn.ModuleList(StackedLinear(runs, a, b, gen) for a, b in zip(dims, dims[1:]))
+        self.layers = nn.ModuleList(StackedLinear(runs, a, b, gen, init_std)
+                                    for a, b in zip(dims, dims[1:]))
         self.act = _act(activation)
         self.out_tanh = out_tanh
+        self.batchnorm = batchnorm
+        if batchnorm:
+            self.bn_scale = nn.ParameterList(nn.Parameter(torch.ones(runs, 1, width))
+                                             for _ in range(depth))
+            self.bn_shift = nn.ParameterList(nn.Parameter(torch.zeros(runs, 1, width))
+                                             for _ in range(depth))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # (R, B, z) -> (R, B, out)
         h = z
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
+                if self.batchnorm:
+                    var, mean = torch.var_mean(h, dim=1, unbiased=False, keepdim=True)
+                    h = (h - mean) * torch.rsqrt(var + 1e-5) * self.bn_scale[i] + self.bn_shift[i]
                 h = self.act(h)
         return torch.tanh(h) if self.out_tanh else h
+
+
+def networks(runs: int, cfg: Any, data_dim: int, out_tanh: bool,
+             gen: torch.Generator) -> tuple[Generator, Discriminator]:
+    """G and D of `runs` stacked runs with cfg's shapes, weights drawn from `gen` (G first)."""
+    G = Generator(runs, cfg.z_dim, cfg.g_width, cfg.g_depth, data_dim, cfg.activation, out_tanh,
+                  gen, batchnorm=cfg.g_batchnorm, init_std=cfg.init_std)
+    D = Discriminator(runs, data_dim, cfg.d_width, cfg.d_depth, cfg.activation, cfg.mbd_kernels,
+                      cfg.mbd_dim, gen, maxout=cfg.d_maxout, init_std=cfg.init_std)
+    return G, D
 
 
 class Discriminator(nn.Module):
@@ -80,25 +119,28 @@ class Discriminator(nn.Module):
     feature is on or off, so switching a remedy mid-run keeps every parameter's shape. When a
     feature is switched on its head weights start at zero (see `zero_head`): D's output is
     unchanged at the switch and it learns to use the feature from there; the optimizer starts
-    their moments afresh (trainer/optim.py).
+    their moments afresh (trainer/families/gan/optim.py).
     """
 
     def __init__(self, runs: int, in_dim: int, width: int, depth: int, activation: str,
-                 mbd_kernels: int, mbd_dim: int, gen: torch.Generator):
+                 mbd_kernels: int, mbd_dim: int, gen: torch.Generator, maxout: int = 1,
+                 init_std: float = 0.0):
         super().__init__()
+        # with maxout, each hidden unit is the largest of `maxout` linear pieces (PacGAN's D)
         dims = [in_dim] + [width] * depth
-        self.body = nn.ModuleList(StackedLinear(runs, a, b, gen) for a, b in zip(dims, dims[1:]))
-        self.act = _act(activation)
+        self.body = nn.ModuleList(StackedLinear(runs, a, b * maxout, gen, init_std)
+                                  for a, b in zip(dims, dims[1:]))
+        self.act = _act(activation) if maxout == 1 else _maxout(maxout)
         self.mbd_kernels, self.mbd_dim = mbd_kernels, mbd_dim
         # PacGAN (Lin et al. 2018): D may judge packs of up to MAX_PACK samples, concatenated.
         # The first layer's weights for a pack's 2nd, 3rd and 4th sample are a parameter of
         # their own, zero when packing starts (D's scores unchanged at the switch)
         self.in_dim = in_dim
-        self.pack_w = nn.Parameter(torch.zeros(runs, (MAX_PACK - 1) * in_dim, width))
+        self.pack_w = nn.Parameter(torch.zeros(runs, (MAX_PACK - 1) * in_dim, width * maxout))
         # minibatch discrimination tensor T (Salimans et al. 2016): A × B × C, A = width
         t = torch.randn(width, mbd_kernels * mbd_dim, generator=gen) * 0.1
         self.mbd_T = nn.Parameter(t.expand(runs, -1, -1).clone())  # (R, A, B*C)
-        self.head = StackedLinear(runs, width, 1, gen)  # (R, A, 1)
+        self.head = StackedLinear(runs, width, 1, gen, init_std)  # (R, A, 1)
         # the batch features' head weights start at zero, whether the feature is on from the
         # start or switched on mid-run: the same start either way
         self.head_mbd = nn.Parameter(torch.zeros(runs, mbd_kernels, 1))
@@ -190,7 +232,8 @@ class Discriminator(nn.Module):
     def minibatch_features(self, f: torch.Tensor, fc: torch.Tensor, same: bool) -> torch.Tensor:
         """o(x_i)_b = Σ_j exp(−‖M_i,b − M_j,b‖₁) over the batch, self excluded -> (R, B, kernels),
         M = f·T; with `same` False, over the context batch fc (self not excluded). The pairwise
-        sum is trainer/minibatch.py's (half the pairs, no per-pair graph kept for backward)."""
+        sum is trainer/families/gan/minibatch.py's (half the pairs, no per-pair graph kept for
+        backward)."""
         r, b, _ = f.shape
         k, c = self.mbd_kernels, self.mbd_dim
         m = torch.bmm(f, self.mbd_T).view(r, b, k, c)

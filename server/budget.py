@@ -1,0 +1,52 @@
+"""A cost before work: a run's estimated memory checked against the per-run budget when it is
+created or changed, and the estimate served (trainer/families/gan/cost.py has the model).
+
+Over `run_memory_mb`, or slower than `run_step_seconds` a step, a run is refused with a 422 that
+names the knob weighing most and says what the run would need; nothing starts. The estimate is
+a guide: workers also run under an address-space limit (`worker_memory_mb`, server/worker.py),
+so a wrong one fails that worker's runs with "out of memory", never the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from collapse_lab.trainer.families.gan.config import ConfigError, make_config
+from collapse_lab.trainer.families.gan.cost import estimate
+
+
+def check_budget(budget_mb: float, config: dict[str, Any] | Any, where: str = "",
+                 step_seconds: float = 10.0) -> dict:
+    """The estimate of `config`; ConfigError naming the heaviest knob when it is over the
+    memory budget or slower than `step_seconds` a step."""
+    cfg = make_config(config) if isinstance(config, dict) else config
+    est = estimate(cfg)
+    over_memory = est["memory_mb"] > budget_mb
+    knob = est["heaviest_memory"] if over_memory else est["heaviest"]
+    why = ("minibatch discrimination's pairs grow with batch_size² × mbd_kernels × mbd_dim"
+           + (", and second derivatives (gp, r1, unroll) go through them again"
+              if cfg.gp or cfg.r1 or cfg.unroll or cfg.objective == "wgan-gp" else "")
+           if cfg.minibatch_disc else "the networks' work grows with batch_size and the widths")
+    lower = (f"{'raise' if knob == 'tick_every' else 'lower'} {knob} "
+             f"(currently {getattr(cfg, knob)})")
+    if over_memory:
+        raise ConfigError(f"{where}{knob}", f"this run would need about "
+                          f"{est['memory_mb'] / 1024:.1f} GB, over the per-run budget of "
+                          f"{budget_mb / 1024:.1f} GB (setting run_memory_mb): {why}; {lower}")
+    if est["step_ms"] > step_seconds * 1000:
+        raise ConfigError(f"{where}{knob}", f"this run would take about "
+                          f"{est['step_ms'] / 1000:.0f} s a step, over the per-run budget of "
+                          f"{step_seconds:g} s (setting run_step_seconds): {why}; {lower}")
+    return est
+
+
+def worker_memory_mb(setting: int) -> int:
+    """The address-space limit of a worker: the setting, or (0) half the machine's memory."""
+    if setting:
+        return setting
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+    return max(2048, total // 2 // 2**20)

@@ -1,0 +1,1 @@
+"""The model families Collapse Lab trains (docs/families.md)."""
