@@ -135,9 +135,9 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     next_step(teacher, 2)
     wait_js(teacher, "(document.querySelector('#lesson-outcome .outcome-here').textContent"
                      ".match(/ of 8 at step/g) || []).length === 2", timeout=120_000)
-    # both cards read "nsgan": the box names each run by what differs
+    # the box names each run as its card does, by what differs
     outcome = teacher.inner_text("#lesson-outcome")
-    assert outcome.startswith("These runs:") and "beta1=0.9" in outcome and "beta1=0.5" in outcome
+    assert outcome.startswith("These runs:") and "β1 0.9: " in outcome and "β1 0.5: " in outcome
     teacher.screenshot(path=SHOTS / "lessons-03-compare-outcome.png")
 
     # ------------------------------------------------------------ lesson 3, picked straight away
