@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from collapse_lab.trainer import sweep as sw
-from collapse_lab.trainer.families.gan.presets import (
+from collapse_lab.trainer.registry import (
     PRESETS,
     claim_text,
     control_label,
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = _document(names, rows, seeds_text, ns.tick_every, sum(r["wall_s"] for r in rows))
         if ns.note:
             lines.insert(6, ns.note + "\n")
-        Path(ns.out).write_text("\n".join(lines) + "\n")
+        _write_keeping_blocks(Path(ns.out), "\n".join(lines) + "\n")
         print("\n".join(lines))
         return 0
     seeds = sw.parse_seeds(ns.seeds)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = sw.run_jobs(jobs, ns.workers, progress, pack=ns.pack)
     lines = _document(names, rows, ns.seeds, ns.tick_every, time.perf_counter() - t0)
     Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(ns.out).write_text("\n".join(lines) + "\n")
+    _write_keeping_blocks(Path(ns.out), "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
@@ -136,6 +136,18 @@ seeds and steps; `bench/paper_runs.py` resumes and extends the CSV (`--plan
 PRESET:SEEDS:STEPS`) where more compute is at hand. A 10-step unrolled step costs about
 35 plain steps here (3 steps/s on one thread under load), a PacGAN4 step about 6.
 """
+
+def _write_keeping_blocks(path: Path, text: str) -> None:
+    """Write the page, keeping the blocks other scripts own (between their markers, e.g. the
+    evolution family's from bench/evolution_presets.py) at its end."""
+    from evolution_presets import BEGIN, END  # bench/: the script beside this one
+
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        block = BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
 
 # What the search for these presets found besides them (single runs, 3,000 steps unless said,
 # ring8, 2×128 ReLU networks, batch 256): kept here so the next person does not repeat it.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_lab.trainer.families.gan.presets import (  # noqa: E402
+from collapse_lab.trainer.registry import (  # noqa: E402
     PRESETS,
     claim_text,
     meets_claim,
@@ -42,8 +42,8 @@ def switch_values(src: str, dst: str) -> dict:
 def one(args: tuple[str, str, int, int, int, int]) -> tuple[int, list[dict]]:
     import torch
 
-    from collapse_lab.trainer.families.gan.presets import from_preset
     from collapse_lab.trainer.loop import Callbacks, Trainer
+    from collapse_lab.trainer.registry import from_preset
 
     src, dst, seed, before, after, every = args
     torch.set_num_threads(1)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from collapse_lab.trainer import sweep as sw
-from collapse_lab.trainer.families.gan.presets import PRESETS, meets_claim, preset_values
+from collapse_lab.trainer.registry import PRESETS, meets_claim, preset_values
 
 
 def _run(job: sw.Job) -> dict:

@@ -33,14 +33,16 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collapse_lab.trainer.commands import Rejected  # noqa: E402
 from collapse_lab.trainer.families.gan.config import make_config  # noqa: E402
-from collapse_lab.trainer.families.gan.presets import preset_values  # noqa: E402
 from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
+from collapse_lab.trainer.registry import preset_values  # noqa: E402
 from collapse_lab.trainer.sweep import grid, parse_seeds, parse_vary  # noqa: E402
 
 
@@ -98,9 +100,9 @@ def main() -> None:
         return make_config(dict(fixed, **ov, seed=seed, steps=a.steps, tick_every=a.tick,
                                 threads=a.threads))
 
-    def on_event(key: tuple[str, int], event: dict) -> None:
-        if event.get("type") == "rejected":  # a value that cannot change live: say so, stop
-            sys.exit(f"{key[0]}: {event['field']}: {event['message']}")
+    def on_event(key: tuple[str, int], event: Any) -> None:
+        if isinstance(event, Rejected):  # a value that cannot change live: say so, stop
+            sys.exit(f"{key[0]}: {event.field}: {event.message}")
 
     def callbacks(key: tuple[str, int]) -> Callbacks:
         return Callbacks(on_tick=lambda t: on_tick(key, t),

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from collapse_lab.trainer.families.gan.presets import from_preset
 from collapse_lab.trainer.loop import Callbacks, Trainer
+from collapse_lab.trainer.registry import from_preset
 from collapse_lab.trainer.sweep import parse_seeds
 
 ARMS = ("two-stage", "control")

@@ -224,6 +224,11 @@ class Run:
         except Exception as e:  # noqa: BLE001 - logging never breaks the training loop
             self._warn("log", f"collapse_lab: log() ignored a bad call ({e}); training goes on")
 
+    def wants_samples(self) -> bool:
+        """Whether a `log()` now would keep its samples (about `rate` times a second): a loop
+        whose samples cost something to make (a generator's forward pass) makes them only then."""
+        return not self._finished and time.monotonic() >= self._next_samples
+
     def _enqueue(self, p: _Pending) -> None:
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
@@ -469,6 +474,12 @@ class _Remote(_Sink):
         return True
 
     def _lost(self, run: Run, e: Exception) -> None:
+        code = getattr(getattr(e, "rcvd", None), "code", None)
+        if code in (4400, 4403, 4404, 4409):  # refused, deleted, or written by another process
+            self.gone = True
+            run._warn("closed", f"collapse_lab: the server closed the run's connection "
+                      f"({getattr(e.rcvd, 'reason', '') or code}); its ticks are no longer "  # type: ignore[attr-defined]
+                      "sent")
         if self.ws is not None:
             try:
                 self.ws.close()

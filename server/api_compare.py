@@ -35,8 +35,8 @@ from collapse_lab.server.models import (
     given,
 )
 from collapse_lab.server.supervisor import Conflict, RunState, Supervisor
-from collapse_lab.trainer.families.gan.config import ConfigError
-from collapse_lab.trainer.families.gan.presets import from_preset
+from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.trainer.registry import from_preset
 
 router = APIRouter(prefix="/api/compare", tags=["compare"])
 GroupId = Path(pattern=r"^g[a-z0-9]{1,31}$", description="the group's id")

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from collapse_lab.server import protocol
 from collapse_lab.server.api_runs import ERRORS
-from collapse_lab.trainer.families.gan.config import DATASETS
+from collapse_lab.trainer.run_knobs import DATASETS
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -35,7 +35,7 @@ def build_preview(name: str, data_dir: Path | None) -> bytes:
     import torch
 
     from collapse_lab.trainer.data import make_dataset
-    from collapse_lab.trainer.families.gan.config import make_config
+    from collapse_lab.trainer.families import make_config
 
     data = make_dataset(make_config({"dataset": name, "seed": PREVIEW_SEED}), data_dir)
     n = POINTS if data.kind == "2d" else IMAGES

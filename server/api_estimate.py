@@ -16,9 +16,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from collapse_lab.server.api_runs import ERRORS, RunId, get_run
-from collapse_lab.trainer.families.gan.config import ConfigError, make_config, validate_changes
-from collapse_lab.trainer.families.gan.cost import estimate
-from collapse_lab.trainer.families.gan.presets import from_preset
+from collapse_lab.trainer import families
+from collapse_lab.trainer.families import make_config, validate_changes
+from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.trainer.registry import from_preset
 
 router = APIRouter(tags=["runs"])
 SLOWER = 3.0  # a change past this slow-down is asked about first
@@ -51,6 +52,9 @@ class ChangeEstimate(BaseModel):
 def _out(request: Request, cfg: Any) -> Estimate:
     settings = request.app.state.settings
     budget, step = settings.run_memory_mb, settings.run_step_seconds * 1000
+    estimate = families.of(cfg).estimate
+    if estimate is None:
+        raise ConfigError("family", f"no cost model for a {cfg.family} run")
     e = estimate(cfg)
     return Estimate(**e, budget_mb=budget, budget_step_ms=step,
                     fits=e["memory_mb"] <= budget and e["step_ms"] <= step)

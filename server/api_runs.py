@@ -46,8 +46,7 @@ from collapse_lab.server.models import (
 from collapse_lab.server.runs import FINAL, Conflict, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
 from collapse_lab.server.supervisor import Supervisor
-from collapse_lab.trainer.families.gan.presets import from_preset
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.registry import SCALAR_NAMES, from_preset
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(pattern=r"^[a-z0-9]{1,32}$", description="the run's id")

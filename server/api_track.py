@@ -36,6 +36,7 @@ from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisco
 from pydantic import BaseModel, Field
 
 from collapse_lab.server import messages
+from collapse_lab.server.api_runs import ERRORS, RunId
 from collapse_lab.server.auth import (
     REFUSED,
     TEACHER,
@@ -44,6 +45,7 @@ from collapse_lab.server.auth import (
     presented_token,
     require_control,
 )
+from collapse_lab.server.models import ErrorOut
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
 from collapse_lab.server.tracked import (
     KnobSpec,
@@ -194,7 +196,7 @@ class Tracker:
         run.provenance = dict(tracked=True, modes=measure.kind, client=facts,
                               device=f"tracked · {facts.get('host', 'its own loop')}")
         run.started = time.time()
-        self.sup._set_status(run, RunState.running, "tracked: steps come from the loop")
+        self.sup._set_status(run, RunState.running, None)
         link = Link(run, specs, Series(measure))
         self.links[run.id] = link
         self._fix_picture(link)
@@ -557,21 +559,22 @@ def _knobs_out(run: Run) -> KnobsOut:
                     config_version=run.config_version)
 
 
-@router.post("/api/track/writers", response_model=WriterOut, status_code=201)
+@router.post("/api/track/writers", response_model=WriterOut, status_code=201,
+             responses={403: {"model": ErrorOut}, 429: {"model": ErrorOut}})
 async def new_writer(body: WriterIn, request: Request) -> WriterOut:
     """A writer token for one tracked run (the teacher hands it to whoever trains)."""
     require_control(request)
     return WriterOut(token=request.app.state.tracker.new_writer(body.label), label=body.label)
 
 
-@router.get("/api/track/{run_id}/knobs", response_model=KnobsOut)
-async def read_knobs(request: Request, run_id: str) -> KnobsOut:
+@router.get("/api/track/{run_id}/knobs", response_model=KnobsOut, responses=ERRORS)
+async def read_knobs(request: Request, run_id: str = RunId) -> KnobsOut:
     """The knobs a tracked run's loop declared, and their values now."""
     return _knobs_out(_tracked_run(request, run_id))
 
 
-@router.post("/api/track/{run_id}/knobs", response_model=KnobsOut)
-async def set_knobs(body: KnobsIn, request: Request, run_id: str) -> KnobsOut:
+@router.post("/api/track/{run_id}/knobs", response_model=KnobsOut, responses=ERRORS)
+async def set_knobs(body: KnobsIn, request: Request, run_id: str = RunId) -> KnobsOut:
     """Change a tracked run's knobs; its loop sees the values in `run.knobs` at once."""
     run = _tracked_run(request, run_id)
     if not is_teacher(request):

@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from collapse_lab.trainer.families.gan.config import ConfigError, make_config
-from collapse_lab.trainer.families.gan.cost import estimate
+from collapse_lab.trainer import families
+from collapse_lab.trainer.knobs import ConfigError
 
 
 def check_budget(budget_mb: float, config: dict[str, Any] | Any, where: str = "",
                  step_seconds: float = 10.0) -> dict:
     """The estimate of `config`; ConfigError naming the heaviest knob when it is over the
     memory budget or slower than `step_seconds` a step."""
-    cfg = make_config(config) if isinstance(config, dict) else config
+    cfg = families.make_config(config) if isinstance(config, dict) else config
+    estimate = families.of(cfg).estimate
+    if estimate is None:  # a family without a cost model: nothing to refuse
+        return {}
     est = estimate(cfg)
     over_memory = est["memory_mb"] > budget_mb
     knob = est["heaviest_memory"] if over_memory else est["heaviest"]

@@ -15,12 +15,14 @@ import os
 import signal
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Any, NoReturn
 
 from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
-from collapse_lab.trainer.families.gan.config import ConfigError, knobs
+from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.trainer.registry import knobs
 
 log = logging.getLogger("collapse_lab")
 
@@ -64,7 +66,7 @@ def knob_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(ns: argparse.Namespace):
-    from collapse_lab.trainer.families.gan.presets import from_preset
+    from collapse_lab.trainer.registry import from_preset
 
     try:
         return from_preset(ns.preset, knob_values(ns))
@@ -134,7 +136,8 @@ def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    from collapse_lab.trainer.families.gan.state import RunState
+    from collapse_lab.trainer.commands import Rejected
+    from collapse_lab.trainer.families import load_checkpoint
     from collapse_lab.trainer.loop import Callbacks, Trainer, run
 
     data_dir = Path(ns.data_dir) if ns.data_dir else default_data_dir()
@@ -153,18 +156,18 @@ def cmd_train(ns: argparse.Namespace) -> int:
     try:
         if ns.resume:
             try:
-                state = RunState.load(Path(ns.resume))
+                state = load_checkpoint(Path(ns.resume))
             except (OSError, KeyError, RuntimeError, ValueError) as e:
                 fail(f"--resume: cannot read checkpoint {ns.resume}: {e}")
             trainer.add("run", state, cb)
             overrides = knob_values(ns)  # flags given with --resume change the restored run
             if overrides:
-                rejected: list[dict[str, Any]] = []
+                rejected: list[Rejected] = []
                 trainer.runs["run"].cb.on_event = lambda e: rejected.append(e) \
-                    if e["type"] == "rejected" else None
+                    if isinstance(e, Rejected) else None
                 trainer.command("run", {"set": overrides})
                 if rejected:
-                    fail(f"{flag(rejected[0]['field'])}: {rejected[0]['message']}")
+                    fail(f"{flag(rejected[0].field)}: {rejected[0].message}")
         else:
             trainer.add("run", config_from_args(ns), cb)
     except ConfigError as e:
@@ -222,6 +225,9 @@ def cmd_options(ns: argparse.Namespace) -> int:
         json.dump(opts, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
+    print("families (--family NAME):")
+    for f in opts["families"]:
+        print(f"  {f['name']:<10} {f['label']}: {f['help']}")
     print("datasets:")
     for d in opts["datasets"]:
         print(f"  {d['name']:<10} {d['help']}")
@@ -233,47 +239,60 @@ def cmd_options(ns: argparse.Namespace) -> int:
         print(f"  {r['name']:<15} {r['help']} ({r['source']})")
     print("presets (collapse-lab train --preset NAME [overrides]):")
     for p in opts["presets"]:
-        print(f"  {p['name']:<16} {p['help']}")
-    print("knobs (live = may change mid-run):")
-    print(f"  {'flag':<18} {'type':<7} {'default':<8} {'allowed':<22} live  help")
-    for k in opts["knobs"]:
-        allowed = (f"[{k['min']:g}, {k['max']:g}]" if "min" in k else
-                   ",".join(k["choices"]) if "choices" in k else "")
-        if len(allowed) > 22:
-            allowed = allowed[:21] + "…"
-        d = "-" if k["default"] is None else str(k["default"])
-        print(f"  {flag(k['name']):<18} {k['type']:<7} {d:<8} {allowed:<22} "
-              f"{'yes ' if k['live'] else 'no  '}  {k['help']}")
+        print(f"  {p['name']:<16} [{p['family']}] {p['help']}")
+    for f in opts["families"]:
+        print(f"knobs of family {f['name']} (live = may change mid-run):")
+        print(f"  {'flag':<18} {'type':<7} {'default':<8} {'allowed':<22} live  help")
+        for k in f["knobs"]:
+            allowed = (f"[{k['min']:g}, {k['max']:g}]" if "min" in k else
+                       ",".join(k["choices"]) if "choices" in k else "")
+            if len(allowed) > 22:
+                allowed = allowed[:21] + "…"
+            d = "-" if k["default"] is None else str(k["default"])
+            print(f"  {flag(k['name']):<18} {k['type']:<7} {d:<8} {allowed:<22} "
+                  f"{'yes ' if k['live'] else 'no  '}  {k['help']}")
     return 0
 
 
 # ---------------------------------------------------------------------------- serve
+# a list setting is a repeatable flag named in the singular
+_SINGULAR = {"allowed_hosts": "allowed-host", "allowed_origins": "allowed-origin"}
+
+
+def setting_flag(name: str) -> str:
+    """The `serve` flag of a server setting (server/settings.py)."""
+    return "--" + _SINGULAR.get(name, name.replace("_", "-"))
+
+
+def add_setting_flags(s: argparse.ArgumentParser) -> None:
+    """One flag per server setting, generated from the settings model: its type, range and
+    help are the model's, and pydantic checks the values (flags win over COLLAPSE_LAB_* env)."""
+    from collapse_lab.server.settings import Settings
+
+    for name, f in Settings.model_fields.items():
+        ann = f.annotation
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        default = f.get_default(call_default_factory=True)
+        shown = "none" if default is None else "[]" if default == [] else default
+        help_ = (f"{f.description} (default: {shown}; env COLLAPSE_LAB_{name.upper()})"
+                 .replace("%", "%%"))
+        kw: dict[str, Any] = dict(dest=name, default=None, help=help_)
+        if ann is bool:
+            s.add_argument(setting_flag(name), action=argparse.BooleanOptionalAction, **kw)
+        elif typing.get_origin(ann) is list:
+            s.add_argument(setting_flag(name), action="append", metavar="NAME",
+                           **dict(kw, help=help_ + " (repeat for more)"))
+        elif typing.get_origin(ann) is typing.Literal:
+            s.add_argument(setting_flag(name), choices=list(typing.get_args(ann)), **kw)
+        else:
+            base = args[0] if args else ann
+            typ = base if base in (int, float) else str
+            s.add_argument(setting_flag(name), type=typ, metavar=name.upper(), **kw)
+
+
 def add_serve(sub) -> None:
     s = sub.add_parser("serve", help="start the dashboard server (prints its URL)")
-    s.add_argument("--host", help="interface (default 127.0.0.1; elsewhere a token is required)")
-    s.add_argument("--port", type=int, help="TCP port (default 8000)")
-    s.add_argument("--data-dir", help=f"runs, checkpoints and caches (default: "
-                   f"{default_data_dir()})")
-    s.add_argument("--max-workers", type=int, help="runs training at once (default 2)")
-    s.add_argument("--token", help="teacher token: only its holder may start/control runs "
-                   "(env COLLAPSE_LAB_TOKEN)")
-    s.add_argument("--frame-rate", type=float, help="live frames per second (default 10)")
-    s.add_argument("--public-url", help="the address students open, where this machine's own "
-                   "addresses are not it (NAT, a container): printed links and the QR code use it")
-    s.add_argument("--students-may-run", action="store_true", default=None,
-                   help="viewers may start and steer their own runs from the start (the "
-                   "teacher can switch it in the page)")
-    s.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
-                   help="another name (or address) browsers reach this server by, e.g. behind "
-                   "a proxy or port mapping (repeat for more; env COLLAPSE_LAB_ALLOWED_HOSTS)")
-    s.add_argument("--backend", choices=["local", "ray"],
-                   help="where workers run: local processes (default) or Ray actors "
-                   "(pip install 'collapse-lab[ray]')")
-    s.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
-    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate "
-                   "(with --ssl-keyfile): the teacher's session cookie then never crosses the "
-                   "network in clear (docs/operations.md, HTTPS)")
-    s.add_argument("--ssl-keyfile", metavar="PEM", help="the certificate's private key")
+    add_setting_flags(s)
     s.set_defaults(func=cmd_serve)
 
 
@@ -301,18 +320,14 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     from collapse_lab.server.datadir import problem
     from collapse_lab.server.settings import Settings
 
-    given = {k: getattr(ns, k) for k in ("host", "port", "data_dir", "max_workers", "token",
-                                         "frame_rate", "public_url", "students_may_run",
-                                         "backend", "ray_address", "allowed_hosts",
-                                         "ssl_certfile", "ssl_keyfile")
-             if getattr(ns, k) is not None}
+    given = {k: getattr(ns, k) for k in Settings.model_fields if getattr(ns, k, None) is not None}
     if given.get("ray_address"):
         given["backend"] = "ray"
     try:
         settings = Settings(**given)
     except ValidationError as e:
         err = e.errors()[0]
-        fail(f"{flag(str(err['loc'][0]))}: {err['msg']}")
+        fail(f"{setting_flag(str(err['loc'][0]))}: {err['msg']}")
     if settings.backend == "ray":
         try:
             import ray  # noqa: F401

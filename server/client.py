@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from collapse_lab.server.protocol import FRAME, Message, decode, unpack_records
+from collapse_lab.trainer import families
 
 FINAL = ("done", "failed", "interrupted", "deleted")
-REMEDIES = ("gp", "r1", "minibatch_disc", "mbstd", "unroll", "spectral_norm", "entropy")
 
 
 class ServerError(RuntimeError):
@@ -179,7 +179,10 @@ class RunStream:
     def in_force(self) -> dict[str, Any]:
         """The objective and the remedies switched on, from the latest config."""
         c = self.config
-        on = {k: c[k] for k in REMEDIES if c.get(k) not in (None, 0, 0.0, False)}
+        # a remedy is on when a knob that switches it on holds other than its off value (the
+        # family's registry: trainer/families/gan/remedies.py for the GAN)
+        on = {k: c[k] for r in families.of(c).remedies for k in r.typical
+              if c.get(k) is not None and c.get(k) != r.off.get(k)}
         return {"objective": c.get("objective"), "remedies": on}
 
     def close(self) -> None:

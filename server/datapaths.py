@@ -19,7 +19,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.knobs import ConfigError
 
 UPLOADS = "uploads"
 WHERE = ("name a CSV file in the server's uploads folder (a file name such as points.csv, "

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from collapse_lab.trainer.families.gan.config import DEVICES, ConfigError
+from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.trainer.run_knobs import DEVICES
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 Validation errors name the field the way a person wrote it (`lr_g`, `variants[1].lr_g`, `since`)
 and, for a knob, say what the knob accepts in the registry's words
-(trainer/families/gan/config.py), so the
+(trainer/registry.py), so the
 API, the CLI and the page speak alike.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from collapse_lab.server.models import SHARED
-from collapse_lab.trainer.families.gan.config import ConfigError, allowed, knobs
+from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.trainer.registry import allowed, knobs
 
 _KNOBS = {k["name"] for k in knobs()}
 
@@ -57,7 +58,7 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "json_invalid":
         return "the body is not valid JSON"
     if knob == "preset" and kind == "literal_error":
-        from collapse_lab.trainer.families.gan.presets import PRESETS
+        from collapse_lab.trainer.registry import PRESETS
 
         return (f"unknown preset {short(err.get('input'))}; expected one of "
                 + ", ".join(PRESETS))

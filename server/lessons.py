@@ -28,9 +28,9 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collapse_lab.server.models import ErrorOut
-from collapse_lab.trainer.families.gan.config import ConfigError, RunConfig, validate_changes
-from collapse_lab.trainer.families.gan.presets import from_preset
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.families import validate_changes
+from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.trainer.registry import SCALAR_NAMES, from_preset
 
 router = APIRouter(prefix="/api/lessons", tags=["lessons"])
 Knobs = Annotated[dict[str, Any], Field(max_length=64)]
@@ -177,7 +177,7 @@ def check_lesson(lesson: Lesson) -> None:
     """Walk the steps as the page does; every config must pass the trainer's registry."""
     from collapse_lab.server.api_compare import build_config
 
-    cfg: RunConfig | None = None
+    cfg: Any = None
     for i, step in enumerate(lesson.steps, 1):
         a = step.action
         where = f"lesson {lesson.name}, step {i} ({step.title})"

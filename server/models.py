@@ -25,8 +25,7 @@ from pydantic import (
 )
 
 from collapse_lab.server.runs import RunState
-from collapse_lab.trainer.families.gan.config import knobs
-from collapse_lab.trainer.families.gan.presets import PRESETS
+from collapse_lab.trainer.registry import PRESETS, knobs
 
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$", description="a run or group id")]
 Label = Annotated[str | None, Field(None, max_length=200, description="a name shown in the UI")]

@@ -13,8 +13,10 @@ a run, and which optional layers they want), `Join` (another run to train in thi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from collapse_lab.trainer.commands import Command
 
 
 @dataclass
@@ -102,7 +104,7 @@ class Pong:
 @dataclass
 class Control:
     run_id: str
-    cmd: dict[str, Any] = field(default_factory=dict)
+    cmd: Command  # validated at the server's door (trainer/commands.py)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.registry import SCALAR_NAMES
 
 MAGIC = b"CLAB"
 VERSION = 1

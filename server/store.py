@@ -189,7 +189,11 @@ class Store:
         the older they are."""
         data = json.dumps(scalars, default=_nan_none)
         row = (run_id, scalars["step"], scalars.get("time"), scalars.get("config_version"), data)
-        n = self._tick_counts.get(run_id, 0) + 1
+        if run_id not in self._tick_counts:  # a run from before a restart: count what it has
+            have = self._reader().execute("SELECT COUNT(*) FROM ticks WHERE run_id=?",
+                                          (run_id,)).fetchone()
+            self._tick_counts[run_id] = int(have[0]) if have else 0
+        n = self._tick_counts[run_id] + 1
         self._tick_counts[run_id] = n
         thin = n > self.max_ticks
         keep = self.max_ticks // 2
@@ -233,6 +237,7 @@ class Store:
 
     def truncate_after(self, run_id: str, step: int, version: int) -> None:
         """Before resuming from a checkpoint at `step`: drop what came after it."""
+        self._tick_counts.pop(run_id, None)  # counted again at the next tick
         def job(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM ticks WHERE run_id=? AND step>?", (run_id, step))
             c.execute("DELETE FROM snapshots WHERE run_id=? AND step>?", (run_id, step))

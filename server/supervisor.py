@@ -33,12 +33,9 @@ from collapse_lab.server.scheduling import fair_order, is_student
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
-from collapse_lab.trainer.families.gan.config import (
-    ConfigError,
-    make_config,
-    stack_key,
-    validate_changes,
-)
+from collapse_lab.trainer import commands
+from collapse_lab.trainer.families import make_config, parse_command, stack_key
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +109,7 @@ class Supervisor:
         for w in workers:
             w.shutdown = True
             for rid in w.live():
-                w.send(pipe.Control(rid, {"action": "stop"}))
+                w.send(pipe.Control(rid, commands.Stop()))
         await self._wait_exit(workers, self.settings.stop_timeout)
         for w in workers:
             if w.process.is_alive():
@@ -481,20 +478,18 @@ class Supervisor:
             if st in FINAL or st == RunState.stopping:
                 raise Conflict(f"run {run.id} is {st.value}; only an active run takes changes")
             cfg = make_config(run.config)
-            if st == RunState.queued:  # nothing started: any knob may still change
-                accepted = validate_changes(cfg, cmd["set"], live=False)
-                check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
-                             step_seconds=self.settings.run_step_seconds)
-                run.config = cfg.replace(**accepted).to_dict()
-                self._keys.pop(run.id, None)
-                self.store.save_run(run.record())
-                return dict(accepted=accepted, applied=True)
-            accepted = validate_changes(cfg, cmd["set"], live=True)
+            # the one place a change is validated: the worker and the engine trust the value
+            change = parse_command(cmd, cfg, live=st != RunState.queued)
+            assert isinstance(change, commands.Set)
+            accepted = dict(change.changes)
             check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
-                             step_seconds=self.settings.run_step_seconds)
+                         step_seconds=self.settings.run_step_seconds)
             run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
             self._keys.pop(run.id, None)
-            self._send(run, pipe.Control(run.id, {"set": accepted}))
+            if st == RunState.queued:  # nothing started: any knob may still change
+                self.store.save_run(run.record())
+                return dict(accepted=accepted, applied=True)
+            self._send(run, pipe.Control(run.id, change))
             return dict(accepted=accepted, applied=False)
         action = cmd["action"]
         if action == "resume" and st == RunState.interrupted:
@@ -505,11 +500,9 @@ class Supervisor:
             raise Conflict(f"run {run.id} is {st.value}; '{action}' needs a running or paused "
                            "run" + ("" if st != RunState.done else
                                     " (resume works on interrupted runs only)"))
-        body: dict[str, Any] = {"action": action}
-        if action == "step":
-            body.update(n=int(cmd.get("n", 1)), part=cmd.get("part", "both"))
-        self._send(run, pipe.Control(run.id, body))
-        return dict(accepted=body, applied=False)
+        typed = parse_command(cmd, make_config(run.config))
+        self._send(run, pipe.Control(run.id, typed))
+        return dict(accepted=commands.body(typed), applied=False)
 
     def _stop(self, run: Run) -> dict[str, Any]:
         st = run.status
@@ -519,7 +512,7 @@ class Supervisor:
         if st in FINAL or st == RunState.stopping:
             raise Conflict(f"run {run.id} is already {st.value}")
         self._set_status(run, RunState.stopping, "stop requested")
-        self._send(run, pipe.Control(run.id, {"action": "stop"}))
+        self._send(run, pipe.Control(run.id, commands.Stop()))
         w = run.worker
         if w is not None and self.loop is not None and len(w.live()) == 1:
             # a worker of its own that does not stop in time is ended; a shared one is not
@@ -583,7 +576,7 @@ class Supervisor:
         w = run.worker
         if w is not None:
             if len(w.live()) > 1:
-                w.send(pipe.Control(run.id, {"action": "stop"}))  # the others train on
+                w.send(pipe.Control(run.id, commands.Stop()))  # the others train on
             else:
                 w.process.terminate()
         self.runs.pop(run.id, None)

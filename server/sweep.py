@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.knobs import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -75,7 +75,7 @@ class _Progress:
 def cmd_sweep(ns: argparse.Namespace) -> int:
     from collapse_lab.trainer import sweep as sw
     from collapse_lab.trainer.families.gan import paper_tables
-    from collapse_lab.trainer.families.gan.presets import from_preset, preset_values
+    from collapse_lab.trainer.registry import from_preset, preset_values
 
     workers = ns.workers or os.cpu_count() or 1
     if ns.steps is not None and ns.steps < 1:

@@ -29,7 +29,7 @@ import numpy as np
 
 from collapse_lab.server.protocol import encode_frame, encode_real
 from collapse_lab.trainer.knobs import ConfigError
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.registry import SCALAR_NAMES
 
 MAGIC = b"CLTR"
 WIRE_VERSION = 1

@@ -35,7 +35,7 @@ from collapse_lab.server.api_runs import own_folder
 from collapse_lab.server.auth import require_start
 from collapse_lab.server.datapaths import STUDENTS, uploads_dir
 from collapse_lab.trainer.datasets import parse_points
-from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["uploads"])

@@ -9,7 +9,7 @@ stalls a training step.
 
 Every run of the worker is a run of its own to the server: its own messages, frame schedule,
 snapshots, checkpoints, pause and end. Runs that can share a stacked step train in one engine
-(trainer/families/gan/engine.py); the trainer moves a run out when it is paused or changes shape.
+(docs/families.md); the trainer moves a run out when it is paused or changes shape.
 
 A run nobody watches draws no frames and no D landscape except for the snapshots that replay
 needs, so it trains at the speed of `collapse-lab train`. When the server goes away (its pipe
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from collapse_lab.server import pipe
+from collapse_lab.trainer.commands import Command, Event, Pause, StateChanged, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -204,21 +205,19 @@ class _Worker:
         self.period = 1.0 / spec.frame_rate
         self.trainer = Trainer(Path(spec.data_dir), pack=spec.pack)
         self.gone = False  # the server closed the pipe
-        self.later: list[tuple[str, dict[str, Any]]] = []  # commands the worker gives itself
+        self.later: list[tuple[str, Command]] = []  # commands the worker gives itself
 
     # ------------------------------------------------------------------ runs
     def join(self, rs: pipe.RunSpec) -> None:
         from collapse_lab.server.protocol import encode_real
-        from collapse_lab.trainer.families.gan.config import make_config
-        from collapse_lab.trainer.families.gan.objectives import get_objective
-        from collapse_lab.trainer.families.gan.state import RunState
+        from collapse_lab.trainer import families
         from collapse_lab.trainer.loop import Callbacks
 
         view = self.views[rs.run_id] = _View(rs)
         rid = rs.run_id
         try:
-            source = (RunState.load(rs.resume_from) if rs.resume_from
-                      else make_config(rs.config))
+            source = (families.load_checkpoint(rs.resume_from) if rs.resume_from
+                      else families.make_config(rs.config))
             cb = Callbacks(on_tick=lambda t: self.on_tick(rid, t),
                            on_event=lambda e: self.on_event(rid, e),
                            on_end=lambda status, why: self.on_end(rid, status, why),
@@ -235,7 +234,8 @@ class _Worker:
         real, modes = tr.real_samples(rid)
         info = dict(tr.info(rid), config=run.cfg.to_dict(), pid=os.getpid(),
                     host=socket.gethostname())
-        self.box.put(pipe.Hello(rid, info, get_objective(run.cfg.objective).value_kind,
+        look = families.of(run.cfg).frame_info(run.cfg)
+        self.box.put(pipe.Hello(rid, info, look.get("value_kind", ""),
                                 encode_real(real, modes, run.step, run.version),
                                 run.step, run.version))
         run.cb = cb
@@ -260,12 +260,12 @@ class _Worker:
         return self.frame_due(rid) or self.snapshot_due(rid) or run.stop or finished(run)
 
     def extra(self, rid: str) -> dict[str, Any]:
-        from collapse_lab.trainer.families.gan.objectives import get_objective
+        from collapse_lab.trainer import families
 
         cfg = self.trainer.runs[rid].cfg
         # `sent`: the wall clock when the frame was made, so a viewer can tell how old it is
-        return {"value_kind": get_objective(cfg.objective).value_kind,
-                "objective": cfg.objective, "sent": round(time.time(), 3)}
+        return {**families.of(cfg).frame_info(cfg), "family": cfg.family,
+                "sent": round(time.time(), 3)}
 
     def on_tick(self, rid: str, tick: dict[str, Any]) -> None:
         from collapse_lab.server.protocol import encode_frame
@@ -305,15 +305,15 @@ class _Worker:
                                     "could not be written")
             log.warning("run %s: %s", rid, why)
             # applied between steps, not from inside this tick
-            self.later.append((rid, {"action": "pause", "reason": why}))
+            self.later.append((rid, Pause(reason=why)))
             return False
         self.box.put(pipe.Checkpoint(rid, state.step, str(path)))
         return True
 
-    def on_event(self, rid: str, ev: dict[str, Any]) -> None:
-        if ev.get("type") == "state":
-            self.views[rid].status = ev["state"]
-        self.box.put(pipe.Event(rid, ev))
+    def on_event(self, rid: str, ev: Event) -> None:
+        if isinstance(ev, StateChanged):
+            self.views[rid].status = ev.state
+        self.box.put(pipe.Event(rid, to_dict(ev)))
 
     def on_end(self, rid: str, status: str, reason: str) -> None:
         from collapse_lab.server.protocol import encode_frame

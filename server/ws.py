@@ -23,7 +23,7 @@ from collapse_lab.server.errors import validation_body
 from collapse_lab.server.fanout import Overflow, Viewer
 from collapse_lab.server.models import ControlIn, LayersIn
 from collapse_lab.server.supervisor import FINAL, Conflict, Run, Supervisor
-from collapse_lab.trainer.families.gan.config import ConfigError
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -141,6 +141,8 @@ def test_compare_cards_and_legends_say_what_differs(browser, server):
         page.wait_for_selector(".cmp-card header b")
         titles = page.eval_on_selector_all(".cmp-card header b", "bs => bs.map(b => b.textContent)")
         assert titles == ["nsgan · lr_g 2e-4, β1 0.9", "nsgan · lr_g 0.001, β1 0.5"]
+        # runs shown: the curves no longer say what they will show
+        assert js(page, "document.getElementById('view-compare').dataset.empty") == "0"
         legends = js(page, "document.getElementById('cmp-modes').data.map(t => t.name)")
         assert legends == titles
         assert js(page, "document.getElementById('cmp-loss').data.map(t => t.name)") == titles
@@ -199,6 +201,30 @@ def test_a_first_visit_has_a_way_in_and_reset_starts_again(browser, server):
         if js(page, "app.live.log.last.step") < 500:
             assert level is None
             assert "500" in page.inner_text("[data-stat='modes_covered'] .card-hint")
+        # a single D update shows itself: the samples panel flashes and a line says what moved
+        page.click("#pause")
+        wait_js(page, "app.live.run.status === 'paused'", timeout=30_000)
+        page.click("#step-d")
+        page.wait_for_function("() => /One D update/.test(document.getElementById('toast')"
+                               ".textContent)")
+        assert js(page, "document.getElementById('samples-panel').dataset.stepped") == "d"
+        page.click("#pause")  # resume
+        wait_js(page, "app.live.run.status === 'running'", timeout=30_000)
+        # G's grid folded onto a spot a pixel wide is ringed and drawn magnified in an inset;
+        # spread over the ring it is drawn as it is
+        insets = page.evaluate("""() => { const s = window.collapseLab.app.live.samples;
+            const f = s.lastFrame, side = 6, spot = [], wide = [];
+            for (let r = 0; r < side; r++) for (let c = 0; c < side; c++) {
+              spot.push(1.41 + 0.001 * c, 1.41 + 0.001 * r);
+              wide.push(-2 + 0.8 * c, -2 + 0.8 * r); }
+            const show = { ...s.show }; s.setShow({ ...show, manifold: true });
+            s.draw({ ...f, manifold: Float32Array.from(spot), manifoldSide: side });
+            const a = s.manifoldInset;
+            s.draw({ ...f, manifold: Float32Array.from(wide), manifoldSide: side });
+            const b = s.manifoldInset;
+            s.setShow(show);
+            return [a, b]; }""")
+        assert insets[0] is not None and insets[0]["zoom"] > 10 and insets[1] is None, insets
         old = js(page, "app.live.run")
         wait_js(page, "app.live.log.last.step >= 100", timeout=90_000)
         # Reset: the same settings and seed from step 0; the old run stops (kept in History)

@@ -24,8 +24,7 @@ from collapse_lab.server.lessons import (
     parse_lesson,
 )
 from collapse_lab.server.settings import Settings
-from collapse_lab.trainer.families.gan.presets import PRESETS, control_label, meets_claim
-from collapse_lab.trainer.stats import SCALAR_NAMES
+from collapse_lab.trainer.registry import PRESETS, SCALAR_NAMES, control_label, meets_claim
 
 ROOT = Path(__file__).resolve().parent.parent
 

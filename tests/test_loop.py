@@ -6,19 +6,15 @@ import itertools
 import pytest
 import torch
 
+from collapse_lab.trainer import families
 from collapse_lab.trainer.families.gan.config import OBJECTIVES, ConfigError, make_config
 from collapse_lab.trainer.loop import Callbacks, Trainer, run, train
 
-REMEDY_SETTINGS = {
-    "none": {},
-    "gp": {"gp": 5.0},
-    "r1": {"r1": 1.0},
-    "minibatch_disc": {"minibatch_disc": True, "mbd_kernels": 4},
-    "mbstd": {"mbstd": True},
-    "unroll": {"unroll": 2},
-    "spectral_norm": {"spectral_norm": True},
-    "entropy": {"entropy": 0.1},
-}
+# every remedy the GAN's registry declares, at its typical setting (smaller where that only
+# costs time: fewer kernels, fewer unrolled steps)
+_FASTER = {"minibatch_disc": {"mbd_kernels": 4}, "unroll": {"unroll": 2}}
+REMEDY_SETTINGS = {"none": {}, **{r.name: {**r.typical, **_FASTER.get(r.name, {})}
+                                  for r in families.get("gan").remedies}}
 
 
 def scalars(tick):
@@ -99,8 +95,8 @@ def test_midrun_switch_changes_objective_and_bumps_version(small):
             else []
 
     t, _ = one(cfg, ticks=ticks, events=events, script=script)
-    assert [e["type"] for e in events] == ["config"]
-    assert events[0]["step"] == 30 and events[0]["changes"] == {"objective": "wgan-gp"}
+    assert [e.type for e in events] == ["config"]
+    assert events[0].step == 30 and events[0].changes == {"objective": "wgan-gp"}
     assert t.runs["r"].cfg.objective == "wgan-gp"
     before = [x for x in ticks if x["step"] <= 30]
     after = [x for x in ticks if x["step"] > 30]
@@ -118,8 +114,8 @@ def test_bad_live_change_is_rejected_and_run_continues(small):
 
     t, ends = one(make_config(dict(small, objective="wgan", steps=20)), events=events,
                   script=script)
-    assert [e["type"] for e in events] == ["rejected"] * 3
-    assert [e["field"] for e in events] == ["gp", "z_dim", "lr_d"]
+    assert [e.type for e in events] == ["rejected"] * 3
+    assert [e.field for e in events] == ["gp", "z_dim", "lr_d"]
     r = t.runs["r"]
     assert r.last["step"] == 20 and r.final.version == 0 and r.cfg.gp is None
     assert ends == [("done", "finished 20 steps")]

@@ -148,7 +148,7 @@ def test_init_std_draws_gaussian_weights_and_zero_biases():
 
 
 def test_paper_presets_follow_the_papers_and_claim_their_numbers():
-    from collapse_lab.trainer.families.gan.presets import (
+    from collapse_lab.trainer.registry import (
         PRESETS,
         claim_text,
         from_preset,

@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from collapse_lab.trainer.families.gan.config import ConfigError
-from collapse_lab.trainer.families.gan.presets import (
+from collapse_lab.trainer.loop import Callbacks, train
+from collapse_lab.trainer.registry import (
     PRESETS,
     claim_text,
-    describe,
+    describe_presets,
     from_preset,
     meets_claim,
     preset_values,
 )
-from collapse_lab.trainer.loop import Callbacks, train
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def test_every_preset_builds_and_states_what_to_see():
             assert preset_values(name)["dataset"] == base["dataset"]
     assert {"collapse-ring8", "collapse-grid25", "collapse-digits", "wgan-gp-ring8",
             "minibatch-ring8", "unrolled-ring8"} <= set(PRESETS)
-    names = [d["name"] for d in describe()]
+    names = [d["name"] for d in describe_presets()]
     assert names == list(PRESETS)
 
 
@@ -61,9 +61,13 @@ def test_claims():
     assert meets_claim("balanced-ring8", {"modes_covered": 6})
     assert not meets_claim("balanced-ring8", {"modes_covered": 5})
     # the step each claim is calibrated at, as /api/options gives it to the charts
-    steps = {d["name"]: d["claim_step"] for d in describe()}
+    steps = {d["name"]: d["claim_step"] for d in describe_presets()}
     assert steps["collapse-ring8"] == 3000 and steps["wgan-gp-ring8"] == 4000
     assert steps["balanced-ring8"] == 6000 and steps["collapse-digits"] == 2000
+    # and the claim, machine-readable: a key of the final metrics, an op, a value
+    expect = {d["name"]: d["expect"] for d in describe_presets()}
+    assert expect["collapse-ring8"] == {"metric": "modes_covered", "op": "at_most", "value": 3}
+    assert expect["vanilla-ring8"] is None
     assert steps["vanilla-ring8"] is None  # no claim, no step
     assert meets_claim("wgan-gp-ring8", {"effective_modes": 1.0, "modes_covered": 7})
     assert not meets_claim("wgan-gp-ring8", {"effective_modes": 8.0, "modes_covered": 6})

@@ -220,6 +220,23 @@ def test_track_against_a_token_server(tmp_path):
         replay = httpx.get(f"{url}/api/runs/{run.id}/replay")
         assert int(replay.headers["x-frames"]) >= 2
 
+        # a writer token the teacher made: it tracks one run at a time, and nothing else
+        assert httpx.post(f"{url}/api/track/writers", json={"label": "ada"}).status_code == 403
+        made = httpx.post(f"{url}/api/track/writers", json={"label": "ada"}, headers=auth)
+        assert made.status_code == 201, made.text
+        writer = made.json()["token"]
+        mine = collapse_lab.track(url, token=writer, name="ada's run", modes=c)
+        with pytest.raises(TrackError, match="already tracks run"):
+            collapse_lab.track(url, token=writer, name="a second one", modes=c)
+        assert httpx.post(f"{url}/api/track/{mine.id}/knobs", json={"set": {}},
+                          headers={"authorization": f"Bearer {writer}"}).status_code == 403
+        assert httpx.get(f"{url}/api/runs/{mine.id}").json()["owner"] == "teacher"  # delegated
+        mine.log(0, samples=c)
+        mine.finish()
+        assert httpx.get(f"{url}/api/runs/{mine.id}").json()["status"] == "done"
+        again = collapse_lab.track(url, token=writer, name="after the first", modes=c)
+        again.finish()
+
         # a loop killed mid-run: its run fails once track_grace has passed
         proc = subprocess.Popen([sys.executable, "-c", LOOP, url, TOKEN, "100000"],
                                 stdout=subprocess.PIPE, text=True, cwd=ROOT,

@@ -23,6 +23,9 @@ class DatasetSpec:
     name: str
     help: str
     build: Callable[[Any, Path | None], ds.Dataset]  # (cfg, data dir) -> dataset
+    modes: int | None = None  # how many modes it has (None: the data decides, e.g. csv)
+    mode_word: str = "modes"  # what its modes are called ("classes" for digits)
+    kind: str = "2d"  # "2d" points or "image"
 
 
 def _digits(cfg: Any, data_dir: Path | None) -> ds.Dataset:
@@ -40,15 +43,15 @@ def _csv(cfg: Any, data_dir: Path | None) -> ds.Dataset:
 
 DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
     DatasetSpec("ring8", "8 Gaussians on a circle of radius 2 (std 0.02), both × data_scale",
-                lambda cfg, _: ds.ring8(cfg.data_scale)),
+                lambda cfg, _: ds.ring8(cfg.data_scale), modes=8),
     DatasetSpec("grid25", "5×5 Gaussians with spacing 2 (std 0.05), both × data_scale",
-                lambda cfg, _: ds.grid25(cfg.data_scale)),
+                lambda cfg, _: ds.grid25(cfg.data_scale), modes=25),
     DatasetSpec("lines", "5 parallel line segments; each line is a mode",
-                lambda cfg, _: ds.Lines()),
+                lambda cfg, _: ds.Lines(), modes=5),
     DatasetSpec("spiral", "an Archimedean spiral; 8 equal arc-length segments are its modes",
-                lambda cfg, _: ds.Spiral()),
+                lambda cfg, _: ds.Spiral(), modes=8),
     DatasetSpec("digits", "scikit-learn's 8×8 handwritten digits; the 10 classes are the modes",
-                _digits),
+                _digits, modes=10, mode_word="classes", kind="image"),
     DatasetSpec("csv", "your own 2-D points (--data FILE.csv, or drawn on the dashboard): a "
                 "mode column, or else k-means clusters, gives the modes", _csv),
 )}
@@ -65,5 +68,6 @@ def make_dataset(cfg: Any, data_dir: Path | None = None) -> ds.Dataset:
     return spec.build(cfg, data_dir)
 
 
-def describe() -> list[dict[str, str]]:
-    return [dict(name=d.name, help=d.help) for d in DATASETS.values()]
+def describe() -> list[dict[str, Any]]:
+    return [dict(name=d.name, help=d.help, modes=d.modes, mode_word=d.mode_word, kind=d.kind)
+            for d in DATASETS.values()]

@@ -3,16 +3,17 @@ with, stepped, ticked, paused, changed and ended one by one.
 
 `Trainer` knows nothing about who watches: the CLI (one run), the server's worker (one run, a
 compare group, or the runs packed onto it), sweeps and the tests add runs with their callbacks
-(`on_tick`, `on_event`, `on_end`) and send commands with the shape of the HTTP control body:
-`{"action": "pause"|"resume"|"stop"}`, `{"action": "step", "n": N, "part": "both"|"d"|"g"}`
-or `{"set": {knob: value, ...}}`.
+(`on_tick`, `on_event`, `on_end`) and send commands: typed values of trainer/commands.py,
+validated where they were made (the server's door), and trusted here. A caller in this process
+may send a control body instead (`{"action": "pause"}`, `{"set": {knob: value}}`): the driver is
+then its door and parses it once (`families.parse_command`). Events come back typed
+(`ConfigChanged`, `StateChanged`, `Rejected`).
 
-Which runs share an engine (trainer/families/gan/engine.py): runs that agree on the step's shape
-(`config.stack_key`) and are training. A paused run trains in an engine of its own (so its
-single steps move it alone); a live change that alters the step's shape moves the run to
-another engine. Every move carries the run's whole state (trainer/families/gan/state.py), so a
-run's series
-does not depend on the runs beside it.
+Which runs share an engine (a family's `Engine`, docs/families.md): runs of one family that
+agree on the step's shape (`families.stack_key`) and are training. A paused run trains in an
+engine of its own (so its single steps move it alone); a live change that alters the step's
+shape moves the run to another engine. Every move carries the run's whole state (the family's
+`RunState`), so a run's series does not depend on the runs beside it.
 """
 
 from __future__ import annotations
@@ -20,23 +21,34 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from collapse_lab.trainer import families
+from collapse_lab.trainer.commands import (
+    Command,
+    ConfigChanged,
+    Event,
+    Pause,
+    Rejected,
+    Resume,
+    Set,
+    StateChanged,
+    Step,
+    Stop,
+)
 from collapse_lab.trainer.data import DATA_KNOBS, make_dataset
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.families.gan.config import ConfigError, make_config, stack_key
-from collapse_lab.trainer.families.gan.engine import Engine, Restack
-from collapse_lab.trainer.families.gan.state import RunState
+from collapse_lab.trainer.families import make_config, stack_key
+from collapse_lab.trainer.family import Engine, Restack, RunState
+from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 
-Command = dict[str, Any]
-PARTS = ("both", "d", "g")
 
 
 class Diverged(RuntimeError):
@@ -54,7 +66,7 @@ def resolve_device(name: str) -> torch.device:
 @dataclass
 class Callbacks:
     on_tick: Callable[[dict[str, Any]], None] | None = None
-    on_event: Callable[[dict[str, Any]], None] | None = None  # config, state, rejected
+    on_event: Callable[[Event], None] | None = None  # ConfigChanged, StateChanged, Rejected
     on_end: Callable[[str, str], None] | None = None  # (status done|failed, reason)
     want_picture: Callable[[], bool] | None = None  # D's landscape in this tick? None = always
     want_manifold: Callable[[], bool] | None = None  # G's latent grid in this tick? None = no
@@ -126,7 +138,7 @@ class Trainer:
         for run_id, source, cb in items:
             if run_id in self.runs:
                 raise ValueError(f"run {run_id} is already training here")
-            state = source if isinstance(source, RunState) else self._fresh(source)
+            state = self._fresh(source) if _is_config(source) else source
             if state.cfg.threads > 0:  # a process-wide setting: the last run added decides
                 torch.set_num_threads(state.cfg.threads)
             run = Run(run_id, cb or Callbacks())
@@ -145,12 +157,12 @@ class Trainer:
 
     def _fresh(self, cfg: Any) -> RunState:
         cfg = cfg if not isinstance(cfg, dict) else make_config(cfg)
-        data = self._dataset(cfg)
-        return RunState.fresh(cfg, data.dim, data.kind == "image")
+        return families.of(cfg).fresh(cfg, self._dataset(cfg))
 
     def _dataset(self, cfg: Any) -> Dataset:
         dev = resolve_device(cfg.device)
-        key = (*(getattr(cfg, k) for k in DATA_KNOBS), str(dev), torch.get_default_dtype())
+        key = (*(getattr(cfg, k, None) for k in DATA_KNOBS), str(dev),
+               torch.get_default_dtype())
         if key not in self._data:
             self._data[key] = make_dataset(cfg, self.data_dir).to(dev)
         return self._data[key]
@@ -171,7 +183,7 @@ class Trainer:
 
     def _new_engine(self, runs: list[Run], states: list[RunState]) -> Engine:
         cfg = states[0].cfg
-        eng = Engine(states, self._dataset(cfg), resolve_device(cfg.device))
+        eng = families.of(cfg).engine(states, self._dataset(cfg), resolve_device(cfg.device))
         self.engines.append(eng)
         self._members[id(eng)] = list(runs)
         for row, r in enumerate(runs):
@@ -206,39 +218,34 @@ class Trainer:
         return list(self._members[id(eng)])
 
     # ------------------------------------------------------------------ commands
-    def command(self, run_id: str, cmd: Command) -> None:
+    def command(self, run_id: str, cmd: Command | Mapping[str, Any]) -> None:
+        """A command to one run: a typed `Command` (trusted), or a control body parsed here."""
         run = self.runs.get(run_id)
         if run is None or run.ended:
             return
         emit = run.cb.on_event or (lambda e: None)
-        if "set" in cmd:
+        if isinstance(cmd, Mapping):
             try:
-                emit(self._apply(run, cmd["set"]))
+                cmd = families.parse_command(cmd, run.cfg)
             except ConfigError as e:
-                emit(dict(type="rejected", field=e.field, message=e.message, step=run.step,
-                          config=run.cfg.to_dict()))
-            return
-        action = cmd.get("action")
-        if action == "stop":
-            run.stop = True
-        elif action == "pause" and not run.paused:
-            self._set_paused(run, True)
-            ev = dict(type="state", state="paused", step=run.step)
-            if cmd.get("reason"):  # a pause the worker decided (e.g. a full disk) says why
-                ev["reason"] = str(cmd["reason"])
-            emit(ev)
-        elif action == "resume" and run.paused:
-            self._set_paused(run, False)
-            emit(dict(type="state", state="running", step=run.step))
-        elif action == "step" and run.paused:
-            part = cmd.get("part", "both")
-            if part not in PARTS:
-                emit(dict(type="rejected", field="part", step=run.step,
-                          message=f"expected one of {', '.join(PARTS)}, got {part!r}"))
+                emit(Rejected(e.field, e.message, run.step, run.cfg.to_dict()))
                 return
-            run.owed.extend([part] * max(1, min(int(cmd.get("n", 1)), 10_000)))
+        match cmd:
+            case Set(changes=changes):
+                emit(self._apply(run, dict(changes)))
+            case Stop():
+                run.stop = True
+            case Pause(reason=reason) if not run.paused:
+                self._set_paused(run, True)
+                # a pause the worker decided (e.g. a full disk) says why
+                emit(StateChanged("paused", run.step, reason))
+            case Resume() if run.paused:
+                self._set_paused(run, False)
+                emit(StateChanged("running", run.step))
+            case Step(n=n, part=part) if run.paused:
+                run.owed.extend([part] * n)
 
-    def _apply(self, run: Run, changes: dict[str, Any]) -> dict[str, Any]:
+    def _apply(self, run: Run, changes: dict[str, Any]) -> ConfigChanged:
         eng = run.engine
         assert eng is not None
         try:
@@ -246,10 +253,6 @@ class Trainer:
         except Restack:
             pass
         # the step's shape changes for this run alone: it moves to an engine of its own
-        # (checked first on a copy, so a bad change leaves the run where it was)
-        from collapse_lab.trainer.families.gan.config import validate_changes
-
-        validate_changes(run.cfg, changes, live=True)
         state = self._detach(run)
         solo = self._new_engine([run], [state])
         event = solo.apply(0, changes)
@@ -388,6 +391,11 @@ class Trainer:
         if data.kind == "2d":
             modes = data.assign(real.to(data.device))[0].cpu().numpy()
         return real.numpy().astype("float32"), modes
+
+
+def _is_config(source: Any) -> bool:
+    """A fresh run's config (or a dict of knobs), as opposed to a RunState to resume."""
+    return isinstance(source, dict) or not hasattr(source, "cfg")
 
 
 def finished(run: Run) -> bool:

@@ -1,77 +1,74 @@
 """The scalars a tick reports, by name: one list for the trainer, the wire protocol, the store,
-the CSV export and the dashboard's charts (exported through `/api/options`).
+the CSV export and the dashboard's charts and cards (exported through `/api/options`).
 
-A training step *reports* named per-run values (losses, penalty terms, gradient norms) into a
-`StepStats`; a tick reads them as means over the steps since the last tick (or, for gradient
-norms, the last step's value) beside the mode metrics of trainer/metrics.py.
+Every family's tick reports the common stats (`TICK`), what its own step reports (its `stats`,
+e.g. trainer/families/gan/stats.py: losses, penalty terms, gradient norms) and the mode metrics of
+trainer/metrics.py (`METRICS`). A step *reports* named per-run values into a `StepStats`; a tick
+reads them as means over the steps since the last tick (or the last step's value).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from collapse_lab.trainer.families.gan.remedies import PENALTIES
+from collapse_lab.trainer.family import Family, Stat
 
-
-@dataclass(frozen=True)
-class Stat:
-    name: str
-    label: str
-    kind: str  # "tick" | "loss" | "term" | "norm" | "metric"
-    help: str
-    # how a tick reads a step stat: the mean over D updates ("d") or G steps ("g") since the
-    # previous tick, or the last update's value ("last")
-    stage: str = ""
-    integer: bool = False
-    # a short line in plain words for a person, under the metric's card on the dashboard
-    hint: str = ""
-
+__all__ = ["METRICS", "METRIC_NAMES", "TICK", "Stat", "StepStats", "describe", "scalars"]
 
 TICK = (
-    Stat("step", "step", "tick", "generator steps taken", integer=True),
-    Stat("time", "time (s)", "tick", "training wall time"),
+    Stat("step", "step", "tick", "steps taken (a GAN's generator steps, a GA's generations)",
+         integer=True, fmt="d", show=("card", "chart", "csv")),
+    Stat("time", "time", "tick", "training wall time", unit="s", fmt=".1f", show=("csv",)),
     Stat("config_version", "config version", "tick", "live changes applied so far",
-         integer=True),
-    Stat("steps_per_sec", "steps/s", "tick", "training speed since the previous tick"),
+         integer=True, fmt="d", show=("csv",)),
+    Stat("steps_per_sec", "steps/s", "tick", "training speed since the previous tick",
+         fmt=".0f", show=("card", "chart", "csv"), color="#475569"),
 )
-STEP = (
-    Stat("loss_d", "D loss", "loss", "the discriminator's loss, mean over its updates",
-         stage="d"),
-    Stat("loss_g", "G loss", "loss", "the generator's loss (without penalty terms)",
-         stage="g"),
-    *(Stat(p.stat, p.label, "term", f"{p.label}: its weighted term in "
-           f"{'D' if p.stage == 'd' else 'G'}'s loss", stage=p.stage) for p in PENALTIES),
-    Stat("grad_norm_d", "‖∇D‖", "norm", "norm of D's gradient in its last update",
-         stage="last"),
-    Stat("grad_norm_g", "‖∇G‖", "norm", "norm of G's gradient in its last update",
-         stage="last"),
-)
+
 METRICS = (
     Stat("modes_captured", "modes captured", "metric", "modes nearest to ≥ 1 high-quality "
-         "sample (VEEGAN, PacGAN)", integer=True),
+         "sample (VEEGAN, PacGAN)", integer=True, fmt="d", show=("card", "chart", "csv"),
+         color="#8fbf9f"),
     Stat("modes_covered", "modes covered", "metric", "modes holding ≥ a quarter of the fair "
-         "share of samples", integer=True, hint="modes it really draws"),
+         "share of samples", integer=True, fmt="d", show=("card", "chart", "csv"),
+         color="#2e9e5b", hint="modes it really draws"),
     Stat("hq_fraction", "high quality", "metric", "share of samples within 3 std of a mode",
-         hint="samples on a mode"),
+         fmt=".1%", show=("card", "chart", "csv"), color="#0f766e", hint="samples on a mode"),
     Stat("effective_modes", "effective modes", "metric", "exp(entropy) of the nearest-mode "
-         "histogram", hint="1 = a single blob"),
-    Stat("reverse_kl", "reverse KL", "metric", "KL(generated ‖ data) over modes",
-         hint="0 = shares as in the data"),
+         "histogram", fmt=".3g", show=("card", "chart", "csv"), color="#4c8bf5",
+         hint="1 = a single blob"),
+    Stat("reverse_kl", "reverse KL", "metric", "KL(generated ‖ data) over modes", fmt=".3g",
+         show=("card", "chart", "csv"), color="#c2410c", hint="0 = shares as in the data"),
     Stat("hopping", "hopping", "metric", "total variation between consecutive occupancies",
-         hint="1 = jumped elsewhere"),
+         fmt=".2g", show=("card", "chart", "csv"), color="#7c3aed", hint="1 = jumped elsewhere"),
 )
-SCALARS = TICK + STEP + METRICS
-SCALAR_NAMES = tuple(s.name for s in SCALARS)
-STEP_NAMES = tuple(s.name for s in STEP)
 METRIC_NAMES = tuple(s.name for s in METRICS)
 
 
-def describe() -> list[dict[str, Any]]:
-    return [dict(name=s.name, label=s.label, kind=s.kind, help=s.help, integer=s.integer,
-                 hint=s.hint) for s in SCALARS]
+def scalars(family: Family) -> tuple[Stat, ...]:
+    """Every scalar a tick of `family` reports, in the order of frames and CSV columns: the
+    common tick stats, the family's own, the mode metrics."""
+    return TICK + tuple(family.stats) + METRICS
+
+
+def merged(families: Sequence[Family]) -> tuple[Stat, ...]:
+    """The scalars of several families, each name once (the first family's description)."""
+    out: dict[str, Stat] = {}
+    for s in TICK:
+        out[s.name] = s
+    for f in families:
+        for s in f.stats:
+            out.setdefault(s.name, s)
+    for s in METRICS:
+        out[s.name] = s
+    return tuple(out.values())
+
+
+def describe(stats: Sequence[Stat]) -> list[dict[str, Any]]:
+    return [s.describe() for s in stats]
 
 
 class StepStats:
@@ -80,10 +77,10 @@ class StepStats:
     The buffers never move (a captured CUDA graph adds into them); a tick reads and zeroes them.
     """
 
-    def __init__(self, runs: int, device: torch.device):
-        self.sums = torch.zeros(len(STEP), runs, device=device)  # (S, R)
-        self.index = {s.name: i for i, s in enumerate(STEP)}
-        self.stage = [s.stage for s in STEP]
+    def __init__(self, stats: Sequence[Stat], runs: int, device: torch.device):
+        self.sums = torch.zeros(len(stats), runs, device=device)  # (S, R)
+        self.index = {s.name: i for i, s in enumerate(stats)}
+        self.stage = [s.stage for s in stats]
 
     def add(self, name: str, value: torch.Tensor) -> None:
         self.sums[self.index[name]] += value.detach()

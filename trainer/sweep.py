@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collapse_lab.trainer.families.gan.config import ConfigError, coerce
+from collapse_lab.trainer.families import knob as _knob
+from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.metrics import mean_se
 
 # the table's columns: (key in a result row, header, scale for printing, decimals)
@@ -98,7 +99,7 @@ def parse_vary(items: Iterable[str]) -> list[tuple[str, list[Any]]]:
         name = name.strip().replace("-", "_")
         if name in ("seed", "steps"):
             raise ConfigError("vary", f"{name} is set by --seeds/--steps, not --vary")
-        vals = [coerce(name, v.strip()) for v in values.split(",") if v.strip()]
+        vals = [_knob(name).coerce(v.strip()) for v in values.split(",") if v.strip()]
         if not vals:
             raise ConfigError("vary", f"no values given for {name}")
         out.append((name, vals))
@@ -134,7 +135,7 @@ def jobs_for(configs: Sequence[tuple[str, str | None, dict[str, Any]]], seeds: S
 
 # ---------------------------------------------------------------------------- one run
 def _config(job: Job) -> Any:
-    from collapse_lab.trainer.families.gan.presets import from_preset
+    from collapse_lab.trainer.registry import from_preset
 
     # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
     values = dict(job.overrides, seed=job.seed, steps=job.steps, tick_every=job.tick_every,
@@ -199,7 +200,7 @@ def run_job(job: Job) -> dict[str, Any]:
 def packs(jobs: Sequence[Job], size: int) -> list[list[int]]:
     """Job indices in packs of at most `size` that share a step's shape (config.stack_key),
     in job order within each pack."""
-    from collapse_lab.trainer.families.gan.config import stack_key
+    from collapse_lab.trainer.families import stack_key
 
     by_key: dict[tuple, list[int]] = {}
     for i, job in enumerate(jobs):

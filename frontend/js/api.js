@@ -1,4 +1,4 @@
-// The HTTP API (DESIGN.md, "HTTP"): thin fetch wrappers that turn a 4xx body
+// The HTTP API (docs/protocol.md, README.md: the API): thin fetch wrappers that turn a 4xx body
 // {detail, field} into an ApiError a person can read.
 
 /** Where the server serves plotly.js (server/app.py); index.html loads it from the same path. */
@@ -65,6 +65,7 @@ export const api = {
   control: (id, body) => request("POST", `/api/runs/${encodeURIComponent(id)}/control`, body),
   /** Stop {runs: [ids]} | {group: gid} | {all: true} (server/api_runs.py stop_runs). */
   stopRuns: (body) => request("POST", "/api/runs/stop", body),
+  estimateChange: (id, set) => request("GET", `/api/runs/${encodeURIComponent(id)}/estimate?set=${encodeURIComponent(JSON.stringify(set))}`),
   history: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/history`),
   replay: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/replay`),
   preview: (name) => request("GET", `/api/datasets/${encodeURIComponent(name)}/preview`),

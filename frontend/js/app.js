@@ -17,7 +17,7 @@ import { Welcome } from "./welcome.js";
 import { dashboardPNG } from "./snapshot.js";
 import { curvePerf, setMetricChoices } from "./charts.js";
 import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
-import { describeChanges, formatNumber, frameRate, percentile } from "./series.js";
+import { describeChanges, formatNumber, formatStat, frameRate, percentile } from "./series.js";
 import { paceChanges, pacedTickEvery, speedWidget } from "./speed.js";
 import {
   baseConfig, claimMarker, configDiff, decodeHash, effectiveConfig, encodeHash, initialState,
@@ -215,14 +215,50 @@ function onKnob(name, value, final) {
       changes = r.changes;
     }
     if (Object.keys(changes).length) {
-      app.live.control({ set: changes }).catch((e) => {
-        showError(e);
-        if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
+      askCost(run, changes).then((go) => {
+        if (!go) {
+          if (app.live.run) loadConfigIntoControls(app.live.run.config);
+          return;
+        }
+        app.live.control({ set: changes }).catch((e) => {
+          showError(e);
+          if (app.live.run) loadConfigIntoControls(app.live.run.config); // a refused change: no drift
+        });
       });
     }
   }
   if (name === "dataset" && !app.live.run) app.live.preview(value);
   syncStateFromControls();
+}
+
+/**
+ * Before a live change that would slow the run more than 3× (the server's estimate from its
+ * cost table, GET /api/runs/{id}/estimate), say what the run's rate would become and ask.
+ * Resolves true to apply. Where the estimate cannot be had, the change goes ahead as before.
+ */
+let costAsk = null;
+async function askCost(run, changes) {
+  let est;
+  try {
+    est = await api.estimateChange(run.id, changes);
+  } catch {
+    return true;
+  }
+  if (!est.ask) return true;
+  if (costAsk) costAsk(false); // a newer change replaces the one still asking
+  const rate = (v) => (v == null ? "?" : formatNumber(v));
+  const now = est.measured_steps_per_sec ?? est.now.steps_per_sec;
+  $("cost-ask-text").textContent = `${describeChanges(changes)} would slow this run about `
+    + `${formatNumber(est.slowdown)}× (${rate(now)} → about ${rate(est.expected_steps_per_sec)} steps/s`
+    + `${est.after.heaviest ? `; ${est.after.heaviest} weighs most` : ""}). Apply it?`;
+  $("cost-ask").hidden = false;
+  return new Promise((resolve) => {
+    costAsk = (go) => {
+      costAsk = null;
+      $("cost-ask").hidden = true;
+      resolve(go);
+    };
+  });
 }
 
 function syncStateFromControls() {
@@ -578,18 +614,18 @@ function onKey(e) {
   }
 }
 
-/** The scalars written under the PNG's title: what the picture shows, in numbers. */
+/** The scalars written under the PNG's title: what the picture shows, in numbers — the stats
+ * the registry shows on a card, labelled and formatted as it says (/api/options `stats`). */
 function pngMetrics(s) {
   const k = app.live.dataset ? app.live.dataset.num_modes : "?";
-  const out = [
-    ["modes covered", `${s.modes_covered ?? "–"} / ${k}`],
-    ["captured", `${s.modes_captured ?? "–"}`],
-    ["effective modes", formatNumber(s.effective_modes, 3)],
-    ["high quality", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–"],
-    ["reverse KL", formatNumber(s.reverse_kl, 3)],
-    ["hopping", formatNumber(s.hopping, 2)],
-    ["D / G loss", `${formatNumber(s.loss_d, 3)} / ${formatNumber(s.loss_g, 3)}`],
-  ];
+  const out = [];
+  for (const st of app.options.stats || []) {
+    if (!(st.show || []).includes("card") || st.kind === "tick") continue;
+    const v = st.name === "modes_covered" ? `${s.modes_covered ?? "–"} / ${k}` : formatStat(st.name, s[st.name]);
+    out.push([st.label, v]);
+  }
+  const losses = (app.options.stats || []).filter((st) => st.kind === "loss" && typeof s[st.name] === "number");
+  if (losses.length) out.push([losses.map((st) => st.label).join(" / "), losses.map((st) => formatNumber(s[st.name], 3)).join(" / ")]);
   if (s.objective) out.unshift(["objective", s.objective]);
   return out;
 }
@@ -768,6 +804,8 @@ async function boot() {
     if (!app.live.run) app.live.preview(app.controls.get().dataset);
   });
   $("apply-preset").addEventListener("click", applyPreset);
+  $("cost-ask-apply").addEventListener("click", () => costAsk && costAsk(true));
+  $("cost-ask-cancel").addEventListener("click", () => costAsk && costAsk(false));
   for (const k of ["heat", "real", "arrows", "manifold"]) {
     $(`show-${k}`).addEventListener("change", () => {
       app.state.show[k] = $(`show-${k}`).checked;

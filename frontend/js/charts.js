@@ -13,7 +13,8 @@
 import { OccupancyBars, OccupancyHeatmap } from "./occupancy_chart.js";
 import { typeScale } from "./room.js";
 import {
-  familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull, formatNumber,
+  LOSS_TRACES, familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull,
+  formatNumber, setStats,
   labelRows, markerLayout, robustRange,
 } from "./series.js";
 
@@ -64,6 +65,7 @@ let choices = metricChoices([{ name: DEFAULT_METRIC, label: "reverse KL", kind: 
 
 /** Take the metric picker's choices from /api/options `stats`; returns them. */
 export function setMetricChoices(stats) {
+  setStats(stats);
   choices = metricChoices(stats);
   return choices;
 }

@@ -57,6 +57,7 @@ export class CompareView {
     this.close();
     this.group = group;
     this.titles = compareTitles(runs.map((r) => r.config));
+    $("view-compare").dataset.empty = runs.length ? "0" : "1"; // no runs: the charts say so
     const grid = $("compare-grid");
     grid.replaceChildren();
     runs.forEach((run, i) => this.addCard(run, i));
@@ -263,6 +264,7 @@ export class CompareView {
     clearInterval(this.timer);
     for (const c of this.cards.values()) c.socket.close();
     this.cards.clear();
+    $("view-compare").dataset.empty = "1";
     if (this.raf) cancelAnimationFrame(this.raf);
     this.raf = 0;
   }

@@ -8,8 +8,8 @@ import { RunSocket } from "./connection.js";
 import { decode, unpackRecords, REAL } from "./protocol.js";
 import { SamplesChart } from "./samples_chart.js";
 import {
-  TickLog, markersFromEvents, describeChanges, formatNumber, occupancySummary, indexAtStep,
-  latentSlice,
+  TickLog, markersFromEvents, describeChanges, formatNumber, formatStat, occupancySummary,
+  indexAtStep, latentSlice,
 } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
@@ -373,10 +373,11 @@ export class LiveView {
     } else {
       card.title = help;
     }
-    set("m-effective", formatNumber(s.effective_modes, 3));
-    set("m-hq", typeof s.hq_fraction === "number" ? `${(100 * s.hq_fraction).toFixed(1)} %` : "–");
-    set("m-rkl", formatNumber(s.reverse_kl, 3));
-    set("m-hop", formatNumber(s.hopping, 2));
+    // formatted as the registry says (/api/options `stats`: format and unit)
+    set("m-effective", formatStat("effective_modes", s.effective_modes));
+    set("m-hq", formatStat("hq_fraction", s.hq_fraction));
+    set("m-rkl", formatStat("reverse_kl", s.reverse_kl));
+    set("m-hop", formatStat("hopping", s.hopping));
     set("m-step", s.step === undefined ? "–" : String(s.step));
     set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
     const prov = this.run && this.run.provenance;

@@ -7,6 +7,7 @@
 // Drawn here they cost well under a millisecond. The curves stay in Plotly (charts.js).
 
 import { buildLUT } from "./field.js";
+import { typeScale } from "./room.js";
 import { OCC_COLORS, classifyOccupancy, indexAtStep } from "./series.js";
 
 // white (0: dropped) → amber → deep red (≥ 2/K, twice the fair share)
@@ -48,8 +49,9 @@ export class OccupancyBars {
     ctx.clearRect(0, 0, w, h);
     const k = occupancy.length;
     if (!k) return;
-    const left = this.axes ? 34 * dpr : 0;
-    const bottom = this.axes ? 14 * dpr : 0;
+    const ts = typeScale(); // the projector's larger type (room.js)
+    const left = this.axes ? 34 * ts * dpr : 0;
+    const bottom = this.axes ? 14 * ts * dpr : 0;
     const top = this.axes ? 6 * dpr : 0;
     const ph = h - bottom - top;
     const pw = w - left;
@@ -57,7 +59,7 @@ export class OccupancyBars {
     for (let i = 0; i < k; i++) if (occupancy[i] > ymax) ymax = occupancy[i];
     ymax = Math.min(1, Math.ceil(ymax * 20) / 20);
     const y = (v) => top + ph - (v / ymax) * ph;
-    ctx.font = `${10 * dpr}px ${FONT}`;
+    ctx.font = `${10 * ts * dpr}px ${FONT}`;
     if (this.axes) {
       ctx.fillStyle = "#5f6577";
       ctx.strokeStyle = "#eceef3";
@@ -173,8 +175,9 @@ export class OccupancyHeatmap {
 
   layout() {
     const { w, h, dpr } = fit(this.canvas);
-    const left = 34 * dpr;
-    const bottom = 14 * dpr;
+    const ts = typeScale();
+    const left = 34 * ts * dpr;
+    const bottom = 14 * ts * dpr;
     return { w, h, dpr, left, bottom, pw: w - left - 4 * dpr, ph: h - bottom - 2 * dpr };
   }
 
@@ -184,7 +187,7 @@ export class OccupancyHeatmap {
     ctx.clearRect(0, 0, w, h);
     const n = this.steps.length;
     const k = this.k;
-    ctx.font = `${10 * dpr}px ${FONT}`;
+    ctx.font = `${10 * typeScale() * dpr}px ${FONT}`;
     ctx.fillStyle = "#5f6577";
     if (!k) return;
     ctx.fillStyle = "#fafbfd";

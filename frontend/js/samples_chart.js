@@ -2,7 +2,8 @@
 // points, optional generator-gradient arrows and G's manifold (its image of a latent grid, lines
 // joining grid neighbours); for image data a grid of 8×8 digits. Before a run starts it shows the
 // dataset alone (drawData).
-// DESIGN.md measured Plotly at 25–180 ms a frame for this and a canvas at ~3 ms, hence a canvas.
+// Plotly takes 25–180 ms a frame for this picture and a canvas about 3 ms, hence a canvas
+// (docs/dashboard.md).
 // The maths (colour scale, transforms, gradients) is in field.js; this file only draws.
 
 import {

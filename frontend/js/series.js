@@ -3,21 +3,46 @@
 
 import { knobShort } from "./knob_text.js";
 
+/**
+ * The stats a tick reports, from the server's registry (/api/options `stats`: name, label, kind,
+ * unit, format, where shown, colour): `setStats` fills these once the options have answered, so
+ * the page copies no list of names, labels or colours (trainer/stats.py, a family's stats.py).
+ */
 /** Scalar metrics of a tick, in the order the curves and CSV use (docs/protocol.md). */
-export const SCALAR_KEYS = [
-  "step", "time", "config_version", "steps_per_sec", "loss_d", "loss_g", "term_gp", "term_r1",
-  "term_entropy", "grad_norm_d", "grad_norm_g", "modes_captured", "modes_covered",
-  "hq_fraction", "effective_modes", "reverse_kl", "hopping",
-];
+export let SCALAR_KEYS = [];
+/** Loss-chart traces: key, label, colour — every stat of kind loss or term. Terms are drawn
+ * only once they are non-zero. */
+export let LOSS_TRACES = [];
+/** Metric-chart traces (modes over time): the mode counts. */
+export let MODE_TRACES = [];
+let STATS = new Map();
+const MODE_LABELS = { modes_covered: "covered", modes_captured: "captured", effective_modes: "effective" };
 
-/** Loss-chart traces: key, label, colour. Terms are drawn only once they are non-zero. */
-export const LOSS_TRACES = [
-  { key: "loss_d", label: "D loss", color: "#e4572e" },
-  { key: "loss_g", label: "G loss", color: "#4c8bf5" },
-  { key: "term_gp", label: "GP term", color: "#a05cd6" },
-  { key: "term_r1", label: "R1 term", color: "#2bb3a3" },
-  { key: "term_entropy", label: "entropy term", color: "#d4a017" },
-];
+/** Take every list above from /api/options `stats`. */
+export function setStats(stats) {
+  const list = stats || [];
+  STATS = new Map(list.map((s) => [s.name, s]));
+  SCALAR_KEYS = list.map((s) => s.name);
+  LOSS_TRACES = list.filter((s) => s.kind === "loss" || s.kind === "term")
+    .map((s) => ({ key: s.name, label: s.label, color: s.color, kind: s.kind }));
+  MODE_TRACES = Object.keys(MODE_LABELS).filter((k) => STATS.has(k))
+    .map((k) => ({ key: k, label: MODE_LABELS[k], color: STATS.get(k).color }));
+}
+
+/** A stat's value as the registry formats it (its `format`, a Python format spec, and unit). */
+export function formatStat(name, v) {
+  const s = STATS.get(name);
+  if (typeof v !== "number" || !Number.isFinite(v)) return "–";
+  if (!s) return formatNumber(v, 3);
+  const m = /^,?\.?(\d*)([dfg%])$/.exec(s.format || "");
+  let text;
+  if (!m) text = formatNumber(v, 3);
+  else if (m[2] === "d") text = s.format.startsWith(",") ? Math.round(v).toLocaleString("en-US") : String(Math.round(v));
+  else if (m[2] === "f") text = v.toFixed(Number(m[1] || 6));
+  else if (m[2] === "%") return `${(100 * v).toFixed(Number(m[1] || 6))} %`;
+  else text = formatNumber(v, Number(m[1] || 6));
+  return s.unit ? `${text} ${s.unit}` : text;
+}
 
 /**
  * The first chart's traces for a run of `family` (an entry of /api/options' `families`): the
@@ -28,7 +53,7 @@ export const LOSS_TRACES = [
 export function familyTraces(family) {
   const own = ((family && family.stats) || [])
     .filter((s) => (s.show || []).includes("chart") && s.kind !== "norm");
-  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.slice(2).map((t) => t.key) };
+  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.filter((t) => t.kind === "term").map((t) => t.key) };
   return {
     traces: own.map((s, j) => ({ key: s.name, label: s.label, color: s.color || OTHER_COLORS[j % OTHER_COLORS.length] })),
     title: own[0].kind,
@@ -36,25 +61,13 @@ export function familyTraces(family) {
   };
 }
 
-/** Metric-chart traces (modes over time). */
-export const MODE_TRACES = [
-  { key: "modes_covered", label: "covered", color: "#2e9e5b" },
-  { key: "modes_captured", label: "captured", color: "#8fbf9f" },
-  { key: "effective_modes", label: "effective", color: "#4c8bf5" },
-];
 
 /**
  * The scalar drawn against steps on the modes chart's right axis (divergence over time): reverse
  * KL by default, any other scalar of a tick on request. The list is the server's (the `stats` of
- * /api/options, labelled as the server labels them): every scalar but the step counters and the
- * mode counts the left axis already draws, metrics first. Only the colours are the page's own.
+ * /api/options, labelled and coloured as the server says): every scalar but the step counters and
+ * the mode counts the left axis already draws, metrics first.
  */
-const METRIC_COLORS = {
-  reverse_kl: "#c2410c", hopping: "#7c3aed", hq_fraction: "#0f766e",
-  effective_modes: "#4c8bf5", loss_d: "#e4572e", loss_g: "#4c8bf5", term_gp: "#a05cd6",
-  term_r1: "#2bb3a3", term_entropy: "#d4a017", grad_norm_d: "#9a3412", grad_norm_g: "#1d4ed8",
-  steps_per_sec: "#475569",
-};
 const OTHER_COLORS = ["#0e7490", "#be185d", "#4d7c0f", "#92400e"];
 const NOT_CHARTED = new Set(["step", "time", "config_version", "modes_captured", "modes_covered"]);
 const KIND_ORDER = ["metric", "loss", "term", "norm", "tick"];
@@ -66,7 +79,7 @@ export function metricChoices(stats) {
     .sort((a, b) => rank(a) - rank(b)) // stable: the server's order within a kind
     .map((s, j) => ({
       key: s.name, label: s.label, help: s.help,
-      color: METRIC_COLORS[s.name] || OTHER_COLORS[j % OTHER_COLORS.length],
+      color: s.color || OTHER_COLORS[j % OTHER_COLORS.length],
     }));
 }
 export const DEFAULT_METRIC = "reverse_kl";
@@ -74,7 +87,7 @@ export const DEFAULT_METRIC = "reverse_kl";
 export const OCC_COLORS = { covered: "#2e9e5b", starving: "#e0a526", dropped: "#d64545" };
 
 /**
- * Classify per-mode occupancy as DESIGN.md defines it: covered when occupancy >= 1/(4K),
+ * Classify per-mode occupancy as docs/metrics.md defines it: covered when occupancy >= 1/(4K),
  * starving when above 0 but below, dropped at 0.
  */
 export function classifyOccupancy(occupancy) {

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
-  labelRows, robustRange, frameRate, metricChoices, latentSlice, familyTraces, LOSS_TRACES,
+  labelRows, robustRange, frameRate, metricChoices, latentSlice, setStats, formatStat,
+  familyTraces, LOSS_TRACES, MODE_TRACES,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
@@ -61,7 +62,32 @@ test("numbers are formatted compactly", () => {
   assert.equal(formatNumber(123456), "1.23e5");
 });
 
+// the shape of /api/options `stats` (trainer/stats.py, trainer/families/gan/stats.py)
+const STATS = [
+  { name: "step", label: "step", kind: "tick", format: "d", unit: "" },
+  { name: "loss_d", label: "D loss", kind: "loss", format: ".4f", unit: "", color: "#e4572e" },
+  { name: "loss_g", label: "G loss", kind: "loss", format: ".4f", unit: "", color: "#4c8bf5" },
+  { name: "term_gp", label: "GP term", kind: "term", format: ".4f", unit: "", color: "#a05cd6" },
+  { name: "modes_covered", label: "modes covered", kind: "metric", format: "d", color: "#2e9e5b" },
+  { name: "hq_fraction", label: "high quality", kind: "metric", format: ".1%", unit: "" },
+  { name: "time", label: "time", kind: "tick", format: ".1f", unit: "s" },
+];
+
+test("the page's lists of stats come from the server's registry", () => {
+  setStats(STATS);
+  assert.deepEqual(SCALAR_KEYS, STATS.map((s) => s.name));
+  assert.deepEqual(LOSS_TRACES.map((t) => [t.key, t.label, t.color]),
+    [["loss_d", "D loss", "#e4572e"], ["loss_g", "G loss", "#4c8bf5"], ["term_gp", "GP term", "#a05cd6"]]);
+  assert.deepEqual(MODE_TRACES.map((t) => t.key), ["modes_covered"]);
+  assert.equal(formatStat("hq_fraction", 0.1234), "12.3 %");
+  assert.equal(formatStat("loss_d", 1.5), "1.5000");
+  assert.equal(formatStat("time", 12.345), "12.3 s");
+  assert.equal(formatStat("step", 3000), "3000");
+  assert.equal(formatStat("loss_d", NaN), "–");
+});
+
 test("CSV has the server's columns: scalars then occ_0..occ_{K-1}", () => {
+  setStats(STATS);
   const csv = ticksToCSV([
     { step: 20, loss_d: 1.5, loss_g: null, occupancy: [0.5, 0.25] },
     { step: 40, loss_d: 1.25, occupancy: [0.75, 0] },
@@ -282,7 +308,8 @@ test("the first chart draws the run's family's own charted stats, norms aside", 
   assert.deepEqual(familyTraces(gan).traces.map((t) => t.key), ["loss_d", "term_gp"]);
   assert.deepEqual(familyTraces(gan).terms, ["term_gp"]);
   assert.equal(familyTraces(gan).title, "loss");
-  // no family named (an older server): the GAN's losses and terms
+  // no family named (an older server): the losses and terms of the server's stats
+  setStats(STATS);
   assert.equal(familyTraces(null).traces, LOSS_TRACES);
-  assert.deepEqual(familyTraces(null).terms, ["term_gp", "term_r1", "term_entropy"]);
+  assert.deepEqual(familyTraces(null).terms, ["term_gp"]);
 });

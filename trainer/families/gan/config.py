@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer import run_knobs
 from collapse_lab.trainer.data import SCALABLE
 from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective, objective_knobs
 from collapse_lab.trainer.families.gan.remedies import check_remedies, remedy_knobs
@@ -24,22 +24,13 @@ from collapse_lab.trainer.knobs import ConfigError, Knob
 
 __all__ = ["ConfigError", "Knob", "RunConfig", "knobs", "make_config", "validate_changes"]
 
-DATASETS = tuple(_DATASET_REGISTRY)
+FAMILY = "gan"  # every GAN config's `family` (trainer/families/__init__.py)
+DATASETS = run_knobs.DATASETS
 ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 OPTIMIZERS = ("adam", "rmsprop")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = run_knobs.DEVICES
 
-_DATA = [
-    Knob("dataset", "choice", "ring8", "toy distribution to learn", group="data",
-         choices=DATASETS, label="Dataset"),
-    Knob("data", "str", None, "path of a CSV of 2-D points (dataset=csv)", group="data",
-         nullable=True, label="Data file"),
-    Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
-         group="data", lo=0, hi=25, label="Clusters"),
-    Knob("data_scale", "float", 1.0, "multiplies the mixture's centres and stds (ring8, grid25): "
-         "0.5 gives PacGAN's ring, radius 1, std 0.01", group="data", lo=0.05, hi=20.0,
-         label="Data scale"),
-]
+_DATA = list(run_knobs.DATA.values())
 _MODEL = [
     Knob("z_dim", "int", 16, "latent noise dimension", group="model", lo=1, hi=512,
          label="Latent size"),
@@ -88,23 +79,18 @@ _OPTIM = [
          group="optim", live=True, structural=True, label="Simultaneous updates"),
 ]
 _RUN = [
-    Knob("steps", "int", 3000, "generator steps to train; 0 = until stopped", group="run",
-         live=True, lo=0, hi=1_000_000, label="Steps"),
-    Knob("speed", "float", 0.0, "at most this many steps a second (slow motion); 0 = as fast "
-         "as the machine goes", group="run", live=True, lo=0.0, hi=10_000.0, structural=True,
-         label="Speed"),
-    Knob("seed", "int", 0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1,
-         label="Seed"),
-    Knob("tick_every", "int", 20, "steps between metric ticks", group="run", live=True, lo=1,
-         hi=10_000, label="Steps between ticks", short="steps/tick"),
+    dataclasses.replace(run_knobs.RUN["steps"], help="generator steps to train; 0 = until "
+                        "stopped"),
+    run_knobs.RUN["speed"],
+    run_knobs.RUN["seed"],
+    run_knobs.RUN["tick_every"],
     Knob("eval_samples", "int", 2500, "generated samples evaluated per tick (fixed noise)",
-         group="run", lo=100, hi=20_000, label="Samples evaluated per tick", short="eval samples"),
-    Knob("grid_size", "int", 64, "side of the discriminator value grid", group="run", lo=8,
-         hi=256, label="Landscape grid", short="grid"),
-    Knob("device", "choice", "auto", "auto = CUDA when present, else CPU", group="run",
-         choices=DEVICES, label="Device"),
-    Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
-         lo=0, hi=256, label="CPU threads", short="threads"),
+         group="run", lo=100, hi=20_000, label="Samples evaluated per tick",
+         short="eval samples"),
+    dataclasses.replace(run_knobs.RUN["grid_size"], help="side of the discriminator value "
+                        "grid"),
+    run_knobs.RUN["device"],
+    run_knobs.RUN["threads"],
     Knob("cuda_graph", "choice", "auto", "capture the training step as a CUDA graph: auto = "
          "where a quick self-check passes on this device", group="run",
          choices=("auto", "on", "off"), label="CUDA graph"),
@@ -127,7 +113,7 @@ def _gp_weight(self: Any) -> float:
 
 
 def _to_dict(self: Any) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    return dict(family=FAMILY, **dataclasses.asdict(self))
 
 
 def _replace(self: Any, **changes: Any) -> Any:
@@ -139,6 +125,7 @@ RunConfig: Any = dataclasses.make_dataclass(
     [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
       dataclasses.field(default=k.default)) for k in KNOBS.values()],
     namespace=dict(gp_weight=property(_gp_weight), to_dict=_to_dict, replace=_replace,
+                   family=FAMILY,
                    __doc__="Every knob of a run (trainer/families/gan/config.py: KNOBS), with its "
                            "default."),
 )
@@ -180,7 +167,7 @@ def validate_changes(cfg: Any, changes: dict[str, Any], *, live: bool) -> dict[s
     checked on the merged config, so nothing is applied unless all of it is valid.
     """
     out = {}
-    for name, value in changes.items():
+    for name, value in _own(changes).items():
         v = coerce(name, value)
         if live and name not in LIVE_KNOBS and v != getattr(cfg, name):
             raise ConfigError(name, "cannot change while a run is in progress; live knobs are "
@@ -204,10 +191,19 @@ def check_combination(cfg: Any) -> None:
 
 def make_config(values: dict[str, Any] | None = None) -> Any:
     """A validated RunConfig from a dict of (possibly string) values."""
-    values = dict(values or {})
+    values = _own(values or {})
     if values.get("data") and "dataset" not in values:
         values["dataset"] = "csv"  # `--data points.csv` alone means: learn these points
     coerced = {k: coerce(k, v) for k, v in values.items()}
     cfg = RunConfig(**coerced)
     check_combination(cfg)
     return cfg
+
+
+def _own(values: dict[str, Any]) -> dict[str, Any]:
+    """The values without `family`, which must be this family's when present."""
+    values = dict(values)
+    fam = values.pop("family", FAMILY)
+    if fam != FAMILY:
+        raise ConfigError("family", f"expected {FAMILY!r} for a GAN config, got {fam!r}")
+    return values

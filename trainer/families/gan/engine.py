@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from collapse_lab.trainer.commands import ConfigChanged
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.gan import objectives as objectives_mod
@@ -41,7 +42,6 @@ from collapse_lab.trainer.families.gan.config import (
     ConfigError,
     make_config,
     stack_key,
-    validate_changes,
 )
 from collapse_lab.trainer.families.gan.graphed import pick_step_impl
 from collapse_lab.trainer.families.gan.models import networks
@@ -52,20 +52,17 @@ from collapse_lab.trainer.families.gan.optim import (
 )
 from collapse_lab.trainer.families.gan.remedies import PENALTIES, DBatch, GBatch
 from collapse_lab.trainer.families.gan.state import RunState
+from collapse_lab.trainer.families.gan.stats import STEP, STEP_NAMES
+from collapse_lab.trainer.family import Restack
 from collapse_lab.trainer.metrics import mode_metrics
-from collapse_lab.trainer.stats import METRIC_NAMES, STEP, STEP_NAMES, StepStats
+from collapse_lab.trainer.stats import METRIC_NAMES, StepStats
 
 MANIFOLD_SIDE = 24  # latent grid points per side of the manifold layer
 MANIFOLD_SPAN = 2.0  # the grid spans ±2 standard deviations of the noise
 
 
-class Restack(Exception):
-    """A change that alters the shape of the step for one run of a stack of several: the run
-    must move to an engine of its own (trainer/loop.py does)."""
-
-    def __init__(self, run: int, changes: dict[str, Any]):
-        super().__init__(f"run {run} changes the step's shape")
-        self.run, self.changes = run, changes
+# fakes a grid point's minibatch features are taken against when D's landscape is drawn
+LANDSCAPE_CONTEXT = 32
 
 
 class Engine:
@@ -140,7 +137,7 @@ class Engine:
             self.latent_grid = _latent_grid(c0.z_dim).to(self.device)  # (M·M, z)
 
         # per-run bookkeeping
-        self.stats = StepStats(r, self.device)
+        self.stats = StepStats(STEP, r, self.device)
         for i, s in enumerate(states):
             if s.sums is not None:
                 self.stats.sums[:, i] = s.sums.to(self.device)
@@ -204,14 +201,14 @@ class Engine:
         return (stack_key(self.cfgs[0]), tuple(type(o).__name__ for o, _ in self.objs),
                 tuple(j for j, _ in self.penalties), self.any_clip)
 
-    def apply(self, i: int, changes: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, i: int, changes: dict[str, Any]) -> ConfigChanged:
         """A live change to run i at this step boundary; returns the change event.
 
-        Raises ConfigError for a bad change (nothing applied), Restack when the change alters
-        the step's shape and other runs share this engine.
+        The change was validated where it entered (trainer/commands.py: `parse`) and is applied
+        as it is. Raises Restack when the change alters the step's shape and other runs share
+        this engine.
         """
         old = self.cfgs[i]
-        changes = validate_changes(old, changes, live=True)
         new = old.replace(**changes)
         if stack_key(new) != stack_key(old):
             if self.runs > 1:
@@ -222,8 +219,8 @@ class Engine:
         self._configure()
         if applied:
             self.versions[i] += 1
-        return dict(type="config", version=self.versions[i], step=int(self.steps[i]),
-                    changes=applied, config=new.to_dict())
+        return ConfigChanged(step=int(self.steps[i]), version=self.versions[i], changes=applied,
+                             config=new.to_dict())
 
     def _restructure(self, old: Any, new: Any) -> None:
         """A one-run engine changes shape in place (the caller replaces cfgs[0])."""
@@ -537,13 +534,19 @@ class Engine:
         c0 = self.cfgs[0]
         sel = torch.tensor([rows.index(i) for i in pics], device=self.device)
         # batch features of a grid point are taken against (part of) the current fakes; with
-        # packing, a grid point is scored as a pack of copies of itself
-        ctx = None
+        # packing, a grid point is scored as a pack of copies of itself. Minibatch
+        # discrimination's sums run over LANDSCAPE_CONTEXT fakes, each counting for
+        # (batch − 1) / LANDSCAPE_CONTEXT of a training batch's others: the same expected
+        # value as in training at a quarter of 128 fakes' pairs (grid² × context × kernels ×
+        # dims is most of a watched tick's cost); the minibatch stddev takes up to 128 fakes
+        ctx, weight = None, 1.0
         if c0.minibatch_disc or c0.mbstd:
-            ctx = self._packed(x[sel, : min(c0.batch_size, 128) * self.pack])
+            n = min(c0.batch_size, 128 if c0.mbstd else LANDSCAPE_CONTEXT)
+            ctx = self._packed(x[sel, : n * self.pack])
+            weight = (c0.batch_size - 1) / n
         d = self._subset(self.D, pics)
         grid = self.grid.expand(len(pics), -1, -1).repeat(1, 1, self.pack)
-        scores = d(grid, **self.flags, context=ctx)
+        scores = d(grid, **self.flags, context=ctx, context_weight=weight)
         out = {}
         for j, i in enumerate(pics):
             v = self.objective_of[i].value(scores[j])

@@ -194,12 +194,14 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, *, mbd: bool = False, mbstd: bool = False,
                 sn: bool = False, pack: int = 1,
-                context: torch.Tensor | None = None) -> torch.Tensor:
+                context: torch.Tensor | None = None, context_weight: float = 1.0) -> torch.Tensor:
         """Scores (R, B) for x (R, B, pack·in): each row a pack of `pack` samples.
 
         The batch features compare each row with the others of its batch; with `context`
         (R, Bc, pack·in) they compare it with that batch instead (used to draw D's landscape:
-        how D would score a point among the current fakes).
+        how D would score a point among the current fakes), each context sample counting
+        `context_weight` times in minibatch discrimination's sums (a small context standing
+        for a whole training batch).
         """
         f = self.features(x, sn, pack)  # (R, B, A)
         a = f.shape[2]
@@ -219,6 +221,8 @@ class Discriminator(nn.Module):
             s = s + (std_feature * w_std)[:, None]
         if mbd:
             o = self.minibatch_features(f, fc, context is None)  # (R, B, kernels)
+            if context is not None and context_weight != 1.0:
+                o = o * context_weight
             s = s + torch.bmm(o, w_mbd).squeeze(2)
         return s
 

@@ -14,32 +14,11 @@ the seed, the networks and the collapse preset's optimizer unless their text say
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from collapse_lab.trainer.families.gan.config import ConfigError, RunConfig, make_config
+from collapse_lab.trainer.family import Preset
 
 # the steps the paper presets train: fewer than the papers' (PacGAN 400,000, Metz et al.
 # 25,000), measured on a shared CPU; docs/presets.md says what the shorter runs show
 PAPER_STEPS = {"pacgan": 2000, "metz": 1500}
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    help: str  # what a person should see, in a sentence or two
-    values: dict[str, Any] = field(default_factory=dict)
-    base: str | None = None  # another preset this one starts from
-    # the calibrated claim on the final tick: (metric, "at_most" | "at_least", value), the metric
-    # one of modes_covered, effective_modes, modes_captured (the paper presets' claims)
-    expect: tuple[str, str, float] | None = None
-    # a remedy twin's control: the overrides that switch its remedy off and keep every other
-    # knob, so the calibration shows the remedy, not the rest of the twin's settings, did it
-    control: dict[str, Any] | None = None
-
-
-def control_label(name: str) -> str:
-    return f"{name} (remedy off)"
 
 
 # the collapse recipe shared by the collapse presets (see the module text)
@@ -242,56 +221,3 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                 **(_COLLAPSE | dict(batch_size=128, steps=2000))),
            expect=("modes_covered", "at_most", 3)),
 ]}
-
-
-def preset_values(name: str) -> dict[str, Any]:
-    """The preset's knob values, bases resolved (base first, then the preset's own)."""
-    if name not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {name!r}; expected one of "
-                          + ", ".join(PRESETS))
-    p = PRESETS[name]
-    values = preset_values(p.base) if p.base else {}
-    values.update(p.values)
-    return values
-
-
-def from_preset(name: str | None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    values = preset_values(name) if name else {}
-    values.update(overrides or {})
-    return make_config(values)
-
-
-def claim_text(name: str) -> str:
-    """The calibrated claim in words, e.g. '≤ 3 of 8 modes covered at the end'."""
-    p = PRESETS[name]
-    if not p.expect:
-        return "—"
-    metric, kind, n = p.expect
-    k = {"ring8": 8, "grid25": 25, "digits": 10}.get(preset_values(name).get("dataset", "ring8"))
-    what = "classes" if k == 10 else "modes"
-    op = "≤" if kind == "at_most" else "≥"
-    if metric == "effective_modes":
-        return f"effective {what} {op} {n:g} at the end (of {k})"
-    if metric == "modes_captured":  # the papers' "modes": nearest mode of a high-quality sample
-        return f"{op} {n:g} of {k} {what} captured at the end"
-    return f"{op} {n:g} of {k} {what} covered at the end"
-
-
-def meets_claim(name: str, final: dict[str, Any]) -> bool:
-    """Whether a final tick (or a sweep row) meets the preset's claim."""
-    p = PRESETS[name]
-    if not p.expect:
-        return True
-    metric, kind, n = p.expect
-    v = final[metric]
-    return v <= n if kind == "at_most" else v >= n
-
-
-def describe() -> list[dict[str, Any]]:
-    # claim_step: the step the claim was calibrated at, the preset's own length; twin_of: the
-    # collapse preset a remedy twin rescues (a twin calibrated against its control)
-    return [dict(name=p.name, help=p.help, values=preset_values(p.name),
-                 twin_of=p.base if p.control is not None else None,
-                 claim=claim_text(p.name) if p.expect else None,
-                 claim_step=from_preset(p.name).steps if p.expect else None)
-            for p in PRESETS.values()]

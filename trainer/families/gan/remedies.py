@@ -73,6 +73,8 @@ class Penalty(Remedy):
 
     stage: str  # "d": added to D's loss in every D update; "g": to G's loss
     stat: str  # the name its per-run value is reported under
+    stat_label: str  # and its label on the loss chart
+    color: str  # its line's colour there
 
     def weight(self, cfg: Any) -> float:
         raise NotImplementedError
@@ -92,6 +94,7 @@ class GradientPenalty(Penalty):
     help = "WGAN-GP gradient penalty λ·E[(‖∇D(x̂)‖ − 1)²] on random interpolates, any objective"
     source = "Gulrajani et al. 2017"
     stage, stat = "d", "term_gp"
+    stat_label, color = "GP term", "#a05cd6"
     knobs = (Knob("gp", "float", None, "gradient penalty weight λ (Gulrajani et al. 2017); unset "
                   "= the objective's default: 10 for wgan-gp, 0 otherwise", group="remedy",
                   live=True, lo=0.0, hi=1000.0, nullable=True, label="Gradient penalty λ"),)
@@ -120,6 +123,7 @@ class R1Penalty(Penalty):
     help = "R1 penalty γ/2·E[‖∇D(x)‖²] on real data"
     source = "Mescheder et al. 2018"
     stage, stat = "d", "term_r1"
+    stat_label, color = "R1 term", "#2bb3a3"
     knobs = (Knob("r1", "float", 0.0, "R1 penalty weight γ on real data (Mescheder et al. 2018)",
                   group="remedy", live=True, lo=0.0, hi=1000.0, label="R1 penalty γ"),)
     typical = {"r1": 1.0}
@@ -140,6 +144,7 @@ class EntropyBonus(Penalty):
     help = "G is rewarded for spread: a nearest-neighbour estimate of its samples' entropy"
     source = "Kozachenko & Leonenko 1987 estimator; cf. Dieng et al. 2019 (PresGAN)"
     stage, stat = "g", "term_entropy"
+    stat_label, color = "entropy term", "#d4a017"
     knobs = (Knob("entropy", "float", 0.0, "weight of the generator's entropy (diversity) bonus",
                   group="remedy", live=True, lo=0.0, hi=10.0, label="Entropy bonus"),)
     typical = {"entropy": 0.1}

@@ -18,7 +18,7 @@ import torch
 
 from collapse_lab.trainer.families.gan.config import make_config
 from collapse_lab.trainer.families.gan.models import networks
-from collapse_lab.trainer.stats import STEP
+from collapse_lab.trainer.families.gan.stats import STEP
 
 FORMAT = 2  # checkpoint format; 1 was a single eager run with torch.optim state
 

@@ -1,0 +1,55 @@
+"""Costs said before they bite: in real Chromium, a live change that the server's estimate
+says would slow the run more than 3× is held and explained (the expected rate) until the user
+applies it or keeps the run as it is; a cheap change goes straight through."""
+
+from __future__ import annotations
+
+import pytest
+from browser_harness import (
+    SHOTS,
+    browser_fixture,
+    js,
+    open_page,
+    require_chromium,
+    server_fixture,
+    wait_js,
+    watched_page,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
+require_chromium()
+
+server = server_fixture(max_workers=2)
+browser = browser_fixture()
+
+
+def test_a_costly_live_change_asks_first(server, browser):
+    with watched_page(browser, viewport={"width": 1280, "height": 800}) as page:
+        open_page(page, server + "/#preset=collapse-ring8&minibatch_disc=true&steps=200000")
+        page.click("#start")
+        wait_js(page, "app.live.run && app.live.run.status === 'running' && "
+                "L.perf.frames.length >= 2", timeout=90_000)
+        # wgan-gp's penalty differentiates through the minibatch features: several times slower
+        page.select_option("#knob-objective", "wgan-gp")
+        page.wait_for_selector("#cost-ask:not([hidden])")
+        text = page.inner_text("#cost-ask-text")
+        assert "would slow this run about" in text and "steps/s" in text, text
+        page.screenshot(path=SHOTS / "cost-ask.png")
+        page.click("#cost-ask-cancel")
+        assert page.is_hidden("#cost-ask")
+        page.wait_for_timeout(500)
+        assert js(page, "app.live.run.config.objective") == "nsgan"
+        assert page.input_value("#knob-objective") == "nsgan"  # the control shows what holds
+
+        page.select_option("#knob-objective", "wgan-gp")
+        page.wait_for_selector("#cost-ask:not([hidden])")
+        page.click("#cost-ask-apply")
+        wait_js(page, "app.live.run.config.objective === 'wgan-gp'", timeout=30_000)
+
+        # a cheap change: no question
+        page.select_option("#knob-objective", "hinge")
+        wait_js(page, "app.live.run.config.objective === 'hinge'", timeout=30_000)
+        assert page.is_hidden("#cost-ask")
+        js(page, "fetch('/api/runs/' + app.live.run.id + '/control', {method: 'POST', "
+           "headers: {'content-type': 'application/json'}, body: JSON.stringify({action: "
+           "'stop'})})")

@@ -1,0 +1,270 @@
+"""The family contract: what a kind of model that can collapse declares, and what the rest of
+Collapse Lab knows of it (docs/families.md).
+
+A *family* (the GAN, a genetic algorithm, ...) lives in its own folder under trainer/families/ and
+is registered there with one line (trainer/families/__init__.py). It declares
+
+- its **knobs** (trainer/knobs.py: label, help, type, range or choices, live or not, structural
+  or not), from which its run config, the CLI flags, `/api/options`, the API's request model and
+  the dashboard's controls are generated;
+- its **datasets** (names of trainer/data.py's registry it can learn);
+- its **stats**: what its step reports per run, by name, each with its label, unit, format and
+  where it is shown (card, chart, CSV) — beside the tick's common stats and the mode metrics
+  every 2-D family reports (trainer/stats.py);
+- its **frame**: which layers a tick carries (samples always; optionally a landscape grid, arrows,
+  a manifold, per-mode occupancy, family panels);
+- its **presets**: named partial configs with machine-readable claims;
+- how it **steps R runs at once**: an `Engine` over R run states that agree on `stack_key`, with
+  `apply` (a live change at a step boundary), `step`, `tick` and `export` (one run's whole state).
+
+The driver (trainer/loop.py), the server, the CLI, sweeps and the page use only what is here.
+Nothing in this module imports a family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from collapse_lab.trainer.datasets import Dataset
+from collapse_lab.trainer.knobs import ConfigError, Knob
+
+__all__ = ["ConfigError", "Claim", "Engine", "Family", "Frame", "Knob", "Panel", "Preset",
+           "RunConfig", "RunState", "Stat", "SHOW"]
+
+SHOW = ("card", "chart", "csv")  # where a stat may be shown
+CLAIM_OPS = ("at_most", "at_least")
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One scalar a tick reports, by name, with everything a display needs to show it."""
+
+    name: str
+    label: str
+    kind: str  # "tick" | "loss" | "term" | "norm" | "metric" | a family's own
+    help: str
+    # how a tick reads a step stat: the mean over the family's inner updates ("d"), its outer
+    # steps ("g") since the previous tick, or the last update's value ("last")
+    stage: str = ""
+    integer: bool = False
+    unit: str = ""  # shown after the value: "s", "%", "steps/s"; "" = a pure number
+    # a Python format spec for the value ("d", ".3f", ".3g"); the page mirrors it (format.js)
+    fmt: str = ".3g"
+    show: tuple[str, ...] = ("chart", "csv")  # where it is shown: card, chart, csv
+    color: str = ""  # the chart's line colour ("" = the page picks one)
+    # a short line in plain words for a person, under the metric's card on the dashboard
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.show if s not in SHOW]
+        if bad:
+            raise ValueError(f"stat {self.name}: show {bad} not in {SHOW}")
+
+    def describe(self) -> dict[str, Any]:
+        return dict(name=self.name, label=self.label, kind=self.kind, help=self.help,
+                    integer=self.integer, unit=self.unit, format=self.fmt,
+                    show=list(self.show), color=self.color, hint=self.hint)
+
+    def format(self, value: float) -> str:
+        """The value as the cards, the PNG labels and the tables show it: `fmt` (a `%` format
+        multiplies by 100 and appends " %"), then the unit."""
+        v = int(value) if self.integer else float(value)
+        if self.fmt.endswith("%"):  # ".1%": 0.123 -> "12.3 %"
+            return format(v * 100, self.fmt[:-1] + "f") + " %"
+        text = format(v, self.fmt)
+        return f"{text} {self.unit}" if self.unit else text
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A family's own picture in the frame, beside the shared ones (e.g. the GA's fitness
+    histogram). `key` names the array the tick carries under `panels`."""
+
+    key: str
+    label: str
+    kind: str  # "bars" | "line" | "heatmap"
+    help: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        return dict(key=self.key, label=self.label, kind=self.kind, help=self.help)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What a family's tick carries for the picture. Samples are always there (points for 2-D
+    data, images for image data); the rest is optional."""
+
+    landscape: str = ""  # label of the grid drawn under the samples ("" = none): "D(x)", "fitness"
+    arrows: str = ""  # label of the arrows field over the samples ("" = none)
+    manifold: str = ""  # label of the latent manifold layer ("" = none)
+    occupancy: bool = True  # per-mode occupancy bars (2-D data with modes)
+    samples: str = "samples"  # what the points are: "G's samples", "population"
+    panels: tuple[Panel, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return dict(samples=self.samples, landscape=self.landscape or None,
+                    arrows=self.arrows or None, manifold=self.manifold or None,
+                    occupancy=self.occupancy, panels=[p.describe() for p in self.panels])
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A preset's calibrated claim about its final tick: `metric op value`, where `metric` is a
+    key of `collapse-lab train --json`'s final metrics."""
+
+    metric: str
+    op: str  # "at_most" | "at_least"
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.op not in CLAIM_OPS:
+            raise ValueError(f"claim op {self.op!r} not in {CLAIM_OPS}")
+
+    def holds(self, final: Mapping[str, Any]) -> bool:
+        v = float(final[self.metric])
+        return v <= self.value if self.op == "at_most" else v >= self.value
+
+    def describe(self) -> dict[str, Any]:
+        return dict(metric=self.metric, op=self.op, value=self.value)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named partial config of one family, on top of its defaults (and optionally of another
+    preset of the same family)."""
+
+    name: str
+    help: str  # what a person should see, in a sentence or two
+    values: dict[str, Any] = field(default_factory=dict)
+    base: str | None = None
+    # the calibrated claim on the final tick: a Claim, or (metric, op, value)
+    expect: Claim | tuple[str, str, float] | None = None
+    # a remedy twin's control: the overrides that switch its remedy off and keep every other knob
+    control: dict[str, Any] | None = None
+    family: str = "gan"
+
+
+class RunConfig(Protocol):
+    """A family's run config: one attribute per knob, plus these. Families build theirs from
+    their knobs (e.g. trainer/families/gan/config.py); every config has the common run knobs
+    (seed, steps, tick_every, speed, device, threads, dataset and its data knobs)."""
+
+    family: str
+    seed: int
+    steps: int
+    tick_every: int
+    speed: float
+    device: str
+    threads: int
+    dataset: str
+
+    def to_dict(self) -> dict[str, Any]: ...
+    def replace(self, **changes: Any) -> Any: ...
+
+
+class RunState(Protocol):
+    """One run's whole state apart from any stack: what a checkpoint holds and what moves
+    between engines."""
+
+    cfg: Any
+    step: int
+    version: int
+
+    def to_dict(self) -> dict[str, Any]: ...
+    def save(self, path: Any) -> None: ...
+
+
+class Engine(Protocol):
+    """R ≥ 1 runs of one family stepped as one (the runs agree on the family's `stack_key`)."""
+
+    runs: int
+    cfgs: list[Any]
+    steps: Any  # (R,) int array: each run's steps taken
+    versions: list[int]
+    data: Dataset
+    device: torch.device
+
+    def apply(self, i: int, changes: dict[str, Any]) -> Any:
+        """A live change to run i at this step boundary, validated where it entered
+        (trainer/commands.py) and applied as it is; returns a `commands.ConfigChanged`. Raises
+        `Restack` when the change alters the step's shape and other runs share the engine."""
+        ...
+
+    def step(self, norms: bool = False, part: str = "both") -> None:
+        """One step of every run; `norms`: a tick follows, read the last-step stats; `part`:
+        one of the family's `parts` (a single step of a paused run)."""
+        ...
+
+    def tick(self, rows: Sequence[int] | None = None, pictures: Sequence[int] = (),
+             manifolds: Sequence[int] = ()) -> dict[int, dict[str, Any]]:
+        """One flat dict per run in `rows` (docs/metrics.md): the stats by name, `occupancy`,
+        `samples`, `nearest`, `hq` and the frame's optional layers; `failed` when it diverged."""
+        ...
+
+    def export(self, i: int) -> Any:
+        """Run i's whole state (a RunState), as copies."""
+        ...
+
+
+class Restack(Exception):
+    """A change that alters the shape of the step for one run of a stack of several: the run
+    must move to an engine of its own (the driver does)."""
+
+    def __init__(self, run: int, changes: dict[str, Any]):
+        super().__init__(f"run {run} changes the step's shape")
+        self.run, self.changes = run, changes
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything the rest of Collapse Lab knows about a family (docs/families.md)."""
+
+    name: str  # the `family` value of a run config: "gan", "evolution"
+    label: str
+    help: str
+    knobs: Mapping[str, Knob]
+    datasets: tuple[str, ...]
+    stats: tuple[Stat, ...]  # what its step reports (trainer/stats.py adds the common ones)
+    frame: Frame
+    presets: Callable[[], Mapping[str, Preset]]
+    make_config: Callable[[Mapping[str, Any]], Any]  # values (maybe strings) -> a valid config
+    # (cfg, changes, live) -> the coerced changes; ConfigError naming the knob on a bad one
+    validate_changes: Callable[..., dict[str, Any]]
+    stack_key: Callable[[Any], tuple]  # runs with equal keys can share one engine
+    structure_diff: Callable[[Any, Any], list[str]]  # knobs whose change moves a run
+    fresh: Callable[[Any, Dataset], Any]  # (cfg, dataset) -> the RunState of an untrained run
+    load: Callable[[dict[str, Any]], Any]  # a checkpoint's dict -> its RunState
+    engine: Callable[[Sequence[Any], Dataset, torch.device], Engine]
+    # a run's cost before it starts, from its knobs (memory_mb, step_ms, heaviest, ...: the GAN's
+    # trainer/families/gan/cost.py); None = the family has no cost model, nothing is refused
+    estimate: Callable[[Any], dict[str, Any]] | None = None
+    # what a frame of a run says of the picture beside the stats, for the page (the GAN: how to
+    # draw D's value, `value_kind`, and the objective)
+    frame_info: Callable[[Any], dict[str, Any]] = lambda cfg: {}
+    parts: tuple[str, ...] = ("both",)  # what one single step of a paused run may be
+    # the knob groups in the order the page shows them
+    groups: tuple[str, ...] = ("data", "model", "objective", "remedy", "optim", "run")
+    # the family's remedies (the page's remedy panel, the client's summary, the tests' list):
+    # objects with `name`, `label`, `knobs`, `typical` (the values that switch it on), `off`,
+    # `is_on(cfg)` and `describe()` (e.g. trainer/families/gan/remedies.py)
+    remedies: tuple[Any, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r})"
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able, for `/api/options` and `collapse-lab options --json`."""
+        return dict(name=self.name, label=self.label, help=self.help,
+                    knobs=[k.describe() for k in self.knobs.values()],
+                    datasets=list(self.datasets), stats=[s.describe() for s in self.stats],
+                    frame=self.frame.describe(), parts=list(self.parts),
+                    groups=list(self.groups), remedies=[r.describe() for r in self.remedies],
+                    presets=sorted(self.presets()))
+
+    @property
+    def live_knobs(self) -> frozenset[str]:
+        return frozenset(n for n, k in self.knobs.items() if k.live)

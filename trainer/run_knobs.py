@@ -1,0 +1,45 @@
+"""The knobs every family's run has: its data and its schedule (trainer/family.py).
+
+A family takes these as they are or with its own default and help (`dataclasses.replace`, e.g. a
+GA's `steps` counts generations), and adds its own knobs. The driver (trainer/loop.py) reads only
+these from a config: `seed`, `steps`, `tick_every`, `speed`, `device`, `threads` and the data
+knobs of trainer/data.py (`DATA_KNOBS`).
+"""
+
+from __future__ import annotations
+
+from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer.knobs import Knob
+
+DATASETS = tuple(_DATASET_REGISTRY)
+DEVICES = ("auto", "cpu", "cuda")
+
+DATA: dict[str, Knob] = {k.name: k for k in (
+    Knob("dataset", "choice", "ring8", "toy distribution to learn", group="data",
+         choices=DATASETS, label="Dataset"),
+    Knob("data", "str", None, "path of a CSV of 2-D points (dataset=csv)", group="data",
+         nullable=True, label="Data file"),
+    Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
+         group="data", lo=0, hi=25, label="Clusters"),
+    Knob("data_scale", "float", 1.0, "multiplies the mixture's centres and stds (ring8, grid25): "
+         "0.5 gives PacGAN's ring, radius 1, std 0.01", group="data", lo=0.05, hi=20.0,
+         label="Data scale"),
+)}
+
+RUN: dict[str, Knob] = {k.name: k for k in (
+    Knob("steps", "int", 3000, "steps to train; 0 = until stopped", group="run",
+         live=True, lo=0, hi=1_000_000, label="Steps"),
+    Knob("speed", "float", 0.0, "at most this many steps a second (slow motion); 0 = as fast "
+         "as the machine goes", group="run", live=True, lo=0.0, hi=10_000.0, structural=True,
+         label="Speed"),
+    Knob("seed", "int", 0, "seed of weights, noise and data", group="run", lo=0, hi=2**31 - 1,
+         label="Seed"),
+    Knob("tick_every", "int", 20, "steps between metric ticks", group="run", live=True, lo=1,
+         hi=10_000, label="Steps between ticks", short="steps/tick"),
+    Knob("grid_size", "int", 64, "side of the landscape grid", group="run", lo=8, hi=256,
+         label="Landscape grid", short="grid"),
+    Knob("device", "choice", "auto", "auto = CUDA when present, else CPU", group="run",
+         choices=DEVICES, label="Device"),
+    Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
+         lo=0, hi=256, label="CPU threads", short="threads"),
+)}
