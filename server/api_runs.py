@@ -46,6 +46,7 @@ from collapse_lab.server.models import (
 from collapse_lab.server.runs import FINAL, Conflict, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
 from collapse_lab.server.supervisor import Supervisor
+from collapse_lab.trainer import families, stats
 from collapse_lab.trainer.registry import SCALAR_NAMES, from_preset
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -62,7 +63,6 @@ FULL: dict[int | str, dict[str, Any]] = {  # a route that may queue runs
 RETRY_AFTER = 30
 
 ACTIVE = set(RunState) - FINAL
-TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
 def sup(request: HTTPConnection) -> Supervisor:
@@ -299,8 +299,12 @@ async def control_body(request: HTTPConnection, run: Run, body: Any) -> dict[str
     return body.model_dump()
 
 
-def csv_columns(k: int) -> list[str]:
-    return ["step", "time", "config_version", *TICK_SCALARS, *(f"occ_{i}" for i in range(k))]
+def csv_columns(k: int, config: dict[str, Any] | None = None) -> list[str]:
+    """A run's series columns: the scalars its family's tick reports (trainer/stats.py:
+    `scalars`), in order, then occ_0..occ_{k-1}; without a config, every family's scalars."""
+    names = (SCALAR_NAMES if config is None else
+             tuple(s.name for s in stats.scalars(families.of(config))))
+    return [*names, *(f"occ_{i}" for i in range(k))]
 
 
 PAGE = 2_000  # ticks read from the store per step of a streamed history
@@ -330,11 +334,13 @@ async def history(request: Request, run_id: str = RunId,
         k = (len(json.loads(first[0][1]).get("occupancy", [])) if first else
              (run.hello or {}).get("dataset", {}).get("num_modes", 0))
         name = f'attachment; filename="run-{run.id}.csv"'
-        return StreamingResponse(_csv_rows(store, run.id, since, limit, csv_columns(k), gate),
+        return StreamingResponse(_csv_rows(store, run.id, since, limit,
+                                           csv_columns(k, run.config), gate),
                                  media_type="text/csv", headers={"content-disposition": name})
     events = await asyncio.to_thread(store.events, run.id)
     head = json.dumps({"run_id": run.id, "columns": None})[:-len("null}")]
-    return StreamingResponse(_json_rows(store, run.id, since, limit, head, events, gate),
+    return StreamingResponse(_json_rows(store, run.id, since, limit, head, events, gate,
+                                        run.config),
                              media_type="application/json")
 
 
@@ -377,15 +383,15 @@ def _finite(text: str) -> str:
 
 
 async def _json_rows(store: Any, run_id: str, since: int, limit: int, head: str,
-                     events: list[dict[str, Any]],
-                     gate: asyncio.Semaphore) -> AsyncIterator[bytes]:
+                     events: list[dict[str, Any]], gate: asyncio.Semaphore,
+                     config: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
     nxt: int | None = None
     cols: list[str] | None = None
     first = True
     async for rows, more in _pages(store, run_id, since, limit, gate):
         if cols is None:
             k = len(json.loads(rows[0][1]).get("occupancy", [])) if rows else 0
-            cols = csv_columns(k)
+            cols = csv_columns(k, config)
             yield (head + json.dumps(cols) + ', "ticks": [').encode()
         body = ",".join(_finite(text) for _, text in rows)
         if body:
@@ -394,7 +400,7 @@ async def _json_rows(store: Any, run_id: str, since: int, limit: int, head: str,
         if more is None or more >= 0:
             nxt = more
     if cols is None:  # no page at all
-        yield (head + json.dumps(csv_columns(0)) + ', "ticks": [').encode()
+        yield (head + json.dumps(csv_columns(0, config)) + ', "ticks": [').encode()
     yield ("], \"events\": " + json.dumps(_clean(events), allow_nan=False)
            + f', "next": {json.dumps(nxt)}}}').encode()
 
@@ -405,7 +411,7 @@ async def _csv_rows(store: Any, run_id: str, since: int, limit: int, cols: list[
     w = csv.writer(out, lineterminator="\n")
     w.writerow(cols)
     yield out.getvalue()
-    n = 3 + len(TICK_SCALARS)
+    n = sum(not c.startswith("occ_") for c in cols)
     async for rows, _ in _pages(store, run_id, since, limit, gate):
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")

@@ -251,7 +251,7 @@ async function askCost(run, changes) {
   $("cost-ask-text").textContent = `${describeChanges(changes)} would slow this run about `
     + `${formatNumber(est.slowdown)}× (${rate(now)} → about ${rate(est.expected_steps_per_sec)} steps/s`
     + `${est.after.heaviest ? `; ${est.after.heaviest} weighs most` : ""}). Apply it?`;
-  $("cost-ask").hidden = false;
+  $("cost-ask").hidden = false; // sticky at the top of the sidebar: in view wherever it scrolled
   return new Promise((resolve) => {
     costAsk = (go) => {
       costAsk = null;

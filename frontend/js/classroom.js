@@ -120,8 +120,10 @@ export class Classroom {
     this.badge.hidden = !label;
     this.badge.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
     this.followBox.hidden = p.teacher || p.role === "local";
+    // a student (where the teacher lets students run) is asked for a name; a watch-only page
+    // offers nothing that acts
     const s = this.session || {};
-    const student = s.role === "viewer" && s.owner === "student";
+    const student = p.student;
     this.nameBox.hidden = !student || Boolean(s.name);
     this.nameShown.hidden = !student || !s.name;
     this.nameShown.textContent = s.name ? `The class sees you as ${s.name}.` : "";
