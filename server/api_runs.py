@@ -37,11 +37,13 @@ from collapse_lab.server.models import (
     RunList,
     RunOut,
     SetIn,
+    StopIn,
+    StopOut,
     ValidationErrorOut,
     given,
     knob_values,
 )
-from collapse_lab.server.runs import FINAL, Run, RunState
+from collapse_lab.server.runs import FINAL, Conflict, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
 from collapse_lab.server.supervisor import Supervisor
 from collapse_lab.trainer import families, stats
@@ -139,10 +141,13 @@ def shown_config(conn: HTTPConnection | None, cfg: Any, full: bool) -> Any:
     return dict(cfg, data=shown_path(conn.app.state.settings.data_dir, cfg["data"], full))
 
 
-def run_out(run: Run, conn: HTTPConnection | None = None) -> RunOut:
+def run_out(run: Run, conn: HTTPConnection | None = None,
+            places: dict[str, tuple[int, float | None]] | None = None) -> RunOut:
     """A run as `conn` may see it: whose it is by kind and display name (never a student's
-    id), whether it is this connection's own, and upload paths it may see."""
+    id), whether it is this connection's own, and upload paths it may see; a queued run's
+    place and wait from `places` (Supervisor.queue_places, worked out once for a list)."""
     hello = run.hello or {}
+    place, wait = (places or {}).get(run.id, (None, None))
     owner = owner_of(conn) if conn is not None else None
     mine = owner is not None and owner == run.owner
     full = mine or (conn is not None and is_teacher(conn))
@@ -158,7 +163,7 @@ def run_out(run: Run, conn: HTTPConnection | None = None) -> RunOut:
                   dataset=hello.get("dataset"), value_kind=hello.get("value_kind"),
                   last=_clean(run.last), viewers=len(run.hub.viewers), owner=kind,
                   owner_name=identity(conn).name_of(run.owner) if conn is not None else None,
-                  mine=mine)
+                  mine=mine, queue_position=place, wait_s=wait)
 
 
 def _clean(d: Any) -> Any:
@@ -186,9 +191,9 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
                  step_seconds=request.app.state.settings.run_step_seconds)
     if is_student_owner(owner):
         check_student_cap(request, owner)
-    run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
-                              owner=owner)
-    return run_out(run, request)
+    s = sup(request)
+    run = s.create(cfg.to_dict(), label=body.label, owner=owner)  # type: ignore[attr-defined]
+    return run_out(run, request, s.queue_places())
 
 
 def check_student_cap(request: HTTPConnection, owner: str, new: int = 1) -> None:
@@ -214,6 +219,39 @@ def check_student_cap(request: HTTPConnection, owner: str, new: int = 1) -> None
                             "one to finish")
 
 
+@router.post("/stop", response_model=StopOut, responses=ERRORS)
+async def stop_runs(body: StopIn, request: Request) -> StopOut:
+    """Stop several runs at once: `runs` by id (the teacher any; a student only their own), a
+    compare `group`, or `all` active runs (the teacher). Stopped runs stay in History; a queued
+    run ends at once, a training one at its next step boundary."""
+    s = sup(request)
+    if body.runs is not None:
+        targets = []
+        for rid in dict.fromkeys(body.runs):
+            run = s.runs.get(rid)
+            if run is None:
+                raise HTTPException(404, f"runs: no run {rid!r}")
+            require_run_control(request, run)  # every one checked before any is stopped
+            targets.append(run)
+    elif not is_teacher(request):
+        raise HTTPException(403, "only the teacher stops a compare group or every run; a "
+                            "student stops their own runs by id (runs: [...])")
+    elif body.group is not None:
+        if body.group not in s.groups:
+            raise HTTPException(404, f"group: no compare group {body.group!r}")
+        targets = s.group_runs(body.group)
+    else:
+        targets = [r for r in s.runs.values() if r.status not in FINAL]
+    stopped, already = [], []
+    for run in targets:
+        try:
+            await s.control(run, {"action": "stop"})
+            stopped.append(run.id)
+        except Conflict:
+            already.append(run.id)
+    return StopOut(stopped=stopped, already=already)
+
+
 @router.get("", response_model=RunList, responses={422: {"model": ValidationErrorOut}})
 async def list_runs(request: Request, status: RunState | None = Query(None),
               group: str | None = Query(None, max_length=32)) -> RunList:
@@ -222,12 +260,13 @@ async def list_runs(request: Request, status: RunState | None = Query(None),
         runs = [r for r in runs if r.status == status]
     if group:
         runs = [r for r in runs if r.group_id == group]
-    return RunList(runs=[run_out(r, request) for r in runs])
+    places = sup(request).queue_places()
+    return RunList(runs=[run_out(r, request, places) for r in runs])
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=ERRORS)
 async def read_run(request: Request, run_id: str = RunId) -> RunOut:
-    return run_out(get_run(request, run_id), request)
+    return run_out(get_run(request, run_id), request, sup(request).queue_places())
 
 
 @router.delete("/{run_id}", response_model=Deleted, responses=ERRORS,
