@@ -148,7 +148,7 @@ def main() -> None:
                    expect=expect)
         met = [m for m in r["met_at"] if m is not None]
         k = len(r["final"][0]["occupancy"])
-        span = f"{min(met)}–{max(met)}" if met else "—"
+        span = spread(met) if met else "—"
         switches.append(f"| `{a.source}` → {label} | {src['steps']} | "
                         f"{claim_text(expect, k).replace(' at the end', '')} | "
                         f"{len(met)}/{n} | {span} | "

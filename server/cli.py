@@ -225,6 +225,9 @@ def cmd_options(ns: argparse.Namespace) -> int:
         json.dump(opts, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
+    print("families (--family NAME):")
+    for f in opts["families"]:
+        print(f"  {f['name']:<10} {f['label']}: {f['help']}")
     print("datasets:")
     for d in opts["datasets"]:
         print(f"  {d['name']:<10} {d['help']}")
@@ -236,17 +239,18 @@ def cmd_options(ns: argparse.Namespace) -> int:
         print(f"  {r['name']:<15} {r['help']} ({r['source']})")
     print("presets (collapse-lab train --preset NAME [overrides]):")
     for p in opts["presets"]:
-        print(f"  {p['name']:<16} {p['help']}")
-    print("knobs (live = may change mid-run):")
-    print(f"  {'flag':<18} {'type':<7} {'default':<8} {'allowed':<22} live  help")
-    for k in opts["knobs"]:
-        allowed = (f"[{k['min']:g}, {k['max']:g}]" if "min" in k else
-                   ",".join(k["choices"]) if "choices" in k else "")
-        if len(allowed) > 22:
-            allowed = allowed[:21] + "…"
-        d = "-" if k["default"] is None else str(k["default"])
-        print(f"  {flag(k['name']):<18} {k['type']:<7} {d:<8} {allowed:<22} "
-              f"{'yes ' if k['live'] else 'no  '}  {k['help']}")
+        print(f"  {p['name']:<16} [{p['family']}] {p['help']}")
+    for f in opts["families"]:
+        print(f"knobs of family {f['name']} (live = may change mid-run):")
+        print(f"  {'flag':<18} {'type':<7} {'default':<8} {'allowed':<22} live  help")
+        for k in f["knobs"]:
+            allowed = (f"[{k['min']:g}, {k['max']:g}]" if "min" in k else
+                       ",".join(k["choices"]) if "choices" in k else "")
+            if len(allowed) > 22:
+                allowed = allowed[:21] + "…"
+            d = "-" if k["default"] is None else str(k["default"])
+            print(f"  {flag(k['name']):<18} {k['type']:<7} {d:<8} {allowed:<22} "
+                  f"{'yes ' if k['live'] else 'no  '}  {k['help']}")
     return 0
 
 
@@ -282,7 +286,7 @@ def add_setting_flags(s: argparse.ArgumentParser) -> None:
             s.add_argument(setting_flag(name), choices=list(typing.get_args(ann)), **kw)
         else:
             base = args[0] if args else ann
-            typ = base if base in (int, float) else str
+            typ: type = int if base is int else float if base is float else str
             s.add_argument(setting_flag(name), type=typ, metavar=name.upper(), **kw)
 
 

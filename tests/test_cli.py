@@ -28,6 +28,22 @@ def test_options_lists_every_objective_remedy_and_knob():
     assert {k["name"] for k in reg["knobs"]} >= {"objective", "gp", "batch_size", "n_critic"}
     lr = next(k for k in reg["knobs"] if k["name"] == "lr_g")
     assert lr["min"] == 1e-6 and lr["max"] == 0.1 and lr["live"] is True
+    # the registry as the one source: every family, with its knobs' and stats' display facts,
+    # and each preset's family and machine-readable claim
+    from collapse_lab.trainer.families import FAMILIES
+
+    assert [f["name"] for f in reg["families"]] == list(FAMILIES)
+    for f in reg["families"]:
+        assert f"  {f['name']:<10} {f['label']}" in out
+        assert all(k["label"] for k in f["knobs"])
+        assert all({"label", "unit", "format", "show", "color"} <= set(s) for s in f["stats"])
+    assert lr["label"] == "G learning rate"
+    collapse = next(p for p in reg["presets"] if p["name"] == "collapse-ring8")
+    assert collapse["family"] == "gan"
+    assert collapse["expect"] == {"metric": "modes_covered", "op": "at_most", "value": 3}
+    final = json.loads(cli("train", "--steps", "20", "--g-width", "8", "--d-width", "8",
+                           "--eval-samples", "100", "--json").stdout)["final"]
+    assert all(p["expect"]["metric"] in final for p in reg["presets"] if p["expect"])
 
 
 def test_train_json(tmp_path):

@@ -36,3 +36,13 @@ def test_live_changes_doc_covers_every_live_knob():
     text = (DOCS / "live-changes.md").read_text()
     for knob in LIVE_KNOBS:
         assert f"`{knob}`" in text, knob
+
+
+def test_readme_installs_what_ci_installs():
+    """A newcomer's test run installs the extras CI does (else the Ray tests skip for them)."""
+    import re
+
+    root = DOCS.parent
+    ci = re.search(r"pip install -q -e '\.\[([^\]]*)\]'", (root / ".ci" / "run").read_text())
+    assert ci, ".ci/run installs the project with its extras"
+    assert f"pip install -e '.[{ci.group(1)}]'" in (root / "README.md").read_text()
