@@ -68,9 +68,10 @@ def build_config(base: dict[str, Any], variant: dict[str, Any], where: str) -> d
 
 
 def group_out(s: Supervisor, g: dict[str, Any], conn: HTTPConnection) -> GroupOut:
+    places = s.queue_places()
     return GroupOut(id=g["id"], label=g.get("label"), created=g["created"],
                     base=shown_config(conn, g["base"], True), varied=g["varied"],
-                    runs=[run_out(r, conn) for r in s.group_runs(g["id"])])
+                    runs=[run_out(r, conn, places) for r in s.group_runs(g["id"])])
 
 
 def get_group(request: Request, gid: str) -> dict[str, Any]:

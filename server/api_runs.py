@@ -37,13 +37,16 @@ from collapse_lab.server.models import (
     RunList,
     RunOut,
     SetIn,
+    StopIn,
+    StopOut,
     ValidationErrorOut,
     given,
     knob_values,
 )
-from collapse_lab.server.runs import FINAL, Run, RunState
+from collapse_lab.server.runs import FINAL, Conflict, Run, RunState
 from collapse_lab.server.scheduling import is_student as is_student_owner
 from collapse_lab.server.supervisor import Supervisor
+from collapse_lab.trainer import families, stats
 from collapse_lab.trainer.registry import SCALAR_NAMES, from_preset
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -60,7 +63,6 @@ FULL: dict[int | str, dict[str, Any]] = {  # a route that may queue runs
 RETRY_AFTER = 30
 
 ACTIVE = set(RunState) - FINAL
-TICK_SCALARS = SCALAR_NAMES[3:]  # after step, time, config_version
 
 
 def sup(request: HTTPConnection) -> Supervisor:
@@ -139,10 +141,13 @@ def shown_config(conn: HTTPConnection | None, cfg: Any, full: bool) -> Any:
     return dict(cfg, data=shown_path(conn.app.state.settings.data_dir, cfg["data"], full))
 
 
-def run_out(run: Run, conn: HTTPConnection | None = None) -> RunOut:
+def run_out(run: Run, conn: HTTPConnection | None = None,
+            places: dict[str, tuple[int, float | None]] | None = None) -> RunOut:
     """A run as `conn` may see it: whose it is by kind and display name (never a student's
-    id), whether it is this connection's own, and upload paths it may see."""
+    id), whether it is this connection's own, and upload paths it may see; a queued run's
+    place and wait from `places` (Supervisor.queue_places, worked out once for a list)."""
     hello = run.hello or {}
+    place, wait = (places or {}).get(run.id, (None, None))
     owner = owner_of(conn) if conn is not None else None
     mine = owner is not None and owner == run.owner
     full = mine or (conn is not None and is_teacher(conn))
@@ -158,7 +163,7 @@ def run_out(run: Run, conn: HTTPConnection | None = None) -> RunOut:
                   dataset=hello.get("dataset"), value_kind=hello.get("value_kind"),
                   last=_clean(run.last), viewers=len(run.hub.viewers), owner=kind,
                   owner_name=identity(conn).name_of(run.owner) if conn is not None else None,
-                  mine=mine)
+                  mine=mine, queue_position=place, wait_s=wait)
 
 
 def _clean(d: Any) -> Any:
@@ -186,9 +191,9 @@ async def create_run(body: RunCreate, request: Request) -> RunOut:  # type: igno
                  step_seconds=request.app.state.settings.run_step_seconds)
     if is_student_owner(owner):
         check_student_cap(request, owner)
-    run = sup(request).create(cfg.to_dict(), label=body.label,  # type: ignore[attr-defined]
-                              owner=owner)
-    return run_out(run, request)
+    s = sup(request)
+    run = s.create(cfg.to_dict(), label=body.label, owner=owner)  # type: ignore[attr-defined]
+    return run_out(run, request, s.queue_places())
 
 
 def check_student_cap(request: HTTPConnection, owner: str, new: int = 1) -> None:
@@ -214,6 +219,39 @@ def check_student_cap(request: HTTPConnection, owner: str, new: int = 1) -> None
                             "one to finish")
 
 
+@router.post("/stop", response_model=StopOut, responses=ERRORS)
+async def stop_runs(body: StopIn, request: Request) -> StopOut:
+    """Stop several runs at once: `runs` by id (the teacher any; a student only their own), a
+    compare `group`, or `all` active runs (the teacher). Stopped runs stay in History; a queued
+    run ends at once, a training one at its next step boundary."""
+    s = sup(request)
+    if body.runs is not None:
+        targets = []
+        for rid in dict.fromkeys(body.runs):
+            run = s.runs.get(rid)
+            if run is None:
+                raise HTTPException(404, f"runs: no run {rid!r}")
+            require_run_control(request, run)  # every one checked before any is stopped
+            targets.append(run)
+    elif not is_teacher(request):
+        raise HTTPException(403, "only the teacher stops a compare group or every run; a "
+                            "student stops their own runs by id (runs: [...])")
+    elif body.group is not None:
+        if body.group not in s.groups:
+            raise HTTPException(404, f"group: no compare group {body.group!r}")
+        targets = s.group_runs(body.group)
+    else:
+        targets = [r for r in s.runs.values() if r.status not in FINAL]
+    stopped, already = [], []
+    for run in targets:
+        try:
+            await s.control(run, {"action": "stop"})
+            stopped.append(run.id)
+        except Conflict:
+            already.append(run.id)
+    return StopOut(stopped=stopped, already=already)
+
+
 @router.get("", response_model=RunList, responses={422: {"model": ValidationErrorOut}})
 async def list_runs(request: Request, status: RunState | None = Query(None),
               group: str | None = Query(None, max_length=32)) -> RunList:
@@ -222,12 +260,13 @@ async def list_runs(request: Request, status: RunState | None = Query(None),
         runs = [r for r in runs if r.status == status]
     if group:
         runs = [r for r in runs if r.group_id == group]
-    return RunList(runs=[run_out(r, request) for r in runs])
+    places = sup(request).queue_places()
+    return RunList(runs=[run_out(r, request, places) for r in runs])
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=ERRORS)
 async def read_run(request: Request, run_id: str = RunId) -> RunOut:
-    return run_out(get_run(request, run_id), request)
+    return run_out(get_run(request, run_id), request, sup(request).queue_places())
 
 
 @router.delete("/{run_id}", response_model=Deleted, responses=ERRORS,
@@ -260,8 +299,12 @@ async def control_body(request: HTTPConnection, run: Run, body: Any) -> dict[str
     return body.model_dump()
 
 
-def csv_columns(k: int) -> list[str]:
-    return ["step", "time", "config_version", *TICK_SCALARS, *(f"occ_{i}" for i in range(k))]
+def csv_columns(k: int, config: dict[str, Any] | None = None) -> list[str]:
+    """A run's series columns: the scalars its family's tick reports (trainer/stats.py:
+    `scalars`), in order, then occ_0..occ_{k-1}; without a config, every family's scalars."""
+    names = (SCALAR_NAMES if config is None else
+             tuple(s.name for s in stats.scalars(families.of(config))))
+    return [*names, *(f"occ_{i}" for i in range(k))]
 
 
 PAGE = 2_000  # ticks read from the store per step of a streamed history
@@ -291,11 +334,13 @@ async def history(request: Request, run_id: str = RunId,
         k = (len(json.loads(first[0][1]).get("occupancy", [])) if first else
              (run.hello or {}).get("dataset", {}).get("num_modes", 0))
         name = f'attachment; filename="run-{run.id}.csv"'
-        return StreamingResponse(_csv_rows(store, run.id, since, limit, csv_columns(k), gate),
+        return StreamingResponse(_csv_rows(store, run.id, since, limit,
+                                           csv_columns(k, run.config), gate),
                                  media_type="text/csv", headers={"content-disposition": name})
     events = await asyncio.to_thread(store.events, run.id)
     head = json.dumps({"run_id": run.id, "columns": None})[:-len("null}")]
-    return StreamingResponse(_json_rows(store, run.id, since, limit, head, events, gate),
+    return StreamingResponse(_json_rows(store, run.id, since, limit, head, events, gate,
+                                        run.config),
                              media_type="application/json")
 
 
@@ -338,15 +383,15 @@ def _finite(text: str) -> str:
 
 
 async def _json_rows(store: Any, run_id: str, since: int, limit: int, head: str,
-                     events: list[dict[str, Any]],
-                     gate: asyncio.Semaphore) -> AsyncIterator[bytes]:
+                     events: list[dict[str, Any]], gate: asyncio.Semaphore,
+                     config: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
     nxt: int | None = None
     cols: list[str] | None = None
     first = True
     async for rows, more in _pages(store, run_id, since, limit, gate):
         if cols is None:
             k = len(json.loads(rows[0][1]).get("occupancy", [])) if rows else 0
-            cols = csv_columns(k)
+            cols = csv_columns(k, config)
             yield (head + json.dumps(cols) + ', "ticks": [').encode()
         body = ",".join(_finite(text) for _, text in rows)
         if body:
@@ -355,7 +400,7 @@ async def _json_rows(store: Any, run_id: str, since: int, limit: int, head: str,
         if more is None or more >= 0:
             nxt = more
     if cols is None:  # no page at all
-        yield (head + json.dumps(csv_columns(0)) + ', "ticks": [').encode()
+        yield (head + json.dumps(csv_columns(0, config)) + ', "ticks": [').encode()
     yield ("], \"events\": " + json.dumps(_clean(events), allow_nan=False)
            + f', "next": {json.dumps(nxt)}}}').encode()
 
@@ -366,7 +411,7 @@ async def _csv_rows(store: Any, run_id: str, since: int, limit: int, cols: list[
     w = csv.writer(out, lineterminator="\n")
     w.writerow(cols)
     yield out.getvalue()
-    n = 3 + len(TICK_SCALARS)
+    n = sum(not c.startswith("occ_") for c in cols)
     async for rows, _ in _pages(store, run_id, since, limit, gate):
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")

@@ -494,6 +494,9 @@ async def _receive(ws: WebSocket, tracker: Tracker, link: Link) -> None:
                 return
             if kind != "log":
                 raise WireError("expected a log or a finish message")
+            if tracker.links.get(run.id) is not link:  # deleted meanwhile: nothing is stored
+                await ws.close(code=4404, reason="the run was deleted")
+                return
             if run.status in FINAL:
                 raise Conflict(f"run {run.id} is {run.status.value}")
             assert link.series is not None
@@ -519,18 +522,18 @@ async def _receive(ws: WebSocket, tracker: Tracker, link: Link) -> None:
 
 
 # ---------------------------------------------------------------------------- HTTP
-class WriterIn(BaseModel):
+class TrackWriterIn(BaseModel):
     model_config = {"extra": "forbid"}
     label: str | None = Field(None, max_length=200, description="who the token is for")
 
 
-class WriterOut(BaseModel):
+class TrackWriterOut(BaseModel):
     token: str = Field(description="a writer token: it may start one tracked run and reconnect "
                        "to it; shown once, never stored in clear")
     label: str | None = None
 
 
-class KnobsOut(BaseModel):
+class TrackKnobsOut(BaseModel):
     run_id: str
     knobs: list[dict[str, Any]] = Field(description="each declared knob: name, type, value, "
                                         "min/max or choices, help")
@@ -538,7 +541,7 @@ class KnobsOut(BaseModel):
     config_version: int
 
 
-class KnobsIn(BaseModel):
+class TrackSetIn(BaseModel):
     model_config = {"extra": "forbid"}
     set: dict[str, Any] = Field(description="knob values, each checked against the type and "
                                 "range the loop declared", max_length=32)
@@ -551,30 +554,30 @@ def _tracked_run(request: Request, run_id: str) -> Run:
     return run
 
 
-def _knobs_out(run: Run) -> KnobsOut:
+def _knobs_out(run: Run) -> TrackKnobsOut:
     values = run.config.get("knobs") or {}
     specs = [dict(d, value=values.get(k, d.get("value")))
              for k, d in (run.config.get("knob_specs") or {}).items()]
-    return KnobsOut(run_id=run.id, knobs=specs, values=values,
+    return TrackKnobsOut(run_id=run.id, knobs=specs, values=values,
                     config_version=run.config_version)
 
 
-@router.post("/api/track/writers", response_model=WriterOut, status_code=201,
+@router.post("/api/track/writers", response_model=TrackWriterOut, status_code=201,
              responses={403: {"model": ErrorOut}, 429: {"model": ErrorOut}})
-async def new_writer(body: WriterIn, request: Request) -> WriterOut:
+async def new_writer(body: TrackWriterIn, request: Request) -> TrackWriterOut:
     """A writer token for one tracked run (the teacher hands it to whoever trains)."""
     require_control(request)
-    return WriterOut(token=request.app.state.tracker.new_writer(body.label), label=body.label)
+    return TrackWriterOut(token=request.app.state.tracker.new_writer(body.label), label=body.label)
 
 
-@router.get("/api/track/{run_id}/knobs", response_model=KnobsOut, responses=ERRORS)
-async def read_knobs(request: Request, run_id: str = RunId) -> KnobsOut:
+@router.get("/api/track/{run_id}/knobs", response_model=TrackKnobsOut, responses=ERRORS)
+async def read_knobs(request: Request, run_id: str = RunId) -> TrackKnobsOut:
     """The knobs a tracked run's loop declared, and their values now."""
     return _knobs_out(_tracked_run(request, run_id))
 
 
-@router.post("/api/track/{run_id}/knobs", response_model=KnobsOut, responses=ERRORS)
-async def set_knobs(body: KnobsIn, request: Request, run_id: str = RunId) -> KnobsOut:
+@router.post("/api/track/{run_id}/knobs", response_model=TrackKnobsOut, responses=ERRORS)
+async def set_knobs(body: TrackSetIn, request: Request, run_id: str = RunId) -> TrackKnobsOut:
     """Change a tracked run's knobs; its loop sees the values in `run.knobs` at once."""
     run = _tracked_run(request, run_id)
     if not is_teacher(request):

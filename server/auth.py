@@ -117,7 +117,7 @@ def may_control(conn: HTTPConnection, run: Any = None) -> bool:
 
 # what a student may send a body to (where the teacher lets students run); the routes check the
 # rest (their own runs, the caps)
-STUDENT_WRITES = re.compile(r"^/api/(runs|runs/[a-z0-9]{1,32}/control|uploads)$")
+STUDENT_WRITES = re.compile(r"^/api/(runs|runs/stop|runs/[a-z0-9]{1,32}/control|uploads)$")
 # what a student may send even while the class watches only: their own name (the route checks
 # that the sender is a proven student)
 OPEN_WRITES = frozenset({"/api/session/name"})

@@ -286,7 +286,7 @@ def add_setting_flags(s: argparse.ArgumentParser) -> None:
             s.add_argument(setting_flag(name), choices=list(typing.get_args(ann)), **kw)
         else:
             base = args[0] if args else ann
-            typ = base if base in (int, float) else str
+            typ: type = int if base is int else float if base is float else str
             s.add_argument(setting_flag(name), type=typ, metavar=name.upper(), **kw)
 
 

@@ -204,6 +204,12 @@ class RunOut(BaseModel):
         "group, or a run older than owners); a student's id is never shown")
     owner_name: str | None = Field(None, description="the student's display name, if given")
     mine: bool = Field(False, description="this browser started it (and may steer it)")
+    queue_position: int | None = Field(None, ge=1, description="a queued run: its place in the "
+                                       "queue (1: it starts next)")
+    wait_s: float | None = Field(None, ge=0, description="a queued run: about how many seconds "
+                                 "until a worker is free for it, from the steps the runs ahead "
+                                 "have left and their speed; null when a run ahead trains until "
+                                 "stopped")
 
 
 class RunList(BaseModel):
@@ -241,6 +247,30 @@ class ExtendIn(StrictIn):
 
 class GroupControlIn(StrictIn):
     action: Literal["pause", "resume", "stop"]
+
+
+class StopIn(StrictIn):
+    """Which runs to stop: exactly one of `runs`, `group` or `all`."""
+
+    runs: list[Id] | None = Field(None, min_length=1, max_length=64,
+                                  description="these runs (a student: only their own)")
+    group: str | None = Field(None, pattern=r"^g[a-z0-9]{1,31}$",
+                              description="every run of this compare group (the teacher)")
+    all: Literal[True] | None = Field(None, description="every active run on the server (the "
+                                      "teacher)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StopIn:
+        given = [k for k in ("runs", "group", "all") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of runs, group or all"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+
+class StopOut(BaseModel):
+    stopped: list[str] = Field(description="runs told to stop (or stopped at once, if queued)")
+    already: list[str] = Field(description="runs asked for that had ended or were stopping")
 
 
 class GroupOut(BaseModel):

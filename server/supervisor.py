@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import platform
 import secrets
 import sys
@@ -183,6 +184,32 @@ class Supervisor:
         """Runs waiting for a place, in the order they get one."""
         return fair_order([r for r in self.runs.values() if r.status == RunState.queued],
                           [r for r in self.runs.values() if r.status in LIVE])
+
+    def _left_s(self, run: Run) -> float:
+        """About how many seconds `run` trains before it ends by itself (inf: until stopped,
+        paused, or no speed measured yet)."""
+        if run.status == RunState.stopping:
+            return 0.0
+        steps = int(run.config.get("steps") or 0)
+        rate = (run.last or {}).get("steps_per_sec")
+        if run.status != RunState.running or steps <= 0 or not rate or rate <= 0:
+            return math.inf
+        return max(0.0, (steps - run.step) / float(rate))
+
+    def queue_places(self) -> dict[str, tuple[int, float | None]]:
+        """Each queued run's place (1: next) and about how long until a worker is free for it:
+        a worker is free when the last of its runs ends, and the n-th run in the queue waits for
+        the n-th worker to free up (None where that worker trains a run until it is stopped)."""
+        queued = self.queued()
+        if not queued:
+            return {}
+        free = sorted(max((self._left_s(self.runs[r]) for r in w.live() if r in self.runs),
+                          default=0.0) for w in self.handles)
+        out: dict[str, tuple[int, float | None]] = {}
+        for i, run in enumerate(queued):
+            t = free[i] if i < len(free) else math.inf
+            out[run.id] = (i + 1, None if math.isinf(t) else round(t, 1))
+        return out
 
     def _key(self, run: Run) -> tuple:
         if run.id not in self._keys:

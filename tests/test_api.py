@@ -180,6 +180,10 @@ def test_stop_history_csv_and_replay(client, long_run):
     assert csv.headers["content-type"].startswith("text/csv")
     assert lines[0].split(",")[:4] == ["step", "time", "config_version", "steps_per_sec"]
     assert lines[0].split(",")[-8:] == [f"occ_{i}" for i in range(8)]
+    # the columns are the run's family's scalars, in the registry's order
+    from collapse_lab.trainer import families, stats
+
+    assert lines[0].split(",")[:-8] == [s.name for s in stats.scalars(families.get("gan"))]
     assert len(lines) == len(steps) + 1
     assert client.get(f"/api/runs/{long_run}/history?format=xml").status_code == 422
 

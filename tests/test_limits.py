@@ -114,6 +114,9 @@ def test_one_address_cannot_take_every_connection(tmp_path):
     `max_conns_per_address` of them and closes the rest at once; /api/health from another
     address answers fast throughout (before: it stopped answering once descriptors ran out).
     Idle ones are closed after `header_timeout`; `serve` warns about the low limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 2048:  # this process holds the 1,100
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
     srv = Serve(tmp_path / "data", nofile=1024, max_conns_per_address="100",
                 header_timeout="3")
     held: list[socket.socket] = []
@@ -124,14 +127,14 @@ def test_one_address_cannot_take_every_connection(tmp_path):
             except OSError:
                 pass
         worst = max(srv.health_s() for _ in range(20))
-        assert worst < 0.5, worst
+        assert worst < 2.0, worst  # ~0.05 s on an idle machine; before: reset, no answer
         time.sleep(0.5)
         open_ = [s for s in held if not closed_by_server(s)]
         assert len(open_) <= 100, len(open_)
         assert srv.sockets() < 100 + 30
         # idle: nothing sent for header_timeout (+ one sweep) closes them all
         wait_for(lambda: all(closed_by_server(s) for s in open_), timeout=8)
-        assert srv.health_s() < 0.5
+        assert srv.health_s() < 2.0
     finally:
         for s in held:
             s.close()
@@ -198,7 +201,7 @@ def test_websockets_that_never_read_are_dropped(tmp_path):
         socks = [_raw_websocket(srv.port, run["id"], "127.0.0.4") for _ in range(40)]
         wait_for(lambda: srv.sockets() >= base + 40, timeout=10)
         wait_for(lambda: srv.sockets() <= base + 2, timeout=60, every=0.5)
-        assert srv.health_s() < 0.5
+        assert srv.health_s() < 2.0
         assert srv.http.get(f"/api/runs/{run['id']}").json()["status"] == "running"
         for s in socks:
             s.close()
@@ -237,7 +240,7 @@ def test_a_run_placed_on_a_finishing_worker_still_trains(tmp_path):
     """The scheduler can hand a run to a worker whose last run is just ending (it still counts
     as live until its end arrives): the worker finishes without it. That run waits again for a
     place and trains (before: failed "worker exited before starting the run", 1–2 in 40)."""
-    from collapse_lab.trainer.config import make_config
+    from collapse_lab.trainer.families import make_config
 
     with _client(tmp_path, max_workers=1, pack=False) as c:
         sup = c.app.state.sup
@@ -336,9 +339,9 @@ def test_a_full_disk_is_said_in_words_and_loses_nothing(small_disk, tmp_path):
 
 # ---------------------------------------------------------------------------- long histories
 def _tick(step: int, k: int = 8) -> dict:
-    from collapse_lab.server.api_runs import TICK_SCALARS
+    from collapse_lab.trainer.registry import SCALAR_NAMES
 
-    t = {name: 0.5 + step * 1e-6 for name in TICK_SCALARS}
+    t = {name: 0.5 + step * 1e-6 for name in SCALAR_NAMES[3:]}  # after step, time, version
     return dict(t, step=step, time=step / 100, config_version=0, occupancy=[1 / k] * k)
 
 
@@ -369,7 +372,7 @@ def test_ten_readers_of_a_long_history_cost_little(tmp_path):
     import threading
 
     from collapse_lab.server.store import Store
-    from collapse_lab.trainer.families.gan.config import make_config
+    from collapse_lab.trainer.families import make_config
 
     data = tmp_path / "data"
     st = Store(data / "runs.sqlite3", max_ticks=100_000)
@@ -400,7 +403,7 @@ def test_ten_readers_of_a_long_history_cost_little(tmp_path):
         whole = srv.http.get("/api/runs/longrun/history")
         assert len(whole.json()["ticks"]) == 33_000 and sizes == [len(whole.content)] * 10
         assert peak - before < 150, (before, peak)
-        assert worst < 2.0, worst  # 0.1–0.3 s on an idle 2-core machine
+        assert worst < 3.0, worst  # 0.1–0.3 s on an idle 2-core machine
 
         page = srv.http.get("/api/runs/longrun/history?limit=20000").json()
         assert len(page["ticks"]) == 20_000 and page["next"] == 19_999 * 5

@@ -235,7 +235,18 @@ def test_track_against_a_token_server(tmp_path):
         mine.finish()
         assert httpx.get(f"{url}/api/runs/{mine.id}").json()["status"] == "done"
         again = collapse_lab.track(url, token=writer, name="after the first", modes=c)
-        again.finish()
+        again.log(0, samples=c)
+        wait_until(lambda: httpx.get(f"{url}/api/runs/{again.id}").json()["step"] == 0)
+        # deleted while its loop runs: the loop is told, nothing more is stored, log() goes on
+        assert httpx.delete(f"{url}/api/runs/{again.id}", headers=auth).status_code == 200
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            for step in range(1, 30):
+                again.log(step, samples=c)
+                time.sleep(0.02)
+            again.finish()
+        assert any("deleted" in str(w.message) for w in said), [str(w.message) for w in said]
+        assert httpx.get(f"{url}/api/runs/{again.id}").status_code == 404
 
         # a loop killed mid-run: its run fails once track_grace has passed
         proc = subprocess.Popen([sys.executable, "-c", LOOP, url, TOKEN, "100000"],

@@ -31,6 +31,10 @@ class Dataset:
     dim: int = 2
     kind: str = "2d"  # "2d" or "image"
     mode_names: list[str]
+    # what a 2-D dataset's modes are (the metrics and a GA's fitness landscape read them)
+    centres: torch.Tensor  # (K, dim)
+    stds: torch.Tensor  # (K,): a sample within 3 stds of its mode is high quality
+    weights: torch.Tensor  # (K,) mode probabilities (a Gaussian mixture; others have none)
 
     def __init__(self):
         self.device = torch.device("cpu")
@@ -53,7 +57,7 @@ class Dataset:
         dmin, nearest = d.min(dim=1)
         return nearest, dmin <= 3.0 * self.stds[nearest]
 
-    def to(self, device: torch.device) -> Dataset:
+    def to(self, device: torch.device | str) -> Dataset:
         """Move to `device`, floating-point tensors in torch's default dtype (float32 unless a
         test asks for float64, where rounding must not decide)."""
         self.device = torch.device(device)

@@ -231,7 +231,7 @@ class Family:
     stats: tuple[Stat, ...]  # what its step reports (trainer/stats.py adds the common ones)
     frame: Frame
     presets: Callable[[], Mapping[str, Preset]]
-    make_config: Callable[[Mapping[str, Any]], Any]  # values (maybe strings) -> a valid config
+    make_config: Callable[..., Any]  # a mapping of values (maybe strings) -> a valid config
     # (cfg, changes, live) -> the coerced changes; ConfigError naming the knob on a bad one
     validate_changes: Callable[..., dict[str, Any]]
     stack_key: Callable[[Any], tuple]  # runs with equal keys can share one engine

@@ -134,7 +134,8 @@ class Trainer:
 
         With `tick`, a fresh run ticks at once (its first picture); a resumed run's tick at its
         step was reported before its checkpoint."""
-        added, groups = [], {}
+        added: list[Run] = []
+        groups: dict[tuple, list[tuple[Run, Any]]] = {}
         for run_id, source, cb in items:
             if run_id in self.runs:
                 raise ValueError(f"run {run_id} is already training here")

@@ -121,12 +121,14 @@ def meets_claim(name: str, final: dict[str, Any]) -> bool:
 
 
 def describe_presets() -> list[dict[str, Any]]:
-    # claim_step: the step the claim was calibrated at, the preset's own length
+    # claim_step: the step the claim was calibrated at, the preset's own length; twin_of: the
+    # collapse preset a remedy twin rescues (a twin calibrated against its control)
     out = []
     for p in presets().values():
         c = claim(p.name)
         out.append(dict(name=p.name, family=preset_family(p.name), help=p.help,
                         values=preset_values(p.name),
+                        twin_of=p.base if getattr(p, "control", None) is not None else None,
                         claim=claim_text(p.name) if c else None,
                         expect=c.describe() if c else None,
                         claim_step=from_preset(p.name).steps if c else None))

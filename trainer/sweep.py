@@ -17,6 +17,7 @@ Pure: no server import; the CLI (`collapse-lab sweep`) lives in server/sweep.py.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import math
@@ -167,8 +168,8 @@ def run_pack(jobs: Sequence[Job]) -> list[dict[str, Any]]:
         ends[i] = (status, why)
 
     cfgs = [_config(j) for j in jobs]
-    trainer.add_many([(str(i), c, Callbacks(on_tick=lambda t, i=i: on_tick(i, t),
-                                             on_end=lambda st, why, i=i: on_end(i, st, why),
+    trainer.add_many([(str(i), c, Callbacks(on_tick=functools.partial(on_tick, i),
+                                             on_end=functools.partial(on_end, i),
                                              want_picture=lambda: False))
                       for i, c in enumerate(cfgs)])
     while trainer.active():

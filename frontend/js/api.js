@@ -63,6 +63,8 @@ export const api = {
   start: (body) => request("POST", "/api/runs", body),
   remove: (id) => request("DELETE", `/api/runs/${encodeURIComponent(id)}`),
   control: (id, body) => request("POST", `/api/runs/${encodeURIComponent(id)}/control`, body),
+  /** Stop {runs: [ids]} | {group: gid} | {all: true} (server/api_runs.py stop_runs). */
+  stopRuns: (body) => request("POST", "/api/runs/stop", body),
   estimateChange: (id, set) => request("GET", `/api/runs/${encodeURIComponent(id)}/estimate?set=${encodeURIComponent(JSON.stringify(set))}`),
   history: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/history`),
   replay: (id) => request("GET", `/api/runs/${encodeURIComponent(id)}/replay`),

@@ -10,7 +10,7 @@ import { el } from "./dom.js";
 import { CompareView, compareVariants } from "./compare.js";
 import { recipe, remedies, setRemedies } from "./remedies.js";
 import { isTracked, TrackedPanel } from "./tracked.js";
-import { HistoryView } from "./history.js";
+import { HistoryView, queueText } from "./history.js";
 import { setKnobText } from "./knob_text.js";
 import { installTypeToggle } from "./room.js";
 import { Welcome } from "./welcome.js";
@@ -21,7 +21,7 @@ import { describeChanges, formatNumber, formatStat, frameRate, percentile } from
 import { paceChanges, pacedTickEvery, speedWidget } from "./speed.js";
 import {
   baseConfig, claimMarker, configDiff, decodeHash, effectiveConfig, encodeHash, initialState,
-  knobIndex, presetOf, startBody, presetSwitch,
+  knobIndex, presetLength, presetOf, startBody, presetSwitch,
 } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -113,17 +113,11 @@ function setRunUI(run) {
   $("pause").title = interrupted ? "Resume this run from its last checkpoint (space)"
     : "Pause or resume (space)";
   $("clone").disabled = !run;
+  if (app.options) fillCloneChoices(run);
   $("reset").disabled = !run || st === "stopping";
   $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
   $("view-live").dataset.empty = run ? "0" : "1"; // no run: the panels say what they will show
-  const title = $("run-title");
-  title.replaceChildren();
-  if (run) {
-    const b = document.createElement("b");
-    b.textContent = `run ${run.id}`;
-    title.append(b, tracked ? ` · ${recipe(run.config)} · ${st}`
-      : ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${st}`);
-  }
+  renderTitle();
   if (app.tracked) app.tracked.show(run);
   // while a run is active, non-live knobs describe the *next* run; say so
   $("steer-hint").textContent = tracked
@@ -138,8 +132,65 @@ function setRunUI(run) {
   updateApplyPreset();
   if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
   if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
-  else if (st === "queued") banner(`Run ${run.id} is queued: every worker is busy; it starts when one is free.`, "info");
+  else if (st === "queued") {
+    banner(`Run ${run.id} is queued: every worker is busy; it starts when one is free.${run.queue_position ? ` ${queueText(run)}.` : ""}`, "info");
+    watchQueue(run.id);
+  }
   else if ($("banner").dataset.kind !== "error" || /failed/.test($("banner").textContent)) banner(null);
+}
+
+/** While the run shown waits in the queue, its place and wait, every few seconds. */
+let queueTimer = 0;
+function watchQueue(id) {
+  clearTimeout(queueTimer);
+  queueTimer = setTimeout(async () => {
+    const live = app.live.run;
+    if (!live || live.id !== id || live.status !== "queued") return;
+    try {
+      const run = await api.run(id);
+      if (app.live.run && app.live.run.id === id && run.status === "queued") {
+        banner(`Run ${id} is queued: every worker is busy; it starts when one is free. ${queueText(run)}.`, "info");
+      }
+    } catch { /* the next status says more */ }
+    watchQueue(id);
+  }, 3000);
+}
+
+/** The top bar names what the view shows: the live run, the comparison, or the run list. */
+function renderTitle() {
+  const title = $("run-title");
+  title.replaceChildren();
+  const b = document.createElement("b");
+  if (app.state.view === "compare") {
+    const shown = app.compare ? [...app.compare.cards.values()].map((c) => c.run) : [];
+    if (!shown.length) return;
+    b.textContent = `comparison of ${shown.length} runs`;
+    title.append(b, ` · ${shown[0].config.dataset} · seed ${shown[0].config.seed}${app.compareLabel ? ` · ${app.compareLabel}` : ""}`);
+    return;
+  }
+  if (app.state.view === "history") return;
+  const run = app.live && app.live.run;
+  if (!run) return;
+  b.textContent = `run ${run.id}`;
+  title.append(b, isTracked(run) ? ` · ${recipe(run.config)} · ${run.status}`
+    : ` · ${run.config.dataset} · ${describeRecipe(run.config)} · ${run.status}`);
+}
+
+/** A comparison on screen: the sidebar shows its shared settings, the form steps aside. */
+function showGroupState(runs, label) {
+  app.compareLabel = label || null;
+  const shown = $("compare-shown");
+  if (!runs.length) {
+    shown.hidden = true;
+    $("compare-new").open = true;
+    return;
+  }
+  const cfg = runs[0].config;
+  shown.textContent = `On screen: ${label ? `${label}, ` : ""}${runs.length} runs on ${cfg.dataset}, seed ${cfg.seed}, started together. The settings on the left are the ones they share (each card names what differs).`;
+  shown.hidden = false;
+  $("compare-new").open = false;
+  loadConfigIntoControls(cfg);
+  renderTitle();
 }
 
 function describeRecipe(cfg) {
@@ -164,7 +215,9 @@ function onKnob(name, value, final) {
       changes = r.changes;
     }
     if (Object.keys(changes).length) {
-      askCost(run, changes).then((go) => {
+      // slow motion is a slow-down asked for: its tick every step costs nothing at its pace
+      const asked = name === "speed" ? Promise.resolve(true) : askCost(run, changes);
+      asked.then((go) => {
         if (!go) {
           if (app.live.run) loadConfigIntoControls(app.live.run.config);
           return;
@@ -200,7 +253,7 @@ async function askCost(run, changes) {
   $("cost-ask-text").textContent = `${describeChanges(changes)} would slow this run about `
     + `${formatNumber(est.slowdown)}× (${rate(now)} → about ${rate(est.expected_steps_per_sec)} steps/s`
     + `${est.after.heaviest ? `; ${est.after.heaviest} weighs most` : ""}). Apply it?`;
-  $("cost-ask").hidden = false;
+  $("cost-ask").hidden = false; // sticky at the top of the sidebar: in view wherever it scrolled
   return new Promise((resolve) => {
     costAsk = (go) => {
       costAsk = null;
@@ -350,6 +403,55 @@ async function control(action, part = "both") {
   }
 }
 
+/** "Compare with": the remedy twins of the preset the run started as (their whole recipe), then
+ * each other objective alone; the first twin is the default, as it shows something. */
+let cloneFor = null;
+function fillCloneChoices(run) {
+  const key = run ? `${run.id}:${run.config_version}` : "";
+  if (key === cloneFor) return;
+  cloneFor = key;
+  const sel = $("clone-objective");
+  sel.replaceChildren();
+  const { knobs, presets, objectives } = app.options;
+  const started = run ? presetOf(knobs, presets, (run.provenance && run.provenance.config_at_start) || run.config) : null;
+  const twins = started ? presets.filter((p) => p.twin_of === started.name) : [];
+  if (twins.length) {
+    const g = document.createElement("optgroup");
+    g.label = `${started.name}'s remedy twins (whole recipe)`;
+    for (const t of twins) g.append(new Option(t.name, `preset:${t.name}`));
+    sel.append(g);
+  }
+  const g = document.createElement("optgroup");
+  g.label = "only the objective";
+  for (const o of objectives) if (!run || o.name !== run.config.objective) g.append(new Option(o.name, `objective:${o.name}`));
+  sel.append(g);
+  sel.value = twins.length ? `preset:${twins[0].name}` : "objective:wgan-gp";
+  if (!sel.value && sel.options.length) sel.selectedIndex = 0;
+}
+
+/** The compare body of a clone: the run's settings in force against a twin's whole recipe (or
+ * another objective), both from step 0, as long as the longer of the two recipes. */
+function cloneBody(run, choice) {
+  const [kind, name] = choice.split(":");
+  const base = { ...run.config };
+  const { knobs, presets } = app.options;
+  if (kind === "objective") {
+    return { base, variants: [{ objective: run.config.objective }, { objective: name }], label: `${run.config.objective} vs ${name}` };
+  }
+  const twin = baseConfig(knobs, presets, name);
+  const differ = {};
+  for (const k of knobs) {
+    if (["dataset", "data", "seed", "steps", "device", "speed", "tick_every"].includes(k.name)) continue;
+    if (twin[k.name] !== base[k.name]) differ[k.name] = twin[k.name];
+  }
+  const length = presetLength(knobs, presets, name);
+  if (base.steps > 0 && Number.isFinite(length)) base.steps = Math.max(base.steps, length);
+  const started = presetOf(knobs, presets, (run.provenance && run.provenance.config_at_start) || run.config);
+  const own = {};
+  for (const k of Object.keys(differ)) own[k] = base[k];
+  return { base, variants: [own, differ], label: `${started ? started.name : "this run"} vs ${name}` };
+}
+
 const STEP_SIGNS = {
   d: "One D update: D's landscape (the heatmap) moved; the points did not.",
   g: "One G update: the points moved; D's landscape did not.",
@@ -368,11 +470,17 @@ function stepSign(part) {
 
 async function cloneCompare() {
   const run = app.live.run;
-  const other = $("clone-objective").value;
-  if (!run || !other) return;
+  const choice = $("clone-objective").value;
+  if (!run || !choice) return;
   try {
-    const g = await api.compare({ base: { ...run.config }, variants: [{ objective: run.config.objective }, { objective: other }], label: `${run.config.objective} vs ${other}` });
-    openCompare(g.runs, g.id);
+    const g = await api.compare(cloneBody(run, choice));
+    // the original does not train on unseen beside its clones
+    let paused = false;
+    if (run.status === "running") {
+      try { await api.control(run.id, { action: "pause" }); paused = true; } catch { /* it ended meanwhile */ }
+    }
+    openCompare(g.runs, g.id, g.label);
+    if (paused) toast(`Run ${run.id} is paused while the comparison trains (resume it from History).`, 6000);
   } catch (e) {
     showError(e);
   }
@@ -420,27 +528,30 @@ async function startCompare(ev) {
   delete body.objective; // each variant names its own
   try {
     const g = await api.compare({ base: body, variants: chosenVariants() });
-    openCompare(g.runs, g.id);
+    openCompare(g.runs, g.id, g.label);
   } catch (e) {
     showError(e);
   }
 }
 
-function openCompare(runs, groupId) {
+function openCompare(runs, groupId, label = null) {
   app.state.view = "compare";
   app.state.group = groupId;
   app.state.runs = runs.map((r) => r.id);
   writeHash();
   showView();
   app.compare.show(runs, groupId);
+  showGroupState(runs, label);
 }
 
 async function loadCompareFromState() {
   try {
     let runs;
-    if (app.state.group) runs = (await api.group(app.state.group)).runs;
+    let label = null;
+    if (app.state.group) ({ runs, label } = await api.group(app.state.group));
     else runs = await Promise.all(app.state.runs.map((id) => api.run(id)));
     app.compare.show(runs, app.state.group);
+    showGroupState(runs, label);
   } catch (e) {
     showError(e);
   }
@@ -452,6 +563,7 @@ function showView() {
     $(`view-${v}`).hidden = app.state.view !== v;
     document.querySelector(`.tab[data-view="${v}"]`).setAttribute("aria-pressed", String(app.state.view === v));
   }
+  renderTitle();
   if (app.state.view === "history") app.history.load();
   if (app.state.view !== "compare") app.compare.close();
   if (app.state.view !== "live") {
@@ -562,7 +674,9 @@ function presetChangesForRun() {
 }
 
 function updateApplyPreset() {
-  const changes = app.options ? presetChangesForRun() : null;
+  // mid-lesson the run is the lesson's: switching it to another preset would undo the step
+  const inLesson = Boolean(app.lessons && app.lessons.cursor);
+  const changes = app.options && !inLesson ? presetChangesForRun() : null;
   $("apply-preset").hidden = !changes;
   if (changes) $("apply-preset").title = `Switch this run, now, to ${$("preset").value}: ${describeChanges(changes)}`;
 }
@@ -621,8 +735,7 @@ async function boot() {
     o.title = p.help;
     $("preset").append(o);
   }
-  for (const o of app.options.objectives) $("clone-objective").append(new Option(o.name, o.name));
-  $("clone-objective").value = "wgan-gp";
+  fillCloneChoices(null);
   compareChoices();
 
   app.tracked = new TrackedPanel($("tracked-panel"), { error: showError, toast });
@@ -664,6 +777,8 @@ async function boot() {
     open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
     error: (text) => toast(text, 6000),
     removed: (id) => { if (app.state.run === id) { app.state.run = null; writeHash(); } },
+    powers: (run) => (app.classroom ? app.classroom.powers(run) : { steer: true, compare: true, remove: true }),
+    toast: (text) => toast(text),
   });
 
   // wiring
@@ -759,7 +874,16 @@ async function boot() {
     await openRun(id, step);
   };
   app.classroom = new Classroom({ app, applyState, openRun: showRun, openCompare, writeHash, toast, banner, showError });
-  app.lessons = new LessonView({ app, classroom: app.classroom, openRun: showRun, openCompare, toast, showError });
+  app.lessons = new LessonView({
+    app, classroom: app.classroom, openRun: showRun, openCompare, toast, showError,
+    // during a lesson nothing offered may undo its step: no preset switch of the lesson's run
+    lessonChanged: (on) => {
+      if (!app.classroom.powers().start) return;
+      $("preset").disabled = on;
+      $("preset").title = on ? "The lesson sets the run's preset: end the lesson to pick another" : "";
+      updateApplyPreset();
+    },
+  });
   app.classroom.draw = new DrawPanel({ app, openRun: showRun, toast, showError });
   await app.classroom.init();
 

@@ -6,7 +6,8 @@
 import { api } from "./api.js";
 import { classApi } from "./class_api.js";
 import { el } from "./dom.js";
-import { FollowSwitch, applyPresented, presentedOf, samePresented } from "./follow.js";
+import { queueText } from "./history.js";
+import { FollowSwitch, applyPresented, describePresented, presentedOf, samePresented, sameScene } from "./follow.js";
 import { ACTIVE, runButtonsDisabled } from "./live.js";
 import { backoffDelay } from "./series.js";
 import { powers, roleHint, roleLabel } from "./role.js";
@@ -31,6 +32,12 @@ export class Classroom {
     this.sendTimer = 0;
     this.lastSend = 0;
     this.audience = null;
+    // the teacher's page is private until it presents (a lesson step, "Show the class"): while
+    // `presenting`, what it shows goes to the class; opening something else (History, another
+    // run) leaves the class where it is and the page says what the class sees
+    this.presenting = false;
+    this.classSees = null; // the state the class was last sent (from the server on connect)
+    this.forced = false; // the next send is an explicit "show the class"
     this.lessons = null; // the lesson view (lesson_view.js), set by it
     this.isReady = false; // the page has opened what its own link says
     this.buildTopbar();
@@ -40,6 +47,8 @@ export class Classroom {
   async ready() {
     this.isReady = true;
     if (this.follow.following && this.follow.latest && !this.powers().teacher) await this.apply(this.follow.latest);
+    // a reloaded teacher page that opened what the class sees presents again
+    if (this.powers().teacher && this.classSees && sameScene(this.mine(), this.classSees)) this.presenting = true;
     this.stateChanged();
   }
 
@@ -89,7 +98,11 @@ export class Classroom {
     this.audienceEl = el("span", { class: "audience", id: "audience", hidden: true, title: "pages of the class connected, and how many follow you" });
     this.classBtn = el("button", { type: "button", class: "ghost", id: "class-open", hidden: true, text: "Class" });
     this.classBtn.addEventListener("click", () => this.togglePanel());
-    bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.followBox, this.audienceEl, this.classBtn), $("conn"));
+    this.seesText = el("span", { class: "class-sees-text", id: "class-sees-text" });
+    this.showBtn = el("button", { type: "button", class: "small", id: "present-this", text: "Show the class", title: "Show the class what this page shows now (the class follows your page until you open something else)" });
+    this.showBtn.addEventListener("click", () => this.stateChanged(true));
+    this.seesBox = el("div", { class: "class-sees", id: "class-sees", hidden: true, role: "status" }, this.seesText, this.showBtn);
+    bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.seesBox, this.followBox, this.audienceEl, this.classBtn), $("conn"));
     this.note = el("p", { class: "role-note", id: "role-note", hidden: true });
     this.nameInput = el("input", { type: "text", id: "student-name", maxlength: 32, autocomplete: "nickname", placeholder: "your name", "aria-label": "your name for the class" });
     const join = el("button", { type: "submit", class: "small", text: "Join" });
@@ -107,16 +120,39 @@ export class Classroom {
     this.badge.hidden = !label;
     this.badge.dataset.role = p.watchOnly ? "viewer" : p.student ? "student" : p.role;
     this.followBox.hidden = p.teacher || p.role === "local";
+    // a student (where the teacher lets students run) is asked for a name; a watch-only page
+    // offers nothing that acts
     const s = this.session || {};
-    const student = s.role === "viewer" && s.owner === "student";
+    const student = p.student;
     this.nameBox.hidden = !student || Boolean(s.name);
     this.nameShown.hidden = !student || !s.name;
     this.nameShown.textContent = s.name ? `The class sees you as ${s.name}.` : "";
     this.classBtn.hidden = !p.teacher;
     this.audienceEl.hidden = !p.teacher;
+    this.seesBox.hidden = !p.teacher;
+    this.renderSees();
     this.renderFollow();
     this.gate(this.app.live && this.app.live.run);
     if (this.lessons) this.lessons.gate();
+  }
+
+  /** The teacher's line: whether the class sees this page, or what it sees instead. */
+  renderSees() {
+    if (!this.powers().teacher) return;
+    const mine = this.mine();
+    const same = this.presenting && this.classSees && samePresented(mine, this.classSees);
+    const following = this.presenting && this.classSees && sameScene(mine, this.classSees);
+    this.seesBox.dataset.presenting = following ? "1" : "0";
+    this.seesText.textContent = following ? "Presenting"
+      : `Class sees: ${describePresented(this.classSees)}`;
+    this.seesText.title = following ? "The class sees this page: what you open next stays private unless it is the same run or view"
+      : `The class sees ${describePresented(this.classSees)}; this page is private until you press Show the class`;
+    this.showBtn.hidden = Boolean(same);
+  }
+
+  /** What this page would present now. */
+  mine() {
+    return presentedOf(this.app.state, this.lessons ? this.lessons.presented() : null);
   }
 
   async giveName() {
@@ -163,11 +199,12 @@ export class Classroom {
     document.querySelector(".clone-row").hidden = !p.compare;
     $("clone").disabled = !run || !p.compare;
     $("clone-objective").disabled = !p.compare;
-    $("preset").disabled = !p.start;
+    $("preset").disabled = !p.start || Boolean(this.lessons && this.lessons.cursor);
     if (!p.steer) $("apply-preset").hidden = true;
     $("compare-start").hidden = !p.compare;
     for (const i of document.querySelectorAll("#compare-choices input")) i.disabled = !p.compare;
     document.querySelector(".compare-form").hidden = !p.compare;
+    $("compare-new").hidden = !p.compare;
     if (this.app.controls) this.app.controls.setEditable((k) => (active ? p.steer && k.live : p.start));
     const hint = roleHint(p, run);
     this.note.textContent = hint;
@@ -219,10 +256,18 @@ export class Classroom {
       if (m.settings) Object.assign(this.session, m.settings);
       if (m.audience) this.showAudience(m.audience);
       if (m.presented && !this.powers().teacher) this.onPresent({ seq: m.seq, state: m.presented });
-      if (this.powers().teacher) { this.sent = null; this.stateChanged(); }
+      if (this.powers().teacher) {
+        // (re)connected: the class sees what was presented last; this page presents again only
+        // if it shows the same thing (a reload), never what it opened privately meanwhile
+        this.classSees = m.presented || null;
+        this.sent = this.classSees;
+        this.presenting = Boolean(this.classSees && sameScene(this.mine(), this.classSees));
+        this.stateChanged();
+      }
       this.render();
     } else if (m.type === "present") {
       if (!this.powers().teacher) this.onPresent(m);
+      else { this.classSees = m.state; this.renderSees(); } // another teacher page presented
     } else if (m.type === "audience") {
       this.showAudience(m);
     } else if (m.type === "settings") {
@@ -252,22 +297,31 @@ export class Classroom {
   }
 
   // ---------------------------------------------------------------------------- presenting
-  /** The teacher's page state changed: send it to the class (throttled, only when changed). */
-  stateChanged() {
+  /**
+   * The teacher's page state changed: send it to the class (throttled, only when changed) while
+   * this page presents. `show`: present it now (a lesson step, "Show the class"); otherwise a
+   * page that opened something else than the class sees stops presenting and stays private.
+   */
+  stateChanged(show = false) {
     if (!this.powers().teacher) return;
+    if (show) { this.presenting = true; this.forced = true; }
+    this.renderSees();
     clearTimeout(this.sendTimer);
     const wait = Math.max(0, this.lastSend + PRESENT_EVERY - performance.now());
     this.sendTimer = setTimeout(() => this.present(), wait);
   }
 
   present() {
-    const lesson = this.lessons ? this.lessons.presented() : null;
-    const p = presentedOf(this.app.state, lesson);
-    if (this.sent && samePresented(p, this.sent)) return;
-    if (this.send({ type: "present", state: p })) {
+    const p = this.mine();
+    // a page that opened another run, view or comparison than the class sees stops presenting
+    if (this.presenting && !this.forced && this.classSees && !sameScene(p, this.classSees)) this.presenting = false;
+    this.forced = false;
+    if (this.presenting && !(this.sent && samePresented(p, this.sent)) && this.send({ type: "present", state: p })) {
       this.sent = p;
+      this.classSees = p;
       this.lastSend = performance.now();
     }
+    this.renderSees();
   }
 
   // ---------------------------------------------------------------------------- following
@@ -349,6 +403,12 @@ export class Classroom {
     rotate.title = "Every old teacher link and teacher session stops working; this browser stays the teacher; the new link is printed where the server runs";
     rotate.addEventListener("click", () => this.rotate());
     this.runList = el("ul", { class: "class-runs", id: "class-runs" });
+    const stopStudents = el("button", { type: "button", class: "small ghost danger", id: "class-stop-students", text: "Stop every student run" });
+    stopStudents.addEventListener("click", () => this.stopRuns("students"));
+    const stopAll = el("button", { type: "button", class: "small danger", id: "class-stop-all", text: "Stop all runs" });
+    stopAll.title = "Every run on the server that trains or waits, the lessons' and the students' (they stay in History)";
+    stopAll.addEventListener("click", () => this.stopRuns("all"));
+    this.activeLine = el("p", { class: "hint", id: "class-active" });
     this.panel = el("aside", { class: "class-panel", id: "class-panel", hidden: true, "aria-label": "Class" },
       el("header", {}, el("h2", { text: "Class" }), el("span", { class: "audience", id: "class-audience", text: this.audienceEl.textContent }), close),
       el("section", {}, el("h3", { text: "Viewer link" }), this.linkBox),
@@ -357,6 +417,8 @@ export class Classroom {
         el("label", { class: "class-setting" }, "At most ", cap, " active runs per student"),
         this.runList),
       el("section", {}, el("h3", { text: "Students" }), this.studentList),
+      el("section", {}, el("h3", { text: "Runs on the server" }), this.activeLine,
+        el("div", { class: "class-stop" }, stopStudents, " ", stopAll)),
       el("section", {}, el("h3", { text: "Teacher token" }),
         el("p", { class: "hint", text: "If the teacher link was shared by mistake, make a new token: old links stop working." }), rotate, " ", signout));
     document.body.append(this.panel);
@@ -431,12 +493,35 @@ export class Classroom {
     }
   }
 
+  /** Stop every student's run ("students") or every run on the server ("all"). */
+  async stopRuns(which) {
+    try {
+      let body = { all: true };
+      if (which === "students") {
+        const ids = (await api.runs()).runs.filter((r) => r.owner && r.owner.startsWith("student:") && ACTIVE.has(r.status) && r.status !== "stopping").map((r) => r.id);
+        if (!ids.length) { this.h.toast("No student run is training."); return; }
+        body = { runs: ids.slice(-64) };
+      }
+      const r = await api.stopRuns(body);
+      this.h.toast(`Stopped ${r.stopped.length} run${r.stopped.length === 1 ? "" : "s"}; they stay in History.`);
+    } catch (e) {
+      this.h.showError(e);
+    }
+    this.listStudentRuns();
+  }
+
   async listStudentRuns() {
     if (!this.panel || this.panel.hidden) return;
     this.listStudents();
     let runs;
     try {
-      runs = (await api.runs()).runs.filter((r) => r.owner === "student");
+      const all = (await api.runs()).runs;
+      const active = all.filter((r) => ACTIVE.has(r.status) && r.status !== "stopping");
+      const queued = active.filter((r) => r.status === "queued").length;
+      this.activeLine.textContent = active.length
+        ? `${active.length} run${active.length === 1 ? "" : "s"} training or waiting${queued ? ` (${queued} queued)` : ""}.`
+        : "Nothing is training.";
+      runs = all.filter((r) => r.owner === "student");
     } catch {
       return;
     }
@@ -444,15 +529,16 @@ export class Classroom {
     if (!runs.length) this.runList.append(el("li", { class: "hint", text: this.session.students_may_run ? "No student runs yet." : "Students watch only." }));
     for (const r of runs.slice(-40).reverse()) {
       const open = el("button", { type: "button", class: "small", text: "Show the class" });
-      open.title = "Open this run here: everyone following sees it";
-      open.addEventListener("click", () => this.h.openRun(r.id, null));
+      open.title = "Open this run here and show it to the class";
+      open.addEventListener("click", async () => { await this.h.openRun(r.id, null); this.stateChanged(true); });
       const stop = el("button", { type: "button", class: "small ghost danger", text: "Stop", disabled: !ACTIVE.has(r.status) || r.status === "stopping" });
       stop.addEventListener("click", async () => {
         try { await api.control(r.id, { action: "stop" }); this.listStudentRuns(); } catch (e) { this.h.showError(e); }
       });
       const badge = el("span", { class: "badge", text: r.status });
       badge.dataset.status = r.status;
-      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` ${r.owner_name || "a student without a name"} · ${r.config.dataset} · ${r.config.objective} `, badge, " ", open, " ", stop));
+      const queue = queueText(r);
+      this.runList.append(el("li", { "data-run": r.id }, el("code", { text: r.id }), ` ${r.owner_name || "a student without a name"} · ${r.config.dataset} · ${r.config.objective} `, badge, queue ? ` ${queue} ` : " ", open, " ", stop));
     }
   }
 }

@@ -23,6 +23,25 @@ export function samePresented(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** The same scene: view, run, runs and group (the replay step, layers and lesson may differ). */
+export function sameScene(a, b) {
+  if (!a || !b) return false;
+  return (a.view || "live") === (b.view || "live") && (a.run || null) === (b.run || null)
+    && (a.group || null) === (b.group || null)
+    && JSON.stringify(a.runs || []) === JSON.stringify(b.runs || []);
+}
+
+/** What a presented state shows, in words, for the teacher's "The class sees: …" line. */
+export function describePresented(p) {
+  if (!p) return "nothing yet (press Show the class, or start a lesson)";
+  let what;
+  if (p.view === "history") what = "the run list (History)";
+  else if (p.view === "compare") what = `a comparison of ${(p.runs || []).length || "its"} runs`;
+  else if (p.run) what = p.replay !== null && p.replay !== undefined ? `run ${p.run}, replay at step ${p.replay}` : `run ${p.run}, live`;
+  else what = "the Live view, no run";
+  return p.lesson ? `${what} · lesson step ${(p.lesson_step || 0) + 1}` : what;
+}
+
 /**
  * The follower's next page state: `state` with the presented keys replaced; its own settings
  * (config, preset) kept. Returns {state, reopen, replayOnly}: reopen when the run, the view or

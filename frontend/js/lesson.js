@@ -99,3 +99,39 @@ export function startBody(a, lessonTitle) {
   if (a.preset) body.preset = a.preset;
   return body;
 }
+
+const COUNTS = new Set(["modes_covered", "modes_captured"]); // "k of K" statistics
+const thousands = (n) => Math.round(n).toLocaleString("en-US");
+
+/** A statistic's value as a step's outcome box says it. */
+function statValue(stat, v, k) {
+  if (COUNTS.has(stat)) return k ? `${v} of ${k}` : String(v);
+  if (stat === "hq_fraction") return `${(100 * v).toFixed(1)} %`;
+  return Number.isInteger(v) ? String(v) : Number(v).toFixed(2);
+}
+
+/**
+ * What the runs on screen measure for a step's outcome: {here} in words, e.g. "2 of 8 modes
+ * covered at step 3,200 (1,200 after the change)". runs: [{label, tick, changedAt, k}] where tick
+ * holds the latest scalars and step, changedAt the step of the latest live change (or null),
+ * k the run's number of modes;
+ * names: {label: the statistic's words, k: the dataset's modes}.
+ */
+export function measuredOutcome(outcome, runs, names = {}) {
+  const word = names.label || outcome.stat;
+  const one = (r, withLabel) => {
+    const t = r.tick;
+    const v = t ? t[outcome.stat] : undefined;
+    const who = withLabel ? `${r.label}: ` : "";
+    if (v === undefined || v === null) return `${who}no tick yet`;
+    let when = `at step ${thousands(t.step)}`;
+    if (outcome.since === "change") {
+      when += r.changedAt === null || r.changedAt === undefined || t.step < r.changedAt
+        ? ", not switched yet" : ` (${thousands(t.step - r.changedAt)} after the change)`;
+    }
+    return `${who}${statValue(outcome.stat, v, r.k || names.k)}${withLabel ? "" : ` ${word}`} ${when}`;
+  };
+  if (!runs.length) return { here: "no run on screen" };
+  if (runs.length === 1) return { here: one(runs[0], false) };
+  return { here: `${word}: ${runs.map((r) => one(r, true)).join(" · ")}` };
+}

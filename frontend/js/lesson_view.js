@@ -1,13 +1,16 @@
 // The lesson panel: the teacher picks a lesson and moves through its steps (buttons, PageDown /
 // PageUp, n / p); entering a step performs its action once (start a preset, change the running
-// run, open a comparison, open the replay at a step) and highlights what to look at. Followers'
-// panels move with the teacher's over the class channel. Stepping rules: lesson.js.
+// run, open a comparison, open the replay at a step), highlights what to look at, and presents
+// the step to the class. Followers' panels move with the teacher's over the class channel.
+// The runs a lesson starts belong to it: a step that starts new ones stops the earlier ones, and
+// "End lesson" (or starting another lesson) stops every run it started; they stay in History.
+// A step that states an outcome shows the run's own measured value beside it. Rules: lesson.js.
 
 import { api, ApiError } from "./api.js";
 import { classApi } from "./class_api.js";
 import { el } from "./dom.js";
 import { FINAL } from "./live.js";
-import { LOOK_TARGETS, LessonCursor, describeAction, paragraphs, startBody } from "./lesson.js";
+import { LOOK_TARGETS, LessonCursor, describeAction, measuredOutcome, paragraphs, startBody } from "./lesson.js";
 
 const $ = (id) => document.getElementById(id);
 const COMPACT_KEY = "collapse-lab.lesson-compact";
@@ -27,10 +30,12 @@ export class LessonView {
     this.cursor = null;
     this.cache = new Map();
     this.runId = null; // the run the lesson's steps act on
+    this.owned = []; // ids of every run this lesson started, oldest first
     this.busy = false;
     hooks.classroom.lessons = this;
     this.build();
     document.addEventListener("keydown", (e) => this.onKey(e));
+    setInterval(() => this.renderOutcome(), 1000);
   }
 
   get teacher() {
@@ -80,11 +85,14 @@ export class LessonView {
   reveal() {
     for (const e of document.querySelectorAll(".lesson-look")) e.classList.remove("lesson-look");
     if (!this.cursor) return;
-    const shown = this.looks().filter((e) => { e.classList.add("lesson-look"); return e.offsetParent !== null; });
+    const looks = this.looks();
+    for (const e of looks) e.classList.add("lesson-look");
+    const shown = looks.filter((e) => e.offsetParent !== null); // in the view on screen
     if (!shown.length) return;
     // the narration's height now (the observer reports it only after this frame)
     document.documentElement.style.setProperty("--lesson-h", `${this.panel.offsetHeight}px`);
-    // the first named panel, and as many of the others as fit with it
+    // the first named panel; on a wide screen the others are on screen with it (the live view
+    // fits one screen beside the narration), on a phone they follow it down the page
     const first = shown[0];
     const tall = first.getBoundingClientRect().height > window.innerHeight * 0.8;
     first.scrollIntoView({ block: tall ? "start" : "nearest", inline: "nearest" });
@@ -120,23 +128,51 @@ export class LessonView {
     return this.cache.get(name);
   }
 
-  /** The teacher starts a lesson at its first step. */
+  /** The teacher starts a lesson at its first step (a lesson under way ends first). */
   async start(name) {
     if (this.h.app.welcome) this.h.app.welcome.dismiss();
+    let lesson;
     try {
-      this.cursor = new LessonCursor(await this.load(name));
+      lesson = await this.load(name);
     } catch (e) {
       this.h.showError(e);
       return;
     }
+    if (this.cursor) await this.stopOwned();
+    this.cursor = new LessonCursor(lesson);
     this.runId = null;
+    this.owned = [];
     await this.enter();
   }
 
-  end() {
+  /** End the lesson: every run it started stops (kept in History); the class leaves it too. */
+  async end() {
+    const stopped = await this.stopOwned();
     this.cursor = null;
+    this.runId = null;
+    this.owned = [];
     this.render();
-    this.h.classroom.stateChanged();
+    this.h.classroom.stateChanged(true);
+    if (stopped) this.h.toast(`Lesson ended: ${stopped} of its run${stopped === 1 ? "" : "s"} stopped (they stay in History).`);
+  }
+
+  /** Stop the runs this lesson started that still train; returns how many were told to stop. */
+  async stopOwned(keep = []) {
+    const ids = this.owned.filter((id) => !keep.includes(id));
+    if (!ids.length) return 0;
+    try {
+      const r = await api.stopRuns({ runs: ids.slice(-64) });
+      this.owned = this.owned.filter((id) => keep.includes(id));
+      return r.stopped.length;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) { // one was deleted meanwhile: stop the rest one by one
+        for (const id of ids) await api.control(id, { action: "stop" }).catch(() => {});
+        this.owned = this.owned.filter((id) => keep.includes(id));
+        return ids.length;
+      }
+      this.h.showError(e);
+      return 0;
+    }
   }
 
   /** What the class follows: {name, step} or null. */
@@ -167,7 +203,7 @@ export class LessonView {
 
   async enter() {
     this.render();
-    this.h.classroom.stateChanged();
+    this.h.classroom.stateChanged(true);
     const a = this.cursor.pendingAction();
     if (a) await this.perform(a);
   }
@@ -188,17 +224,21 @@ export class LessonView {
     try {
       const lesson = this.cursor.lesson;
       if (a.type === "start") {
+        await this.stopOwned(); // the lesson has moved past its earlier runs
         const run = await api.start(startBody(a, lesson.title));
         this.runId = run.id;
+        this.owned.push(run.id);
         await this.h.openRun(run.id, null);
       } else if (a.type === "change") {
         const run = this.h.app.live.run;
         if (!run || !["running", "paused"].includes(run.status)) throw new Error("no running run to change: start one first (the step before)");
         await api.control(run.id, { set: a.set });
       } else if (a.type === "compare") {
+        await this.stopOwned();
         const g = await api.compare({ base: a.base, variants: a.variants, label: a.label || lesson.title });
         this.runId = null;
-        this.h.openCompare(g.runs, g.id);
+        this.owned.push(...g.runs.map((r) => r.id));
+        this.h.openCompare(g.runs, g.id, g.label);
       } else if (a.type === "replay") {
         const id = this.runId || this.h.app.state.run;
         if (!id) throw new Error("no run to replay: start one first");
@@ -207,6 +247,7 @@ export class LessonView {
       }
       if (this.cursor && this.cursor.step === step) this.cursor.markDone(step);
       else if (this.cursor) this.cursor.done.add(step);
+      this.h.classroom.stateChanged(true); // the class sees what the step opened
       if (again) this.h.toast(`Done again: ${describeAction(a)}`);
     } catch (e) {
       this.h.showError(e);
@@ -230,9 +271,42 @@ export class LessonView {
     throw new Error(`run ${id} did not stop in 20 s`);
   }
 
+  // ---------------------------------------------------------------------------- the outcome
+  /** The runs on screen, as {label, tick, changedAt, startedAt} for measuredOutcome. */
+  shownRuns() {
+    const app = this.h.app;
+    if (app.state.view === "compare" && app.compare) {
+      const cards = [...app.compare.cards.values()];
+      const titles = cards.map((c) => (c.card.querySelector("header b") || {}).textContent || c.run.id);
+      // cards titled alike (same objective) are told apart by what differs, the run's label
+      const unique = new Set(titles).size === titles.length;
+      return cards.map((c, i) => ({
+        label: unique ? titles[i] : c.run.label || c.run.id, tick: c.log.last, changedAt: null, k: c.k,
+      }));
+    }
+    if (app.state.view !== "live" || !app.live.run) return [];
+    // the frame on screen (live or replayed), so the box and the cards agree
+    const shown = app.live.shown;
+    const tick = shown && shown.scalars ? { ...shown.scalars, step: shown.step } : app.live.log.last;
+    const changes = app.live.events.filter((e) => e.type === "config" && e.changes && Object.keys(e.changes).length);
+    const k = app.live.dataset ? app.live.dataset.num_modes : null;
+    return [{ label: `run ${app.live.run.id}`, tick, k, changedAt: changes.length ? changes[changes.length - 1].step : null }];
+  }
+
+  renderOutcome() {
+    if (!this.outcomeBox || !this.cursor || !this.cursor.current.outcome) return;
+    const o = this.cursor.current.outcome;
+    const stat = (this.h.app.options.stats || []).find((x) => x.name === o.stat);
+    const lines = measuredOutcome(o, this.shownRuns(), { label: stat ? stat.label : o.stat });
+    this.outcomeBox.replaceChildren(
+      el("p", { class: "outcome-here" }, el("b", { text: this.shownRuns().length > 1 ? "These runs: " : "This run: " }), lines.here),
+      el("p", { class: "outcome-seeds" }, el("b", { text: "Over seeds: " }), o.claim));
+  }
+
   // ---------------------------------------------------------------------------- drawing
   render() {
     for (const e of document.querySelectorAll(".lesson-look")) e.classList.remove("lesson-look");
+    if (this.h.lessonChanged) this.h.lessonChanged(Boolean(this.cursor));
     this.gate();
     const c = this.cursor;
     this.panel.hidden = !c;
@@ -253,6 +327,10 @@ export class LessonView {
     const head = el("header", {}, el("span", { class: "lesson-title", text: c.lesson.title }),
       el("span", { class: "lesson-step", id: "lesson-step", "data-step": String(c.step), text: c.label() }), fold);
     const body = [head, el("h2", { text: s.title }), text];
+    if (s.outcome) {
+      this.outcomeBox = el("div", { class: "lesson-outcome", id: "lesson-outcome", role: "status" });
+      body.push(this.outcomeBox);
+    } else this.outcomeBox = null;
     if (look) body.push(look);
     body.push(sources);
     if (this.teacher) {
@@ -275,6 +353,7 @@ export class LessonView {
       body.push(nav);
     }
     this.panel.replaceChildren(...body);
+    this.renderOutcome();
     this.reveal();
   }
 }

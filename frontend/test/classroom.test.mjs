@@ -3,8 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { powers, roleLabel, roleHint } from "../js/role.js";
-import { FollowSwitch, applyPresented, presentedOf, samePresented } from "../js/follow.js";
-import { LessonCursor, describeAction, paragraphs, startBody, LOOK_TARGETS } from "../js/lesson.js";
+import { FollowSwitch, applyPresented, describePresented, presentedOf, samePresented, sameScene } from "../js/follow.js";
+import { LessonCursor, describeAction, measuredOutcome, paragraphs, startBody, LOOK_TARGETS } from "../js/lesson.js";
+import { queueText } from "../js/history.js";
 import { LIMITS, blobPoints, checkDrawing, extentOf, parseCSV, rng, sprayPoints, toCSV } from "../js/points.js";
 import { initialState } from "../js/state.js";
 
@@ -140,4 +141,42 @@ test("bad CSVs are named before anything is sent", () => {
   const ok = parseCSV(`# my points\nx;y\n${rows(25, (i) => `${i};${-i}`)}`);
   assert.equal(ok.labelled, false);
   assert.equal(ok.groups[0].points.length, 25);
+});
+
+test("the teacher's page presents a scene: a replay step or a layer is the same scene, another run is not", () => {
+  const a = presentedOf({ ...initialState(), run: "r1" });
+  assert.equal(sameScene(a, { ...a, replay: 40, show: { ...a.show, arrows: true } }), true);
+  assert.equal(sameScene(a, { ...a, run: "r2" }), false);
+  assert.equal(sameScene(a, { ...a, view: "history" }), false);
+  assert.equal(sameScene(a, { ...a, view: "compare", runs: ["x", "y"], group: "g1" }), false);
+  assert.equal(sameScene(a, null), false);
+  assert.match(describePresented(null), /nothing yet/);
+  assert.equal(describePresented(a), "run r1, live");
+  assert.equal(describePresented({ ...a, replay: 400, lesson: "collapse-ring", lesson_step: 5 }), "run r1, replay at step 400 · lesson step 6");
+  assert.equal(describePresented({ ...a, view: "compare", runs: ["x", "y"] }), "a comparison of 2 runs");
+  assert.equal(describePresented({ ...a, view: "history" }), "the run list (History)");
+});
+
+test("a step's outcome is this run's measured value, counted from the start or the switch", () => {
+  const o = { stat: "modes_covered", claim: "c", since: "change" };
+  const run = { label: "run r1", tick: { step: 4200, modes_covered: 5 }, changedAt: 3000, k: 8 };
+  const names = { label: "modes covered" };
+  assert.equal(measuredOutcome(o, [run], names).here, "5 of 8 modes covered at step 4,200 (1,200 after the change)");
+  assert.equal(measuredOutcome(o, [{ ...run, changedAt: null }], names).here, "5 of 8 modes covered at step 4,200, not switched yet");
+  assert.equal(measuredOutcome({ ...o, since: "start" }, [run], names).here, "5 of 8 modes covered at step 4,200");
+  assert.equal(measuredOutcome(o, [{ ...run, tick: null }], names).here, "no tick yet");
+  assert.equal(measuredOutcome(o, [], names).here, "no run on screen");
+  const two = measuredOutcome({ stat: "modes_covered", claim: "c" }, [
+    { label: "nsgan", tick: { step: 900, modes_covered: 1 }, k: 8 },
+    { label: "wgan-gp", tick: { step: 900, modes_covered: 8 }, k: 8 }], names).here;
+  assert.equal(two, "modes covered: nsgan: 1 of 8 at step 900 · wgan-gp: 8 of 8 at step 900");
+  assert.equal(measuredOutcome({ stat: "hq_fraction", claim: "c" }, [{ label: "r", tick: { step: 10, hq_fraction: 0.5 } }], { label: "HQ" }).here, "50.0 % HQ at step 10");
+});
+
+test("a queued run says its place and its wait, or what it waits for", () => {
+  assert.equal(queueText({ status: "running", queue_position: null }), "");
+  assert.equal(queueText({ status: "queued", queue_position: 1, wait_s: 30 }), "1st in the queue, about a minute or less");
+  assert.equal(queueText({ status: "queued", queue_position: 2, wait_s: 150 }), "2nd in the queue, about 3 min");
+  assert.equal(queueText({ status: "queued", queue_position: 3, wait_s: null }), "3rd in the queue, waits until a run ahead is stopped or ends");
+  assert.equal(queueText({ status: "queued", queue_position: 11, wait_s: 7200 }), "11th in the queue, about 2.0 h");
 });

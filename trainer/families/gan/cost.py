@@ -30,10 +30,13 @@ from typing import Any
 
 TABLE = Path(__file__).with_name("costs.json")
 FEATURES = ("const", "mlp", "pairs", "mlp2", "pairs2", "tick")
-# used where costs.json is missing (a 2-core CPU, torch 2.x, one thread; see bench/costs.py)
-DEFAULT = {"seconds": {"const": 1.5e-3, "mlp": 2.5e-10, "pairs": 1.5e-9, "mlp2": 4e-10,
-                       "pairs2": 6e-9, "tick": 2.5e-10},
-           "memory": {"base_mb": 300.0, "pair_bytes": 16.0, "pair2_bytes": 32.0}}
+# used where costs.json is missing: fitted by hand to the tables of docs/performance.md, taken
+# on an idle 2-core CPU, one thread (bench/steps.py: a default step ≈ 4.2 ms, + gradient penalty
+# ≈ 7 ms; bench/minibatch.py: + minibatch 16 × 4 at batch 256 ≈ 17.4 ms; bench/minibatch_costs.py:
+# minibatch with a penalty ≈ 6 × plain with a penalty at batch 256)
+DEFAULT = {"seconds": {"const": 5e-4, "mlp": 1.0e-10, "pairs": 1.55e-9, "mlp2": 8e-11,
+                       "pairs2": 2.7e-9, "tick": 5e-11},
+           "memory": {"base_mb": 380.0, "pair_bytes": 4.0, "pair2_bytes": 4.0}}
 
 
 @lru_cache(maxsize=1)

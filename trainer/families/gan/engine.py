@@ -258,7 +258,7 @@ class Engine:
         return self._combine([self.data.sample(n, g) for g in self.gens])
 
     def _noise(self) -> torch.Tensor:  # (R, pack·B, z)
-        z, n = self.G.layers[0].weight.shape[1], self.pack * self.batch_size
+        z, n = int(self.cfgs[0].z_dim), self.pack * self.batch_size
         return self._combine([torch.randn(n, z, generator=g, device=self.device)
                               for g in self.gens])
 

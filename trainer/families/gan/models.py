@@ -169,7 +169,7 @@ class Discriminator(nn.Module):
 
     def _layer_weight(self, i: int, pack: int) -> torch.Tensor:
         """Body layer i's weight (R, in, out); the first layer's over a pack of `pack` samples."""
-        w = self.body[i].weight
+        w: torch.Tensor = self.body[i].weight  # type: ignore[assignment]  # a Parameter
         if i == 0 and pack > 1:
             w = torch.cat([w, self.pack_w[:, : (pack - 1) * self.in_dim]], dim=1)
         return w

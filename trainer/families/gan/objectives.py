@@ -75,8 +75,9 @@ class WGAN(Objective):
     help = "Wasserstein critic, Lipschitz by weight clipping"
     source = "Arjovsky et al. 2017"
     clip_weights = True
-    knobs = (Knob("clip", "float", 0.01, "weight clipping bound of the wgan critic",
-                  group="objective", live=True, lo=1e-4, hi=1.0, log=True, label="Clip (WGAN)"),)
+    knobs: tuple[Knob, ...] = (
+        Knob("clip", "float", 0.01, "weight clipping bound of the wgan critic",
+             group="objective", live=True, lo=1e-4, hi=1.0, log=True, label="Clip (WGAN)"),)
 
     def d_real(self, real):
         return -real.mean(dim=1)

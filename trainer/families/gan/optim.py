@@ -18,6 +18,7 @@ here and a torch.optim run from the same state agree to float rounding (tests/te
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -142,7 +143,7 @@ class StackedOptimizer:
         self.t[param, runs] = 0.0
 
     # ------------------------------------------------------------ one run's state
-    def run_state(self, i: int) -> dict[str, list[torch.Tensor] | torch.Tensor]:
+    def run_state(self, i: int) -> dict[str, Any]:
         """Run i's moments (one tensor per parameter, shaped like it without the runs dim) and
         step counts (P,), as copies."""
         m, v = self.flat.view(self.exp_avg), self.flat.view(self.exp_avg_sq)

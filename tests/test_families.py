@@ -1,0 +1,92 @@
+"""The family contract and its registry: configs name their family, old ones are GAN runs, a
+command is checked once where it enters, and the registry's facts match what they describe."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from collapse_lab.trainer import commands, data, families, registry, stats
+from collapse_lab.trainer.family import Claim, Stat
+from collapse_lab.trainer.knobs import ConfigError
+
+
+def test_a_config_names_its_family_and_an_old_one_is_a_gan_run():
+    cfg = families.make_config({"steps": 10})
+    assert cfg.family == "gan" and cfg.to_dict()["family"] == "gan"
+    assert families.make_config(cfg.to_dict()) == cfg  # a stored config reads back
+    old = {k: v for k, v in cfg.to_dict().items() if k != "family"}  # stored before families
+    assert families.make_config(old) == cfg
+    with pytest.raises(ConfigError) as e:
+        families.make_config({"family": "vae"})
+    assert e.value.field == "family" and "gan" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        families.validate_changes(cfg, {"family": "evolution"}, live=False)
+    assert e.value.field == "family"
+
+
+def test_an_old_checkpoint_loads_as_a_gan_run(tmp_path):
+    gan = families.get("gan")
+    cfg = families.make_config({"g_width": 8, "d_width": 8, "eval_samples": 100})
+    state = gan.fresh(cfg, data.make_dataset(cfg))
+    d = state.to_dict()
+    d["config"].pop("family")  # as written before families existed
+    torch.save(d, tmp_path / "old.pt")
+    back = families.load_checkpoint(tmp_path / "old.pt")
+    assert back.cfg == cfg and back.step == 0
+    assert all(torch.equal(back.G[k], state.G[k]) for k in state.G)
+
+
+def test_a_command_is_checked_once_where_it_enters():
+    cfg = families.make_config({})
+    assert families.parse_command({"action": "pause"}, cfg) == commands.Pause()
+    assert families.parse_command({"action": "step", "n": 3, "part": "d"}, cfg) == \
+        commands.Step(n=3, part="d")
+    s = families.parse_command({"set": {"lr_d": "1e-4", "objective": "hinge"}}, cfg)
+    assert s == commands.Set({"lr_d": 1e-4, "objective": "hinge"})  # coerced: trusted as is
+    for body, field in [({"action": "step", "n": 0}, "n"),
+                        ({"action": "step", "n": True}, "n"),
+                        ({"action": "step", "part": "x"}, "part"),
+                        ({"action": "pause", "part": "d"}, "part"),
+                        ({"action": "jump"}, "action"),
+                        ({"set": {}}, "set"),
+                        ({"set": {"z_dim": 8}}, "z_dim"),  # not live
+                        ({"set": {"lr_d": 1.0}}, "lr_d")]:  # out of range
+        with pytest.raises(ConfigError) as e:
+            families.parse_command(body, cfg)
+        assert e.value.field == field, body
+    assert commands.body(commands.Step(2, "g")) == {"n": 2, "part": "g", "action": "step"}
+    ev = commands.to_dict(commands.StateChanged("paused", 40))
+    assert ev == {"type": "state", "state": "paused", "step": 40}
+    assert commands.to_dict(commands.StateChanged("paused", 40, "disk full"))["reason"] == \
+        "disk full"
+
+
+def test_stats_say_how_they_are_shown():
+    hq = next(s for s in stats.METRICS if s.name == "hq_fraction")
+    assert hq.format(0.1234) == "12.3 %"
+    assert Stat("t", "time", "tick", "", unit="s", fmt=".1f").format(12.345) == "12.3 s"
+    assert Stat("n", "n", "metric", "", integer=True, fmt="d").format(3.0) == "3"
+    with pytest.raises(ValueError):
+        Stat("x", "x", "metric", "", show=("poster",))
+    for fam in families.FAMILIES.values():
+        names = [s.name for s in stats.scalars(fam)]
+        assert len(names) == len(set(names)), fam.name
+        assert set(names) <= set(registry.SCALAR_NAMES)
+
+
+def test_datasets_say_how_many_modes_they_have():
+    for name, spec in data.DATASETS.items():
+        if name in ("csv", "digits"):  # a file's clusters; scikit-learn's download
+            continue
+        cfg = families.make_config({"dataset": name})
+        assert data.make_dataset(cfg).num_modes == spec.modes, name
+    assert registry.claim_text("collapse-ring8") == "≤ 3 of 8 modes covered at the end"
+
+
+def test_claims_are_machine_readable():
+    c = registry.claim("collapse-ring8")
+    assert c == Claim("modes_covered", "at_most", 3.0)
+    assert c.holds({"modes_covered": 3}) and not c.holds({"modes_covered": 4})
+    with pytest.raises(ValueError):
+        Claim("modes_covered", "about", 3)
