@@ -8,14 +8,18 @@ few seconds in all.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.families.evolution import ga
-from collapse_lab.trainer.families.evolution.config import make_config
+from collapse_lab.trainer.families.evolution.config import make_config, validate_changes
 from collapse_lab.trainer.families.evolution.engine import EvolutionEngine, EvoState
 from collapse_lab.trainer.families.evolution.landscape import Landscape
 from collapse_lab.trainer.knobs import ConfigError
@@ -165,16 +169,21 @@ def test_a_run_saved_and_loaded_goes_on_with_the_same_series(tmp_path):
 
 def test_a_live_change_is_validated_and_applied_at_the_next_generation():
     eng = engine({"seed": 0})
-    ev = eng.apply(0, {"sharing_radius": 0.75, "crowding": "on"})
-    assert ev["changes"] == {"sharing_radius": 0.75, "crowding": True}
-    assert ev["version"] == 1 and bool(eng.params.crowding[0])
+    change = validate_changes(eng.cfgs[0], {"sharing_radius": "0.75", "crowding": "on"},
+                              live=True)
+    ev = eng.apply(0, change)
+    assert ev.changes == {"sharing_radius": 0.75, "crowding": True}
+    assert ev.version == 1 and bool(eng.params.crowding[0])
+    assert ev.config["family"] == "evolution" and ev.config["sharing_radius"] == 0.75
     with pytest.raises(ConfigError) as e:
-        eng.apply(0, {"population": 128})
+        validate_changes(eng.cfgs[0], {"population": 128}, live=True)
     assert e.value.field == "population"
     with pytest.raises(ConfigError) as e:
-        eng.apply(0, {"tournament_size": 40})
+        validate_changes(eng.cfgs[0], {"tournament_size": 40}, live=True)
     assert e.value.field == "tournament_size" and "[1, 16]" in e.value.message
-    assert eng.cfgs[0].tournament_size == 2  # nothing applied
+    with pytest.raises(ConfigError) as e:
+        validate_changes(eng.cfgs[0], {"family": "gan"}, live=True)
+    assert e.value.field == "family"
 
 
 def test_a_tick_reports_the_population_the_landscape_and_the_mode_metrics():
@@ -200,3 +209,32 @@ def test_sharing_keeps_the_peaks_only_without_crossover():
     assert min(covered({"sharing_radius": 0.75, "crossover_rate": 0.0})) >= 6
     # children of parents on two peaks land in the valley: sharing with crossover loses peaks
     assert max(covered({"sharing_radius": 0.75})) <= 5
+
+
+# ---------------------------------------------------------------------------- the family
+def test_the_cli_lists_both_families_and_trains_an_evolution_preset(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def cli(*args: str) -> str:
+        p = subprocess.run([sys.executable, "-m", "collapse_lab.server.cli", *args],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    reg = json.loads(cli("options", "--json"))
+    fams = {f["name"]: f for f in reg["families"]}
+    assert set(fams) >= {"gan", "evolution"}
+    evo = fams["evolution"]
+    assert {k["name"] for k in evo["knobs"]} >= {"sharing_radius", "crowding", "immigrants",
+                                                 "islands", "tournament_size", "mutation_rate"}
+    assert next(k for k in evo["knobs"] if k["name"] == "sharing_radius")["live"] is True
+    assert evo["frame"]["landscape"] == "fitness"
+    assert {r["name"] for r in evo["remedies"]} == {"sharing", "crowding", "immigrants",
+                                                    "mutation", "islands"}
+    preset = {p["name"]: p for p in reg["presets"]}["evolution-collapse-ring8"]
+    assert preset["family"] == "evolution"
+    assert preset["expect"] == {"metric": "modes_covered", "op": "at_most", "value": 2}
+    out = json.loads(cli("train", "--preset", "evolution-collapse-ring8", "--steps", "60",
+                         "--population", "256", "--json", "--data-dir", str(tmp_path)))
+    assert out["config"]["family"] == "evolution" and out["final"]["step"] == 60
+    assert out["final"]["modes_covered"] <= 2 and out["final"]["fitness_mean"] > 0.5

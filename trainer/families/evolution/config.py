@@ -7,8 +7,10 @@ from typing import Any
 
 from collapse_lab.trainer.data import DATA_KNOBS, SCALABLE
 from collapse_lab.trainer.families.evolution.knobs import GA
-from collapse_lab.trainer.families.gan.config import KNOBS as _RUN_KNOBS
 from collapse_lab.trainer.knobs import ConfigError, Knob
+from collapse_lab.trainer.run_knobs import DATA, RUN
+
+_RUN_KNOBS = {**DATA, **RUN}  # the knobs every family's run has (trainer/run_knobs.py)
 
 # the run's knobs every family has, as the GAN declares them; a generation is a step
 _RUN = ("speed", "seed")

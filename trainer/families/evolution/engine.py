@@ -26,14 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from collapse_lab.trainer.commands import ConfigChanged
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.evolution import ga
-from collapse_lab.trainer.families.evolution.config import (
-    make_config,
-    stack_key,
-    validate_changes,
-)
+from collapse_lab.trainer.families.evolution.config import make_config, stack_key
 from collapse_lab.trainer.families.evolution.landscape import Landscape
+from collapse_lab.trainer.family import Restack
 from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.metrics import mode_metrics
 
@@ -92,12 +90,6 @@ def first_generation(cfg: Any, extent: list[float]) -> torch.Tensor:
     g = torch.Generator().manual_seed(cfg.seed + 104_729)
     lo, hi = extent[0], extent[1]
     return lo + (hi - lo) * torch.rand(cfg.population, 2, generator=g)
-
-
-class Restack(Exception):
-    def __init__(self, run: int, changes: dict[str, Any]):
-        super().__init__(f"run {run} changes the step's shape")
-        self.run, self.changes = run, changes
 
 
 class EvolutionEngine:
@@ -175,18 +167,21 @@ class EvolutionEngine:
             migration=t([c.migration for c in cfgs]),
         )
         self.sigmas = [c.fitness_sigma for c in cfgs]
-        data = self.data
+        stds: torch.Tensor = self.data.stds  # type: ignore[attr-defined]  # every 2-D dataset's
         self.hq_radius = torch.stack([
-            torch.sqrt(data.stds.to(dev) ** 2 + c.fitness_sigma ** 2) for c in cfgs])  # (R, K)
+            torch.sqrt(stds.to(dev) ** 2 + c.fitness_sigma ** 2) for c in cfgs])  # (R, K)
 
     def fitness(self, x: torch.Tensor) -> torch.Tensor:
         """Fitness of points x (R, M, 2) under each run's landscape (R, M)."""
         return self.landscape(x, self.sigmas)
 
-    def apply(self, i: int, changes: dict[str, Any]) -> dict[str, Any]:
-        """A live change to run i between generations; returns the change event."""
+    def apply(self, i: int, changes: dict[str, Any]) -> ConfigChanged:
+        """A live change to run i between generations; returns the change event.
+
+        The change was validated where it entered (trainer/commands.py: `parse`) and is applied
+        as it is. Raises Restack when it alters the step's shape and other runs share this
+        engine."""
         old = self.cfgs[i]
-        changes = validate_changes(old, changes, live=True)
         new = old.replace(**changes)
         if stack_key(new) != stack_key(old) and self.runs > 1:
             raise Restack(i, changes)
@@ -195,8 +190,8 @@ class EvolutionEngine:
         self._configure()
         if applied:
             self.versions[i] += 1
-        return dict(type="config", version=self.versions[i], step=int(self.steps[i]),
-                    changes=applied, config=new.to_dict())
+        return ConfigChanged(step=int(self.steps[i]), version=self.versions[i], changes=applied,
+                             config=new.to_dict())
 
     # ------------------------------------------------------------------ the step
     def draws(self) -> ga.Draws:

@@ -8,12 +8,14 @@ fix the shape of the step.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collapse_lab.trainer.families.evolution.ga import K_MAX
 from collapse_lab.trainer.knobs import Knob
 
 SELECTIONS = ("tournament", "truncation")
 
-GA = (
+_GA = (
     Knob("population", "int", 512, "individuals in each population (each island's share "
          "of them when there are islands)", group="model", lo=16, hi=4096, structural=True),
     Knob("fitness_sigma", "float", 0.25, "width of each fitness peak: the data's density "
@@ -52,7 +54,7 @@ GA = (
          "island round the ring", group="remedy", live=True, lo=0.0, hi=1.0),
 )
 
-LABELS = {
+_LABELS = {
     "population": "population",
     "fitness_sigma": "peak width σ",
     "selection": "selection",
@@ -69,3 +71,6 @@ LABELS = {
     "islands": "islands",
     "migration": "migration rate",
 }
+
+# every knob with its label (what the page, the CLI's tables and the docs call it)
+GA: tuple[Knob, ...] = tuple(dataclasses.replace(k, label=_LABELS[k.name]) for k in _GA)

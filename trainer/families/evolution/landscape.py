@@ -32,7 +32,7 @@ class Landscape:
                               f"{data.kind}")
         self.data = data
         self.exact = type(data) is GaussianMixture
-        if self.exact:
+        if isinstance(data, GaussianMixture) and self.exact:
             self.centres = data.centres  # (K, 2)
             self.var = data.stds**2  # (K,)
             self.weights = data.weights / data.weights.max()  # (K,)

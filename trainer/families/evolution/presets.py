@@ -77,17 +77,16 @@ PRESETS: dict[str, EvoPreset] = {p.name: p for p in [
         "evolution-collapse-grid25",
         "The collapse recipe of evolution-collapse-ring8 on the 5×5 grid's 25 peaks: the "
         "population contracts, finds one peak and keeps it; 24 are lost.",
-        dict(dataset="grid25"), base="evolution-collapse-ring8",
-        expect=("modes_covered", "at_most", 2)),
+        dict(_COLLAPSE, dataset="grid25"), expect=("modes_covered", "at_most", 2)),
     EvoPreset(
         "evolution-rescue-grid25",
         "evolution-rescue-ring8's remedies (sharing 0.75, 5 % immigrants, no crossover) on the "
         "5×5 grid: immigrants find the peaks and sharing keeps them, about 20 individuals a "
         "peak, so 20 or more of the 25 are held. Deterministic crowding does less well here "
         "(about 10): it keeps only the peaks its first generation happened to fill.",
-        dict(dataset="grid25"), base="evolution-rescue-ring8",
-        expect=("modes_covered", "at_least", 20), control=dict(sharing_radius=0.0,
-                                                              immigrants=0.0)),
+        dict(sharing_radius=0.75, crossover_rate=0.0, immigrants=0.05),
+        base="evolution-collapse-grid25", expect=("modes_covered", "at_least", 20),
+        control=dict(sharing_radius=0.0, immigrants=0.0)),
 ]}
 
 
