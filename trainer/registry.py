@@ -111,6 +111,8 @@ def claim_text(name: str) -> str:
     op = "≤" if c.op == "at_most" else "≥"
     if c.metric == "effective_modes":
         return f"effective {what} {op} {c.value:g} at the end (of {k})"
+    if c.metric == "modes_captured":  # the papers' "modes": nearest mode of a high-quality sample
+        return f"{op} {c.value:g} of {k} {what} captured at the end"
     return f"{op} {c.value:g} of {k} {what} covered at the end"
 
 
