@@ -120,7 +120,9 @@ def test_first_visit_data_first_then_a_run_until_stopped(page, server):
     assert js(page, "document.getElementById('chart-modes').data[3].name") == "hopping →"
     page.click("#stop")
     wait_js(page, "app.live.run.status === 'done'", timeout=60_000)
-    assert (js(page, "app.live.run.reason") or "").startswith("stopped at step")
+    # a frame may say "done" a moment before the status message that carries the reason
+    wait_js(page, "(app.live.run.reason || '').startsWith('stopped at step')", timeout=10_000)
+    assert js(page, "document.getElementById('m-status').textContent").startswith("done: stopped")
 
 
 def test_slow_motion_split_steps_and_keys_after_a_click(page, server):

@@ -278,7 +278,8 @@ export class LiveView {
     // paused run) must not turn the run back to "running"
     if (m.scalars.status && this.run && m.scalars.status !== this.run.status
         && !FINAL.has(this.run.status) && m.step > this.statusStep) {
-      this.run = { ...this.run, status: m.scalars.status };
+      // the reason belongs to the status it came with; the new one's follows in its message
+      this.run = { ...this.run, status: m.scalars.status, reason: null };
       this.statusStep = m.step;
       this.hooks.status(this.run);
     }
