@@ -61,6 +61,14 @@ def ready(pg) -> None:
     pg.wait_for_selector("body[data-ready='1']", timeout=30_000)
 
 
+def topbar_fits(pg) -> list[str]:
+    """The top bar's controls that stick out of the window (none should, at 1280 px wide)."""
+    return js(pg, "[...document.querySelectorAll('.topbar > *, .topbar .class-bar > *')]"
+                  ".filter(e => e.offsetParent !== null && "
+                  "e.getBoundingClientRect().right > window.innerWidth + 0.5)"
+                  ".map(e => e.id || e.className)")
+
+
 def pick_lesson(teacher, name: str) -> None:
     teacher.click("#lessons-open")
     teacher.click(f".lesson-choice[data-lesson='{name}']")
@@ -108,6 +116,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     wait_js(students[0], "/This run:/.test(document.getElementById('lesson-outcome')"
                          "?.textContent || '')", timeout=10_000)
     teacher.screenshot(path=SHOTS / "lessons-01-outcome-teacher.png")
+    assert topbar_fits(teacher) == []
     students[0].screenshot(path=SHOTS / "lessons-02-outcome-student.png")
     teacher.click("#lesson-end")
     wait_nothing_training(server)
@@ -217,6 +226,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     teacher.click(".tab[data-view='history']")
     teacher.wait_for_selector("#history-stop-all:not([hidden])")
     teacher.screenshot(path=SHOTS / "lessons-06-history-stop.png")
+    assert topbar_fits(teacher) == []
     teacher.click("#history-stop-all")
     wait_nothing_training(server)
     teacher.wait_for_function(
