@@ -51,6 +51,12 @@ def test_the_evolution_lesson_collapses_and_is_rescued_live(browser, server):
         assert "mean fitness" in names and "D loss" not in names
         assert js(page, "app.live.samples.valueKind") == "fitness"
         page.screenshot(path=SHOTS / "40-evolution-collapsed.png")
+        # the panels speak of the family: a fitness landscape, no generator's layers or steps
+        assert page.inner_text("#heat-label") == "fitness landscape"
+        assert page.inner_text("#loss-title") == "Evolution: curves"
+        for tool in ("arrows-tool", "manifold-tool", "step-d", "step-g"):
+            assert js(page, f"getComputedStyle(document.getElementById('{tool}')).display") \
+                == "none", tool
 
         # step 2 (text), step 3: sharing without crossover, live; nothing comes back
         page.click("#lesson-next")

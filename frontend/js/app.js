@@ -102,6 +102,20 @@ function setConnection(s) {
 }
 
 // ---------------------------------------------------------------------------- run state in the UI
+// What the samples panel's layers and the first chart are called follows the run's family
+// (/api/options `families`): a family without a generator (parts lack "g") has no G gradient,
+// no G manifold and no D/G step (app.css); its landscape is named by the family's frame.
+function familyPanels(run) {
+  const fams = (app.options && app.options.families) || [];
+  const fam = fams.find((f) => f.name === ((run && run.config && run.config.family) || "gan"));
+  if (!fam || isTracked(run)) return;
+  const hasG = fam.parts.includes("g");
+  $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
+  $("loss-title").textContent = hasG ? "Losses" : `${fam.label}: curves`;
+  // a class on the body, not `hidden`: the classroom's gate owns the step buttons' `hidden`
+  document.body.dataset.generator = hasG ? "1" : "0";
+}
+
 function setRunUI(run) {
   const st = run ? run.status : null;
   const active = run && ACTIVE.has(st);
@@ -118,6 +132,7 @@ function setRunUI(run) {
   $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
   $("view-live").dataset.empty = run ? "0" : "1"; // no run: the panels say what they will show
   renderTitle();
+  familyPanels(run);
   if (app.tracked) app.tracked.show(run);
   // while a run is active, non-live knobs describe the *next* run; say so
   $("steer-hint").textContent = tracked

@@ -127,7 +127,7 @@ export async function dashboardPNG(title, metrics = [], opts = {}) {
   fitIn($("chart-heat"), head + rows + caption, rows - caption - 4);
   const P = globalThis.Plotly;
   let y = head + 2 * rows;
-  for (const [id, text] of [["chart-loss", "Losses"], ["chart-modes", "Modes and divergence over time"]]) {
+  for (const [id, text] of [["chart-loss", $("loss-title").textContent], ["chart-modes", "Modes and divergence over time"]]) {
     titled(text, y);
     // laid out at the slot's size, rendered at 2× for sharpness
     const h = rows - caption - 4;
