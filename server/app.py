@@ -247,12 +247,16 @@ def allowed_methods(app: FastAPI, path: str) -> set[str]:
         for template, item in app.openapi().get("paths", {}).items():
             pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
             regex = re.compile(f"^{pattern}$")
-            table.append((regex, {m.upper() for m in item}))
+            table.append((regex, "{" not in template, {m.upper() for m in item}))
         app.state.method_table = table
+    # a path written out in the document (/api/runs/stop) is that path's, not also a template's
+    # (/api/runs/{run_id}) that happens to match it
+    matches = [(literal, ms) for regex, literal, ms in table if regex.match(path)]
+    if any(literal for literal, _ in matches):
+        matches = [(literal, ms) for literal, ms in matches if literal]
     methods = {"OPTIONS"}
-    for regex, ms in table:
-        if regex.match(path):
-            methods |= ms
+    for _, ms in matches:
+        methods |= ms
     if "GET" in methods:
         methods.add("HEAD")
     return methods
