@@ -301,9 +301,11 @@ async def control_body(request: HTTPConnection, run: Run, body: Any) -> dict[str
 
 def csv_columns(k: int, config: dict[str, Any] | None = None) -> list[str]:
     """A run's series columns: the scalars its family's tick reports (trainer/stats.py:
-    `scalars`), in order, then occ_0..occ_{k-1}; without a config, every family's scalars."""
-    names = (SCALAR_NAMES if config is None else
-             tuple(s.name for s in stats.scalars(families.of(config))))
+    `scalars`), in order, then occ_0..occ_{k-1}; without a config, or for a run of no
+    registered family (a tracked run: server/tracked.py), every family's scalars."""
+    family = None if config is None else config.get("family", families.DEFAULT)
+    names = (tuple(s.name for s in stats.scalars(families.FAMILIES[family]))
+             if family in families.FAMILIES else SCALAR_NAMES)
     return [*names, *(f"occ_{i}" for i in range(k))]
 
 
