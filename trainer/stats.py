@@ -101,3 +101,24 @@ class StepStats:
             self.sums.zero_()
         else:
             self.sums[:, rows] = 0.0
+
+
+def tick_fields(engine: Any, i: int, now: float, row: Any, step_names: Sequence[str],
+                metric_names: Sequence[str]) -> dict[str, Any]:
+    """Run i's tick from its packed host row (its step stats, the mode metrics, the occupancy,
+    then a finite flag), with the step, time, config version and steps/s since its last tick
+    (which this records). `engine` is any stacked engine: steps, last_tick, versions, elapsed()."""
+    t_last, s_last = engine.last_tick[i]
+    step = int(engine.steps[i])
+    rate = (step - s_last) / (now - t_last) if step > s_last and now > t_last else 0.0
+    engine.last_tick[i] = (now, step)
+    t: dict[str, Any] = dict(step=step, time=round(engine.elapsed(i, now), 4),
+                             config_version=engine.versions[i], steps_per_sec=round(rate, 2))
+    s, m = len(step_names), len(metric_names)
+    for k, name in enumerate(step_names):
+        t[name] = float(row[k])
+    for k, name in enumerate(metric_names):
+        t[name] = float(row[s + k])
+    t["modes_captured"], t["modes_covered"] = int(t["modes_captured"]), int(t["modes_covered"])
+    t["occupancy"] = [float(v) for v in row[s + m:-1]]
+    return t

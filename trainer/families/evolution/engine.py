@@ -34,6 +34,7 @@ from collapse_lab.trainer.families.evolution.landscape import Landscape
 from collapse_lab.trainer.family import Restack
 from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.metrics import mode_metrics
+from collapse_lab.trainer.stats import tick_fields
 
 STATS = ("fitness_mean", "fitness_max", "spread")
 FORMAT = 1  # checkpoint format of an evolution run
@@ -241,23 +242,10 @@ class EvolutionEngine:
         xs = pop.float().cpu().numpy()
         near_np = nearest.to(torch.int16).cpu().numpy()
         hq_np = on_peak.cpu().numpy()
-        s, m = len(STATS), len(METRICS)
         out = {}
         for j, i in enumerate(rows):
-            t_last, s_last = self.last_tick[i]
-            step = int(self.steps[i])
-            rate = (step - s_last) / (now - t_last) if step > s_last and now > t_last else 0.0
-            self.last_tick[i] = (now, step)
-            t: dict[str, Any] = dict(step=step, time=round(self.elapsed(i, now), 4),
-                                     config_version=self.versions[i],
-                                     steps_per_sec=round(rate, 2))
-            for k, name in enumerate(STATS):
-                t[name] = float(host[j, k])
-            for k, name in enumerate(METRICS):
-                t[name] = float(host[j, s + k])
-            t["modes_captured"], t["modes_covered"] = (int(t["modes_captured"]),
-                                                       int(t["modes_covered"]))
-            t["occupancy"] = [float(v) for v in host[j, s + m:-1]]
+            t = tick_fields(self, i, now, host[j], STATS, METRICS)
+            step = t["step"]
             if host[j, -1] < 1 or not math.isfinite(t["fitness_mean"]):
                 t["failed"] = f"the population became NaN/inf at generation {step}"
             t["nearest"] = near_np[j]

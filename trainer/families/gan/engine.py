@@ -55,7 +55,7 @@ from collapse_lab.trainer.families.gan.state import RunState
 from collapse_lab.trainer.families.gan.stats import STEP, STEP_NAMES
 from collapse_lab.trainer.family import Restack
 from collapse_lab.trainer.metrics import mode_metrics
-from collapse_lab.trainer.stats import METRIC_NAMES, StepStats
+from collapse_lab.trainer.stats import METRIC_NAMES, StepStats, tick_fields
 
 MANIFOLD_SIDE = 24  # latent grid points per side of the manifold layer
 MANIFOLD_SPAN = 2.0  # the grid spans ±2 standard deviations of the noise
@@ -493,23 +493,10 @@ class Engine:
         near_np = nearest.to(torch.int16).cpu().numpy()
         hq_np = hq.cpu().numpy()
 
-        s, m = len(STEP), len(METRIC_NAMES)
         out = {}
         for j, i in enumerate(rows):
-            t_last, s_last = self.last_tick[i]
-            step = int(self.steps[i])
-            rate = (step - s_last) / (now - t_last) if step > s_last and now > t_last else 0.0
-            self.last_tick[i] = (now, step)
-            t: dict[str, Any] = dict(step=step, time=round(self.elapsed(i, now), 4),
-                                     config_version=self.versions[i],
-                                     steps_per_sec=round(rate, 2))
-            for k, name in enumerate(STEP_NAMES):
-                t[name] = float(host[j, k])
-            for k, name in enumerate(METRIC_NAMES):
-                t[name] = float(host[j, s + k])
-            t["modes_captured"], t["modes_covered"] = (int(t["modes_captured"]),
-                                                       int(t["modes_covered"]))
-            t["occupancy"] = [float(v) for v in host[j, s + m:-1]]
+            t = tick_fields(self, i, now, host[j], STEP_NAMES, METRIC_NAMES)
+            step = t["step"]
             bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(t[k])]
             if bad or host[j, -1] < 1:
                 what = bad[0] if bad else "generated samples"
