@@ -79,7 +79,8 @@ def test_datasets_say_how_many_modes_they_have():
     for name, spec in data.DATASETS.items():
         if name in ("csv", "digits"):  # a file's clusters; scikit-learn's download
             continue
-        cfg = families.make_config({"dataset": name})
+        fam = next(f for f in families.FAMILIES.values() if name in f.datasets)
+        cfg = families.make_config({"family": fam.name, "dataset": name})
         assert data.make_dataset(cfg).num_modes == spec.modes, name
     assert registry.claim_text("collapse-ring8") == "≤ 3 of 8 modes covered at the end"
 
