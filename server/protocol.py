@@ -74,6 +74,8 @@ class Message:
         if self.manifold is not None:
             out["manifold"] = dict(side=int(self.manifold.shape[0]),
                                    note=self.scalars.get("manifold_note"))
+        if isinstance(self.scalars.get("panels"), dict):
+            out["panels"] = sorted(self.scalars["panels"])  # their keys: the values are big
         return out
 
 
@@ -130,11 +132,15 @@ def encode_frame(tick: dict[str, Any], status: str = "running",
 
     `tick["manifold"]` (M, M, 2), when present, is G's image of an M×M latent grid and
     `tick["manifold_note"]` says which slice of the latent space the grid spans.
+    `tick["panels"]`, when present, is the family's own pictures by panel key (small JSON in
+    the formats of docs/protocol.md), carried in the JSON part as `panels`.
     """
     meta = {k: _finite(tick[k]) for k in SCALAR_KEYS if k in tick}
     if tick.get("extent") is not None:
         meta["extent"] = [float(v) for v in tick["extent"]]
     meta["status"] = status
+    if tick.get("panels"):
+        meta["panels"] = tick["panels"]
     if extra:
         meta.update({k: _finite(v) for k, v in extra.items()})
     manifold = tick.get("manifold")
