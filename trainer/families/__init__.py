@@ -13,6 +13,7 @@ from typing import Any
 from collapse_lab.trainer.commands import Command, Set, action
 from collapse_lab.trainer.families.evolution.family import FAMILY as EVOLUTION
 from collapse_lab.trainer.families.gan.family import FAMILY as GAN
+from collapse_lab.trainer.families.vae.family import FAMILY as VAE
 from collapse_lab.trainer.family import Family
 from collapse_lab.trainer.knobs import ConfigError
 
@@ -20,6 +21,7 @@ from collapse_lab.trainer.knobs import ConfigError
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     GAN,
     EVOLUTION,
+    VAE,
 )}
 DEFAULT = "gan"
 
