@@ -9,14 +9,24 @@ cores (one thread each, so each line is deterministic on CPU). The last line cou
 reached the twin's claim (e.g. ≥ 7 of 8 covered) within `--within` steps of the switch, and
 `--markdown` prints the row for docs/presets.md's live-switch table.
 
+The steps to rescue of a seed are the steps from the switch to the first check at which the
+twin's claim holds (so they are multiples of `--every`); a seed whose claim never holds within
+`--within` steps is "not rescued". Two medians are printed: over every seed, the unrescued ones
+counting as beyond the window (so it is "> WITHIN" when fewer than half the seeds were rescued,
+or when the middle pair includes an unrescued seed), and over the rescued seeds alone.
+`--csv` appends one row per seed (its covered count at every check), so the figures can be
+derived again without training: docs/live-switch.csv holds the runs docs/presets.md quotes.
+
     python bench/live_switch.py --to wgan-gp-ring8 [--from collapse-ring8] [--seeds 0-9]
                                 [--before 3000] [--after 3000] [--every 500] [--within 3000]
-                                [--workers 2] [--markdown]
+                                [--workers 2] [--markdown] [--csv docs/live-switch.csv]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import math
 import multiprocessing as mp
 import statistics
 import sys
@@ -37,6 +47,22 @@ def switch_values(src: str, dst: str) -> dict:
     """The knobs where `dst` differs from `src`, except the run's length."""
     a, b = preset_values(src), preset_values(dst)
     return {k: v for k, v in b.items() if a.get(k) != v and k != "steps"}
+
+
+def median_to_rescue(hits: list[int | None]) -> tuple[float, float]:
+    """(median over all seeds, median over the rescued seeds) of the steps to rescue; a seed not
+    rescued (None) counts as infinitely late, so the first is inf when the median falls on or
+    beside one; nan for the second when none was rescued."""
+    rescued = sorted(h for h in hits if h is not None)
+    every = rescued + [math.inf] * (len(hits) - len(rescued))
+    over_all = statistics.median(every) if every else math.nan
+    return over_all, (statistics.median(rescued) if rescued else math.nan)
+
+
+def fmt_steps(v: float, within: int) -> str:
+    if math.isnan(v):
+        return "—"
+    return f"> {within:,}" if math.isinf(v) else f"{v:,.0f}"
 
 
 def one(args: tuple[str, str, int, int, int, int]) -> tuple[int, list[dict]]:
@@ -78,6 +104,7 @@ def main() -> None:
                     help="steps after the switch by which the twin's claim must hold")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--markdown", action="store_true", help="also print a docs/presets.md row")
+    ap.add_argument("--csv", help="append one row per seed to this file")
     a = ap.parse_args()
     if not PRESETS[a.dst].expect:
         ap.error(f"{a.dst} has no calibrated claim to check")
@@ -95,14 +122,37 @@ def main() -> None:
             when = f"claim met {hit} steps after" if hit is not None else "claim not met"
             print(f"seed {seed}: " + " → ".join(f"{t['modes_covered']:g}" for t in ticks)
                   + f"   ({when})", flush=True)
+            if a.csv:
+                _append(Path(a.csv), dict(
+                    switch_from=a.src, to=a.dst, seed=seed, before=a.before, every=a.every,
+                    within=a.within, claim=claim_text(a.dst).removesuffix(" at the end"),
+                    steps_to_rescue="" if hit is None else hit,
+                    covered_at_checks=" ".join(f"{t['modes_covered']:g}" for t in ticks)))
     met = sorted(h for h in reached.values() if h is not None)  # steps after, per seed met
     claim = claim_text(a.dst).removesuffix(" at the end")
+    over_all, over_rescued = median_to_rescue(list(reached.values()))
     print(f"{a.dst} live: {claim} within {a.within} steps of the switch on {len(met)} of "
-          f"{len(reached)} seeds")
+          f"{len(reached)} seeds; median steps to rescue {fmt_steps(over_all, a.within)} over "
+          f"every seed (unrescued ones beyond the window), {fmt_steps(over_rescued, a.within)} "
+          "over the rescued ones")
     if a.markdown:
-        when = f"{met[0]}–{met[-1]}" if met else "—"
-        print(f"| `{a.src}` → `{a.dst}` | {a.before} | {claim} | {len(met)}/{len(reached)} | "
-              f"{when} | {statistics.median(at_end):g} |")
+        when = f"{met[0]:,}–{met[-1]:,}" if met else "—"
+        print(f"| → `{a.dst}` | {claim} | {len(met)}/{len(reached)} | {when} | "
+              f"{fmt_steps(over_all, a.within)} | {fmt_steps(over_rescued, a.within)} | "
+              f"{statistics.median(at_end):g} |")
+
+
+CSV_FIELDS = ("switch_from", "to", "seed", "before", "every", "within", "claim",
+              "steps_to_rescue", "covered_at_checks")
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists() or not path.read_text().strip()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\n")
+        if new:
+            w.writeheader()
+        w.writerow(row)
 
 
 if __name__ == "__main__":

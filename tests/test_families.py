@@ -90,3 +90,13 @@ def test_claims_are_machine_readable():
     assert c.holds({"modes_covered": 3}) and not c.holds({"modes_covered": 4})
     with pytest.raises(ValueError):
         Claim("modes_covered", "about", 3)
+
+
+def test_a_panel_of_an_unknown_kind_is_refused_at_import_naming_the_kinds():
+    from collapse_lab.trainer.family import PANEL_KINDS, Panel
+
+    assert PANEL_KINDS == ("bars", "line", "heatmap", "images", "text")
+    for kind in PANEL_KINDS:
+        assert Panel("k", "label", kind).describe()["kind"] == kind
+    with pytest.raises(ValueError, match="kind 'pie' not in"):
+        Panel("k", "label", "pie")
