@@ -18,7 +18,7 @@ def test_a_config_names_its_family_and_an_old_one_is_a_gan_run():
     old = {k: v for k, v in cfg.to_dict().items() if k != "family"}  # stored before families
     assert families.make_config(old) == cfg
     with pytest.raises(ConfigError) as e:
-        families.make_config({"family": "vae"})
+        families.make_config({"family": "nosuch"})
     assert e.value.field == "family" and "gan" in e.value.message
     with pytest.raises(ConfigError) as e:
         families.validate_changes(cfg, {"family": "evolution"}, live=False)

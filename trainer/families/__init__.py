@@ -14,6 +14,7 @@ from collapse_lab.trainer.commands import Command, Set, action
 from collapse_lab.trainer.families.decoding.family import FAMILY as DECODING
 from collapse_lab.trainer.families.evolution.family import FAMILY as EVOLUTION
 from collapse_lab.trainer.families.gan.family import FAMILY as GAN
+from collapse_lab.trainer.families.vae.family import FAMILY as VAE
 from collapse_lab.trainer.family import Family
 from collapse_lab.trainer.knobs import ConfigError
 
@@ -21,6 +22,7 @@ from collapse_lab.trainer.knobs import ConfigError
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     GAN,
     EVOLUTION,
+    VAE,
     DECODING,
 )}
 DEFAULT = "gan"
