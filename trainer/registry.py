@@ -109,6 +109,10 @@ def claim_text(name: str) -> str:
     k = spec.modes if spec is not None else None
     what = spec.mode_word if spec is not None else "modes"
     op = "≤" if c.op == "at_most" else "≥"
+    if c.metric not in ("effective_modes", "modes_captured", "modes_covered"):
+        # a family's own stat: its label ("active units ≤ 1 at the end")
+        label = next((s.label for s in SCALARS if s.name == c.metric), c.metric)
+        return f"{label} {op} {c.value:g} at the end"
     if c.metric == "effective_modes":
         return f"effective {what} {op} {c.value:g} at the end (of {k})"
     if c.metric == "modes_captured":  # the papers' "modes": nearest mode of a high-quality sample
