@@ -73,3 +73,38 @@ def test_beam_collapse_in_the_page_rescued_live_by_sampling(browser, server):
         page.evaluate("() => document.getElementById('family-panels').scrollIntoView()")
         page.screenshot(path=SHOTS / "61-decoding-sampling.png", full_page=True)
     httpx.post(f"{server}/api/runs/{rid}/control", json={"action": "stop"})
+
+
+def test_the_decoding_lesson_collapses_and_is_rescued_live(browser, server):
+    with watched_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        open_page(page, server + "/")
+        page.click("#lessons-open")
+        page.click(".lesson-choice[data-lesson='decoding']")
+        wait_js(page, "app.live.run && app.live.run.config.family === 'decoding'",
+                timeout=60_000)
+        rid = js(page, "app.live.run.id")
+        cfg = httpx.get(f"{server}/api/runs/{rid}").json()["config"]
+        assert cfg["strategy"] == "beam" and cfg["speed"] == 20
+        # step 2: the model has learnt, beam search writes one or two templates
+        wait_js(page, f"{STEP} >= 400 && {COVERED} >= 1 && {COVERED} <= 2", timeout=120_000)
+        page.click("#lesson-next")
+        # the look of the step highlights the family's panels
+        wait_js(page, "document.getElementById('family-panels').classList.length > 0",
+                timeout=10_000)
+        page.screenshot(path=SHOTS / "62-decoding-lesson-beam.png")
+        # step 3: sampling, live: the same model writes every template
+        page.click("#lesson-next")
+        wait_js(page, "app.live.run.config.strategy === 'sample'", timeout=30_000)
+        wait_js(page, f"{COVERED} >= 5", timeout=60_000)
+        page.screenshot(path=SHOTS / "63-decoding-lesson-sampling.png")
+        # step 5 (after the colder sampling of step 4): diverse beams
+        page.click("#lesson-next")
+        wait_js(page, "app.live.run.config.temperature === 0.3", timeout=30_000)
+        page.click("#lesson-next")
+        wait_js(page, "app.live.run.config.strategy === 'diverse_beam'", timeout=30_000)
+        wait_js(page, f"{COVERED} >= 5", timeout=60_000)
+        events = httpx.get(f"{server}/api/runs/{rid}/history").json()["events"]
+        changed = [e["changes"] for e in events if e.get("type") == "config"]
+        assert changed[0]["strategy"] == "sample" and changed[-1]["strategy"] == "diverse_beam"
+        page.screenshot(path=SHOTS / "64-decoding-lesson-diverse.png")
+        httpx.post(f"{server}/api/runs/{rid}/control", json={"action": "stop"})
