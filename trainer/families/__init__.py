@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from collapse_lab.trainer.commands import Command, Set, action
+from collapse_lab.trainer.families.diffusion.family import FAMILY as DIFFUSION
 from collapse_lab.trainer.families.evolution.family import FAMILY as EVOLUTION
 from collapse_lab.trainer.families.gan.family import FAMILY as GAN
 from collapse_lab.trainer.family import Family
@@ -20,6 +21,7 @@ from collapse_lab.trainer.knobs import ConfigError
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     GAN,
     EVOLUTION,
+    DIFFUSION,
 )}
 DEFAULT = "gan"
 
