@@ -26,7 +26,8 @@ from collapse_lab.trainer.registry import knobs
 
 log = logging.getLogger("collapse_lab")
 
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "manifold_note")
+ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels",
+              "manifold_note")
 
 
 class Parser(argparse.ArgumentParser):

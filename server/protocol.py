@@ -125,6 +125,37 @@ def _pack(kind: int, step: int, version: int, meta: dict[str, Any] | None, sampl
     return b"".join(parts)
 
 
+def _sig4(v: float) -> float | None:
+    """A float rounded to 4 significant digits (a panel's numbers: small JSON); None if not
+    finite."""
+    if not math.isfinite(v):
+        return None
+    return float(f"{v:.4g}")
+
+
+def panel_json(value: Any, depth: int = 0) -> Any:
+    """A family panel's value (docs/families.md, "Panels") as plain JSON: arrays and tensors as
+    lists, floats to 4 significant digits, non-finite numbers as null, strings cut at 200
+    characters. Its shape is the family's (trainer/family.py `Panel.kind`); the page checks it."""
+    if depth > 6:
+        raise ProtocolError("a panel's value nests deeper than 6 levels")
+    if isinstance(value, dict):
+        return {str(k)[:64]: panel_json(v, depth + 1) for k, v in value.items()}
+    if hasattr(value, "tolist"):  # numpy array or scalar, torch tensor
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [panel_json(v, depth + 1) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return _sig4(value)
+    if isinstance(value, str):
+        return value[:200]
+    raise ProtocolError(f"a panel's value holds a {type(value).__name__}, not JSON")
+
+
 def encode_frame(tick: dict[str, Any], status: str = "running",
                  extra: dict[str, Any] | None = None) -> bytes:
     """A type-1 frame from a trainer tick dict (trainer.loop.Trainer.tick).
@@ -133,8 +164,11 @@ def encode_frame(tick: dict[str, Any], status: str = "running",
     `tick["manifold_note"]` says which slice of the latent space the grid spans.
     `tick["arrows"]` (A, A, 2), when present, is a vector field over the extent (a family's
     `Frame.arrows`, e.g. a diffusion model's learned score), sent in the JSON part.
+    `tick["panels"]`, when present, is the family's panels by key, carried in the JSON part.
     """
     meta = {k: _finite(tick[k]) for k in SCALAR_KEYS if k in tick}
+    if tick.get("panels"):
+        meta["panels"] = panel_json(tick["panels"])
     if tick.get("extent") is not None:
         meta["extent"] = [float(v) for v in tick["extent"]]
     meta["status"] = status

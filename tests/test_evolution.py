@@ -196,6 +196,27 @@ def test_a_tick_reports_the_population_the_landscape_and_the_mode_metrics():
     assert 0 <= t["fitness_mean"] <= t["fitness_max"] <= 1.0 + 1e-6
 
 
+def test_a_picture_tick_carries_the_fitness_histogram_panel_the_frame_sends():
+    from collapse_lab.server.protocol import decode, encode_frame
+    from collapse_lab.trainer.families.evolution.family import FAMILY
+
+    eng = engine({"seed": 0}, {"seed": 1, "sharing_radius": 0.75})
+    for _ in range(30):
+        eng.step()
+    t = eng.tick(pictures=[1])
+    assert "panels" not in t[0]  # pictures only for the runs that get one
+    (key,) = [p.key for p in FAMILY.frame.panels]
+    h = t[1]["panels"][key]
+    assert len(h["labels"]) == len(h["values"]) == 10 and h["unit"] == "%"
+    assert sum(h["values"]) == pytest.approx(100, abs=1e-3)
+    # the bars' mean (bin centres) is the population's mean fitness to within half a bin
+    mean = sum((k + 0.5) / 10 * v / 100 for k, v in enumerate(h["values"]))
+    assert abs(mean - t[1]["fitness_mean"]) <= 0.05
+    got = decode(encode_frame(t[1])).scalars["panels"][key]
+    assert got["labels"] == h["labels"] and got["ref"] is None
+    assert got["values"] == pytest.approx([float(v) for v in h["values"]], rel=1e-3)
+
+
 # ---------------------------------------------------------------------------- dynamics
 def test_tournament_selection_with_blend_crossover_converges_onto_one_peak():
     assert max(covered({})) <= 2

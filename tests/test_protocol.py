@@ -67,6 +67,16 @@ def test_images_and_real_messages():
     assert real.hq.all() and list(real.nearest) == list(range(7))
 
 
+def test_a_familys_panels_ride_in_the_json_part():
+    panels = {"kl_units": {"labels": ["z1", "z2"], "values": [0.5, 0.0012], "ref": 0.5,
+                           "unit": "nats"},
+              "recon": {"images": [[0.0, 1.0, 0.25, 0.5]] * 2, "shape": [2, 2],
+                        "labels": ["in", "out"], "cols": 2}}
+    m = decode(encode_frame(dict(tick_2d(), panels=panels)))
+    assert m.scalars["panels"] == panels
+    assert "panels" not in decode(encode_frame(tick_2d())).scalars
+
+
 def test_truncated_and_garbled_messages_give_clear_errors():
     data = encode_frame(tick_2d(n=100))
     with pytest.raises(ProtocolError, match="header needs 32 bytes, got 10"):

@@ -32,10 +32,12 @@ import torch
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.knobs import ConfigError, Knob
 
-__all__ = ["ConfigError", "Claim", "Engine", "Family", "Frame", "Knob", "Panel", "Preset",
-           "RunConfig", "RunState", "Stat", "SHOW"]
+__all__ = ["ConfigError", "Claim", "Engine", "Family", "Frame", "Knob", "PANEL_KINDS", "Panel",
+           "Preset", "RunConfig", "RunState", "Stat", "SHOW"]
 
 SHOW = ("card", "chart", "csv")  # where a stat may be shown
+# what a family panel may draw; each kind's value format is in docs/families.md ("Panels")
+PANEL_KINDS = ("bars", "line", "heatmap", "images", "text")
 CLAIM_OPS = ("at_most", "at_least")
 
 
@@ -82,12 +84,17 @@ class Stat:
 @dataclass(frozen=True)
 class Panel:
     """A family's own picture in the frame, beside the shared ones (e.g. the GA's fitness
-    histogram). `key` names the array the tick carries under `panels`."""
+    histogram). `key` names the value a picture tick carries under `tick["panels"]`, in the
+    format of its `kind` (docs/families.md, "Panels"); the page draws it below the samples."""
 
     key: str
     label: str
-    kind: str  # "bars" | "line" | "heatmap"
+    kind: str  # one of PANEL_KINDS
     help: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in PANEL_KINDS:
+            raise ValueError(f"panel {self.key}: kind {self.kind!r} not in {PANEL_KINDS}")
 
     def describe(self) -> dict[str, Any]:
         return dict(key=self.key, label=self.label, kind=self.kind, help=self.help)
@@ -102,7 +109,8 @@ class Frame:
     arrows: str = ""  # label of the arrows field over the samples ("" = none)
     manifold: str = ""  # label of the latent manifold layer ("" = none)
     occupancy: bool = True  # per-mode occupancy bars (2-D data with modes)
-    samples: str = "samples"  # what the points are: "G's samples", "population"
+    samples: str = "samples"  # what the points are: "G's samples", "population"; "" = no
+    # 2-D points to draw (the page hides the samples panel; the family's panels carry the picture)
     panels: tuple[Panel, ...] = ()
 
     def describe(self) -> dict[str, Any]:

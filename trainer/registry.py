@@ -115,7 +115,8 @@ def claim_text(name: str) -> str:
         return f"{op} {c.value:g} of {k} {what} captured at the end"
     if c.metric == "modes_covered":
         return f"{op} {c.value:g} of {k} {what} covered at the end"
-    # any other stat: its label and its value as the cards show it ("memorised ≥ 50.0 %")
+    # a family's own stat: its label and its value as the cards show it ("active units ≤ 1 at
+    # the end", "memorised ≥ 50.0 % at the end")
     stat = next((s for s in SCALARS if s.name == c.metric), None)
     if stat is None:
         return f"{c.metric} {op} {c.value:g} at the end"

@@ -102,12 +102,20 @@ function setConnection(s) {
 }
 
 // ---------------------------------------------------------------------------- run state in the UI
+/** A run's family as /api/options describes it (null for none known). */
+function familyOf(run) {
+  const name = (run && run.config && run.config.family) || "gan";
+  return ((app.options && app.options.families) || []).find((f) => f.name === name) || null;
+}
+
 // What the samples panel's layers and the first chart are called follows the run's family
 // (/api/options `families`): a family without a generator (parts lack "g") has no G manifold
 // and no D/G step (app.css); its landscape and its arrows (if any) are named by its frame.
 function familyPanels(run) {
-  const fams = (app.options && app.options.families) || [];
-  const fam = fams.find((f) => f.name === ((run && run.config && run.config.family) || "gan"));
+  const fam = familyOf(run);
+  if (!run && app.live) app.live.familyPanels.setFamily(null); // no run: no family's panels
+  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css)
+  document.body.dataset.samples = fam && fam.frame.samples === "" && run && !isTracked(run) ? "0" : "1";
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
   $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
@@ -778,7 +786,7 @@ async function boot() {
     },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
     valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
-    family: (run) => (app.options.families || []).find((f) => f.name === ((run.config && run.config.family) || "gan")) || null,
+    family: (run) => familyOf(run),
     claim: (run) => {
       const { knobs, presets } = app.options;
       const started = presetOf(knobs, presets,
@@ -793,6 +801,7 @@ async function boot() {
     error: (text) => toast(text, 6000),
     changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
     objectives: () => app.options.objectives.map((o) => o.name),
+    family: (run) => familyOf(run),
   });
   app.history = new HistoryView({
     open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },

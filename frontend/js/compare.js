@@ -10,6 +10,7 @@ import { PLOT_CONFIG, typeFonts } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
 import { SamplesChart } from "./samples_chart.js";
+import { FamilyPanels } from "./family_panels.js";
 import { TickLog, finiteOrNull, formatNumber } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
@@ -39,7 +40,10 @@ export function compareTitles(configs) {
 }
 
 export class CompareView {
-  /** hooks: {open(runId), error(text), changed(runIds, groupId), objectives: [names]} */
+  /**
+   * hooks: {open(runId), error(text), changed(runIds, groupId), objectives: [names],
+   * family(run) -> its /api/options family}
+   */
   constructor(hooks) {
     this.hooks = hooks;
     this.cards = new Map(); // run id -> card
@@ -129,13 +133,20 @@ export class CompareView {
     clone.title = "Add a run with these settings and another objective";
     clone.addEventListener("click", () => this.clone(run, pick.value));
     actions.append(open, pick, clone);
-    card.append(head, canvas, bars, metrics, actions);
+    // the family's own panels, small, under the run's numbers; a family without 2-D samples
+    // (frame.samples "") has no scatter
+    const fam = this.hooks.family ? this.hooks.family(run) : null;
+    canvas.hidden = Boolean(fam && fam.frame && fam.frame.samples === "");
+    const panelBox = el("div", { class: "cmp-panels" });
+    card.append(head, canvas, bars, metrics, panelBox, actions);
     $("compare-grid").append(card);
 
     const chart = new SamplesChart(canvas, { legend: false, pointSize: 1.6 });
     chart.setDataset(run.dataset, run.value_kind);
     chart.clear(run.status === "queued" ? "queued…" : "connecting…");
-    const c = { run, i, color, card, chart, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0, statusStep: run.step || 0 };
+    const panels = new FamilyPanels(panelBox, { compact: true });
+    panels.setFamily(fam);
+    const c = { run, i, color, card, chart, panels, bars, barChart: new OccupancyBars(bars, { axes: false }), badge, covered, eff, step, log: new TickLog(), pending: null, newTicks: [], k: run.dataset ? run.dataset.num_modes : 0, statusStep: run.step || 0 };
     c.socket = new RunSocket(run.id, {
       hello: (m) => {
         c.k = m.dataset.num_modes;
@@ -187,6 +198,7 @@ export class CompareView {
       if (m.scalars.value_kind) c.chart.valueKind = m.scalars.value_kind; // the objective may change
       c.chart.draw(m);
       c.barChart.draw(m.occupancy);
+      c.panels.update(m.scalars.panels);
       const s = m.scalars;
       c.covered.textContent = `covered ${s.modes_covered ?? "–"}/${c.k || "?"}`;
       c.eff.textContent = `eff ${formatNumber(s.effective_modes, 3)}`;

@@ -7,6 +7,7 @@ import { RunCharts } from "./charts.js";
 import { RunSocket } from "./connection.js";
 import { decode, unpackRecords, REAL } from "./protocol.js";
 import { SamplesChart } from "./samples_chart.js";
+import { FamilyPanels } from "./family_panels.js";
 import {
   TickLog, markersFromEvents, describeChanges, formatNumber, formatStat, occupancySummary,
   indexAtStep, latentSlice,
@@ -53,6 +54,7 @@ export class LiveView {
   constructor(hooks) {
     this.hooks = hooks;
     this.samples = new SamplesChart($("samples"));
+    this.familyPanels = new FamilyPanels($("family-panels"));
     this.charts = new RunCharts({ loss: $("chart-loss"), modes: $("chart-modes"), bars: $("chart-bars"), heat: $("chart-heat") });
     this.log = new TickLog();
     this.events = [];
@@ -207,7 +209,9 @@ export class LiveView {
     $("samples-panel").classList.toggle("images", Boolean(run.dataset && run.dataset.kind === "image"));
     this.samples.setDataset(run.dataset, run.value_kind);
     this.charts.family = this.hooks.family ? this.hooks.family(run) : null;
+    this.familyPanels.setFamily(this.charts.family);
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
+    this.familyPanels.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
     this.updateCards(run.last || {});
     $("csv").href = api.csvUrl(run.id);
@@ -316,6 +320,7 @@ export class LiveView {
     const t0 = performance.now();
     this.samples.valueKind = m.scalars.value_kind || this.valueKindAt(m.configVersion);
     this.samples.draw(m);
+    this.familyPanels.update(m.scalars.panels);
     this.charts.drawFrame();
     this.updateCards(m.scalars, m.occupancy);
     if (this.shown === null || Boolean(this.shown.manifold) !== Boolean(m.manifold)) this.noteManifold(m);
@@ -428,6 +433,7 @@ export class LiveView {
     if (!f) return;
     this.samples.valueKind = f.scalars.value_kind || this.valueKindAt(f.configVersion);
     this.samples.draw(f);
+    this.familyPanels.update(f.scalars.panels);
     this.shown = f;
     this.noteManifold(f);
     this.charts.setBars(f.occupancy);

@@ -37,6 +37,8 @@ from collapse_lab.trainer.metrics import mode_metrics
 from collapse_lab.trainer.stats import tick_fields
 
 STATS = ("fitness_mean", "fitness_max", "spread")
+HIST_BINS = 10  # the fitness histogram panel's bars, tenths of [0, 1]
+HIST_LABELS = [f"{k / HIST_BINS:.1f}–{(k + 1) / HIST_BINS:.1f}" for k in range(HIST_BINS)]
 FORMAT = 1  # checkpoint format of an evolution run
 
 
@@ -239,6 +241,7 @@ class EvolutionEngine:
         host = torch.cat([torch.stack(packed), finite[:, None].to(f.dtype)], 1).cpu().numpy()
         pics = [i for i in rows if i in set(pictures)]
         grids = self._value_grids(pics) if pics else {}
+        hists = self._fitness_hists(f, rows, pics) if pics else {}
         xs = pop.float().cpu().numpy()
         near_np = nearest.to(torch.int16).cpu().numpy()
         hq_np = on_peak.cpu().numpy()
@@ -254,8 +257,26 @@ class EvolutionEngine:
             t["extent"] = self.extent
             if i in grids:
                 t["value_grid"] = grids[i]
+            if i in hists:
+                t["panels"] = {"fitness_hist": hists[i]}
             out[i] = t
         return out
+
+    def _fitness_hists(self, f: torch.Tensor, rows: list[int],
+                       pics: list[int]) -> dict[int, dict[str, Any]]:
+        """The family's panel "fitness_hist" (family.py PANELS): the share of each run's
+        population in each tenth of the fitness range [0, 1] (the highest peak is 1), a "bars"
+        value (docs/families.md, "Panels"). A collapsed population stands in the top bar; one
+        bred across two peaks by crossover shows its children in the valleys between."""
+        bins = HIST_BINS
+        at = {i: j for j, i in enumerate(rows)}
+        sel = f[[at[i] for i in pics]].float().clamp(0, 1)  # (p, N)
+        idx = (sel * bins).long().clamp(max=bins - 1)
+        counts = torch.zeros(len(pics), bins, device=sel.device).scatter_add_(
+            1, idx, torch.ones_like(sel))
+        share = (100 * counts / sel.shape[1]).cpu().numpy()
+        return {i: {"labels": HIST_LABELS, "values": share[j], "ref": None, "unit": "%"}
+                for j, i in enumerate(pics)}
 
     def _value_grids(self, pics: list[int]) -> dict[int, np.ndarray]:
         """The landscape each run's population sees, over the value grid: fitness, divided by

@@ -8,7 +8,7 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.evolution import config, presets
 from collapse_lab.trainer.families.evolution.engine import EvolutionEngine, EvoState
 from collapse_lab.trainer.families.evolution.remedies import REMEDIES
-from collapse_lab.trainer.family import Claim, Family, Frame, Preset, Stat
+from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
 
 STATS = (
     Stat("fitness_mean", "mean fitness", "fitness", "the population's mean fitness (the "
@@ -17,6 +17,14 @@ STATS = (
          fmt=".3f", color="#166534"),
     Stat("spread", "spread", "fitness", "RMS distance of the individuals from the "
          "population's mean: 0 when all stand on one point", fmt=".3f", color="#7c3aed"),
+)
+
+# the family's own picture beside the shared ones (engine.py `_fitness_hists` fills it)
+PANELS = (
+    Panel("fitness_hist", "Fitness of the population", "bars",
+          "share of the population (%) in each tenth of the fitness range; the highest peak "
+          "is 1: a population on its peaks stands in the top bars, crossover's children between "
+          "two peaks in the low ones"),
 )
 
 
@@ -39,7 +47,7 @@ FAMILY = Family(
     knobs=config.KNOBS,
     datasets=tuple(config.KNOBS["dataset"].choices or ()),
     stats=STATS,
-    frame=Frame(samples="population", landscape="fitness", occupancy=True),
+    frame=Frame(samples="population", landscape="fitness", occupancy=True, panels=PANELS),
     presets=_presets,
     make_config=config.make_config,
     validate_changes=config.validate_changes,
