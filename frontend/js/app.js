@@ -109,8 +109,8 @@ function familyOf(run) {
 }
 
 // What the samples panel's layers and the first chart are called follows the run's family
-// (/api/options `families`): a family without a generator (parts lack "g") has no G gradient,
-// no G manifold and no D/G step (app.css); its landscape is named by the family's frame.
+// (/api/options `families`): a family without a generator (parts lack "g") has no G manifold
+// and no D/G step (app.css); its landscape and its arrows (if any) are named by its frame.
 function familyPanels(run) {
   const fam = familyOf(run);
   if (!run && app.live) app.live.familyPanels.setFamily(null); // no run: no family's panels
@@ -119,6 +119,12 @@ function familyPanels(run) {
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
   $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
+  // arrows: the GAN's G gradient (from D's landscape), or a field the family sends (its frame's
+  // `arrows`, e.g. a diffusion model's learned score)
+  $("arrows-label").textContent = hasG ? "G gradient" : fam.frame.arrows || "";
+  $("arrows-tool").title = hasG ? "arrows along +∇D: where D pushes generated points"
+    : `arrows: the ${fam.frame.arrows || ""} field`;
+  document.body.dataset.arrows = hasG || fam.frame.arrows ? "1" : "0";
   $("loss-title").textContent = hasG ? "Losses" : `${fam.label}: curves`;
   // a class on the body, not `hidden`: the classroom's gate owns the step buttons' `hidden`
   document.body.dataset.generator = hasG ? "1" : "0";
