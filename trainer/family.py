@@ -260,6 +260,10 @@ class Family:
     # objects with `name`, `label`, `knobs`, `typical` (the values that switch it on), `off`,
     # `is_on(cfg)` and `describe()` (e.g. trainer/families/gan/remedies.py)
     remedies: tuple[Any, ...] = ()
+    # the step from which the page judges a run's modes covered (green / amber / red): before
+    # it a run has had no time to cover anything (a GAN's generator is a blob between the modes
+    # for its first few hundred steps), so a red "0 / 8" would judge it too early
+    judge_from: int = 0
 
     def __repr__(self) -> str:
         return f"Family({self.name!r})"
@@ -271,7 +275,7 @@ class Family:
                     datasets=list(self.datasets), stats=[s.describe() for s in self.stats],
                     frame=self.frame.describe(), parts=list(self.parts),
                     groups=list(self.groups), remedies=[r.describe() for r in self.remedies],
-                    presets=sorted(self.presets()))
+                    presets=sorted(self.presets()), judge_from=self.judge_from)
 
     @property
     def live_knobs(self) -> frozenset[str]:
