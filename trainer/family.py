@@ -60,6 +60,9 @@ class Stat:
     color: str = ""  # the chart's line colour ("" = the page picks one)
     # a short line in plain words for a person, under the metric's card on the dashboard
     hint: str = ""
+    # shown on another stat's card, under its value, rather than on a card of its own (modes
+    # captured under modes covered, steps/s under step)
+    under: str = ""
 
     def __post_init__(self) -> None:
         bad = [s for s in self.show if s not in SHOW]
@@ -69,7 +72,7 @@ class Stat:
     def describe(self) -> dict[str, Any]:
         return dict(name=self.name, label=self.label, kind=self.kind, help=self.help,
                     integer=self.integer, unit=self.unit, format=self.fmt,
-                    show=list(self.show), color=self.color, hint=self.hint)
+                    show=list(self.show), color=self.color, hint=self.hint, under=self.under)
 
     def format(self, value: float) -> str:
         """The value as the cards, the PNG labels and the tables show it: `fmt` (a `%` format
