@@ -10,7 +10,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 
 WORKDIR /app
 RUN pip install "torch>=2.4,<3" --index-url "$TORCH_INDEX"
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
+COPY collapse_lab collapse_lab
 COPY trainer trainer
 COPY server server
 COPY frontend frontend

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import statistics
 import sys
 import time
@@ -374,11 +375,11 @@ def _paper_section(rows: list[dict]) -> list[str]:
                 s = sw.summarise(rs)[0]
                 cells = table.published[model][d]
                 # one seed has no spread to report: its value alone
-                cols = [sw.fmt_pm(*s.stats[k], dec) if s.n > 1 else f"{s.stats[k][0]:.{dec}f}"
+                cols = [sw.fmt_pm(s.stats[k][0], s.stats[k][1] if s.n > 1 else math.nan, dec)
                         for k, dec in (("modes_captured", 1), ("hq_pct", 1), ("reverse_kl", 2))]
                 pub = ", ".join(f"{k} {v}" for k, v in cells.items())
                 out.append(f"| {table.name} {d}: {model} | `{name}` | {s.n} | {s.steps} | "
-                           + " | ".join(cols) + f" | {pub} | {pt.verdict(cells, s.stats)} |")
+                           + " | ".join(cols) + f" | {pub} | {pt.verdict(cells, s.stats, s.n)} |")
     if missing:
         out += ["", "Not measured yet (no rows in the CSVs this page was written from): "
                 + ", ".join(missing) + "."]

@@ -7,9 +7,15 @@
 
 from __future__ import annotations
 
+from pkgutil import extend_path
 from typing import Any
 
 __all__ = ["track"]
+
+# Run from the checkout's root (`python -m pytest`), Python finds this folder first, which holds
+# none of the subpackages: they are wherever the install put them (a strict editable install's
+# link tree, a wheel in site-packages; docs/architecture.md, "Type checking and editors").
+__path__ = extend_path(__path__, __name__)
 
 
 def track(target: str, *args: Any, **kwargs: Any) -> Any:

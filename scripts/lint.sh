@@ -2,16 +2,18 @@
 # Static checks: ruff over the tree, mypy over the server, the trainer (every family) and the
 # tracking client. Run from anywhere inside the project's virtual environment.
 #
-# The import package `collapse_lab` maps its subpackages onto the top-level folders
-# (pyproject.toml: package-dir), which type checkers cannot follow; mypy reads it through a folder
-# of symlinks laid out as the installed package is. Editors: docs/architecture.md, "Editors".
+# mypy finds `collapse_lab` where Python does: the project must be installed in setuptools' strict
+# editable mode (`pip install -e '.[test,ray,lightning]' --config-settings editable_mode=strict`,
+# as CI and the README do), whose link tree under build/ type checkers and editors follow. Its
+# reports name the checkout's files. Why: docs/architecture.md, "Type checking and editors".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ruff check .
-shadow=$(mktemp -d)
-trap 'rm -rf "$shadow"' EXIT
-mkdir "$shadow/collapse_lab"
-for d in server trainer frontend; do ln -s "$PWD/$d" "$shadow/collapse_lab/$d"; done
-for f in collapse_lab/*.py; do ln -s "$PWD/$f" "$shadow/$f"; done
-MYPYPATH="$shadow" mypy --cache-dir .mypy_cache -p collapse_lab.server -p collapse_lab.trainer \
-  -m collapse_lab.tracking
+python scripts/check_install.py --mypy
+mypy --cache-dir .mypy_cache -p collapse_lab.server -p collapse_lab.trainer -m collapse_lab.tracking \
+  2>&1 | python -c '
+import os, re, sys
+for line in sys.stdin:  # a path in the link tree -> the file it links to, relative to the checkout
+    m = re.match(r"([^:\s]+\.pyi?)(:.*)", line, re.S)
+    sys.stdout.write(os.path.relpath(os.path.realpath(m[1])) + m[2]
+                     if m and os.path.exists(m[1]) else line)'

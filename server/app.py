@@ -50,10 +50,12 @@ log = logging.getLogger(__name__)
 
 
 def frontend_dir() -> Path:
-    """The static files, as installed package data (a wheel or an editable checkout)."""
+    """The static files, as installed package data (a wheel or an editable checkout): the real
+    folder, since a strict editable install's link tree holds symlinks that the static server
+    refuses (they lead out of the folder it serves) and only the files present at install."""
     from importlib.resources import files
 
-    return Path(str(files("collapse_lab.frontend")))
+    return Path(str(files("collapse_lab.frontend") / "index.html")).resolve().parent
 
 
 def plotly_js() -> Path:

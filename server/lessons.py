@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from importlib.resources import files
+from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path
@@ -120,6 +120,9 @@ class LessonError(ValueError):
 
 MAX_LESSON_STEPS = 50_000  # a lesson's run is as long as its steps need, never endless
 FACTS_FILE = "lesson_facts.json"
+# the real folder of this file, never a strict editable install's link tree, which holds only the
+# files present at install (docs/architecture.md, "Type checking and editors")
+HERE = FsPath(__file__).resolve().parent
 _FACT = re.compile(r"\{\{([A-Za-z0-9_.-]{1,120})\}\}")
 
 
@@ -127,7 +130,7 @@ _FACT = re.compile(r"\{\{([A-Za-z0-9_.-]{1,120})\}\}")
 def load_facts() -> dict[str, Any]:
     """The measured figures the lesson texts name (server/lesson_facts.json)."""
     data: dict[str, Any] = json.loads(
-        (files("collapse_lab.server") / FACTS_FILE).read_text(encoding="utf-8"))
+        (HERE / FACTS_FILE).read_text(encoding="utf-8"))
     return data
 
 
@@ -207,8 +210,8 @@ def check_lesson(lesson: Lesson) -> None:
                                   f"{MAX_LESSON_STEPS:,}], got {steps!r}")
 
 
-def lesson_dir() -> Any:
-    return files("collapse_lab.server") / "lesson_files"
+def lesson_dir() -> FsPath:
+    return HERE / "lesson_files"
 
 
 def parse_lesson(text: str, name: str, facts: dict[str, Any] | None = None) -> Lesson:

@@ -139,17 +139,19 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
                 row = by_label.get(f"{d}: {label}")
                 if cells and row:
                     pub[f"{d}: {label}"] = {f"{model}:": ""} | cells
-                    verdicts[f"{d}: {label}"] = paper_tables.verdict(cells, row.stats)
+                    verdicts[f"{d}: {label}"] = paper_tables.verdict(cells, row.stats, row.n)
             if not mine:
                 print(f"no runs of this table's {d} rows\n")
                 continue
             k = 8 if d == "ring8" else 25
+            runs = len(sw.parse_seeds(table.seeds))
             title = (f"{d} ({k} modes), seeds {ns.seeds or table.seeds}: mean ± s.e. over the "
-                     "seeds run (n)")
+                     f"seeds each row has (n; the paper ran {runs})")
             print(sw.format_table(mine, title, published=_flat(pub), published_name=ns.table,
                                   verdicts=verdicts))
             print("verdict: our mean within the published mean ± 2 s.e. (± 10 % where no error "
-                  "is published); lesson presets are not the paper's setting and get none")
+                  f"is published), given at least {paper_tables.MIN_SEEDS_FOR_VERDICT} seeds; "
+                  "lesson presets are not the paper's setting and get none")
             unmeasured = [f"{model} ({preset})" for label, preset, model
                           in paper_tables.rows(table, d)
                           if model and f"{d}: {label}" not in by_label]

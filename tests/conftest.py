@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import os
+import runpy
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_sessionstart(session):
+    """A strict editable install that predates a module stops the run here, naming the fix,
+    instead of failing tests one by one with an import error (scripts/check_install.py)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "check_install.py"
+    check = runpy.run_path(str(script))
+    problems = check["problems"]()
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -18,7 +18,7 @@ def test_a_config_names_its_family_and_an_old_one_is_a_gan_run():
     old = {k: v for k, v in cfg.to_dict().items() if k != "family"}  # stored before families
     assert families.make_config(old) == cfg
     with pytest.raises(ConfigError) as e:
-        families.make_config({"family": "vae"})
+        families.make_config({"family": "nosuch"})
     assert e.value.field == "family" and "gan" in e.value.message
     with pytest.raises(ConfigError) as e:
         families.validate_changes(cfg, {"family": "evolution"}, live=False)
@@ -79,7 +79,8 @@ def test_datasets_say_how_many_modes_they_have():
     for name, spec in data.DATASETS.items():
         if name in ("csv", "digits"):  # a file's clusters; scikit-learn's download
             continue
-        cfg = families.make_config({"dataset": name})
+        fam = next(f for f in families.FAMILIES.values() if name in f.datasets)
+        cfg = families.make_config({"family": fam.name, "dataset": name})
         assert data.make_dataset(cfg).num_modes == spec.modes, name
     assert registry.claim_text("collapse-ring8") == "≤ 3 of 8 modes covered at the end"
 

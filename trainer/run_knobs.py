@@ -8,10 +8,10 @@ knobs of trainer/data.py (`DATA_KNOBS`).
 
 from __future__ import annotations
 
-from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
+from collapse_lab.trainer.data import POINTS_OR_IMAGES
 from collapse_lab.trainer.knobs import Knob
 
-DATASETS = tuple(_DATASET_REGISTRY)
+DATASETS = POINTS_OR_IMAGES  # the data knob's choices; a family of text data has its own
 DEVICES = ("auto", "cpu", "cuda")
 
 DATA: dict[str, Knob] = {k.name: k for k in (

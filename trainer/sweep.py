@@ -280,8 +280,11 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[Summary]:
 
 
 def fmt_pm(m: float, se: float, decimals: int) -> str:
+    """'6.3 ± 0.5'; the mean alone when there is no standard error (nan: a single run)."""
     if math.isnan(m):
         return "—"
+    if math.isnan(se):
+        return f"{m:.{decimals}f}"
     return f"{m:.{decimals}f} ± {se:.{decimals}f}"
 
 
@@ -297,7 +300,9 @@ def format_table(summaries: Sequence[Summary], title: str = "",
         row = [s.label, str(s.n), s.steps or "—"]
         for key, _, scale, dec in COLUMNS:
             m, se = s.stats[key]
-            row.append(fmt_pm(m * scale, se * scale, dec))
+            # one run has no spread to report: its value alone, not "± 0"
+            row.append(fmt_pm(m * scale, se * scale, dec) if s.n > 1
+                       else fmt_pm(m * scale, math.nan, dec))
         body.append(row)
     if published:
         head.append(published_name)

@@ -118,8 +118,8 @@ function otherFamily(run) {
 }
 
 // What the samples panel's layers and the first chart are called follows the run's family
-// (/api/options `families`): a family without a generator (parts lack "g") has no G gradient,
-// no G manifold and no D/G step (app.css); its landscape is named by the family's frame.
+// (/api/options `families`): a family without a generator (parts lack "g") has no G manifold
+// and no D/G step (app.css); its landscape and its arrows (if any) are named by its frame.
 function familyPanels(run) {
   // no run: the panels of the family the settings are for, each saying what it will show
   const fam = familyOf(run || { config: { family: app.options.family } });
@@ -133,6 +133,12 @@ function familyPanels(run) {
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
   $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
+  // arrows: the GAN's G gradient (from D's landscape), or a field the family sends (its frame's
+  // `arrows`, e.g. a diffusion model's learned score)
+  $("arrows-label").textContent = hasG ? "G gradient" : fam.frame.arrows || "";
+  $("arrows-tool").title = hasG ? "arrows along +∇D: where D pushes generated points"
+    : `arrows: the ${fam.frame.arrows || ""} field`;
+  document.body.dataset.arrows = hasG || fam.frame.arrows ? "1" : "0";
   $("loss-title").textContent = hasG ? "Losses" : `${fam.label}: curves`;
   const charted = fam.stats.filter((st) => (st.show || []).includes("chart")).map((st) => st.label);
   $("chart-loss").closest(".panel").dataset.emptyText = hasG

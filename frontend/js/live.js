@@ -14,6 +14,9 @@ import {
   indexAtStep, latentSlice,
 } from "./series.js";
 
+// what the samples note calls the heatmap, by the run's value kind (the GAN's: D's value)
+const HEATMAP_WORDS = { fitness: "fitness", training: "training points" };
+
 const $ = (id) => document.getElementById(id);
 export const FINAL = new Set(["done", "failed", "interrupted"]);
 export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
@@ -259,7 +262,7 @@ export class LiveView {
     $("samples-note").textContent = m.dataset.tracked ? trackedNote(m.dataset)
       : images
         ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
-        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${m.value_kind === "fitness" ? "fitness" : "D's value"}`;
+        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${HEATMAP_WORDS[m.value_kind] || "D's value"}`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);

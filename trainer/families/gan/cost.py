@@ -28,7 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-TABLE = Path(__file__).with_name("costs.json")
+# the real folder, never a strict editable install's link tree (docs/architecture.md, "Editors")
+TABLE = Path(__file__).resolve().with_name("costs.json")
 FEATURES = ("const", "mlp", "pairs", "mlp2", "pairs2", "tick")
 # used where costs.json is missing: fitted by hand to the tables of docs/performance.md, taken
 # on an idle 2-core CPU, one thread (bench/steps.py: a default step ≈ 4.2 ms, + gradient penalty

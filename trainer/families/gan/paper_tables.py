@@ -132,8 +132,16 @@ def published_range(text: str) -> tuple[float, float]:
     return m - 0.1 * abs(m), m + 0.1 * abs(m)
 
 
-def verdict(cells: dict[str, str], stats: dict[str, tuple[float, float]]) -> str:
-    """'modes meets, HQ % misses, …': each published column against our mean over seeds."""
+# the fewest seeds a row needs for a verdict: the mean of one or two runs is decided by a single
+# run's luck (the rows' spread over seeds is as wide as the published bands: docs/presets.md)
+MIN_SEEDS_FOR_VERDICT = 3
+
+
+def verdict(cells: dict[str, str], stats: dict[str, tuple[float, float]], n: int) -> str:
+    """'modes meets, HQ % misses, …': each published column against our mean over n seeds;
+    with fewer than MIN_SEEDS_FOR_VERDICT seeds, '1 seed: no verdict'."""
+    if n < MIN_SEEDS_FOR_VERDICT:
+        return f"{n} seed{'s' if n != 1 else ''}: no verdict"
     out = []
     for col, text in cells.items():
         key = _COMPARED.get(col)
