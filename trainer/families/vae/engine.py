@@ -305,21 +305,28 @@ class VaeEngine:
         cost = torch.maximum(kl_u, self.free_bits[:, None]).sum(-1)
         return recon + weight * cost, recon, kl_u.sum(-1)
 
+    @torch.no_grad()
     def _adam(self, names: Sequence[str], grads: Sequence[torch.Tensor], t: torch.Tensor,
-              mask: torch.Tensor) -> None:
-        """One Adam update of the runs in `mask` (R,) bool; `t` their step counts after it."""
+              mask: torch.Tensor | None = None) -> None:
+        """One Adam update of the runs in `mask` (R,) bool, or of every run (None); `t` their
+        step counts after it."""
         b1, b2, eps = ADAM
         tc = t.clamp_min(1)
         c1, c2 = 1 - b1 ** tc, 1 - b2 ** tc
         for n, g in zip(names, grads, strict=True):
             view = (-1,) + (1,) * (g.dim() - 1)
+            m, v = self.m[n], self.v[n]
+            if mask is None:  # the joint step: every run, in place
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                step = (v / c2.view(view)).sqrt_().add_(eps)
+                self.params[n].sub_(m / step * (self.lr / c1).view(view))
+                continue
             mk = mask.view(view)
-            m = torch.where(mk, b1 * self.m[n] + (1 - b1) * g, self.m[n])
-            v = torch.where(mk, b2 * self.v[n] + (1 - b2) * g * g, self.v[n])
-            self.m[n], self.v[n] = m, v
-            upd = self.lr.view(view) * (m / c1.view(view)) / ((v / c2.view(view)).sqrt() + eps)
-            with torch.no_grad():
-                self.params[n].sub_(torch.where(mk, upd, torch.zeros_like(upd)))
+            m = self.m[n] = torch.where(mk, b1 * m + (1 - b1) * g, m)
+            v = self.v[n] = torch.where(mk, b2 * v + (1 - b2) * g * g, v)
+            upd = (self.lr / c1).view(view) * m / ((v / c2.view(view)).sqrt() + eps)
+            self.params[n].sub_(torch.where(mk, upd, torch.zeros_like(upd)))
 
     def kl_weight(self) -> torch.Tensor:
         """Each run's KL weight at the step about to be taken: β, or β·(step+1)/warmup during a
@@ -346,10 +353,9 @@ class VaeEngine:
         loss, recon, kl = self._losses(idx, eps, weight)
         names = self.enc_names + self.dec_names
         grads = torch.autograd.grad(loss.sum(), [self.params[n] for n in names])
-        everyone = torch.ones(self.runs, device=self.device, dtype=torch.bool)
         self.t_enc, self.t_dec = self.t_enc + 1, self.t_dec + 1
-        self._adam(self.enc_names, grads[:len(self.enc_names)], self.t_enc, everyone)
-        self._adam(self.dec_names, grads[len(self.enc_names):], self.t_dec, everyone)
+        self._adam(self.enc_names, grads[:len(self.enc_names)], self.t_enc)
+        self._adam(self.dec_names, grads[len(self.enc_names):], self.t_dec)
         self.stats.add("recon_loss", recon)
         self.stats.add("kl", kl)
         self.stats.put("kl_weight", weight)
