@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import re
 import statistics
 import sys
 import time
@@ -160,14 +161,14 @@ is labelled as a lesson preset.
 """
 
 def _write_keeping_blocks(path: Path, text: str) -> None:
-    """Write the page, keeping the blocks other scripts own (between their markers, e.g. the
-    evolution family's from bench/evolution_presets.py) at its end."""
-    from evolution_presets import BEGIN, END  # bench/: the script beside this one
-
+    """Write the page, keeping the blocks other scripts own at its end: each between its markers
+    `<!-- NAME: bench/SCRIPT.py -->` and `<!-- /NAME -->` (the evolution family's from
+    bench/evolution_presets.py, the vae family's from bench/vae_presets.py)."""
     old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        block = BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    blocks = [m.group(0) for m in
+              re.finditer(r"<!-- (\w+): bench/[\w.]+ -->.*?<!-- /\1 -->", old, re.S)]
+    if blocks:
+        text = text.rstrip("\n") + "\n\n" + "\n\n".join(blocks) + "\n"
     path.write_text(text)
 
 
