@@ -20,7 +20,7 @@ const readCompact = () => {
 const LOOK_WORDS = {
   samples: "the samples panel", occupancy: "the occupancy bars", "occupancy-time": "occupancy over time",
   losses: "the loss curves", modes: "modes over time", cards: "the metric cards", compare: "the comparison",
-  replay: "the replay slider",
+  replay: "the replay slider", panels: "the pictures below the samples",
 };
 
 export class LessonView {
