@@ -67,6 +67,16 @@ def test_images_and_real_messages():
     assert real.hq.all() and list(real.nearest) == list(range(7))
 
 
+def test_a_familys_panels_ride_in_the_json_part():
+    panels = {"kl_units": {"labels": ["z1", "z2"], "values": [0.5, 0.0012], "ref": 0.5,
+                           "unit": "nats"},
+              "recon": {"images": [[0.0, 1.0, 0.25, 0.5]] * 2, "shape": [2, 2],
+                        "labels": ["in", "out"], "cols": 2}}
+    m = decode(encode_frame(dict(tick_2d(), panels=panels)))
+    assert m.scalars["panels"] == panels
+    assert "panels" not in decode(encode_frame(tick_2d())).scalars
+
+
 def test_truncated_and_garbled_messages_give_clear_errors():
     data = encode_frame(tick_2d(n=100))
     with pytest.raises(ProtocolError, match="header needs 32 bytes, got 10"):
@@ -136,3 +146,16 @@ def test_manifold_errors_name_the_part():
     struct.pack_into("<H", garbled, 6, protocol.FLAG_GRID | protocol.FLAG_MANIFOLD)
     with pytest.raises(ProtocolError, match="manifold flag needs manifold_side"):
         decode(bytes(garbled))
+
+
+def test_a_family_vector_field_travels_in_the_json_part():
+    rng = np.random.default_rng(3)
+    field = rng.normal(size=(4, 4, 2)) * 1e3
+    field[0, 0] = [np.inf, np.nan]  # non-finite arrows travel as zero, never as garbage
+    m = decode(encode_frame(dict(tick_2d(n=5, g=4), arrows=field)))
+    a = m.scalars["arrows"]
+    assert a["side"] == 4 and len(a["uv"]) == 32 and a["uv"][:2] == [0.0, 0.0]
+    np.testing.assert_allclose(np.array(a["uv"][2:]), field.ravel()[2:], rtol=1e-3)
+    assert "arrows" not in decode(encode_frame(tick_2d(n=5, g=4))).scalars
+    with pytest.raises(ProtocolError, match=r"arrows must be \(A, A, 2\)"):
+        encode_frame(dict(tick_2d(n=5, g=4), arrows=np.zeros((40, 40, 2))))

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from collapse_lab.trainer.data import DATASETS as _DATASET_REGISTRY
-from collapse_lab.trainer.data import SCALABLE
+from collapse_lab.trainer.data import POINTS_OR_IMAGES, SCALABLE
 from collapse_lab.trainer.knobs import ConfigError, Knob
 
-DATASETS = tuple(_DATASET_REGISTRY)
+DATASETS = POINTS_OR_IMAGES  # the data knob's choices; a family of text data has its own
 DEVICES = ("auto", "cpu", "cuda")
 
 DATA: dict[str, Knob] = {k.name: k for k in (

@@ -200,6 +200,7 @@ export class Classroom {
     $("clone").disabled = !run || !p.compare;
     $("clone-objective").disabled = !p.compare;
     $("preset").disabled = !p.start || Boolean(this.lessons && this.lessons.cursor);
+    $("family").disabled = $("preset").disabled; // the family chooser goes with the presets
     if (!p.steer) $("apply-preset").hidden = true;
     $("compare-start").hidden = !p.compare;
     for (const i of document.querySelectorAll("#compare-choices input")) i.disabled = !p.compare;

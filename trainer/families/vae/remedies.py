@@ -1,0 +1,59 @@
+"""The vae family's remedies for posterior collapse, as the page's remedy panel, the client's
+summary and the tests see them: which knobs each one owns, the values that switch it on
+(`typical`) and off (`off`), and its source (docs/families.md has what each does here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from collapse_lab.trainer.families.vae.knobs import VAE
+from collapse_lab.trainer.knobs import Knob
+
+_BY_NAME = {k.name: k for k in VAE}
+
+
+@dataclass(frozen=True)
+class Remedy:
+    name: str
+    label: str
+    help: str
+    source: str
+    knob_names: tuple[str, ...]
+    typical: dict[str, Any] = field(default_factory=dict)
+    off: dict[str, Any] = field(default_factory=dict)
+    structural: bool = False
+
+    @property
+    def knobs(self) -> tuple[Knob, ...]:
+        return tuple(_BY_NAME[n] for n in self.knob_names)
+
+    def is_on(self, cfg: Any) -> bool:
+        return any(getattr(cfg, k) != v for k, v in self.off.items())
+
+    def describe(self) -> dict[str, Any]:
+        return dict(name=self.name, label=self.label, help=self.help, source=self.source,
+                    knobs=list(self.knob_names), typical=self.typical, off=self.off,
+                    structural=self.structural, kind="value", stat=None)
+
+
+REMEDIES: dict[str, Remedy] = {r.name: r for r in (
+    Remedy("free_bits", "free bits",
+           "each latent unit may carry λ nats for free: below λ its KL costs nothing, so the "
+           "KL term cannot push it all the way onto the prior",
+           "Kingma et al., NeurIPS 2016", ("free_bits",),
+           typical=dict(free_bits=0.5), off=dict(free_bits=0.0)),
+    Remedy("warmup", "KL warm-up",
+           "the KL weight grows from 0 to β: the model first learns to use z, then pays for it",
+           "Bowman et al., CoNLL 2016", ("warmup",),
+           typical=dict(warmup=2000), off=dict(warmup=0)),
+    Remedy("aggressive", "aggressive encoder",
+           "encoder-only updates before each joint one, so the posterior keeps up with the "
+           "decoder instead of lagging onto the prior",
+           "He et al., ICLR 2019", ("aggressive",),
+           typical=dict(aggressive=5), off=dict(aggressive=0)),
+    Remedy("beta", "smaller β",
+           "a smaller weight on the KL term: information in z costs less",
+           "Higgins et al., ICLR 2017 (β-VAE)", ("beta",),
+           typical=dict(beta=0.5), off=dict(beta=1.0)),
+)}
