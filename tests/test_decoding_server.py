@@ -86,3 +86,24 @@ def test_a_decoding_run_streams_its_strings_and_switches_decoder_live(client):
     assert 0 < len(last["items"]) <= 64
     assert all(it["group"] in last["groups"] for it in last["items"])
     assert all(f.samples.shape[0] == 0 and len(f.occupancy) == 6 for f in frames)
+
+
+def test_a_comparison_of_decoders_is_one_group_and_a_bad_variant_is_named(client):
+    bad = client.post("/api/compare", json={
+        "base": dict(SMALL, preset="decoding-beam-collapse", steps=30),
+        "variants": [{"strategy": "beam"}, {"top_p": 0}]})
+    assert bad.status_code == 422 and bad.json()["field"] == "variants[1].top_p", bad.text
+    r = client.post("/api/compare", json={
+        "base": dict(SMALL, preset="decoding-beam-collapse", steps=30), "label": "decoders",
+        "variants": [{"strategy": "beam"}, {"strategy": "sample"}]})
+    assert r.status_code == 201, r.text
+    runs = r.json()["runs"]
+    assert [x["config"]["strategy"] for x in runs] == ["beam", "sample"]
+    assert all(x["config"]["family"] == "decoding" for x in runs)
+    for x in runs:
+        wait_for(lambda x=x: client.get(f"/api/runs/{x['id']}").json()["status"] == "done",
+                 timeout=180)
+    finals = [client.get(f"/api/runs/{x['id']}/history").json()["ticks"][-1] for x in runs]
+    # the same seed trains the same model: only the decoder differs
+    assert finals[0]["lm_loss"] == pytest.approx(finals[1]["lm_loss"], rel=1e-5)
+    assert finals[0]["step"] == finals[1]["step"] == 30
