@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import re
 import statistics
 import sys
 import time
@@ -161,12 +160,14 @@ is labelled as a lesson preset.
 """
 
 def _write_keeping_blocks(path: Path, text: str) -> None:
-    """Write the page, keeping the blocks other scripts own at its end: each between its markers
-    `<!-- NAME: bench/SCRIPT.py -->` and `<!-- /NAME -->` (the evolution family's from
-    bench/evolution_presets.py, the vae family's from bench/vae_presets.py)."""
+    """Write the page, keeping the blocks other scripts own at its end: each between its
+    markers `<!-- NAME: bench/SCRIPT.py -->` and `<!-- /NAME -->` (the evolution family's from
+    bench/evolution_presets.py, the decoding family's from bench/decoding_presets.py, ...)."""
+    import re
+
     old = path.read_text() if path.exists() else ""
-    blocks = [m.group(0) for m in
-              re.finditer(r"<!-- (\w+): bench/[\w.]+ -->.*?<!-- /\1 -->", old, re.S)]
+    blocks = [m.group(0) for m in re.finditer(
+        r"<!-- ([a-z0-9_-]+): bench/[^ ]+ -->.*?<!-- /\1 -->", old, flags=re.S)]
     if blocks:
         text = text.rstrip("\n") + "\n\n" + "\n\n".join(blocks) + "\n"
     path.write_text(text)

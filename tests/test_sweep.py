@@ -164,3 +164,47 @@ def test_a_single_run_shows_its_value_without_a_spread():
     body = table.splitlines()[2]
     assert body.split()[:5] == ["a", "1", "10", "6.0", "2.0"] and "±" not in body
     assert sw.fmt_pm(6.25, 0.5, 1) == "6.2 ± 0.5" and sw.fmt_pm(6.25, math.nan, 2) == "6.25"
+
+
+def test_the_paper_rows_in_the_docs_are_the_stored_runs():
+    """docs/presets.md's table of the papers' rows says what docs/paper-runs.csv holds: each
+    paper preset's seed count, steps and mean captured, and a verdict only with 3 seeds or more
+    (derived here again from the published text and the runs)."""
+    from pathlib import Path
+
+    from collapse_lab.trainer.families.gan import paper_tables as pt
+
+    root = Path(__file__).resolve().parent.parent
+    runs = sw.read_csv((root / "docs" / "paper-runs.csv").read_text())
+    doc = (root / "docs" / "presets.md").read_text()
+    seen = 0
+    for table in pt.TABLES.values():
+        for d in pt.DATASETS:
+            for _, pattern, model in table.ours:
+                name = pattern.format(d=d)
+                rs = [r for r in runs if r["label"] == name]
+                if model is None or not rs:
+                    continue
+                seen += 1
+                row = next(x for x in doc.splitlines()
+                           if x.startswith(f"| {table.name} {d}: {model} | `{name}` |"))
+                cells = [c.strip() for c in row.strip("|").split("|")]
+                n = len({r["seed"] for r in rs})
+                assert n == len(rs), f"{name}: a seed twice"
+                assert cells[2] == str(n)
+                assert cells[3] == "/".join(str(s) for s in sorted({r["steps"] for r in rs}))
+                mean = sum(r["modes_captured"] for r in rs) / n
+                assert float(cells[4].split(" ± ")[0]) == pytest.approx(mean, abs=0.05)
+                assert ("±" in cells[4]) == (n > 1)
+                bands = {col: pt.published_range(text)
+                         for col, text in table.published[model][d].items()}
+                if n < 3:
+                    assert cells[-1] == f"{n} seed{'s' if n > 1 else ''}: no verdict"
+                else:
+                    keys = {"modes": "modes_captured", "HQ %": "hq_pct", "rKL": "reverse_kl"}
+                    want = ", ".join(
+                        f"{col} " + ("meets" if lo <= sum(r[keys[col]] for r in rs) / n <= hi
+                                     else "misses")
+                        for col, (lo, hi) in bands.items())
+                    assert cells[-1] == want, name
+    assert seen >= 6  # every ring row at least

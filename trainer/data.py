@@ -25,13 +25,19 @@ class DatasetSpec:
     build: Callable[[Any, Path | None], ds.Dataset]  # (cfg, data dir) -> dataset
     modes: int | None = None  # how many modes it has (None: the data decides, e.g. csv)
     mode_word: str = "modes"  # what its modes are called ("classes" for digits)
-    kind: str = "2d"  # "2d" points or "image"
+    kind: str = "2d"  # "2d" points, "image" or "text" (token rows: trainer/language.py)
 
 
 def _digits(cfg: Any, data_dir: Path | None) -> ds.Dataset:
     from collapse_lab.trainer.digits import Digits  # scikit-learn: imported only when used
 
     return Digits(data_dir)
+
+
+def _templates(cfg: Any, data_dir: Path | None) -> ds.Dataset:
+    from collapse_lab.trainer.language import TemplateLanguage
+
+    return TemplateLanguage()
 
 
 def _csv(cfg: Any, data_dir: Path | None) -> ds.Dataset:
@@ -50,14 +56,23 @@ DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
                 lambda cfg, _: ds.Lines(), modes=5),
     DatasetSpec("spiral", "an Archimedean spiral; 8 equal arc-length segments are its modes",
                 lambda cfg, _: ds.Spiral(), modes=8),
+    DatasetSpec("circle", "a continuous circle of radius 2 (std 0.02); 8 equal arcs are its "
+                "modes", lambda cfg, _: ds.Circle(), modes=8),
     DatasetSpec("digits", "scikit-learn's 8×8 handwritten digits; the 10 classes are the modes",
                 _digits, modes=10, mode_word="classes", kind="image"),
+    DatasetSpec("templates", "a synthetic language of 6 sentence templates with set "
+                "probabilities (30 % … 8 %), each making 36–192 sentences; the templates are "
+                "the modes", _templates, modes=6, mode_word="templates", kind="text"),
     DatasetSpec("csv", "your own 2-D points (--data FILE.csv, or drawn on the dashboard): a "
                 "mode column, or else k-means clusters, gives the modes", _csv),
 )}
 
 
 SCALABLE = ("ring8", "grid25")  # the datasets `data_scale` applies to
+# what a generator of points or images can learn (the GAN's and the GA's choices); text datasets
+# are for language models
+POINTS_OR_IMAGES = tuple(n for n, d in DATASETS.items() if d.kind in ("2d", "image"))
+TEXT = tuple(n for n, d in DATASETS.items() if d.kind == "text")
 
 
 def make_dataset(cfg: Any, data_dir: Path | None = None) -> ds.Dataset:

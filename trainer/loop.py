@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from collapse_lab.trainer import families
@@ -382,10 +383,13 @@ class Trainer:
 
     def real_samples(self, run_id: str) -> tuple[Any, Any]:
         """Real samples for the picture (2,500 points, or 64 images) and, for 2-D data, each
-        one's mode: the same for every run of a dataset and seed."""
+        one's mode: the same for every run of a dataset and seed. Text has no points to draw:
+        none (its family's panels show it)."""
         run = self.runs[run_id]
         assert run.engine is not None
         data = run.engine.data
+        if data.kind == "text":
+            return np.zeros((0, 2), np.float32), None
         g = torch.Generator().manual_seed(run.cfg.seed + 1)
         real = data.to_cpu_sample(2500 if data.kind == "2d" else 64, g)
         modes = None

@@ -20,7 +20,8 @@ const readCompact = () => {
 const LOOK_WORDS = {
   samples: "the samples panel", occupancy: "the occupancy bars", "occupancy-time": "occupancy over time",
   losses: "the loss curves", modes: "modes over time", cards: "the metric cards", compare: "the comparison",
-  replay: "the replay slider", panels: "the pictures below the samples",
+  panels: "the family's panels",
+  replay: "the replay slider",
 };
 
 export class LessonView {

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from collapse_lab.trainer.commands import Command, Set, action
+from collapse_lab.trainer.families.decoding.family import FAMILY as DECODING
+from collapse_lab.trainer.families.diffusion.family import FAMILY as DIFFUSION
 from collapse_lab.trainer.families.evolution.family import FAMILY as EVOLUTION
 from collapse_lab.trainer.families.gan.family import FAMILY as GAN
 from collapse_lab.trainer.families.vae.family import FAMILY as VAE
@@ -22,6 +24,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     GAN,
     EVOLUTION,
     VAE,
+    DIFFUSION,
+    DECODING,
 )}
 DEFAULT = "gan"
 
@@ -99,9 +103,24 @@ def knob(name: str, family: str | None = None) -> Any:
 
 def all_knobs() -> dict[str, Any]:
     """Every knob of every family by name (a name two families share is one knob: the first
-    family's description)."""
+    family's description, its choices the union of theirs and its range the widest, so the
+    door — the CLI's flags, the API's request model — lets through what any family accepts, and
+    the run's family then checks its own)."""
+    import dataclasses
+
     out: dict[str, Any] = {}
     for f in FAMILIES.values():
         for n, k in f.knobs.items():
-            out.setdefault(n, k)
+            if n not in out:
+                out[n] = k
+                continue
+            first = out[n]
+            if first.choices and k.choices:
+                extra = tuple(c for c in k.choices if c not in first.choices)
+                if extra:
+                    out[n] = first = dataclasses.replace(first, choices=first.choices + extra)
+            if first.lo is not None and k.lo is not None and first.hi is not None \
+                    and k.hi is not None and (k.lo < first.lo or k.hi > first.hi):
+                out[n] = dataclasses.replace(first, lo=min(first.lo, k.lo),
+                                             hi=max(first.hi, k.hi))
     return out
