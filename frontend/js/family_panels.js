@@ -366,7 +366,7 @@ function drawText(box, v) {
     g.items.forEach((it, j) => {
       let li = list.children[j];
       if (!li) {
-        li = el("li", {}, el("span", { class: "fp-text" }), el("span", { class: "fp-tag" }));
+        li = el("li", {}, el("span", { class: "fp-str" }), el("span", { class: "fp-tag" }));
         list.append(li);
       }
       li.firstChild.textContent = it.text;

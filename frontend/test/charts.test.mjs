@@ -12,7 +12,7 @@ import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, fieldArrows, worldToPixel, imageToRGBA,
 } from "../js/field.js";
 
-test("occupancy classes follow DESIGN.md: covered >= 1/(4K), starving > 0, dropped = 0", () => {
+test("occupancy classes follow docs/metrics.md: covered >= 1/(4K), starving > 0, dropped = 0", () => {
   // K = 4: the line is 1/16 = 0.0625
   const occ = [0.0625, 0.0624, 0, 0.5];
   assert.deepEqual(classifyOccupancy(occ), ["covered", "starving", "dropped", "covered"]);
