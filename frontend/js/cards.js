@@ -87,7 +87,6 @@ export class MetricCards {
       return { stat, card, value, subs: subEls, hint };
     });
     this.root.replaceChildren(...this.cards.map((c) => c.card), this.device);
-    this.root.style.setProperty("--cards", String(this.cards.length + 1));
   }
 
   /** The card of stat `name` ({stat, card, value, subs, hint}), or undefined. */

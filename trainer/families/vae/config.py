@@ -18,7 +18,7 @@ _DATASET = dataclasses.replace(_RUN_KNOBS["dataset"], default="digits", choices=
                                help="images to learn: scikit-learn's 8×8 handwritten digits")
 _STEPS = dataclasses.replace(_RUN_KNOBS["steps"], default=3000,
                              help="steps (minibatch updates) to train; 0 = until stopped")
-_TICK = dataclasses.replace(_RUN_KNOBS["tick_every"], default=50)
+_TICK = dataclasses.replace(_RUN_KNOBS["tick_every"], default=10)
 
 FAMILY = "vae"  # every vae config's `family` (trainer/families/__init__.py)
 
