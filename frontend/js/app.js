@@ -128,8 +128,12 @@ function familyPanels(run) {
     app.live.familyPanels.setFamily(fam);
     app.live.familyPanels.clear("Once a run starts: drawn from its frames.");
   }
-  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css)
-  document.body.dataset.samples = fam && fam.frame.samples === "" && !isTracked(run) ? "0" : "1";
+  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css);
+  // its PNG and CSV buttons move to the occupancy panel's caption
+  const noSamples = Boolean(fam && fam.frame.samples === "" && !isTracked(run));
+  document.body.dataset.samples = noSamples ? "0" : "1";
+  const home = noSamples ? $("occ-tools") : document.querySelector("#samples-panel .panel-tools");
+  if ($("png").parentElement !== home) home.append($("png"), $("csv"));
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
   $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
@@ -967,7 +971,8 @@ async function downloadPNG() {
   try {
     const a = document.createElement("a");
     const metrics = shown ? pngMetrics(shown.scalars) : [];
-    a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold) });
+    a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold),
+      text: document.body.dataset.samples === "0" ? app.live.familyPanels.firstText() : null });
     a.download = `collapse-lab-${app.live.runId || "view"}${shown ? `-step${shown.step}` : ""}.png`;
     app.lastPNG = { title, metrics, step: shown ? shown.step : null }; // what was written on it
     a.click();

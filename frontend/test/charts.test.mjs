@@ -57,6 +57,8 @@ test("numbers are formatted compactly", () => {
   assert.equal(formatNumber(0.0005), "5e-4");
   assert.equal(formatNumber(12.345), "12.3");
   assert.equal(formatNumber(3), "3");
+  assert.equal(formatNumber(1024), "1024"); // an integer whole, not rounded to 1020
+  assert.equal(describeChanges({ train_points: 1024 }), "train_points 1024");
   assert.equal(formatNumber(null), "–");
   assert.equal(formatNumber(NaN), "–");
   assert.equal(formatNumber(123456), "1.23e5");

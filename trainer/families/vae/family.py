@@ -24,7 +24,7 @@ STATS = (
          f"over the data: Var_x E[z|x] > {ACTIVE} (Burda et al. 2016)", integer=True, fmt="d",
          show=("card", "chart", "csv"), color="#15803d", hint="0 = posterior collapse"),
     Stat("mutual_info", "I(x; z)", "vae", "an estimate of the mutual information between an "
-         "image and its z under the encoder (at most log 512 ≈ 6.24 nats here)", unit="nats",
+         "image and its z under the encoder (at most log 256 ≈ 5.55 nats here)", unit="nats",
          fmt=".2f", show=("card", "chart", "csv"), color="#7c3aed",
          hint="0 = z says nothing of x"),
 )
