@@ -136,11 +136,15 @@ def jobs_for(configs: Sequence[tuple[str, str | None, dict[str, Any]]], seeds: S
 
 # ---------------------------------------------------------------------------- one run
 def _config(job: Job) -> Any:
-    from collapse_lab.trainer.registry import from_preset
+    from collapse_lab.trainer import families
+    from collapse_lab.trainer.registry import from_preset, preset_values
 
-    # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
     values = dict(job.overrides, seed=job.seed, steps=job.steps, tick_every=job.tick_every,
-                  grid_size=8, device=job.device, threads=1)
+                  device=job.device, threads=1)
+    fam = families.of({**(preset_values(job.preset) if job.preset else {}), **job.overrides})
+    if "grid_size" in fam.knobs:
+        # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
+        values["grid_size"] = 8
     return from_preset(job.preset, values)
 
 

@@ -918,7 +918,8 @@ function makeViews() {
     open: show,
     error: (text) => toast(text, 6000),
     changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
-    objectives: () => app.all.objectives.map((o) => o.name),
+    // a run's family's objectives (none for a family without the knob)
+    objectives: (run) => familyOptions(app.all, (run.config && run.config.family) || DEFAULT_FAMILY).objectives.map((o) => o.name),
     family: (run) => familyOf(run),
   });
   app.history = new HistoryView({
