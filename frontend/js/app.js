@@ -136,7 +136,7 @@ function familyPanels(run) {
   if ($("png").parentElement !== home) home.append($("png"), $("csv"));
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
-  $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
+  $("heat-label").textContent = hasG ? "D landscape" : fam.frame.landscape ? `${fam.frame.landscape} landscape` : "landscape";
   // arrows: the GAN's G gradient (from D's landscape), or a field the family sends (its frame's
   // `arrows`, e.g. a diffusion model's learned score)
   $("arrows-label").textContent = hasG ? "G gradient" : fam.frame.arrows || "";
@@ -918,7 +918,8 @@ function makeViews() {
     open: show,
     error: (text) => toast(text, 6000),
     changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
-    objectives: () => app.all.objectives.map((o) => o.name),
+    // a run's family's objectives (none for a family without the knob)
+    objectives: (run) => familyOptions(app.all, (run.config && run.config.family) || DEFAULT_FAMILY).objectives.map((o) => o.name),
     family: (run) => familyOf(run),
   });
   app.history = new HistoryView({
