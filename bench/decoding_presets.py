@@ -137,8 +137,8 @@ def main() -> None:
 
 FINDINGS = """\
 What the search for these presets found besides them (three seeds, the same model and length):
-beam search with 8 beams writes only the likeliest template; 16 beams now and then keep a second
-(a template whose opening is likely holds a beam or two until its tail loses); sampling at
+beam search with 8 beams writes only the likeliest template; 16 beams keep a second (a
+template whose opening is likely holds a few beams to the end); sampling at
 temperature 0.3 still writes 3–4 templates of 6 in 128 strings (the colder head of the
 distribution, not one template) and top-p 0.5 writes 2; diverse beam search with 6 groups of
 2–3 beams and a penalty of 2 nats writes 3–5 (within a group the beams collapse again), with

@@ -72,7 +72,22 @@ def test_beam_collapse_in_the_page_rescued_live_by_sampling(browser, server):
         assert len(js(page, GROUPS)) >= 5
         page.evaluate("() => document.getElementById('family-panels').scrollIntoView()")
         page.screenshot(path=SHOTS / "61-decoding-sampling.png", full_page=True)
-    httpx.post(f"{server}/api/runs/{rid}/control", json={"action": "stop"})
+
+        # the finished run's replay: the strings follow the scrubber; the view exports a PNG
+        httpx.post(f"{server}/api/runs/{rid}/control", json={"action": "stop"})
+        wait_js(page, "app.live.replay && app.live.replay.frames.length >= 2", timeout=60_000)
+        first = js(page, "JSON.stringify((app.live.replay.frames.find(f => f.scalars.panels)"
+                   " || {scalars: {panels: {}}}).scalars.panels.strings)")
+        index = js(page, "app.live.replay.frames.findIndex(f => f.scalars.panels)")
+        page.eval_on_selector("#scrub", f"e => {{ e.value = '{index}'; "
+                              "e.dispatchEvent(new Event('input')); }")
+        wait_js(page, "JSON.stringify(app.live.familyPanels.latest.strings) === "
+                f"{first!r}", timeout=10_000)
+        with page.expect_download() as dl:
+            page.click("#png")
+        png = js(page, "app.lastPNG")
+        assert {"modes covered", "reverse KL"} <= {m[0] for m in png["metrics"]}
+        dl.value.save_as(SHOTS / "65-decoding-export.png")
 
 
 def test_the_decoding_lesson_collapses_and_is_rescued_live(browser, server):

@@ -122,6 +122,10 @@ def test_each_card_of_an_evolution_comparison_draws_its_histogram(browser, serve
             timeout=90_000)
         for rid in ids:
             assert page.evaluate(BLUE_PIXELS, f".cmp-card[data-run='{rid}'] .fp-panel") > 20
+        # the shared curves speak of the family: its first curve, not a GAN's D loss; no clone
+        # with another objective (evolution has none)
+        assert page.inner_text("#cmp-loss-title") == "mean fitness, all runs"
+        assert page.eval_on_selector_all(".cmp-card .cmp-actions select", "els => els.length") == 0
         page.screenshot(path=SHOTS / "52-family-panels-compare.png", full_page=True)
     for rid in ids:
         stop(server, rid)

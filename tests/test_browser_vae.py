@@ -69,7 +69,7 @@ def test_the_vae_lesson_collapses_and_free_bits_rescue_it_live(browser, server):
         assert collapsed < 0.1 * spread(ins), (collapsed, spread(ins))
         assert js(page, f"{SHOWN}.modes_covered") <= 3
         names = js(page, "document.getElementById('chart-loss').data.map(t => t.name)")
-        assert {"KL", "active units", "I(x; z)"} <= set(names) and "D loss" not in names
+        assert {"KL", "active units", "I(x; z), nats"} <= set(names) and "D loss" not in names
         page.evaluate("() => document.getElementById('family-panels').scrollIntoView()")
         page.screenshot(path=SHOTS / "60-vae-collapsed.png", full_page=True)
 

@@ -175,6 +175,16 @@ def test_a_large_beta_collapses_the_posterior_and_free_bits_keep_the_units():
         assert t[3 + i]["active_units"] >= 6 and t[3 + i]["mutual_info"] > 0.8
 
 
+def test_a_sweep_row_of_a_vae_run_names_its_family():
+    from collapse_lab.trainer import sweep as sw
+
+    jobs = sw.jobs_for([("fb", "vae-collapse-digits", {"free_bits": 0.5, "latent": 4})], [0],
+                       20, 10, str(_DATA["dir"]))
+    row = sw.run_pack(jobs)[0]
+    assert row["objective"] == "vae" and row["steps"] == 20 and row["num_modes"] == 10
+    assert row["overrides"] == "free_bits=0.5 latent=4"
+
+
 def test_the_cli_trains_a_vae_and_prints_its_final_metrics():
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-m", "collapse_lab.server.cli", "train", "--family",

@@ -169,7 +169,8 @@ class KnobSet:
     def coerce(self, name: str, value: Any) -> Any:
         """Check and convert one knob value; raise ConfigError naming the knob and the range."""
         if name not in self.knobs:
-            raise ConfigError(name, f"unknown knob; expected one of {', '.join(self.knobs)}")
+            raise ConfigError(name, f"unknown knob of the {self.family} family; expected one "
+                              f"of {', '.join(self.knobs)}")
         return self.knobs[name].coerce(value)
 
     def own(self, values: Mapping[str, Any] | None) -> dict[str, Any]:

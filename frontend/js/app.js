@@ -128,11 +128,15 @@ function familyPanels(run) {
     app.live.familyPanels.setFamily(fam);
     app.live.familyPanels.clear("Once a run starts: drawn from its frames.");
   }
-  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css)
-  document.body.dataset.samples = fam && fam.frame.samples === "" && !isTracked(run) ? "0" : "1";
+  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css);
+  // its PNG and CSV buttons move to the occupancy panel's caption
+  const noSamples = Boolean(fam && fam.frame.samples === "" && !isTracked(run));
+  document.body.dataset.samples = noSamples ? "0" : "1";
+  const home = noSamples ? $("occ-tools") : document.querySelector("#samples-panel .panel-tools");
+  if ($("png").parentElement !== home) home.append($("png"), $("csv"));
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
-  $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
+  $("heat-label").textContent = hasG ? "D landscape" : fam.frame.landscape ? `${fam.frame.landscape} landscape` : "landscape";
   // arrows: the GAN's G gradient (from D's landscape), or a field the family sends (its frame's
   // `arrows`, e.g. a diffusion model's learned score)
   $("arrows-label").textContent = hasG ? "G gradient" : fam.frame.arrows || "";
@@ -914,7 +918,8 @@ function makeViews() {
     open: show,
     error: (text) => toast(text, 6000),
     changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
-    objectives: () => app.all.objectives.map((o) => o.name),
+    // a run's family's objectives (none for a family without the knob)
+    objectives: (run) => familyOptions(app.all, (run.config && run.config.family) || DEFAULT_FAMILY).objectives.map((o) => o.name),
     family: (run) => familyOf(run),
   });
   app.history = new HistoryView({
@@ -966,7 +971,8 @@ async function downloadPNG() {
   try {
     const a = document.createElement("a");
     const metrics = shown ? pngMetrics(shown.scalars) : [];
-    a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold) });
+    a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold),
+      text: document.body.dataset.samples === "0" ? app.live.familyPanels.firstText() : null });
     a.download = `collapse-lab-${app.live.runId || "view"}${shown ? `-step${shown.step}` : ""}.png`;
     app.lastPNG = { title, metrics, step: shown ? shown.step : null }; // what was written on it
     a.click();

@@ -425,6 +425,13 @@ export class FamilyPanels {
     this.clear("Once a run starts: drawn from its frames.");
   }
 
+  /** The first text panel with a value drawn, as {label, value} (the PNG's picture of a family
+   * whose samples are not points), or null. */
+  firstText() {
+    const p = this.panels.find((q) => q.spec.kind === "text" && this.latest && this.latest[q.spec.key]);
+    return p ? { label: p.spec.label, value: this.latest[p.spec.key] } : null;
+  }
+
   /** Every panel shows `text` instead of a picture (no run yet, queued, connecting…). */
   clear(text) {
     clearTimeout(this.timer);
