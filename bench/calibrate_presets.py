@@ -179,14 +179,16 @@ as a lesson preset.
 """
 
 def _write_keeping_blocks(path: Path, text: str) -> None:
-    """Write the page, keeping the blocks other scripts own (between their markers, e.g. the
-    evolution family's from bench/evolution_presets.py) at its end."""
-    from evolution_presets import BEGIN, END  # bench/: the script beside this one
+    """Write the page, keeping the blocks other scripts own at its end: each between its
+    markers `<!-- NAME: bench/SCRIPT.py -->` and `<!-- /NAME -->` (the evolution family's from
+    bench/evolution_presets.py, the decoding family's from bench/decoding_presets.py, ...)."""
+    import re
 
     old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        block = BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    blocks = [m.group(0) for m in re.finditer(
+        r"<!-- ([a-z0-9_-]+): bench/[^ ]+ -->.*?<!-- /\1 -->", old, flags=re.S)]
+    if blocks:
+        text = text.rstrip("\n") + "\n\n" + "\n\n".join(blocks) + "\n"
     path.write_text(text)
 
 

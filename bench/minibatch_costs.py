@@ -31,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collapse_lab.trainer.families.gan import engine as engine_mod  # noqa: E402
+from collapse_lab.trainer.families.gan import tick as tick_mod  # noqa: E402
 from collapse_lab.trainer.families.gan.config import make_config  # noqa: E402
 from collapse_lab.trainer.loop import Callbacks, Trainer  # noqa: E402
 
@@ -86,7 +86,7 @@ def main() -> None:
 
         def tick(t: Trainer, context: int):
             def run() -> None:
-                engine_mod.LANDSCAPE_CONTEXT = context
+                tick_mod.LANDSCAPE_CONTEXT = context
                 t.runs["r"].engine.tick([0], pictures=[0])
             return run
 
@@ -101,7 +101,7 @@ def main() -> None:
         for _ in range(a.trials):
             for k, fn in cases.items():
                 secs[k].append(timed(fn, a.seconds))
-        engine_mod.LANDSCAPE_CONTEXT = 32
+        tick_mod.LANDSCAPE_CONTEXT = 32
         med = {k: statistics.median(v) for k, v in secs.items()}
         rows.append((b, med))
         print(f"  batch {b} done", file=sys.stderr, flush=True)

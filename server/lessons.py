@@ -35,7 +35,8 @@ from collapse_lab.trainer.registry import SCALAR_NAMES, from_preset
 router = APIRouter(prefix="/api/lessons", tags=["lessons"])
 Knobs = Annotated[dict[str, Any], Field(max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-Look = Literal["samples", "occupancy", "occupancy-time", "losses", "modes", "cards", "compare"]
+Look = Literal["samples", "occupancy", "occupancy-time", "losses", "modes", "cards", "compare",
+               "panels"]
 
 
 class _Strict(BaseModel):

@@ -1,8 +1,8 @@
 """Pydantic models of every HTTP and websocket message (the OpenAPI docs at /docs come from here).
 
-Run configs are checked by the trainer's registry (`trainer.config.coerce`), so the API, the CLI
-and the UI share one set of rules and messages; the request model only describes the knobs (type,
-range, help) for the docs and refuses unknown keys and oversized values.
+Run configs are checked by the trainer's registry (each family's `KnobSet`, trainer/knobs.py), so
+the API, the CLI and the UI share one set of rules and messages; the request model only describes
+the knobs (type, range, help) for the docs and refuses unknown keys and oversized values.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _whole(v: Any) -> Any:
 
 def _knob_type(k: dict[str, Any]) -> Any:
     """The JSON type of one knob, strict: the API takes numbers as numbers and booleans as
-    booleans (the CLI's strings go through trainer.config.coerce instead)."""
+    booleans (the CLI's strings go through `KnobSet.coerce`, trainer/knobs.py, instead)."""
     t = k["type"]
     rng: dict[str, Any] = dict(ge=k["min"], le=k["max"]) if "min" in k else {}
     typ: Any

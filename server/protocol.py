@@ -30,6 +30,7 @@ FLAG_GRID = 1
 FLAG_IMAGES = 2
 FLAG_MANIFOLD = 4  # G's image of an M×M latent grid follows the value grid
 MAX_MANIFOLD_SIDE = 256
+MAX_ARROWS_SIDE = 32  # a vector field sent in the JSON part: at most 32 × 32 arrows
 HEADER = struct.Struct("<4sBBHIIIIHHHH")  # 32 bytes
 assert HEADER.size == 32
 
@@ -161,6 +162,8 @@ def encode_frame(tick: dict[str, Any], status: str = "running",
 
     `tick["manifold"]` (M, M, 2), when present, is G's image of an M×M latent grid and
     `tick["manifold_note"]` says which slice of the latent space the grid spans.
+    `tick["arrows"]` (A, A, 2), when present, is a vector field over the extent (a family's
+    `Frame.arrows`, e.g. a diffusion model's learned score), sent in the JSON part.
     `tick["panels"]`, when present, is the family's panels by key, carried in the JSON part.
     """
     meta = {k: _finite(tick[k]) for k in SCALAR_KEYS if k in tick}
@@ -171,6 +174,15 @@ def encode_frame(tick: dict[str, Any], status: str = "running",
     meta["status"] = status
     if extra:
         meta.update({k: _finite(v) for k, v in extra.items()})
+    arrows = tick.get("arrows")
+    if arrows is not None:  # a vector field drawn as arrows: (A, A, 2) over the extent
+        arrows = np.asarray(arrows, dtype=np.float64)
+        side = arrows.shape[0]
+        if arrows.shape != (side, side, 2) or not 2 <= side <= MAX_ARROWS_SIDE:
+            raise ProtocolError(f"arrows must be (A, A, 2) with A in [2, {MAX_ARROWS_SIDE}], "
+                                f"got shape {arrows.shape}")
+        flat = np.where(np.isfinite(arrows), arrows, 0.0).ravel()
+        meta["arrows"] = {"side": side, "uv": [float(f"{v:.4g}") for v in flat]}
     manifold = tick.get("manifold")
     if manifold is not None:
         manifold = np.asarray(manifold, dtype=np.float32)

@@ -9,6 +9,8 @@ runs, and runs that agree on the shape of the step share one stacked engine insi
   whose runs it can share a step with, up to `pack_limit` runs a worker, instead of waiting.
 
 At most `max_workers` worker processes run at once; runs that find no place wait as `queued`.
+Which place a run may take, the queue's order and the quotas are decided in server/placement.py;
+a run's checkpoint files are server/checkpoints.py's.
 
 A control is validated once, here, against the trainer's registry; the server's copy of the
 run's config changes when the control is accepted, so the next control is checked against it.
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import platform
 import secrets
 import sys
@@ -28,8 +29,9 @@ from typing import Any
 
 from collapse_lab.server import messages, pipe
 from collapse_lab.server.budget import check_budget, worker_memory_mb
+from collapse_lab.server.checkpoints import Checkpoints
+from collapse_lab.server.placement import Placement
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
-from collapse_lab.server.scheduling import fair_order, is_student
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
 from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
@@ -72,7 +74,8 @@ class Supervisor:
         self._keys: dict[str, tuple] = {}  # run id -> stack key of its config
         self.ray_resources: dict[str, float] = {}
         self.tracker: Any = None  # server/api_track.py: runs whose steps come from outside
-        Path(settings.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        self.checkpoints = Checkpoints(settings.checkpoint_dir)
+        self.placement = Placement(settings, self.runs, self.handles)
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -147,28 +150,13 @@ class Supervisor:
             self.schedule()
         return run
 
-    @staticmethod
-    def side(owner: str | None) -> str:
-        """Whose quota a run counts against: its student, or the teacher's side (the teacher,
-        the local user, scripts and compare groups)."""
-        return owner if owner and is_student(owner) else "teacher"
-
     def over_quota(self, owner: str | None, new: int = 1) -> int:
-        """How many runs must go before `owner` may keep `new` more: past max_runs on the
-        server, or past runs_per_student for a student."""
-        extra = len(self.runs) + new - self.settings.max_runs
-        side = self.side(owner)
-        if side != "teacher":
-            mine = sum(self.side(r.owner) == side for r in self.runs.values())
-            extra = max(extra, mine + new - self.settings.runs_per_student)
-        return max(0, extra)
+        """How many runs must go before `owner` may keep `new` more (placement.py)."""
+        return self.placement.over_quota(owner, new)
 
     def prunable(self, owner: str | None) -> list[Run]:
-        """`owner`'s own finished runs, oldest first: all that pruning on their behalf takes."""
-        side = self.side(owner)
-        return sorted((r for r in self.runs.values()
-                       if r.status in FINAL and self.side(r.owner) == side),
-                      key=lambda r: r.created)
+        """`owner`'s own finished runs, oldest first (placement.py)."""
+        return self.placement.prunable(owner)
 
     def _prune(self, owner: str | None) -> None:
         """Make room for `owner`'s new run from their own oldest finished runs, never anyone
@@ -181,35 +169,12 @@ class Supervisor:
         return len(self.handles)
 
     def queued(self) -> list[Run]:
-        """Runs waiting for a place, in the order they get one."""
-        return fair_order([r for r in self.runs.values() if r.status == RunState.queued],
-                          [r for r in self.runs.values() if r.status in LIVE])
-
-    def _left_s(self, run: Run) -> float:
-        """About how many seconds `run` trains before it ends by itself (inf: until stopped,
-        paused, or no speed measured yet)."""
-        if run.status == RunState.stopping:
-            return 0.0
-        steps = int(run.config.get("steps") or 0)
-        rate = (run.last or {}).get("steps_per_sec")
-        if run.status != RunState.running or steps <= 0 or not rate or rate <= 0:
-            return math.inf
-        return max(0.0, (steps - run.step) / float(rate))
+        """Runs waiting for a place, in the order they get one (placement.py)."""
+        return self.placement.queued()
 
     def queue_places(self) -> dict[str, tuple[int, float | None]]:
-        """Each queued run's place (1: next) and about how long until a worker is free for it:
-        a worker is free when the last of its runs ends, and the n-th run in the queue waits for
-        the n-th worker to free up (None where that worker trains a run until it is stopped)."""
-        queued = self.queued()
-        if not queued:
-            return {}
-        free = sorted(max((self._left_s(self.runs[r]) for r in w.live() if r in self.runs),
-                          default=0.0) for w in self.handles)
-        out: dict[str, tuple[int, float | None]] = {}
-        for i, run in enumerate(queued):
-            t = free[i] if i < len(free) else math.inf
-            out[run.id] = (i + 1, None if math.isinf(t) else round(t, 1))
-        return out
+        """Each queued run's place and about how long until a worker is free for it."""
+        return self.placement.queue_places()
 
     def _key(self, run: Run) -> tuple:
         if run.id not in self._keys:
@@ -229,44 +194,16 @@ class Supervisor:
                 continue
             # a free worker slot first (runs spread over the cores); else a live worker whose
             # runs it can share a step with
-            if len(self.handles) < self.settings.max_workers and self._slot_for(run):
+            if len(self.handles) < self.settings.max_workers and self.placement.slot_for(run):
                 self._spawn(run, key)
-            elif (host := self._host_for(run, key)) is not None:
+            elif (host := self.placement.host_for(run, key)) is not None:
                 self._join(host, run)
-
-    def _slot_for(self, run: Run) -> bool:
-        """May `run` take a free worker slot? Students' runs leave one slot (of two or more) to
-        the teacher, whose runs then never wait behind the class; they still pack onto live
-        workers."""
-        if not is_student(run.owner) or self.settings.max_workers < 2:
-            return True
-        theirs = sum(1 for w in self.handles
-                     if w.live() and all(is_student(self.runs[r].owner)
-                                         for r in w.live() if r in self.runs))
-        return theirs < self.settings.max_workers - 1
-
-    def _may_share(self, run: Run, w: WorkerHandle) -> bool:
-        if self.settings.pack:
-            return True
-        if not (self.settings.batch_groups and run.group_id):
-            return False
-        return all(self.runs[r].group_id == run.group_id for r in w.live() if r in self.runs)
-
-    def _host_for(self, run: Run, key: tuple) -> WorkerHandle | None:
-        """The least loaded live worker this run may join."""
-        hosts = [w for w in self.handles
-                 if not w.shutdown and w.key == key and 0 < len(w.live()) < self.settings.pack_limit
-                 and self._may_share(run, w)]
-        return min(hosts, key=lambda w: len(w.live()), default=None)
-
-    def _checkpoint_prefix(self, run: Run) -> Path:
-        return Path(self.settings.checkpoint_dir) / run.id
 
     def _run_spec(self, run: Run) -> pipe.RunSpec:
         run.watched = bool(run.hub.viewers)
         run.manifold = self._wants_manifold(run)
         return pipe.RunSpec(run_id=run.id, config=run.config,
-                            checkpoint=str(self._checkpoint_prefix(run)),
+                            checkpoint=str(self.checkpoints.prefix(run.id)),
                             resume_from=run.resume_from, watched=run.watched,
                             manifold=run.manifold)
 
@@ -360,7 +297,8 @@ class Supervisor:
                 self.store.save_run(run.record())
                 # the ticks up to `step` were queued before this (on the reader thread): once
                 # they are committed, older checkpoints are no longer what a resume needs
-                self.store.after_commit(lambda: self._prune_checkpoints(run, step))
+                self.store.after_commit(
+                    lambda: self.checkpoints.remove_before(run.id, step))
             case pipe.End(status=status, reason=reason):
                 w.ended.add(run.id)
                 steps = run.config["steps"]
@@ -522,41 +460,16 @@ class Supervisor:
         return dict(accepted={"action": "stop"}, applied=False)
 
     # ------------------------------------------------------------------ resume
-    def checkpoints(self, run: Run) -> list[tuple[int, Path]]:
-        """A run's checkpoint files, oldest first: (step, path)."""
-        prefix = self._checkpoint_prefix(run)
-        out = []
-        for p in prefix.parent.glob(f"{run.id}-*.pt"):
-            try:
-                out.append((int(p.stem.rsplit("-", 1)[1]), p))
-            except ValueError:
-                continue
-        return sorted(out)
-
-    def _prune_checkpoints(self, run: Run, step: int) -> None:
-        """Remove a run's checkpoints older than the one at `step` (whose series is stored);
-        newer ones, written since, stay."""
-        for s, p in self.checkpoints(run):
-            if s < step:
-                p.unlink(missing_ok=True)
-
     def _pick_checkpoint(self, run: Run) -> tuple[int, Path | None]:
-        """The newest checkpoint whose step the stored series reaches (so the resumed series
-        has no gap), and that step; (0, None) when there is none."""
+        """The checkpoint a resume continues from, against the stored series (flushed first)."""
         self.store.flush()
-        last = self.store.last_tick_step(run.id)
-        for step, path in reversed(self.checkpoints(run)):
-            if last is not None and step <= last:
-                return step, path
-        return 0, None
+        return self.checkpoints.pick(run.id, self.store.last_tick_step(run.id))
 
     async def resume(self, run: Run) -> dict[str, Any]:
         """Continue an interrupted run from its newest usable checkpoint: the step the reply
         names is the step training goes on from, and the series has no gap or duplicate."""
         step, path = await asyncio.to_thread(self._pick_checkpoint, run)
-        for s, p in self.checkpoints(run):  # written past the stored series: trained again
-            if s > step:
-                p.unlink(missing_ok=True)
+        self.checkpoints.remove_after(run.id, step)  # past the stored series: trained again
         # ticks after the checkpoint are trained again; a config event after it is replayed
         # by nobody, so the stored config is the checkpoint's
         self.store.truncate_after(run.id, step if path else -1, 1 << 30 if path else -1)
@@ -582,8 +495,7 @@ class Supervisor:
         self.runs.pop(run.id, None)
         self._keys.pop(run.id, None)
         self.store.delete_run(run.id)
-        for _, p in self.checkpoints(run):
-            p.unlink(missing_ok=True)
+        self.checkpoints.remove_all(run.id)
         run.hub.publish(messages.Status(status="deleted", reason="run deleted"))
 
     # ------------------------------------------------------------------ groups

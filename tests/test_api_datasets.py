@@ -57,6 +57,6 @@ def test_unknown_and_user_datasets_are_refused_by_name(client):
     assert r.status_code == 404 and "your file" in r.json()["detail"]
     r = client.get("/api/datasets/mnist/preview")
     assert r.status_code == 404
-    assert "expected one of ring8, grid25, lines, spiral, digits" in r.json()["detail"]
+    assert "expected one of ring8, grid25, lines, spiral, circle, digits" in r.json()["detail"]
     r = client.get("/api/datasets/" + "x" * 5000 + "/preview")
     assert r.status_code == 404 and len(r.json()["detail"]) < 200

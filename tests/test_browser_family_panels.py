@@ -122,6 +122,69 @@ def test_each_card_of_an_evolution_comparison_draws_its_histogram(browser, serve
             timeout=90_000)
         for rid in ids:
             assert page.evaluate(BLUE_PIXELS, f".cmp-card[data-run='{rid}'] .fp-panel") > 20
+        # the shared curves speak of the family: its first curve, not a GAN's D loss; no clone
+        # with another objective (evolution has none)
+        assert page.inner_text("#cmp-loss-title") == "mean fitness, all runs"
+        assert page.eval_on_selector_all(".cmp-card .cmp-actions select", "els => els.length") == 0
         page.screenshot(path=SHOTS / "52-family-panels-compare.png", full_page=True)
     for rid in ids:
         stop(server, rid)
+
+
+def knob_names(page) -> list[str]:
+    return page.eval_on_selector_all("[data-knob]", "els => els.map(e => e.dataset.knob)")
+
+
+def test_the_new_run_form_speaks_of_the_family_chosen(browser, server):
+    with watched_page(browser, viewport={"width": 1280, "height": 800}) as page:
+        open_page(page, server + "/")
+        # two families on this server: the chooser is there, the GAN first
+        assert js(page, "document.getElementById('family-row').hidden") is False
+        assert page.eval_on_selector("#family", "e => e.value") == "gan"
+        gan_knobs = knob_names(page)
+        assert "objective" in gan_knobs and "population" not in gan_knobs
+
+        page.select_option("#family", "evolution")
+        evo = httpx.get(f"{server}/api/options").json()
+        fam = next(f for f in evo["families"] if f["name"] == "evolution")
+        # the settings are evolution's knobs, as the registry labels them; nothing of the GAN's
+        assert sorted(knob_names(page)) == sorted(k["name"] for k in fam["knobs"])
+        label = page.inner_text("[data-knob='sharing_radius'] label")
+        assert label == next(k["label"] for k in fam["knobs"] if k["name"] == "sharing_radius")
+        # the preset menu holds evolution's presets only
+        menu = page.eval_on_selector_all("#preset option", "els => els.map(e => e.value)")
+        assert menu[1:] == sorted(fam["presets"]) or sorted(menu[1:]) == sorted(fam["presets"])
+        assert "family=evolution" in page.evaluate("location.hash")
+        # the compare form: the settings as they are beside a remedy, no GAN objectives
+        boxes = page.eval_on_selector_all("#compare-choices input",
+                                          "els => els.map(e => e.name + ':' + e.value)")
+        assert "base:" in boxes and not any(b.startswith("objective:") for b in boxes)
+        assert {f"remedy:{r['name']}" for r in fam["remedies"]} <= set(boxes)
+        page.screenshot(path=SHOTS / "53-family-chooser-evolution.png")
+
+        # a preset of the family, started from the page: an evolution run, judged from its own step
+        page.select_option("#preset", "evolution-collapse-ring8")
+        page.click("#start")
+        wait_js(page, "app.live.run && app.live.run.config.family === 'evolution'"
+                " && L.perf.frames.length >= 1", timeout=90_000)
+        run_id = js(page, "app.live.run.id")
+        assert fam["judge_from"] == 50
+        hint = "document.querySelector('#m-covered').parentElement.querySelector('.card-hint')"
+        wait_js(page, f"Number(document.getElementById('m-step').textContent) < 50"
+                f" ? {hint}.textContent === 'judged from step 50' : true", timeout=10_000)
+        wait_js(page, "Number(document.getElementById('m-step').textContent) >= 60", timeout=90_000)
+        assert js(page, f"{hint}.textContent") != "judged from step 50"
+        assert js(page, "document.querySelector('#m-covered').parentElement.dataset.level") \
+            in ("good", "warn", "bad")
+        # a live change from the evolution form reaches the evolution run
+        page.eval_on_selector("[data-knob='immigrants'] input", "e => { e.value = '500';"
+                              " e.dispatchEvent(new Event('input', {bubbles: true}));"
+                              " e.dispatchEvent(new Event('change', {bubbles: true})); }")
+        wait_js(page, "app.live.run.config.immigrants > 0", timeout=30_000)
+        page.screenshot(path=SHOTS / "54-evolution-run-form.png")
+
+        # back to the GAN: its knobs again; the evolution run is not steered by them
+        page.select_option("#family", "gan")
+        assert "objective" in knob_names(page) and "population" not in knob_names(page)
+        assert js(page, "document.querySelector(\"[data-knob='lr_g'] input\").disabled") is False
+        stop(server, run_id)

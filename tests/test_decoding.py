@@ -286,3 +286,13 @@ def test_the_cli_trains_a_decoding_preset_and_lists_the_family(tmp_path):
                         "decoding", "--top-p", "2", "--steps", "1"], capture_output=True,
                        text=True, env=env, timeout=300)
     assert p.returncode == 2 and "--top-p" in p.stderr and "[0.01, 1]" in p.stderr
+
+
+def test_a_sweep_row_of_a_decoding_preset():
+    from collapse_lab.trainer import sweep
+
+    jobs = sweep.jobs_for([("sample", "decoding-sampling", {"hidden": 16, "embed": 8})], [0],
+                          steps=20, tick_every=10)
+    row = sweep.run_pack(jobs)[0]
+    assert row["steps"] == 20 and row["num_modes"] == 6 and row["objective"] == "decoding"
+    assert 0 <= row["modes_covered"] <= 6

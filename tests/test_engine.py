@@ -293,7 +293,7 @@ def test_runs_in_a_stack_are_the_runs_alone():
                 dict(seed=4, entropy=0.2, beta1=0.9), dict(seed=2, objective="lsgan"),
                 dict(seed=1, objective="wgan-gp")]
     stack = engine(*variants)
-    assert len(stack.gens) == 4  # the runs of one seed share one stream
+    assert len(stack.streams.gens) == 4  # the runs of one seed share one stream
     start = [run_params(stack, i) for i in range(len(variants))]
     for _ in range(STEPS):
         stack.step()
@@ -369,10 +369,10 @@ def test_unrolled_generator_gradient_is_the_surrogates():
     eng = engine(dict(unroll=3, objective="nsgan", lr_d=0.05))
     for _ in range(2):
         eng.step()  # give the optimizer a state to unroll from
-    state = [g.get_state() for g in eng.gens]
+    state = [g.get_state() for g in eng.streams.gens]
 
     def surrogate() -> torch.Tensor:
-        for g, s in zip(eng.gens, state, strict=True):
+        for g, s in zip(eng.streams.gens, state, strict=True):
             g.set_state(s)
         return eng.g_objective().sum()
 

@@ -101,3 +101,16 @@ def test_a_panel_of_an_unknown_kind_is_refused_at_import_naming_the_kinds():
         assert Panel("k", "label", kind).describe()["kind"] == kind
     with pytest.raises(ValueError, match="kind 'pie' not in"):
         Panel("k", "label", "pie")
+
+
+def test_options_say_from_which_step_a_family_is_judged_and_what_a_card_shows_under_another():
+    opts = registry.options()
+    judge = {f["name"]: f["judge_from"] for f in opts["families"]}
+    assert judge["gan"] == 500 and judge["evolution"] == 50
+    assert all(isinstance(v, int) and v >= 0 for v in judge.values())
+    names = {s["name"] for s in opts["stats"]}
+    under = {s["name"]: s["under"] for s in opts["stats"] if s["under"]}
+    assert {"steps_per_sec": "step", "modes_captured": "modes_covered"}.items() <= under.items()
+    for host in under.values():  # each is written under a stat that has a card
+        assert host in names
+        assert "card" in next(s for s in opts["stats"] if s["name"] == host)["show"]

@@ -146,3 +146,16 @@ def test_manifold_errors_name_the_part():
     struct.pack_into("<H", garbled, 6, protocol.FLAG_GRID | protocol.FLAG_MANIFOLD)
     with pytest.raises(ProtocolError, match="manifold flag needs manifold_side"):
         decode(bytes(garbled))
+
+
+def test_a_family_vector_field_travels_in_the_json_part():
+    rng = np.random.default_rng(3)
+    field = rng.normal(size=(4, 4, 2)) * 1e3
+    field[0, 0] = [np.inf, np.nan]  # non-finite arrows travel as zero, never as garbage
+    m = decode(encode_frame(dict(tick_2d(n=5, g=4), arrows=field)))
+    a = m.scalars["arrows"]
+    assert a["side"] == 4 and len(a["uv"]) == 32 and a["uv"][:2] == [0.0, 0.0]
+    np.testing.assert_allclose(np.array(a["uv"][2:]), field.ravel()[2:], rtol=1e-3)
+    assert "arrows" not in decode(encode_frame(tick_2d(n=5, g=4))).scalars
+    with pytest.raises(ProtocolError, match=r"arrows must be \(A, A, 2\)"):
+        encode_frame(dict(tick_2d(n=5, g=4), arrows=np.zeros((40, 40, 2))))

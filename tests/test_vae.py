@@ -27,10 +27,18 @@ SMALL = dict(latent=8, encoder_width=32, decoder_width=32, batch_size=32, device
 _DATA: dict = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def digits(tmp_path_factory):
+    """The digits, their classifier trained once for the module and cached in a data dir the
+    CLI test reads too."""
+    path = tmp_path_factory.mktemp("data")
+    _DATA["dir"], _DATA["d"] = path, make_dataset(make_config({}), path)
+    yield
+    _DATA.clear()
+
+
 def engine(*knob_sets: dict, states: list | None = None) -> VaeEngine:
     cfgs = [make_config({**SMALL, **k}) for k in knob_sets]
-    if "d" not in _DATA:
-        _DATA["d"] = make_dataset(cfgs[0])
     return VaeEngine(states or [VaeState.fresh(c) for c in cfgs], _DATA["d"],
                      torch.device("cpu"))
 
@@ -167,11 +175,21 @@ def test_a_large_beta_collapses_the_posterior_and_free_bits_keep_the_units():
         assert t[3 + i]["active_units"] >= 6 and t[3 + i]["mutual_info"] > 0.8
 
 
-def test_the_cli_trains_a_vae_and_prints_its_final_metrics(tmp_path):
+def test_a_sweep_row_of_a_vae_run_names_its_family():
+    from collapse_lab.trainer import sweep as sw
+
+    jobs = sw.jobs_for([("fb", "vae-collapse-digits", {"free_bits": 0.5, "latent": 4})], [0],
+                       20, 10, str(_DATA["dir"]))
+    row = sw.run_pack(jobs)[0]
+    assert row["objective"] == "vae" and row["steps"] == 20 and row["num_modes"] == 10
+    assert row["overrides"] == "free_bits=0.5 latent=4"
+
+
+def test_the_cli_trains_a_vae_and_prints_its_final_metrics():
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-m", "collapse_lab.server.cli", "train", "--family",
                         "vae", "--steps", "40", "--tick-every", "20", "--latent", "4",
-                        "--json", "--data-dir", str(tmp_path)],
+                        "--json", "--data-dir", str(_DATA["dir"])],
                        capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)

@@ -56,6 +56,8 @@ DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (
                 lambda cfg, _: ds.Lines(), modes=5),
     DatasetSpec("spiral", "an Archimedean spiral; 8 equal arc-length segments are its modes",
                 lambda cfg, _: ds.Spiral(), modes=8),
+    DatasetSpec("circle", "a continuous circle of radius 2 (std 0.02); 8 equal arcs are its "
+                "modes", lambda cfg, _: ds.Circle(), modes=8),
     DatasetSpec("digits", "scikit-learn's 8×8 handwritten digits; the 10 classes are the modes",
                 _digits, modes=10, mode_word="classes", kind="image"),
     DatasetSpec("templates", "a synthetic language of 6 sentence templates with set "

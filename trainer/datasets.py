@@ -8,6 +8,8 @@ nearest mode, with a high-quality flag (see docs/metrics.md for each definition)
 - lines:  5 parallel horizontal segments y ∈ {-2..2}, x uniform in [-2, 2], noise std 0.02 across.
 - spiral: an Archimedean spiral sampled uniformly in arc length, noise std 0.05; its modes are
           8 segments of equal arc length.
+- circle: a circle of radius 2 sampled uniformly in angle, noise std 0.02; its modes are 8 arcs
+          of equal length (spread data: no two points need be near each other).
 - csv:    a user's 2-D points (standardised); modes are the user's mode labels (a third
           column: blobs drawn on the dashboard) or else k-means clusters.
 - digits: scikit-learn's 8×8 digits scaled to [-1, 1]; modes are the 10 classes, judged by a
@@ -200,6 +202,40 @@ class Spiral(Dataset):
     def distances(self, x):
         d = torch.cdist(x, self.curve_pts)  # (N, K*m)
         return d.view(len(x), self.k, self.m).min(dim=2).values
+
+
+class Circle(Dataset):
+    """A continuous circle of radius `radius`, uniform in angle, with radial noise `std`; its
+    modes are `k` arcs of equal length, arc j starting at angle 2πj/k. Unlike the ring's tight
+    blobs, points of a sample are spread along the whole curve (what memorisation is seen on)."""
+
+    name = "circle"
+
+    def __init__(self, radius: float = 2.0, std: float = 0.02, k: int = 8):
+        super().__init__()
+        self.radius, self.k = radius, k
+        mid = (torch.arange(k, dtype=torch.float64) + 0.5) * (2 * math.pi / k)
+        self.centres = radius * torch.stack([torch.cos(mid), torch.sin(mid)], 1).float()
+        self.stds = torch.full((k,), std)
+        self.mode_names = [f"arc {j + 1}" for j in range(k)]
+
+    def sample(self, n, gen):
+        th = 2 * math.pi * torch.rand(n, generator=gen, device=self.device)
+        r = self.radius + self.stds[0] * torch.randn(n, generator=gen, device=self.device)
+        return torch.stack([r * torch.cos(th), r * torch.sin(th)], 1)
+
+    def distances(self, x):
+        """Distance to each arc: radial within the arc's angles, else to its nearer end."""
+        width = 2 * math.pi / self.k
+        r = x.norm(dim=1, keepdim=True)  # (N, 1)
+        th = torch.atan2(x[:, 1:], x[:, :1]) % (2 * math.pi)  # (N, 1)
+        start = torch.arange(self.k, device=x.device, dtype=x.dtype)[None] * width  # (1, K)
+        off = (th - start) % (2 * math.pi)  # angle past the arc's start, in [0, 2π)
+        outside = (off - width).clamp_min(0)  # angle beyond the arc's end
+        gap = torch.minimum(outside, (2 * math.pi - off) * (off > width))  # to the nearer end
+        # law of cosines: a point at (r, θ) to the end of the arc at (R, θ ± gap)
+        d2 = r**2 + self.radius**2 - 2 * r * self.radius * torch.cos(gap)
+        return d2.clamp_min(0).sqrt()
 
 
 class PointCloud(GaussianMixture):

@@ -60,6 +60,9 @@ class Stat:
     color: str = ""  # the chart's line colour ("" = the page picks one)
     # a short line in plain words for a person, under the metric's card on the dashboard
     hint: str = ""
+    # shown on another stat's card, under its value, rather than on a card of its own (modes
+    # captured under modes covered, steps/s under step)
+    under: str = ""
 
     def __post_init__(self) -> None:
         bad = [s for s in self.show if s not in SHOW]
@@ -69,7 +72,7 @@ class Stat:
     def describe(self) -> dict[str, Any]:
         return dict(name=self.name, label=self.label, kind=self.kind, help=self.help,
                     integer=self.integer, unit=self.unit, format=self.fmt,
-                    show=list(self.show), color=self.color, hint=self.hint)
+                    show=list(self.show), color=self.color, hint=self.hint, under=self.under)
 
     def format(self, value: float) -> str:
         """The value as the cards, the PNG labels and the tables show it: `fmt` (a `%` format
@@ -260,6 +263,10 @@ class Family:
     # objects with `name`, `label`, `knobs`, `typical` (the values that switch it on), `off`,
     # `is_on(cfg)` and `describe()` (e.g. trainer/families/gan/remedies.py)
     remedies: tuple[Any, ...] = ()
+    # the step from which the page judges a run's modes covered (green / amber / red): before
+    # it a run has had no time to cover anything (a GAN's generator is a blob between the modes
+    # for its first few hundred steps), so a red "0 / 8" would judge it too early
+    judge_from: int = 0
 
     def __repr__(self) -> str:
         return f"Family({self.name!r})"
@@ -271,7 +278,7 @@ class Family:
                     datasets=list(self.datasets), stats=[s.describe() for s in self.stats],
                     frame=self.frame.describe(), parts=list(self.parts),
                     groups=list(self.groups), remedies=[r.describe() for r in self.remedies],
-                    presets=sorted(self.presets()))
+                    presets=sorted(self.presets()), judge_from=self.judge_from)
 
     @property
     def live_knobs(self) -> frozenset[str]:

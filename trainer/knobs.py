@@ -1,4 +1,5 @@
-"""A knob: one thing a user can set, with its type, default, range and help — and the checks.
+"""A knob: one thing a user can set, with its type, default, range and help — and the checks;
+and `KnobSet`, everything a family's config is that follows from its knobs alone.
 
 Knobs are declared where they belong (the run's data, networks, optimizer and schedule in
 trainer/families/gan/config.py; a remedy's in its class in trainer/families/gan/remedies.py; an
@@ -12,7 +13,9 @@ This module depends on nothing else in the project, so every module may import i
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +123,106 @@ class Knob:
         return value
 
 
+class KnobSet:
+    """A family's knobs as one set, and what follows from them alone: the config class (one field
+    per knob, with its default), checking a whole config or a change to one (live or not), and
+    which runs may share one stacked step. A family adds only what is truly its own: `checks`
+    of combinations (each raises ConfigError naming the field) and `fill`, values completed
+    before they are checked (e.g. trainer/run_knobs.py: `fill_data`).
+
+    A stack is the runs one engine steps together: they may differ in their seed and in every
+    live knob that is a value, not a shape (`structural`); every other knob is the stack's.
+    """
+
+    def __init__(self, family: str, knobs: Iterable[Knob], *, module: str, name: str, doc: str,
+                 checks: Iterable[Callable[[Any], None]] = (),
+                 fill: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 namespace: Mapping[str, Any] | None = None):
+        self.family = family
+        self.knobs: dict[str, Knob] = {k.name: k for k in knobs}
+        self.live = frozenset(n for n, k in self.knobs.items() if k.live)
+        per_run = {"seed"} | {n for n in self.live if not self.knobs[n].structural}
+        self.stack = tuple(n for n in self.knobs if n not in per_run)
+        self.checks = tuple(checks)
+        self.fill = fill
+        fam = family
+
+        def to_dict(cfg: Any) -> dict[str, Any]:
+            return dict(family=fam, **dataclasses.asdict(cfg))
+
+        def replace(cfg: Any, **changes: Any) -> Any:
+            return dataclasses.replace(cfg, **changes)
+
+        self.config: Any = dataclasses.make_dataclass(
+            name,
+            [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
+              dataclasses.field(default=k.default)) for k in self.knobs.values()],
+            namespace=dict(to_dict=to_dict, replace=replace, family=family, __doc__=doc,
+                           **(namespace or {})),
+        )
+        self.config.__module__ = module  # where pickle finds it: the family's config module
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every knob as a plain dict (`Knob.describe`)."""
+        return [k.describe() for k in self.knobs.values()]
+
+    def coerce(self, name: str, value: Any) -> Any:
+        """Check and convert one knob value; raise ConfigError naming the knob and the range."""
+        if name not in self.knobs:
+            raise ConfigError(name, f"unknown knob of the {self.family} family; expected one "
+                              f"of {', '.join(self.knobs)}")
+        return self.knobs[name].coerce(value)
+
+    def own(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The values without `family`, which must be this family's when present."""
+        out = dict(values or {})
+        fam = out.pop("family", self.family)
+        if fam != self.family:
+            raise ConfigError("family", f"expected {self.family!r} for a {self.family} config, "
+                              f"got {str(fam)[:40]!r}")
+        return out
+
+    def check(self, cfg: Any) -> None:
+        """Refuse combinations that make no sense, saying why (the family's `checks`)."""
+        for check in self.checks:
+            check(cfg)
+
+    def make_config(self, values: Mapping[str, Any] | None = None) -> Any:
+        """A validated config from a dict of (possibly string) values."""
+        own = self.own(values)
+        if self.fill is not None:
+            own = self.fill(own)
+        cfg = self.config(**{k: self.coerce(k, v) for k, v in own.items()})
+        self.check(cfg)
+        return cfg
+
+    def validate_changes(self, cfg: Any, changes: Mapping[str, Any], *,
+                         live: bool) -> dict[str, Any]:
+        """Check a partial config against `cfg`. With live=True only live knobs may change.
+
+        Returns the coerced changes; raises ConfigError on the first bad one. Combinations are
+        checked on the merged config, so nothing is applied unless all of it is valid.
+        """
+        out = {}
+        for name, value in self.own(changes).items():
+            v = self.coerce(name, value)
+            if live and name not in self.live and v != getattr(cfg, name):
+                raise ConfigError(name, "cannot change while a run is in progress; live knobs "
+                                  "are " + ", ".join(sorted(self.live)))
+            out[name] = v
+        self.check(cfg.replace(**out))
+        return out
+
+    def stack_key(self, cfg: Any) -> tuple:
+        """Runs with equal keys can train in one stacked step: the same data and step shape."""
+        return tuple((n, getattr(cfg, n)) for n in self.stack)
+
+    def structure_diff(self, old: Any, new: Any) -> list[str]:
+        """The knobs whose change moves a run out of its stack."""
+        return [n for n in self.stack if getattr(old, n) != getattr(new, n)]
+
+
+_PY_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
 _BOOL_WORDS = {"1": True, "true": True, "on": True, "yes": True,
                "0": False, "false": False, "off": False, "no": False}
 

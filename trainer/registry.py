@@ -109,15 +109,18 @@ def claim_text(name: str) -> str:
     k = spec.modes if spec is not None else None
     what = spec.mode_word if spec is not None else "modes"
     op = "≤" if c.op == "at_most" else "≥"
-    if c.metric not in ("effective_modes", "modes_captured", "modes_covered"):
-        # a family's own stat: its label ("active units ≤ 1 at the end")
-        label = next((s.label for s in SCALARS if s.name == c.metric), c.metric)
-        return f"{label} {op} {c.value:g} at the end"
     if c.metric == "effective_modes":
         return f"effective {what} {op} {c.value:g} at the end (of {k})"
     if c.metric == "modes_captured":  # the papers' "modes": nearest mode of a high-quality sample
         return f"{op} {c.value:g} of {k} {what} captured at the end"
-    return f"{op} {c.value:g} of {k} {what} covered at the end"
+    if c.metric == "modes_covered":
+        return f"{op} {c.value:g} of {k} {what} covered at the end"
+    # a family's own stat: its label and its value as the cards show it ("active units ≤ 1 at
+    # the end", "memorised ≥ 50.0 % at the end")
+    stat = next((s for s in SCALARS if s.name == c.metric), None)
+    if stat is None:
+        return f"{c.metric} {op} {c.value:g} at the end"
+    return f"{stat.label} {op} {stat.format(c.value)} at the end"
 
 
 def meets_claim(name: str, final: dict[str, Any]) -> bool:

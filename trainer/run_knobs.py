@@ -3,13 +3,16 @@
 A family takes these as they are or with its own default and help (`dataclasses.replace`, e.g. a
 GA's `steps` counts generations), and adds its own knobs. The driver (trainer/loop.py) reads only
 these from a config: `seed`, `steps`, `tick_every`, `speed`, `device`, `threads` and the data
-knobs of trainer/data.py (`DATA_KNOBS`).
+knobs of trainer/data.py (`DATA_KNOBS`). `fill_data` and `check_data` are the data knobs' rules,
+which every family's `KnobSet` (trainer/knobs.py) applies.
 """
 
 from __future__ import annotations
 
-from collapse_lab.trainer.data import POINTS_OR_IMAGES
-from collapse_lab.trainer.knobs import Knob
+from typing import Any
+
+from collapse_lab.trainer.data import POINTS_OR_IMAGES, SCALABLE
+from collapse_lab.trainer.knobs import ConfigError, Knob
 
 DATASETS = POINTS_OR_IMAGES  # the data knob's choices; a family of text data has its own
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,3 +46,21 @@ RUN: dict[str, Knob] = {k.name: k for k in (
     Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
          lo=0, hi=256, label="CPU threads", short="threads"),
 )}
+
+
+def fill_data(values: dict[str, Any]) -> dict[str, Any]:
+    """`--data points.csv` alone means: learn these points."""
+    if values.get("data") and "dataset" not in values:
+        values = {**values, "dataset": "csv"}
+    return values
+
+
+def check_data(cfg: Any) -> None:
+    """Refuse data knobs that contradict each other, saying why."""
+    if cfg.dataset == "csv" and not cfg.data:
+        raise ConfigError("data", "dataset csv needs a file: --data points.csv")
+    if cfg.dataset != "csv" and cfg.data:
+        raise ConfigError("dataset", "a data file was given; use dataset csv with it")
+    if cfg.data_scale != 1.0 and cfg.dataset not in SCALABLE:
+        raise ConfigError("data_scale", "scales the Gaussian mixtures only ("
+                          + ", ".join(SCALABLE) + f"); dataset {cfg.dataset} needs 1")

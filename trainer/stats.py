@@ -25,13 +25,13 @@ TICK = (
     Stat("config_version", "config version", "tick", "live changes applied so far",
          integer=True, fmt="d", show=("csv",)),
     Stat("steps_per_sec", "steps/s", "tick", "training speed since the previous tick",
-         fmt=".0f", show=("card", "chart", "csv"), color="#475569"),
+         fmt=".0f", show=("card", "chart", "csv"), color="#475569", under="step"),
 )
 
 METRICS = (
     Stat("modes_captured", "modes captured", "metric", "modes nearest to ≥ 1 high-quality "
          "sample (VEEGAN, PacGAN)", integer=True, fmt="d", show=("card", "chart", "csv"),
-         color="#8fbf9f"),
+         color="#8fbf9f", under="modes_covered"),
     Stat("modes_covered", "modes covered", "metric", "modes holding ≥ a quarter of the fair "
          "share of samples", integer=True, fmt="d", show=("card", "chart", "csv"),
          color="#2e9e5b", hint="modes it really draws"),

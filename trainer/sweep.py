@@ -136,11 +136,15 @@ def jobs_for(configs: Sequence[tuple[str, str | None, dict[str, Any]]], seeds: S
 
 # ---------------------------------------------------------------------------- one run
 def _config(job: Job) -> Any:
-    from collapse_lab.trainer.registry import from_preset
+    from collapse_lab.trainer import families
+    from collapse_lab.trainer.registry import from_preset, preset_values
 
-    # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
     values = dict(job.overrides, seed=job.seed, steps=job.steps, tick_every=job.tick_every,
-                  grid_size=8, device=job.device, threads=1)
+                  device=job.device, threads=1)
+    fam = families.of({**(preset_values(job.preset) if job.preset else {}), **job.overrides})
+    if "grid_size" in fam.knobs:
+        # the value grid is for pictures only: the smallest one keeps ticks cheap, metrics unchanged
+        values["grid_size"] = 8
     return from_preset(job.preset, values)
 
 
@@ -181,7 +185,8 @@ def run_pack(jobs: Sequence[Job]) -> list[dict[str, Any]]:
         assert last is not None
         rows.append(dict(
             label=job.label, preset=job.preset or "", dataset=cfg.dataset,
-            objective=cfg.objective, seed=job.seed, steps=last["step"],
+            # a family without objectives (evolution, vae, diffusion, ...): the column names it
+            objective=getattr(cfg, "objective", cfg.family), seed=job.seed, steps=last["step"],
             modes_captured=last["modes_captured"], modes_covered=last["modes_covered"],
             num_modes=len(last["occupancy"]), hq_pct=100.0 * last["hq_fraction"],
             effective_modes=last["effective_modes"], reverse_kl=last["reverse_kl"],

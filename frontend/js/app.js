@@ -8,26 +8,29 @@ import { LessonView } from "./lesson_view.js";
 import { buildControls, settleKeys } from "./controls.js";
 import { el } from "./dom.js";
 import { CompareView, compareVariants } from "./compare.js";
-import { recipe, remedies, setRemedies } from "./remedies.js";
+import { recipe, remedies, setFamilyRemedies, setRemedies } from "./remedies.js";
 import { isTracked, TrackedPanel } from "./tracked.js";
 import { HistoryView, queueText } from "./history.js";
 import { setKnobText } from "./knob_text.js";
 import { installTypeToggle } from "./room.js";
 import { Welcome } from "./welcome.js";
 import { dashboardPNG } from "./snapshot.js";
+import { cardStats, cardText } from "./cards.js";
 import { curvePerf, setMetricChoices } from "./charts.js";
 import { LiveView, ACTIVE, perf, runButtonsDisabled } from "./live.js";
-import { describeChanges, formatNumber, formatStat, frameRate, percentile } from "./series.js";
+import { describeChanges, formatNumber, frameRate, percentile } from "./series.js";
 import { paceChanges, pacedTickEvery, speedWidget } from "./speed.js";
 import {
   baseConfig, claimMarker, configDiff, decodeHash, effectiveConfig, encodeHash, initialState,
-  knobIndex, presetLength, presetOf, startBody, presetSwitch,
+  knobIndex, presetLength, presetOf, startBody, presetSwitch, DEFAULT_FAMILY, familyOptions,
+  hashFamily,
 } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 
 const app = {
-  options: null,
+  all: null, // /api/options as the server sent it: every family
+  options: null, // the same seen through the family the settings are for (familyOptions)
   state: initialState(),
   controls: null,
   knobs: new Map(),
@@ -102,64 +105,107 @@ function setConnection(s) {
 }
 
 // ---------------------------------------------------------------------------- run state in the UI
-/** A run's family as /api/options describes it (null for none known). */
+/** A run's family as /api/options describes it (null for none known, e.g. a tracked run). */
 function familyOf(run) {
-  const name = (run && run.config && run.config.family) || "gan";
-  return ((app.options && app.options.families) || []).find((f) => f.name === name) || null;
+  const name = (run && run.config && run.config.family) || DEFAULT_FAMILY;
+  return ((app.all && app.all.families) || []).find((f) => f.name === name) || null;
+}
+
+/** A run shown whose family is not the one the settings are for (the settings are the next run's). */
+function otherFamily(run) {
+  return Boolean(run && !isTracked(run) && app.options
+    && ((run.config && run.config.family) || DEFAULT_FAMILY) !== app.options.family);
 }
 
 // What the samples panel's layers and the first chart are called follows the run's family
-// (/api/options `families`): a family without a generator (parts lack "g") has no G gradient,
-// no G manifold and no D/G step (app.css); its landscape is named by the family's frame.
+// (/api/options `families`): a family without a generator (parts lack "g") has no G manifold
+// and no D/G step (app.css); its landscape and its arrows (if any) are named by its frame.
 function familyPanels(run) {
-  const fam = familyOf(run);
-  if (!run && app.live) app.live.familyPanels.setFamily(null); // no run: no family's panels
-  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css)
-  document.body.dataset.samples = fam && fam.frame.samples === "" && run && !isTracked(run) ? "0" : "1";
+  // no run: the panels of the family the settings are for, each saying what it will show
+  const fam = familyOf(run || { config: { family: app.options.family } });
+  if (!run && app.live) {
+    app.live.cards.setFamily(app.all, app.options.family);
+    app.live.familyPanels.setFamily(fam);
+    app.live.familyPanels.clear("Once a run starts: drawn from its frames.");
+  }
+  // a family whose samples are not 2-D points (frame.samples "") has no samples panel (app.css);
+  // its PNG and CSV buttons move to the occupancy panel's caption
+  const noSamples = Boolean(fam && fam.frame.samples === "" && !isTracked(run));
+  document.body.dataset.samples = noSamples ? "0" : "1";
+  const home = noSamples ? $("occ-tools") : document.querySelector("#samples-panel .panel-tools");
+  if ($("png").parentElement !== home) home.append($("png"), $("csv"));
   if (!fam || isTracked(run)) return;
   const hasG = fam.parts.includes("g");
-  $("heat-label").textContent = hasG ? "D landscape" : `${fam.frame.landscape} landscape`;
+  $("heat-label").textContent = hasG ? "D landscape" : fam.frame.landscape ? `${fam.frame.landscape} landscape` : "landscape";
+  // arrows: the GAN's G gradient (from D's landscape), or a field the family sends (its frame's
+  // `arrows`, e.g. a diffusion model's learned score)
+  $("arrows-label").textContent = hasG ? "G gradient" : fam.frame.arrows || "";
+  $("arrows-tool").title = hasG ? "arrows along +∇D: where D pushes generated points"
+    : `arrows: the ${fam.frame.arrows || ""} field`;
+  document.body.dataset.arrows = hasG || fam.frame.arrows ? "1" : "0";
   $("loss-title").textContent = hasG ? "Losses" : `${fam.label}: curves`;
+  const charted = fam.stats.filter((st) => (st.show || []).includes("chart")).map((st) => st.label);
+  $("chart-loss").closest(".panel").dataset.emptyText = hasG
+    ? "Once a run starts: D's and G's losses, step by step."
+    : `Once a run starts: ${charted.join(", ") || "its curves"}, step by step.`;
   // a class on the body, not `hidden`: the classroom's gate owns the step buttons' `hidden`
   document.body.dataset.generator = hasG ? "1" : "0";
 }
 
-function setRunUI(run) {
+/** The run buttons as the run's state allows them (the classroom's gate may say more). */
+function showRunButtons(run) {
   const st = run ? run.status : null;
-  const active = run && ACTIVE.has(st);
-  const tracked = isTracked(run); // steps from the user's own loop: its own knobs, no pause
   const interrupted = st === "interrupted"; // the server died while it trained: it can go on
   for (const [id, off] of Object.entries(runButtonsDisabled(run))) $(id).disabled = off;
   $("pause").textContent = st === "paused" || interrupted ? "Resume" : "Pause";
   $("pause").setAttribute("aria-pressed", st === "paused" ? "true" : "false");
   $("pause").title = interrupted ? "Resume this run from its last checkpoint (space)"
     : "Pause or resume (space)";
-  $("clone").disabled = !run;
   if (app.options) fillCloneChoices(run);
+  $("clone").disabled = !run || !$("clone-objective").options.length; // nothing to compare with
   $("reset").disabled = !run || st === "stopping";
-  $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
-  $("view-live").dataset.empty = run ? "0" : "1"; // no run: the panels say what they will show
-  renderTitle();
-  familyPanels(run);
-  if (app.tracked) app.tracked.show(run);
+}
+
+/** The line under Start: what the settings below do to the run shown, or to the next run. */
+function steerHint(run) {
+  const active = run && ACTIVE.has(run.status);
+  if (isTracked(run)) return "The settings below are for a new run of Collapse Lab's own; this run's knobs are in its panel.";
+  if (otherFamily(run)) return `The settings below are for a new ${app.options.label} run; the run shown is of another family.`;
   // while a run is active, non-live knobs describe the *next* run; say so
-  $("steer-hint").textContent = tracked
-    ? "The settings below are for a new run of Collapse Lab's own; this run's knobs are in its panel."
-    : active
-    ? "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run."
-    : run ? "A recorded run: the Replay slider under the charts shows any step of it. Reset trains these settings again from step 0."
-      : "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
-  $("m-status").title = $("m-status").textContent;
-  // a tracked run's knobs are its own panel's: the settings here describe the next run
-  if (app.controls) app.controls.setEditable((k) => !active || tracked || k.live);
-  updateApplyPreset();
-  if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
+  if (active) return "Live settings apply to this run at once and are marked on the charts. Others (greyed) need a new run.";
+  if (run) return "A recorded run: the Replay slider under the charts shows any step of it. Reset trains these settings again from step 0.";
+  return "Pick settings and press Start run: it trains until you stop it, or for the steps you set. While it trains, live settings apply at once and are marked on the charts.";
+}
+
+/** A failed or queued run says so across the top; another state clears what it said. */
+function showRunBanner(run) {
+  const st = run ? run.status : null;
   if (st === "failed") banner(`Run ${run.id} failed: ${run.reason || "no reason given"}`, "error");
   else if (st === "queued") {
     banner(`Run ${run.id} is queued: every worker is busy; it starts when one is free.${run.queue_position ? ` ${queueText(run)}.` : ""}`, "info");
     watchQueue(run.id);
   }
   else if ($("banner").dataset.kind !== "error" || /failed/.test($("banner").textContent)) banner(null);
+}
+
+/** Everything on the page that follows the run shown: buttons, status, title, panels, settings. */
+function setRunUI(run) {
+  const st = run ? run.status : null;
+  const active = run && ACTIVE.has(st);
+  showRunButtons(run);
+  $("view-live").dataset.empty = run ? "0" : "1"; // no run: the panels say what they will show
+  familyPanels(run); // before the status: it builds the cards, the device card with it
+  $("m-status").textContent = st ? (run.reason && st !== "running" ? `${st}: ${run.reason}` : st) : "–";
+  $("m-status").title = $("m-status").textContent;
+  renderTitle();
+  if (app.tracked) app.tracked.show(run);
+  $("steer-hint").textContent = steerHint(run);
+  // a tracked run's knobs are its own panel's, another family's run is not steered from here:
+  // the settings describe the next run
+  if (app.controls) app.controls.setEditable((k) => !active || isTracked(run) || otherFamily(run) || k.live);
+  updateApplyPreset();
+  if (app.classroom) app.classroom.gate(run); // what this page's role may touch (classroom.js)
+  showRunBanner(run);
 }
 
 /** While the run shown waits in the queue, its place and wait, every few seconds. */
@@ -209,6 +255,7 @@ function showGroupState(runs, label) {
     return;
   }
   const cfg = runs[0].config;
+  if (!isTracked(runs[0])) followFamily(cfg.family || DEFAULT_FAMILY);
   shown.textContent = `On screen: ${label ? `${label}, ` : ""}${runs.length} runs on ${cfg.dataset}, seed ${cfg.seed}, started together. The settings on the left are the ones they share (each card names what differs).`;
   shown.hidden = false;
   $("compare-new").open = false;
@@ -220,13 +267,93 @@ function describeRecipe(cfg) {
   return recipe(cfg);
 }
 
+// ---------------------------------------------------------------------------- families
+/**
+ * The settings are for family `name`: the controls (its knobs, groups, labels, ranges and help),
+ * the preset menu (its presets), the remedies and the compare choices become its own. Returns
+ * true when the family changed.
+ */
+function useFamily(name) {
+  if (app.options && app.options.family === name && app.controls) return false;
+  app.options = familyOptions(app.all, name);
+  setRemedies(app.options.remedies);
+  app.knobs = knobIndex(app.options.knobs);
+  buildSettings();
+  fillPresets();
+  $("family").value = app.options.family;
+  const fam = familyOf({ config: { family: app.options.family } });
+  $("family-help").textContent = fam ? fam.help : "";
+  $("family-help").hidden = !fam || $("family-row").hidden;
+  cloneFor = null;
+  fillCloneChoices(app.live ? app.live.run : null);
+  compareChoices();
+  if (app.live) setRunUI(app.live.run); // what may be edited follows the run shown
+  return true;
+}
+
+/** The settings follow a run's (or a link's) family; another family's preset and settings go. */
+function followFamily(name) {
+  if (useFamily(name)) {
+    if (!app.options.presets.some((p) => p.name === app.state.preset)) app.state.preset = null;
+    app.state.config = {};
+    $("preset").value = app.state.preset || "";
+    showPresetHelp();
+  }
+  app.state.family = name === DEFAULT_FAMILY ? null : name;
+}
+
+/** The controls of the family's knobs (controls.js); Steps and Speed sit under Start. */
+function buildSettings() {
+  $("run-length").replaceChildren();
+  $("speed-row").replaceChildren();
+  app.controls = buildControls($("controls"), app.options, onKnob, {
+    placed: { steps: $("run-length"), speed: $("speed-row") },
+    factories: { speed: (knob, cb) => speedWidget(knob, cb, el, settleKeys) },
+    zeroText: { steps: "until stopped" },
+  });
+}
+
+/** The preset menu: the family's presets, each with its lesson text on hover. */
+function fillPresets() {
+  const sel = $("preset");
+  sel.replaceChildren(new Option("(none: your settings)", ""));
+  for (const p of app.options.presets) {
+    const o = new Option(p.name, p.name);
+    o.title = p.help;
+    sel.append(o);
+  }
+  sel.value = app.state.preset || "";
+}
+
+/** The family chooser of the New-run form: shown when the server has more than one family. */
+function setupFamilyChooser() {
+  const fams = app.all.families || [];
+  const sel = $("family");
+  for (const f of fams) {
+    const o = new Option(f.label, f.name);
+    o.title = f.help;
+    sel.append(o);
+  }
+  $("family-row").hidden = fams.length < 2;
+  sel.addEventListener("change", () => {
+    followFamily(sel.value);
+    app.state.preset = null;
+    $("preset").value = "";
+    showPresetHelp();
+    loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, null));
+    writeHash();
+    updateApplyPreset();
+    if (!app.live.run) app.live.preview(app.controls.get().dataset);
+  });
+}
+
 // ---------------------------------------------------------------------------- controls
 function onKnob(name, value, final) {
   if (!final) return;
   const run = app.live.run;
   const knob = app.knobs.get(name);
   if (run && ACTIVE.has(run.status) && run.status !== "stopping" && app.state.view === "live" && knob.live
-      && !isTracked(run)) {
+      && !isTracked(run) && !otherFamily(run)) {
     const row = document.querySelector(`[data-knob="${CSS.escape(name)}"]`);
     row.classList.add("changed");
     let changes = { [name]: value };
@@ -396,6 +523,7 @@ async function openRun(runOrId, replayStep = null) {
     }
   }
   app.state.run = run.id;
+  if (!isTracked(run)) followFamily((run.config && run.config.family) || DEFAULT_FAMILY);
   if (!app.state.preset && !isTracked(run)) {
     // a link to a run names no preset: the one it started as, for its lesson text
     const p = presetOf(app.options.knobs, app.options.presets,
@@ -447,7 +575,7 @@ function fillCloneChoices(run) {
   const g = document.createElement("optgroup");
   g.label = "only the objective";
   for (const o of objectives) if (!run || o.name !== run.config.objective) g.append(new Option(o.name, `objective:${o.name}`));
-  sel.append(g);
+  if (g.children.length) sel.append(g); // a family without objectives: its twins only
   sel.value = twins.length ? `preset:${twins[0].name}` : "objective:wgan-gp";
   if (!sel.value && sel.options.length) sel.selectedIndex = 0;
 }
@@ -522,9 +650,12 @@ function compareChoices() {
     label.append(input, text);
     box.append(label);
   };
+  // a family without objectives compares its settings as they are with each remedy switched on
+  if (!app.options.objectives.length) add("base", "", "as set");
   for (const o of app.options.objectives) add("objective", o.name, o.name);
   for (const r of remedies()) add("remedy", r.name, `+ ${r.name}`);
-  for (const o of ["nsgan", "wgan-gp"]) {
+  const first = app.options.objectives.length ? ["nsgan", "wgan-gp"] : ["", remedies().length ? remedies()[0].name : null];
+  for (const o of first) {
     const i = box.querySelector(`input[value="${o}"]`);
     if (i) i.checked = true;
   }
@@ -534,7 +665,8 @@ function compareChoices() {
 function chosenVariants() {
   const objectives = [...document.querySelectorAll('#compare-choices input[name="objective"]:checked')].map((i) => i.value);
   const remedies = [...document.querySelectorAll('#compare-choices input[name="remedy"]:checked')].map((i) => i.value);
-  return compareVariants(objectives, remedies, app.controls.get().objective);
+  const base = document.querySelector('#compare-choices input[name="base"]:checked') ? [{}] : [];
+  return [...base, ...compareVariants(objectives, remedies, app.controls.get().objective)];
 }
 
 function countVariants() {
@@ -644,10 +776,10 @@ function onKey(e) {
 function pngMetrics(s) {
   const k = app.live.dataset ? app.live.dataset.num_modes : "?";
   const out = [];
-  for (const st of app.options.stats || []) {
-    if (!(st.show || []).includes("card") || st.kind === "tick") continue;
-    const v = st.name === "modes_covered" ? `${s.modes_covered ?? "–"} / ${k}` : formatStat(st.name, s[st.name]);
-    out.push([st.label, v]);
+  const run = app.live.run;
+  const family = (run && run.config && run.config.family) || DEFAULT_FAMILY;
+  for (const { stat, subs } of cardStats(app.all, family)) {
+    for (const st of [stat, ...subs]) if (st.kind !== "tick") out.push([st.label, cardText(st, s[st.name], k)]);
   }
   const losses = (app.options.stats || []).filter((st) => st.kind === "loss" && typeof s[st.name] === "number");
   if (losses.length) out.push([losses.map((st) => st.label).join(" / "), losses.map((st) => formatNumber(s[st.name], 3)).join(" / ")]);
@@ -721,68 +853,59 @@ function showPresetHelp() {
   $("preset-help").hidden = !p;
 }
 
-async function boot() {
-  const firstHash = location.hash; // a plain address is a first visit's (the welcome)
-  installTypeToggle($("type-size"), () => {
-    app.live.charts.retype();
-    requestAnimationFrame(() => app.live.charts.resize());
-    if (app.compare.cards.size) app.compare.plot();
-  });
-  setConnection({ state: "connecting" });
-  app.options = await loadOptions();
-  setRemedies(app.options.remedies);
-  setKnobText(app.options.knobs); // knob labels and short names, from the registry
-  setConnection({ state: "idle" });
-  banner(null);
-  app.knobs = knobIndex(app.options.knobs);
-  app.controls = buildControls($("controls"), app.options, onKnob, {
-    placed: { steps: $("run-length"), speed: $("speed-row") },
-    factories: { speed: (knob, cb) => speedWidget(knob, cb, el, settleKeys) },
-    zeroText: { steps: "until stopped" },
-  });
-  for (const m of setMetricChoices(app.options.stats)) {
+/** What the page learns once from the registry: every family's knob words and remedies, and
+ * the metrics the modes chart may draw (the cards take theirs in cards.js). */
+function learnRegistry() {
+  const seen = new Map();
+  for (const f of app.all.families || []) for (const k of f.knobs) if (!seen.has(k.name)) seen.set(k.name, k);
+  setKnobText(seen.size ? [...seen.values()] : app.all.knobs); // knob labels and short names
+  setFamilyRemedies(app.all.families);
+  for (const m of setMetricChoices(app.all.stats)) {
     const o = new Option(m.label, m.key);
     o.title = m.help;
     $("metric").append(o);
   }
-  // each metric card's words from the registry: a plain hint under it, the definition on hover
-  for (const card of document.querySelectorAll(".card[data-stat]")) {
-    const st = (app.options.stats || []).find((x) => x.name === card.dataset.stat);
-    if (!st) continue;
-    card.querySelector(".card-hint").textContent = st.hint || "";
-    card.dataset.help = `${st.label}: ${st.help}`;
-    card.title = card.dataset.help;
-  }
-  for (const p of app.options.presets) {
-    const o = new Option(p.name, p.name);
-    o.title = p.help;
-    $("preset").append(o);
-  }
-  fillCloneChoices(null);
-  compareChoices();
+}
 
+/** A link's settings: its family first (its knobs and presets read the rest), then the state. */
+function readHash(hash) {
+  followFamily(hashFamily(hash, app.all));
+  const { state, errors } = decodeHash(hash, app.options.knobs, app.options.presets);
+  state.family = app.options.family === DEFAULT_FAMILY ? null : app.options.family;
+  app.state = state;
+  if (errors.length) toast(`Some settings in the link were ignored: ${errors.join("; ")}`, 8000);
+}
+
+/** The three views and the tracked-run panel, with what each needs of the page. */
+function makeViews() {
   app.tracked = new TrackedPanel($("tracked-panel"), { error: showError, toast });
   app.live = new LiveView({
     status: (run) => setRunUI(run),
     config: (cfg, ev) => {
-      if (!isTracked(app.live.run)) loadConfigIntoControls(cfg);
+      if (!isTracked(app.live.run) && !otherFamily(app.live.run)) loadConfigIntoControls(cfg);
       setRunUI(app.live.run);
       toast(`Changed at step ${ev.step}: ${describeChanges(ev.changes)}`);
     },
     rejected: (ev) => {
       toast(`Refused: ${ev.field}: ${ev.message}`, 6000);
-      if (app.live.run) loadConfigIntoControls(app.live.run.config);
+      if (app.live.run && !otherFamily(app.live.run)) loadConfigIntoControls(app.live.run.config);
     },
     connection: (s) => setConnection(s),
     error: (text) => {
       toast(text, 6000);
-      if (app.live.run) loadConfigIntoControls(app.live.run.config); // e.g. a refused change
+      // e.g. a refused change
+      if (app.live.run && !otherFamily(app.live.run)) loadConfigIntoControls(app.live.run.config);
     },
     replayStep: (step) => { app.state.replay = step; writeHash(); },
-    valueKinds: () => new Map(app.options.objectives.map((o) => [o.name, o.value_kind])),
+    valueKinds: () => new Map(app.all.objectives.map((o) => [o.name, o.value_kind])),
     family: (run) => familyOf(run),
+    options: () => app.all,
+    defaultFamily: DEFAULT_FAMILY,
+    // a tracked run has no family of Collapse Lab's: it is judged as the default family's runs
+    judgeFrom: (run) => (familyOf(run) || familyOf(null) || {}).judge_from || 0,
     claim: (run) => {
       const { knobs, presets } = app.options;
+      if (otherFamily(run)) return null;
       const started = presetOf(knobs, presets,
         (run.provenance && run.provenance.config_at_start) || run.config);
       // a preset's claim is about its own knobs: once a live change has taken the run away from
@@ -790,22 +913,26 @@ async function boot() {
       return started && presetOf(knobs, presets, run.config) === started ? claimMarker(started) : null;
     },
   });
+  const show = (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); };
   app.compare = new CompareView({
-    open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
+    open: show,
     error: (text) => toast(text, 6000),
     changed: (ids, gid) => { app.state.runs = ids; app.state.group = gid; writeHash(); },
-    objectives: () => app.options.objectives.map((o) => o.name),
+    // a run's family's objectives (none for a family without the knob)
+    objectives: (run) => familyOptions(app.all, (run.config && run.config.family) || DEFAULT_FAMILY).objectives.map((o) => o.name),
     family: (run) => familyOf(run),
   });
   app.history = new HistoryView({
-    open: (id) => { app.state.view = "live"; app.state.run = id; app.state.replay = null; showView(); openRun(id); },
+    open: show,
     error: (text) => toast(text, 6000),
     removed: (id) => { if (app.state.run === id) { app.state.run = null; writeHash(); } },
     powers: (run) => (app.classroom ? app.classroom.powers(run) : { steer: true, compare: true, remove: true }),
     toast: (text) => toast(text),
   });
+}
 
-  // wiring
+/** Start, pause, step, stop, reset, clone, compare and the preset menu. */
+function wireRunControls() {
   $("start").addEventListener("click", startRun);
   $("pause").addEventListener("click", () => control(app.live.run && ["paused", "interrupted"].includes(app.live.run.status) ? "resume" : "pause"));
   $("step").addEventListener("click", () => control("step", "both"));
@@ -832,6 +959,30 @@ async function boot() {
   $("apply-preset").addEventListener("click", applyPreset);
   $("cost-ask-apply").addEventListener("click", () => costAsk && costAsk(true));
   $("cost-ask-cancel").addEventListener("click", () => costAsk && costAsk(false));
+}
+
+/** The PNG of the live view: the picture shown (a replay's scrubbed step), titled, with its numbers. */
+async function downloadPNG() {
+  const run = app.live.run;
+  // the step of the picture shown (a replay shows the scrubbed one), not the run's last
+  const shown = app.live.shown;
+  const step = shown ? shown.step : app.live.log.last ? app.live.log.last.step : 0;
+  const title = run ? `Collapse Lab · run ${run.id} · ${run.config.dataset} · ${describeRecipe(run.config)} · step ${step}` : "Collapse Lab";
+  try {
+    const a = document.createElement("a");
+    const metrics = shown ? pngMetrics(shown.scalars) : [];
+    a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold),
+      text: document.body.dataset.samples === "0" ? app.live.familyPanels.firstText() : null });
+    a.download = `collapse-lab-${app.live.runId || "view"}${shown ? `-step${shown.step}` : ""}.png`;
+    app.lastPNG = { title, metrics, step: shown ? shown.step : null }; // what was written on it
+    a.click();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+/** The samples panel's layers, the modes chart's right axis, the PNG and the frame rate. */
+function wirePanelTools() {
   for (const k of ["heat", "real", "arrows", "manifold"]) {
     $(`show-${k}`).addEventListener("change", () => {
       app.state.show[k] = $(`show-${k}`).checked;
@@ -846,23 +997,11 @@ async function boot() {
     writeHash();
   });
   setInterval(showFrameRate, 1000);
-  $("png").addEventListener("click", async () => {
-    const run = app.live.run;
-    // the step of the picture shown (a replay shows the scrubbed one), not the run's last
-    const shown = app.live.shown;
-    const step = shown ? shown.step : app.live.log.last ? app.live.log.last.step : 0;
-    const title = run ? `Collapse Lab · run ${run.id} · ${run.config.dataset} · ${describeRecipe(run.config)} · step ${step}` : "Collapse Lab";
-    try {
-      const a = document.createElement("a");
-      const metrics = shown ? pngMetrics(shown.scalars) : [];
-      a.href = await dashboardPNG(title, metrics, { manifold: Boolean(app.state.show.manifold && shown && shown.manifold) });
-      a.download = `collapse-lab-${app.live.runId || "view"}${shown ? `-step${shown.step}` : ""}.png`;
-      app.lastPNG = { title, metrics, step: shown ? shown.step : null }; // what was written on it
-      a.click();
-    } catch (e) {
-      showError(e);
-    }
-  });
+  $("png").addEventListener("click", downloadPNG);
+}
+
+/** The tabs, the share button, the keys and a link changed by hand. */
+function wireNavigation() {
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => {
       app.state.view = tab.dataset.view;
@@ -883,13 +1022,13 @@ async function boot() {
   document.addEventListener("keydown", onKey);
   window.addEventListener("hashchange", () => {
     if (app.writingHash) return;
-    const { state, errors } = decodeHash(location.hash, app.options.knobs, app.options.presets);
-    app.state = state;
-    if (errors.length) toast(`Some settings in the link were ignored: ${errors.join("; ")}`, 8000);
+    readHash(location.hash);
     applyState();
   });
+}
 
-  // the classroom: role, class channel, lessons, drawing (classroom.js, lesson_view.js, draw.js)
+/** The classroom: role, class channel, lessons, drawing (classroom.js, lesson_view.js, draw.js). */
+async function startClassroom() {
   const showRun = async (id, step) => {
     app.state.view = "live";
     app.state.run = id;
@@ -904,16 +1043,18 @@ async function boot() {
     lessonChanged: (on) => {
       if (!app.classroom.powers().start) return;
       $("preset").disabled = on;
+      $("family").disabled = on;
       $("preset").title = on ? "The lesson sets the run's preset: end the lesson to pick another" : "";
       updateApplyPreset();
     },
   });
   app.classroom.draw = new DrawPanel({ app, openRun: showRun, toast, showError });
   await app.classroom.init();
+}
 
-  const { state, errors } = decodeHash(location.hash, app.options.knobs, app.options.presets);
-  app.state = state;
-  if (errors.length) toast(`Some settings in the link were ignored: ${errors.join("; ")}`, 8000);
+/** The first view: what the link says, then a first visit's welcome. */
+async function openFirstState(firstHash) {
+  readHash(location.hash);
   await applyState();
   writeHash();
   await app.classroom.ready();
@@ -921,12 +1062,36 @@ async function boot() {
     lessons: () => app.lessons.teacher,
     openLessons: () => app.lessons.togglePicker(),
     usePreset: (name) => {
+      const p = app.all.presets.find((x) => x.name === name);
+      if (p) followFamily(p.family || DEFAULT_FAMILY);
       $("preset").value = name;
       $("preset").dispatchEvent(new Event("change"));
       $("start").focus();
     },
   });
   if (!app.state.run) app.welcome.maybeShow(app.classroom.powers(), firstHash);
+}
+
+async function boot() {
+  const firstHash = location.hash; // a plain address is a first visit's (the welcome)
+  installTypeToggle($("type-size"), () => {
+    app.live.charts.retype();
+    requestAnimationFrame(() => app.live.charts.resize());
+    if (app.compare.cards.size) app.compare.plot();
+  });
+  setConnection({ state: "connecting" });
+  app.all = await loadOptions();
+  setConnection({ state: "idle" });
+  banner(null);
+  learnRegistry();
+  setupFamilyChooser();
+  useFamily(hashFamily(location.hash, app.all));
+  makeViews();
+  wireRunControls();
+  wirePanelTools();
+  wireNavigation();
+  await startClassroom();
+  await openFirstState(firstHash);
   document.body.dataset.ready = "1";
 }
 

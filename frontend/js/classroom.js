@@ -197,9 +197,10 @@ export class Classroom {
     document.querySelector(".runbox .buttons").hidden = !p.start && !p.steer;
     document.querySelector(".runbox .keys").hidden = !p.steer && !p.start;
     document.querySelector(".clone-row").hidden = !p.compare;
-    $("clone").disabled = !run || !p.compare;
+    $("clone").disabled = !run || !p.compare || !$("clone-objective").options.length;
     $("clone-objective").disabled = !p.compare;
     $("preset").disabled = !p.start || Boolean(this.lessons && this.lessons.cursor);
+    $("family").disabled = $("preset").disabled; // the family chooser goes with the presets
     if (!p.steer) $("apply-preset").hidden = true;
     $("compare-start").hidden = !p.compare;
     for (const i of document.querySelectorAll("#compare-choices input")) i.disabled = !p.compare;

@@ -11,7 +11,7 @@ import { RunSocket } from "./connection.js";
 import { OccupancyBars } from "./occupancy_chart.js";
 import { SamplesChart } from "./samples_chart.js";
 import { FamilyPanels } from "./family_panels.js";
-import { TickLog, finiteOrNull, formatNumber } from "./series.js";
+import { TickLog, familyTraces, finiteOrNull, formatNumber } from "./series.js";
 
 const $ = (id) => document.getElementById(id);
 const PALETTE = ["#4c8bf5", "#e4572e", "#2e9e5b", "#a05cd6", "#d4a017", "#2bb3a3", "#d6457a", "#5f6577"];
@@ -41,7 +41,7 @@ export function compareTitles(configs) {
 
 export class CompareView {
   /**
-   * hooks: {open(runId), error(text), changed(runIds, groupId), objectives: [names],
+   * hooks: {open(runId), error(text), changed(runIds, groupId), objectives(run) -> [names],
    * family(run) -> its /api/options family}
    */
   constructor(hooks) {
@@ -124,15 +124,21 @@ export class CompareView {
     open.type = "button";
     open.title = "Open this run in the live view";
     open.addEventListener("click", () => this.hooks.open(run.id));
-    const pick = el("select");
-    pick.setAttribute("aria-label", `objective of a clone of run ${run.id}`);
-    for (const o of this.hooks.objectives()) if (o !== run.config.objective) pick.append(new Option(o, o));
-    pick.value = run.config.objective === "wgan-gp" ? "nsgan" : "wgan-gp";
-    const clone = el("button", { class: "small", text: "Clone ▸" });
-    clone.type = "button";
-    clone.title = "Add a run with these settings and another objective";
-    clone.addEventListener("click", () => this.clone(run, pick.value));
-    actions.append(open, pick, clone);
+    actions.append(open);
+    // a clone with another objective, for a family that has objectives (the run's own)
+    const objectives = this.hooks.objectives(run).filter((o) => o !== run.config.objective);
+    if (objectives.length) {
+      const pick = el("select");
+      pick.setAttribute("aria-label", `objective of a clone of run ${run.id}`);
+      for (const o of objectives) pick.append(new Option(o, o));
+      pick.value = run.config.objective === "wgan-gp" ? "nsgan" : "wgan-gp";
+      if (!pick.value) pick.selectedIndex = 0;
+      const clone = el("button", { class: "small", text: "Clone ▸" });
+      clone.type = "button";
+      clone.title = "Add a run with these settings and another objective";
+      clone.addEventListener("click", () => this.clone(run, pick.value));
+      actions.append(pick, clone);
+    }
     // the family's own panels, small, under the run's numbers; a family without 2-D samples
     // (frame.samples "") has no scatter
     const fam = this.hooks.family ? this.hooks.family(run) : null;
@@ -219,7 +225,7 @@ export class CompareView {
       idx.push(c.i);
       xs.push(c.newTicks.map((t) => t.step));
       cov.push(c.newTicks.map((t) => finiteOrNull(t.modes_covered)));
-      loss.push(c.newTicks.map((t) => finiteOrNull(t.loss_d)));
+      loss.push(c.newTicks.map((t) => finiteOrNull(t[this.second.key])));
       c.newTicks = [];
     }
     if (!idx.length) return;
@@ -227,7 +233,20 @@ export class CompareView {
     Plotly().extendTraces($("cmp-loss"), { x: xs, y: loss }, idx, 4000);
   }
 
+  /**
+   * The second shared chart: the first curve of the runs' family (/api/options: a GAN's D loss,
+   * a genetic algorithm's mean fitness), named in its caption.
+   */
+  secondCurve() {
+    const first = [...this.cards.values()][0];
+    const fam = first && this.hooks.family ? this.hooks.family(first.run) : null;
+    const t = familyTraces(fam).traces[0] || { key: "loss_d", label: "D loss" };
+    return { key: t.key, label: t.label };
+  }
+
   plot() {
+    this.second = this.secondCurve();
+    $("cmp-loss-title").textContent = `${this.second.label}, all runs`;
     const traces = (key) => [...this.cards.values()].map((c) => ({
       type: "scatter", mode: "lines", name: this.titles[c.i], line: { color: c.color, width: 1.6 },
       x: c.log.ticks.map((t) => t.step), y: c.log.ticks.map((t) => finiteOrNull(t[key])),
@@ -241,7 +260,7 @@ export class CompareView {
       yaxis: { title: { text: title }, gridcolor: "#eceef3", ...extra }, uirevision: "keep",
     });
     Plotly().react($("cmp-modes"), traces("modes_covered"), layout("modes covered", k ? { range: [0, k + 0.5] } : {}), PLOT_CONFIG);
-    Plotly().react($("cmp-loss"), traces("loss_d"), layout("D loss"), PLOT_CONFIG);
+    Plotly().react($("cmp-loss"), traces(this.second.key), layout(this.second.label), PLOT_CONFIG);
     for (const c of this.cards.values()) c.newTicks = [];
     this.plotted = true;
     this.rangeK = k;

@@ -366,7 +366,7 @@ function drawText(box, v) {
     g.items.forEach((it, j) => {
       let li = list.children[j];
       if (!li) {
-        li = el("li", {}, el("span", { class: "fp-text" }), el("span", { class: "fp-tag" }));
+        li = el("li", {}, el("span", { class: "fp-str" }), el("span", { class: "fp-tag" }));
         list.append(li);
       }
       li.firstChild.textContent = it.text;
@@ -423,6 +423,13 @@ export class FamilyPanels {
       return { spec, fig, body, note };
     });
     this.clear("Once a run starts: drawn from its frames.");
+  }
+
+  /** The first text panel with a value drawn, as {label, value} (the PNG's picture of a family
+   * whose samples are not points), or null. */
+  firstText() {
+    const p = this.panels.find((q) => q.spec.kind === "text" && this.latest && this.latest[q.spec.key]);
+    return p ? { label: p.spec.label, value: this.latest[p.spec.key] } : null;
   }
 
   /** Every panel shows `text` instead of a picture (no run yet, queued, connecting…). */

@@ -128,6 +128,38 @@ export function arrowLattice(grid, w, h, extent, every = 6, maxLen = null) {
   return out;
 }
 
+/**
+ * Arrows of a vector field sent on an A × A lattice over the extent (row 0 at ymin; `uv` the
+ * flat [u, v, u, v, …] of the frame's `arrows`): [{x, y, u, v}] in world units. A score field's
+ * length spans decades (it grows as 1/distance near a training point), so lengths go as the
+ * square root of the magnitude, the longest 0.9 of the lattice's spacing; ~0 is left out.
+ */
+export function fieldArrows(side, uv, extent) {
+  const [x0, x1, y0, y1] = extent;
+  const cellX = (x1 - x0) / Math.max(side - 1, 1);
+  const cellY = (y1 - y0) / Math.max(side - 1, 1);
+  const len = 0.9 * Math.min(cellX, cellY);
+  let peak = 0;
+  for (let i = 0; i < side * side; i++) {
+    const m = Math.hypot(uv[2 * i], uv[2 * i + 1]);
+    if (Number.isFinite(m)) peak = Math.max(peak, m);
+  }
+  if (peak <= 1e-12) return [];
+  const out = [];
+  for (let r = 0; r < side; r++) {
+    for (let c = 0; c < side; c++) {
+      const i = r * side + c;
+      const u = uv[2 * i];
+      const v = uv[2 * i + 1];
+      const m = Math.hypot(u, v);
+      if (!Number.isFinite(m) || m < 1e-3 * peak) continue;
+      const s = (len * Math.sqrt(m / peak)) / m;
+      out.push({ x: x0 + c * cellX, y: y0 + r * cellY, u: u * s, v: v * s });
+    }
+  }
+  return out;
+}
+
 /** Affine world -> canvas pixel transform keeping the aspect ratio 1:1 inside (w, h, pad). */
 export function worldToPixel(extent, width, height, pad = 0) {
   const [x0, x1, y0, y1] = extent;

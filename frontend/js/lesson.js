@@ -10,6 +10,7 @@ export const LOOK_TARGETS = {
   modes: "chart-modes",
   cards: "cards",
   compare: "compare-grid",
+  panels: "family-panels", // the pictures a run's family declares (family_panels.js)
   replay: "scrubber", // not a `look` of the lesson files: a replay step names its slider
 };
 

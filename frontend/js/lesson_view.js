@@ -20,6 +20,7 @@ const readCompact = () => {
 const LOOK_WORDS = {
   samples: "the samples panel", occupancy: "the occupancy bars", "occupancy-time": "occupancy over time",
   losses: "the loss curves", modes: "modes over time", cards: "the metric cards", compare: "the comparison",
+  panels: "the family's panels",
   replay: "the replay slider",
 };
 

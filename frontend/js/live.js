@@ -8,18 +8,18 @@ import { RunSocket } from "./connection.js";
 import { decode, unpackRecords, REAL } from "./protocol.js";
 import { SamplesChart } from "./samples_chart.js";
 import { FamilyPanels } from "./family_panels.js";
+import { MetricCards } from "./cards.js";
 import {
-  TickLog, markersFromEvents, describeChanges, formatNumber, formatStat, occupancySummary,
+  TickLog, markersFromEvents, describeChanges, occupancySummary,
   indexAtStep, latentSlice,
 } from "./series.js";
+
+// what the samples note calls the heatmap, by the run's value kind (the GAN's: D's value)
+const HEATMAP_WORDS = { fitness: "fitness", training: "training points" };
 
 const $ = (id) => document.getElementById(id);
 export const FINAL = new Set(["done", "failed", "interrupted"]);
 export const ACTIVE = new Set(["queued", "running", "paused", "stopping"]);
-/** The modes-covered card is coloured from this step on: for the first few hundred steps a
- * generator is a blob between the modes (server/lesson_files/collapse-ring.json), and a red
- * "0 / 8" there would judge a run before anything could be covered. */
-export const JUDGE_AFTER = 500;
 
 /** Which run buttons the run's state allows (true = disabled), before any role says more:
  *  pause/resume while active (and resume for an interrupted run, which goes on from its
@@ -52,6 +52,8 @@ export class LiveView {
     this.hooks = hooks;
     this.samples = new SamplesChart($("samples"));
     this.familyPanels = new FamilyPanels($("family-panels"));
+    this.cards = new MetricCards($("cards"));
+    this.cards.setFamily(hooks.options(), hooks.defaultFamily);
     this.charts = new RunCharts({ loss: $("chart-loss"), modes: $("chart-modes"), bars: $("chart-bars"), heat: $("chart-heat") });
     this.log = new TickLog();
     this.events = [];
@@ -207,6 +209,7 @@ export class LiveView {
     this.samples.setDataset(run.dataset, run.value_kind);
     this.charts.family = this.hooks.family ? this.hooks.family(run) : null;
     this.familyPanels.setFamily(this.charts.family);
+    this.cards.setFamily(this.hooks.options(), (run.config && run.config.family) || this.hooks.defaultFamily);
     this.samples.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.familyPanels.clear(run.status === "queued" ? "Queued: waiting for a free worker…" : "Connecting…");
     this.charts.reset(this.dataset, [], []);
@@ -259,7 +262,7 @@ export class LiveView {
     $("samples-note").textContent = m.dataset.tracked ? trackedNote(m.dataset)
       : images
         ? `${m.dataset.name} · ${m.dataset.num_modes} classes`
-        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${m.value_kind === "fitness" ? "fitness" : "D's value"}`;
+        : `${m.dataset.name} · ${m.dataset.num_modes} modes · heatmap: ${HEATMAP_WORDS[m.value_kind] || "D's value"}`;
     const known = new Set(this.events.map((e) => e.version));
     for (const e of m.events || []) if (!known.has(e.version)) this.events.push(e);
     this.events.sort((a, b) => a.version - b.version);
@@ -357,35 +360,28 @@ export class LiveView {
 
   updateCards(s, occupancy) {
     const k = this.dataset ? this.dataset.num_modes : null;
+    this.cards.update(s, k);
+    const covered = this.cards.card("modes_covered");
+    if (covered) {
+      const { card, hint } = covered;
+      const cov = s.modes_covered;
+      // nothing can be covered before the generator has left its first blob (a population has
+      // climbed its peaks): the count is not judged (green / amber / red) before the family's
+      // `judge_from` step (/api/options)
+      const judgeFrom = this.hooks.judgeFrom(this.run);
+      const early = typeof s.step !== "number" || s.step < judgeFrom;
+      if (k && typeof cov === "number" && !early) card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
+      else delete card.dataset.level;
+      hint.textContent = early && typeof cov === "number" ? `judged from step ${judgeFrom}` : hint.dataset.hint;
+      const help = card.dataset.help || "";
+      if (occupancy && occupancy.length) {
+        const c = occupancySummary(occupancy);
+        card.title = `${help}${help ? "\n" : ""}${c.covered} covered, ${c.starving} starving, ${c.dropped} dropped`;
+      } else {
+        card.title = help;
+      }
+    }
     const set = (id, text) => { $(id).textContent = text; };
-    const cov = s.modes_covered;
-    set("m-covered", cov === undefined || cov === null ? "–" : `${cov}${k ? ` / ${k}` : ""}`);
-    const card = $("m-covered").parentElement;
-    // nothing can be covered before the generator has left its first blob: the count is not
-    // judged (green / amber / red) before JUDGE_AFTER steps
-    const early = typeof s.step !== "number" || s.step < JUDGE_AFTER;
-    if (k && typeof cov === "number" && !early) card.dataset.level = cov === k ? "good" : cov >= k / 2 ? "warn" : "bad";
-    else delete card.dataset.level;
-    set("m-captured", `captured ${s.modes_captured ?? "–"}`);
-    const hint = card.querySelector(".card-hint");
-    if (hint) {
-      if (hint.dataset.hint === undefined) hint.dataset.hint = hint.textContent;
-      hint.textContent = early && typeof cov === "number" ? `judged from step ${JUDGE_AFTER}` : hint.dataset.hint;
-    }
-    const help = card.dataset.help || "";
-    if (occupancy && occupancy.length) {
-      const c = occupancySummary(occupancy);
-      card.title = `${help}${help ? "\n" : ""}${c.covered} covered, ${c.starving} starving, ${c.dropped} dropped`;
-    } else {
-      card.title = help;
-    }
-    // formatted as the registry says (/api/options `stats`: format and unit)
-    set("m-effective", formatStat("effective_modes", s.effective_modes));
-    set("m-hq", formatStat("hq_fraction", s.hq_fraction));
-    set("m-rkl", formatStat("reverse_kl", s.reverse_kl));
-    set("m-hop", formatStat("hopping", s.hopping));
-    set("m-step", s.step === undefined ? "–" : String(s.step));
-    set("m-speed", `${typeof s.steps_per_sec === "number" ? Math.round(s.steps_per_sec) : "–"} steps/s`);
     const prov = this.run && this.run.provenance;
     const device = (prov && prov.device) || (this.run && this.run.config && this.run.config.device) || "–";
     // a run stacked with others (a compare group, runs packed onto one worker) shares its step

@@ -7,7 +7,7 @@
 // The maths (colour scale, transforms, gradients) is in field.js; this file only draws.
 
 import {
-  buildLUT, valueRange, gridToRGBA, arrowLattice, worldToPixel, imageToRGBA, VALUE_STOPS,
+  buildLUT, valueRange, gridToRGBA, arrowLattice, fieldArrows, worldToPixel, imageToRGBA, VALUE_STOPS,
 } from "./field.js";
 
 const LUT = buildLUT();
@@ -19,7 +19,9 @@ const MANIFOLD = "rgba(0, 121, 140, 0.8)";
 const MANIFOLD_SPOT = 16;
 
 // what the colour bar says the heatmap is, by the frame's value kind (a GA's landscape: fitness)
-const VALUE_LABELS = { probability: "D(x) = P(real)", critic: "critic value", fitness: "fitness" };
+const VALUE_LABELS = {
+  probability: "D(x) = P(real)", critic: "critic value", fitness: "fitness", training: "near a training point",
+};
 
 export class SamplesChart {
   /** canvas: the <canvas>; opts.legend: draw the colour-scale legend (off for small panels). */
@@ -146,7 +148,9 @@ export class SamplesChart {
       ctx.drawImage(this.realLayer, 0, 0);
     }
 
-    if (this.show.arrows && frame.grid) this.drawArrows(frame, ext, t);
+    if (this.show.arrows && (frame.grid || (frame.scalars && frame.scalars.arrows))) {
+      this.drawArrows(frame, ext, t);
+    }
 
     if (this.show.fake) {
       // one path per colour: two fills instead of 2,500
@@ -311,8 +315,10 @@ export class SamplesChart {
   drawArrows(frame, ext, t) {
     const { ctx } = this;
     const dpr = this.dpr || 1;
-    const every = Math.max(2, Math.round(frame.gridW / 12));
-    const arrows = arrowLattice(frame.grid, frame.gridW, frame.gridH, ext, every);
+    // a field the frame carries (a family's `arrows`), else the gradient of the value grid
+    const field = frame.scalars && frame.scalars.arrows;
+    const arrows = field ? fieldArrows(field.side, field.uv, ext)
+      : arrowLattice(frame.grid, frame.gridW, frame.gridH, ext, Math.max(2, Math.round(frame.gridW / 12)));
     ctx.strokeStyle = "rgba(30, 30, 30, 0.75)";
     ctx.lineWidth = 1.1 * dpr;
     ctx.beginPath();

@@ -206,6 +206,8 @@ export function formatNumber(v, digits = 3) {
   if (v === null || v === undefined || !Number.isFinite(v)) return "–";
   if (v === 0) return "0";
   const a = Math.abs(v);
+  // an integer is shown whole below 100,000 (1,024 training points, not 1020)
+  if (Number.isInteger(v) && a < 1e5) return String(v);
   if (a < 1e-3 || a >= 1e5) {
     const [m, e] = v.toExponential(digits - 1).split("e");
     return `${String(Number(m))}e${Number(e)}`;

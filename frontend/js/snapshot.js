@@ -75,6 +75,11 @@ export async function dashboardPNG(title, metrics = [], opts = {}) {
 
   const foot = 22; // the samples' colour key under them
   const side = H - head - pad - foot; // the samples panel is square on the left
+  if (opts.text) {
+    drawTextPanel(ctx, opts.text, pad, head, side, side + foot);
+    await drawRight(ctx, W, H, head, pad, side);
+    return out.toDataURL("image/png");
+  }
   const samples = $("samples");
   const s = Math.min(side / samples.height, side / samples.width);
   ctx.drawImage(samples, pad, head, samples.width * s, samples.height * s);
@@ -89,6 +94,57 @@ export async function dashboardPNG(title, metrics = [], opts = {}) {
     kx += ctx.measureText(label).width + 14;
   }
 
+  await drawRight(ctx, W, H, head, pad, side);
+  return out.toDataURL("image/png");
+}
+
+/**
+ * A family's text panel (docs/families.md, kind "text": {label, items, groups}) in the samples'
+ * place, for a family whose samples are not points: each group's name, then its strings in
+ * columns, as many as fit; what does not fit is counted.
+ */
+function drawTextPanel(ctx, text, x0, y0, w, h) {
+  ctx.font = `600 13px ${FONT}`;
+  ctx.fillStyle = INK;
+  ctx.fillText(text.label, x0, y0 + 13);
+  const line = 15;
+  const colW = w / 2;
+  let col = 0;
+  let y = y0 + 34;
+  const bottom = y0 + h - 4;
+  const items = text.value.items || [];
+  const groups = (text.value.groups || []).filter((g) => items.some((it) => it.group === g));
+  let shown = 0;
+  const next = () => {
+    y += line;
+    if (y > bottom) { col += 1; y = y0 + 34; }
+    return col < 2;
+  };
+  for (const g of groups) {
+    if (col >= 2) break;
+    ctx.font = `600 12px ${FONT}`;
+    ctx.fillStyle = INK;
+    ctx.fillText(g, x0 + col * colW, y);
+    if (!next()) break;
+    ctx.font = `12px ${FONT}`;
+    for (const it of items.filter((i) => i.group === g)) {
+      ctx.fillStyle = it.tag ? MUTED : INK;
+      ctx.fillText(`${it.text}${it.tag ? ` (${it.tag})` : ""}`, x0 + col * colW + 10, y);
+      shown += 1;
+      if (!next()) break;
+    }
+    y += 4;
+  }
+  if (shown < items.length) {
+    ctx.font = `12px ${FONT}`;
+    ctx.fillStyle = MUTED;
+    ctx.fillText(`… and ${items.length - shown} more`, x0, y0 + h + 12);
+  }
+}
+
+/** The occupancy charts and the two curve charts, in the right-hand column. */
+async function drawRight(ctx, W, H, head, pad, side) {
+  const scale = 2;
   const x = pad * 2 + side;
   const w = W - x - pad;
   const rows = (H - head - pad) / 4;
@@ -135,5 +191,4 @@ export async function dashboardPNG(title, metrics = [], opts = {}) {
     ctx.drawImage(await loadImage(url), x, y + caption, w, h);
     y += rows;
   }
-  return out.toDataURL("image/png");
 }

@@ -19,7 +19,11 @@ const DEFAULT_METRIC = "reverse_kl";
 const METRIC_RE = /^[a-z_]{1,32}$/;
 
 // Keys the page itself uses; a knob with one of these names would be written as `c.NAME`.
-const RESERVED = new Set(["view", "run", "runs", "group", "preset", "replay", "tab", "metric", ...Object.keys(SHOW_DEFAULTS)]);
+const RESERVED = new Set(["view", "run", "runs", "group", "family", "preset", "replay", "tab", "metric", ...Object.keys(SHOW_DEFAULTS)]);
+
+// The family of a page whose link names none (and of a run config without `family`).
+export const DEFAULT_FAMILY = "gan";
+const FAMILY_RE = /^[a-z][a-z0-9_]{0,31}$/;
 
 /** A fresh state: live view, no run, default config. */
 export function initialState() {
@@ -28,6 +32,7 @@ export function initialState() {
     run: null, // id of the run shown in the live / replay view
     runs: [], // ids of the runs in the compare grid
     group: null, // compare group id, when the grid came from POST /api/compare
+    family: null, // the family of the next run's settings (null: the preset's, else the default)
     preset: null, // preset the config started from
     config: {}, // knob overrides on top of the defaults (and preset)
     show: { ...SHOW_DEFAULTS },
@@ -120,6 +125,7 @@ export function encodeHash(state, knobs, presets) {
   if (state.run) put("run", state.run);
   if (state.runs && state.runs.length) put("runs", state.runs.join(","));
   if (state.group) put("group", state.group);
+  if (state.family && state.family !== DEFAULT_FAMILY) put("family", state.family);
   if (state.preset) put("preset", state.preset);
   if (state.replay !== null && state.replay !== undefined) put("replay", state.replay);
   if (state.metric && state.metric !== DEFAULT_METRIC) put("metric", state.metric);
@@ -171,6 +177,9 @@ export function decodeHash(hash, knobs, presets) {
       state.runs = raw.split(",").filter((r) => /^[A-Za-z0-9_-]{1,64}$/.test(r)).slice(0, 8);
     } else if (key === "group") {
       if (/^[A-Za-z0-9_-]{1,64}$/.test(raw)) state.group = raw;
+    } else if (key === "family") {
+      if (FAMILY_RE.test(raw)) state.family = raw; // which exist: hashFamily, with the options
+      else errors.push(`family: not a family name: ${JSON.stringify(raw)}`);
     } else if (key === "preset") {
       if (!presets || presets.some((p) => p.name === raw)) state.preset = raw;
       else errors.push(`preset: no preset named ${JSON.stringify(raw)}`);
@@ -212,7 +221,58 @@ export function startBody(state, knobs, presets) {
   const base = baseConfig(knobs, presets, state.preset);
   const diff = configDiff(state.config, base);
   for (const name of Object.keys(PAGE_DEFAULTS)) if (name in base) diff[name] = { ...base, ...state.config }[name];
+  // a family other than the default is named (a preset names its own)
+  if (state.family && state.family !== DEFAULT_FAMILY && !state.preset) diff.family = state.family;
   return state.preset ? { preset: state.preset, ...diff } : diff;
+}
+
+/**
+ * The family a link's settings belong to (pure): its `family` key where that family exists,
+ * else its preset's family, else the default. `options` is /api/options (families, presets).
+ */
+export function hashFamily(hash, options) {
+  const names = ((options && options.families) || []).map((f) => f.name);
+  let family = null;
+  let preset = null;
+  for (const part of (hash || "").replace(/^#/, "").split("&")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    let key;
+    let raw;
+    try {
+      key = decodeURIComponent(part.slice(0, eq));
+      raw = decodeURIComponent(part.slice(eq + 1));
+    } catch {
+      continue;
+    }
+    if (key === "family" && names.includes(raw)) family = raw;
+    else if (key === "preset") preset = raw;
+  }
+  if (family) return family;
+  const p = ((options && options.presets) || []).find((x) => x.name === preset);
+  return p && names.includes(p.family) ? p.family : DEFAULT_FAMILY;
+}
+
+/**
+ * /api/options seen through one family (pure): its knobs, its presets, its remedies and, where
+ * it has an `objective` knob, the objectives; the rest (stats, datasets, families) as it is.
+ * `family` names it; an unknown name gets the first family.
+ */
+export function familyOptions(options, name) {
+  const fams = options.families || [];
+  const fam = fams.find((f) => f.name === name) || fams[0];
+  if (!fam) return { ...options, family: DEFAULT_FAMILY, judgeFrom: 0 };
+  const hasObjective = fam.knobs.some((k) => k.name === "objective");
+  return {
+    ...options,
+    family: fam.name,
+    label: fam.label,
+    judgeFrom: fam.judge_from || 0,
+    knobs: fam.knobs,
+    presets: (options.presets || []).filter((p) => (p.family || DEFAULT_FAMILY) === fam.name),
+    remedies: fam.remedies || [],
+    objectives: hasObjective ? options.objectives || [] : [],
+  };
 }
 
 /**

@@ -9,10 +9,10 @@ import {
   familyTraces, LOSS_TRACES, MODE_TRACES,
 } from "../js/series.js";
 import {
-  buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, worldToPixel, imageToRGBA,
+  buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, fieldArrows, worldToPixel, imageToRGBA,
 } from "../js/field.js";
 
-test("occupancy classes follow DESIGN.md: covered >= 1/(4K), starving > 0, dropped = 0", () => {
+test("occupancy classes follow docs/metrics.md: covered >= 1/(4K), starving > 0, dropped = 0", () => {
   // K = 4: the line is 1/16 = 0.0625
   const occ = [0.0625, 0.0624, 0, 0.5];
   assert.deepEqual(classifyOccupancy(occ), ["covered", "starving", "dropped", "covered"]);
@@ -57,6 +57,8 @@ test("numbers are formatted compactly", () => {
   assert.equal(formatNumber(0.0005), "5e-4");
   assert.equal(formatNumber(12.345), "12.3");
   assert.equal(formatNumber(3), "3");
+  assert.equal(formatNumber(1024), "1024"); // an integer whole, not rounded to 1020
+  assert.equal(describeChanges({ train_points: 1024 }), "train_points 1024");
   assert.equal(formatNumber(null), "–");
   assert.equal(formatNumber(NaN), "–");
   assert.equal(formatNumber(123456), "1.23e5");
@@ -158,6 +160,25 @@ test("gradient of a plane is its slope; arrows point uphill", () => {
     assert.ok(a.u > 0 && a.v < 0);
   }
   assert.deepEqual(arrowLattice(new Float32Array(w * h), w, h, ext), []); // flat: no arrows
+});
+
+test("a sent field's arrows sit on its lattice, point its way, longest 0.9 of a cell", () => {
+  // 3 × 3 lattice over [-1, 1]²: a field pointing at the origin, x·4 stronger than the rest
+  const side = 3, ext = [-1, 1, -1, 1];
+  const uv = [];
+  for (let r = 0; r < side; r++) for (let c = 0; c < side; c++) uv.push(-(c - 1) * 4, -(r - 1));
+  const arrows = fieldArrows(side, uv, ext);
+  assert.equal(arrows.length, 8); // the centre's zero vector is left out
+  const longest = Math.max(...arrows.map((a) => Math.hypot(a.u, a.v)));
+  assert.ok(Math.abs(longest - 0.9) < 1e-9);
+  for (const a of arrows) {
+    assert.ok(a.x * a.u + a.y * a.v < 0); // towards the origin
+    assert.ok([-1, 0, 1].includes(a.x) && [-1, 0, 1].includes(a.y));
+  }
+  // square-root lengths: the field's weakest nonzero arrow (|v| = 1 against √17) is not lost
+  const short = arrows.find((a) => a.x === 0 && a.y === 1);
+  assert.ok(Math.abs(Math.hypot(short.u, short.v) - 0.9 * Math.sqrt(1 / Math.sqrt(17))) < 1e-9);
+  assert.deepEqual(fieldArrows(side, new Array(18).fill(0), ext), []);
 });
 
 test("world to pixel keeps a 1:1 aspect and flips y", () => {

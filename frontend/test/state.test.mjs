@@ -6,6 +6,7 @@ import {
   initialState, encodeHash, decodeHash, coerceKnob, startBody, liveChanges, effectiveConfig,
   baseConfig, presetSwitch, presetOf, claimMarker, presetLength,
 } from "../js/state.js";
+import { hashFamily, familyOptions, DEFAULT_FAMILY } from "../js/state.js";
 import {
   SPEED_STOPS, speedToPos, posToSpeed, speedLabel, paceChanges, pacedTickEvery,
 } from "../js/speed.js";
@@ -239,4 +240,59 @@ test("slowing down ticks every step (at most 10 ticks a second); unlimited resto
   assert.deepEqual(paceChanges(0, { speed: 5, tick_every: 1 }, null, 10).changes, { speed: 0, tick_every: 10 });
   // a change that changes nothing sends nothing
   assert.deepEqual(paceChanges(0, { speed: 0, tick_every: 20 }, null).changes, {});
+});
+
+// ---------------------------------------------------------------------------- families
+
+const FAMS = {
+  families: [
+    { name: "gan", label: "GAN", judge_from: 500, remedies: [{ name: "gp" }],
+      knobs: [{ name: "objective", type: "choice", choices: ["nsgan"], default: "nsgan", group: "objective" }, { name: "steps", type: "int", default: 100, min: 0, max: 1e6, group: "run" }] },
+    { name: "evolution", label: "Evolution", judge_from: 50, remedies: [{ name: "sharing" }],
+      knobs: [{ name: "population", type: "int", default: 512, min: 16, max: 4096, group: "model" }, { name: "steps", type: "int", default: 300, min: 0, max: 1e6, group: "run" }] },
+  ],
+  presets: [{ name: "collapse-ring8", family: "gan", values: {} }, { name: "evolution-collapse-ring8", family: "evolution", values: { population: 512 } }],
+  objectives: [{ name: "nsgan" }],
+  stats: [{ name: "step" }],
+};
+
+test("a link's family: its family key, else its preset's family, else the default", () => {
+  assert.equal(hashFamily("#family=evolution", FAMS), "evolution");
+  assert.equal(hashFamily("#preset=evolution-collapse-ring8&steps=5", FAMS), "evolution");
+  assert.equal(hashFamily("#preset=collapse-ring8", FAMS), "gan");
+  assert.equal(hashFamily("#family=nosuch", FAMS), DEFAULT_FAMILY);
+  assert.equal(hashFamily("", FAMS), DEFAULT_FAMILY);
+});
+
+test("the options seen through a family: its knobs, presets and remedies; objectives only where it has the knob", () => {
+  const evo = familyOptions(FAMS, "evolution");
+  assert.equal(evo.family, "evolution");
+  assert.equal(evo.judgeFrom, 50);
+  assert.deepEqual(evo.knobs.map((k) => k.name), ["population", "steps"]);
+  assert.deepEqual(evo.presets.map((p) => p.name), ["evolution-collapse-ring8"]);
+  assert.deepEqual(evo.remedies.map((r) => r.name), ["sharing"]);
+  assert.deepEqual(evo.objectives, []);
+  assert.equal(evo.stats, FAMS.stats); // every family's stats stay: runs of any family are shown
+  const gan = familyOptions(FAMS, "gan");
+  assert.deepEqual(gan.objectives.map((o) => o.name), ["nsgan"]);
+  assert.deepEqual(gan.presets.map((p) => p.name), ["collapse-ring8"]);
+  assert.equal(familyOptions(FAMS, "nosuch").family, "gan");
+});
+
+test("a family other than the default travels in the link and in a start body without a preset", () => {
+  const evo = familyOptions(FAMS, "evolution");
+  const state = { ...initialState(), family: "evolution", config: { population: 256 } };
+  const h = encodeHash(state, evo.knobs, evo.presets);
+  assert.equal(h, "family=evolution&population=256");
+  const back = decodeHash(h, evo.knobs, evo.presets);
+  assert.deepEqual(back.errors, []);
+  assert.equal(back.state.family, "evolution");
+  assert.deepEqual(back.state.config, { population: 256 });
+  assert.deepEqual(startBody(state, evo.knobs, evo.presets), { family: "evolution", population: 256, steps: 0 });
+  // a preset names its family itself
+  assert.deepEqual(startBody({ ...state, preset: "evolution-collapse-ring8", config: {} }, evo.knobs, evo.presets),
+    { preset: "evolution-collapse-ring8", steps: 0 });
+  // the default family is not written
+  assert.equal(encodeHash({ ...initialState(), family: "gan" }, [], []), "");
+  assert.match(decodeHash("#family=Bad!", evo.knobs, evo.presets).errors[0], /family: not a family name/);
 });

@@ -12,6 +12,7 @@ from typing import Any
 
 from collapse_lab.trainer.commands import Command, Set, action
 from collapse_lab.trainer.families.decoding.family import FAMILY as DECODING
+from collapse_lab.trainer.families.diffusion.family import FAMILY as DIFFUSION
 from collapse_lab.trainer.families.evolution.family import FAMILY as EVOLUTION
 from collapse_lab.trainer.families.gan.family import FAMILY as GAN
 from collapse_lab.trainer.families.vae.family import FAMILY as VAE
@@ -23,6 +24,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     GAN,
     EVOLUTION,
     VAE,
+    DIFFUSION,
     DECODING,
 )}
 DEFAULT = "gan"

@@ -72,44 +72,47 @@ def beam(p: dict[str, torch.Tensor], width: int, length: int, *, groups: int = 1
     `diversity` nats for every beam of an earlier group that chose it at this step (Hamming
     diversity). Selection uses the penalised score, the strings keep their true log-probability.
     Greedy decoding is a beam of width 1. Returns the surviving beams, likeliest first within
-    each group."""
+    each group.
+
+    A beam's next-word distribution depends only on its own string, so one model step serves
+    every beam of every group at once; only the selection goes group by group."""
     dev = p["emb"].device
     dtype = p["emb"].dtype
     hidden = p["w_hh"].shape[1]
+    vocab = p["emb"].shape[1]
     groups = max(1, min(groups, width))
     sizes = [width // groups + (1 if g < width % groups else 0) for g in range(groups)]
-    toks = [torch.zeros(w, 0, dtype=torch.long, device=dev) for w in sizes]
-    scores = []
-    for w in sizes:
-        s = torch.full((w,), -float("inf"), device=dev, dtype=dtype)
-        s[0] = 0.0  # one live hypothesis: the empty string
-        scores.append(s)
-    hs = [torch.zeros(1, w, hidden, device=dev, dtype=dtype) for w in sizes]
-    last = [torch.full((1, w), END, dtype=torch.long, device=dev) for w in sizes]
-    done = [torch.zeros(w, dtype=torch.bool, device=dev) for w in sizes]
-    vocab = p["emb"].shape[1]
+    starts = [sum(sizes[:g]) for g in range(groups)]
+    tok = torch.zeros(width, 0, dtype=torch.long, device=dev)
+    score = torch.full((width,), -float("inf"), device=dev, dtype=dtype)
+    score[starts] = 0.0  # one live hypothesis a group: the empty string
+    h = torch.zeros(1, width, hidden, device=dev, dtype=dtype)
+    last = torch.full((1, width), END, dtype=torch.long, device=dev)
+    done = torch.zeros(width, dtype=torch.bool, device=dev)
     for _ in range(length):
+        logp, h = model.step_logits(p, last, h)
+        logp = _forced_end(logp[0], done)  # (W, V)
+        cand = score[:, None] + logp
         chosen = torch.zeros(vocab, device=dev, dtype=dtype)  # this step's words of earlier groups
-        for g, w in enumerate(sizes):
-            logp, h = model.step_logits(p, last[g], hs[g])
-            logp = _forced_end(logp[0], done[g])  # (w, V)
-            cand = scores[g][:, None] + logp
-            sel = cand - diversity * torch.where(done[g][:, None], torch.zeros_like(logp),
-                                                 chosen[None, :].expand_as(logp))
+        picks = []
+        for g0, w in zip(starts, sizes, strict=True):
+            c, d = cand[g0:g0 + w], done[g0:g0 + w]
+            sel = c - diversity * torch.where(d[:, None], torch.zeros_like(c),
+                                              chosen[None, :].expand_as(c))
             top = sel.flatten().topk(w).indices
-            b, v = top // vocab, top % vocab
-            scores[g] = cand.flatten()[top]
-            toks[g] = torch.cat([toks[g][b], v[:, None]], 1)
-            hs[g] = h[:, b]
-            was = done[g][b]
-            done[g] = was | (v == END)
-            last[g] = v[None]
-            live = torch.isfinite(scores[g]) & ~was
+            b, v = top // vocab + g0, top % vocab
+            picks.append((b, v))
+            live = torch.isfinite(cand[b, v]) & ~done[b]
             chosen = chosen + torch.bincount(v[live], minlength=vocab).to(dtype)
-    tok = torch.cat(toks)
-    sc = torch.cat(scores)
-    keep = torch.isfinite(sc)
-    return tok[keep], sc[keep]
+        b = torch.cat([x for x, _ in picks])
+        v = torch.cat([y for _, y in picks])
+        score = cand[b, v]
+        tok = torch.cat([tok[b], v[:, None]], 1)
+        h = h[:, b]
+        done = done[b] | (v == END)
+        last = v[None]
+    keep = torch.isfinite(score)
+    return tok[keep], score[keep]
 
 
 def decode(p: dict[str, torch.Tensor], cfg: object, length: int, gen: torch.Generator

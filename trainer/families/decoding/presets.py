@@ -31,8 +31,8 @@ PRESETS: dict[str, DecPreset] = {p.name: p for p in [
         "Beam collapse: a small GRU learns a language of six sentence templates (30 % … 8 % of "
         "the sentences). Beam search with 16 beams keeps the likeliest strings, and every "
         "sentence of the likeliest template ('the cat sleeps here') is likelier than any other "
-        "template's, so nearly all 16 come from it: four or five of the six templates are "
-        "never written.",
+        "template's, so most of the 16 come from it; a few beams keep a second template "
+        "whose opening is likely, and four of the six templates are never written.",
         _BEAM, expect=("modes_covered", "at_most", 2)),
     DecPreset(
         "decoding-sampling",

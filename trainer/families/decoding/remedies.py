@@ -1,6 +1,8 @@
 """The decoding family's remedies for beam collapse, as the page's remedy panel, the client's
 summary and the tests see them: which knobs each one owns, the values that switch it on
-(`typical`) and off (`off`: back to beam search), and its source."""
+(`typical`, which includes the `strategy` that selects it) and off (`off`: back to beam
+search), and its source. Both are selected by the decoding knob `strategy`, which neither owns:
+a remedy's knobs are those that tune it."""
 
 from __future__ import annotations
 
@@ -42,14 +44,13 @@ REMEDIES: dict[str, Remedy] = {r.name: r for r in (
     Remedy("sampling", "sampling",
            "draw each word from the model's distribution instead of searching for the "
            "likeliest string: at temperature 1 the templates come out in proportion",
-           "Holtzman et al., ICLR 2020", ("strategy", "temperature", "top_k", "top_p",
-                                          "samples"),
+           "Holtzman et al., ICLR 2020", ("temperature", "top_k", "top_p", "samples"),
            typical=dict(strategy="sample", temperature=1.0, top_k=0, top_p=1.0),
            off=dict(strategy="beam")),
     Remedy("diverse_beam", "diverse beam search",
            "beams split into groups, each penalised for the words earlier groups chose at the "
            "same step: the groups go different ways",
-           "Vijayakumar et al., AAAI 2018 (arXiv 2016)", ("strategy", "groups", "diversity"),
+           "Vijayakumar et al., AAAI 2018 (arXiv 2016)", ("groups", "diversity"),
            typical=dict(strategy="diverse_beam", groups=16, diversity=1.0),
            off=dict(strategy="beam")),
 )}

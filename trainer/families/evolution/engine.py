@@ -35,6 +35,7 @@ from collapse_lab.trainer.family import Restack
 from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.metrics import mode_metrics
 from collapse_lab.trainer.stats import tick_fields
+from collapse_lab.trainer.streams import Streams
 
 STATS = ("fitness_mean", "fitness_max", "spread")
 HIST_BINS = 10  # the fitness histogram panel's bars, tenths of [0, 1]
@@ -113,29 +114,7 @@ class EvolutionEngine:
             (s.pop if s.pop is not None else first_generation(s.cfg, self.extent))
             for s in states]).to(self.device, torch.get_default_dtype())  # (R, N, 2)
 
-        self.gens: list[torch.Generator] = []
-        stream_of: list[int] = []
-        seen: list[tuple[Any, torch.Tensor | None]] = []
-        for s in states:
-            own = s.gen if s.gen is not None and s.gen_device == self.device.type else None
-            ident = (s.cfg.seed, s.step) if own is None else None
-            for j, (sid, sstate) in enumerate(seen):
-                if (own is None and sid == ident) or (
-                        own is not None and sstate is not None and torch.equal(own, sstate)):
-                    stream_of.append(j)
-                    break
-            else:
-                g = torch.Generator(device=self.device)
-                if own is not None:
-                    g.set_state(own)
-                else:
-                    g.manual_seed(s.cfg.seed if s.step == 0 else
-                                  (s.cfg.seed * 1_000_003 + s.step * 7_919 + 12_345)
-                                  % (2**63 - 1))
-                self.gens.append(g)
-                seen.append((ident, own))
-                stream_of.append(len(self.gens) - 1)
-        self.stream_of = torch.tensor(stream_of, device=self.device)
+        self.streams = Streams(states, self.device)  # each run's, shared by runs in one state
 
         self.steps = np.array([s.step for s in states], dtype=np.int64)
         self.versions = [s.version for s in states]
@@ -199,8 +178,8 @@ class EvolutionEngine:
     # ------------------------------------------------------------------ the step
     def draws(self) -> ga.Draws:
         n = self.pop.shape[1]
-        return ga.Draws.stack([ga.Draws.draw(n, g, self.device) for g in self.gens],
-                              self.stream_of)
+        return ga.Draws.stack([ga.Draws.draw(n, g, self.device) for g in self.streams.gens],
+                              self.streams.stream_of)
 
     @torch.no_grad()
     def step(self, norms: bool = True, part: str = "both") -> None:
@@ -295,9 +274,8 @@ class EvolutionEngine:
 
     # ------------------------------------------------------------------ runs in and out
     def export(self, i: int) -> EvoState:
-        g = self.gens[int(self.stream_of[i])]
         return EvoState(cfg=self.cfgs[i], step=int(self.steps[i]), version=self.versions[i],
-                        pop=self.pop[i].detach().clone(), gen=g.get_state().clone(),
+                        pop=self.pop[i].detach().clone(), gen=self.streams.state(i),
                         gen_device=self.device.type, prev_occupancy=self.prev_occupancy[i],
                         elapsed=self.elapsed(i))
 

@@ -62,4 +62,7 @@ FAMILY = Family(
     parts=("both",),
     groups=("data", "model", "objective", "remedy", "run"),
     remedies=tuple(REMEDIES.values()),
+    # a population starts spread over the plane and settles on its peaks within a few dozen
+    # generations (docs/presets.md): its count of peaks held is judged from generation 50
+    judge_from=50,
 )

@@ -17,10 +17,9 @@ import dataclasses
 from typing import Any
 
 from collapse_lab.trainer import run_knobs
-from collapse_lab.trainer.data import SCALABLE
 from collapse_lab.trainer.families.gan.objectives import OBJECTIVES, get_objective, objective_knobs
 from collapse_lab.trainer.families.gan.remedies import check_remedies, remedy_knobs
-from collapse_lab.trainer.knobs import ConfigError, Knob
+from collapse_lab.trainer.knobs import ConfigError, Knob, KnobSet
 
 __all__ = ["ConfigError", "Knob", "RunConfig", "knobs", "make_config", "validate_changes"]
 
@@ -96,114 +95,34 @@ _RUN = [
          choices=("auto", "on", "off"), label="CUDA graph"),
 ]
 
-KNOBS: dict[str, Knob] = {k.name: k for k in
-                          (*_DATA, *_MODEL, *_OBJECTIVE, *objective_knobs(), *remedy_knobs(),
-                           *_OPTIM, *_RUN)}
-LIVE_KNOBS = frozenset(n for n, k in KNOBS.items() if k.live)
-# knobs that may differ between the runs of one stack: the seed (each run brings its own
-# weights and random stream) and the live knobs that are values, not shapes
-_PER_RUN = frozenset({"seed"} | {n for n in LIVE_KNOBS if not KNOBS[n].structural})
-
-_PY_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
-
 
 def _gp_weight(self: Any) -> float:
     """The gradient-penalty weight in force: the `gp` knob, or the objective's default."""
     return self.gp if self.gp is not None else get_objective(self.objective).default_gp
 
 
-def _to_dict(self: Any) -> dict[str, Any]:
-    return dict(family=FAMILY, **dataclasses.asdict(self))
+SPACE = KnobSet(
+    FAMILY, (*_DATA, *_MODEL, *_OBJECTIVE, *objective_knobs(), *remedy_knobs(), *_OPTIM, *_RUN),
+    module=__name__, name="RunConfig",
+    doc="Every knob of a run (trainer/families/gan/config.py: KNOBS), with its default.",
+    # the data knobs' rules, then each remedy's (e.g. unrolling needs optimizer adam)
+    checks=(run_knobs.check_data, check_remedies), fill=run_knobs.fill_data,
+    namespace=dict(gp_weight=property(_gp_weight)))
 
-
-def _replace(self: Any, **changes: Any) -> Any:
-    return dataclasses.replace(self, **changes)
-
-
-RunConfig: Any = dataclasses.make_dataclass(
-    "RunConfig",
-    [(k.name, _PY_TYPES[k.type] | None if k.nullable else _PY_TYPES[k.type],
-      dataclasses.field(default=k.default)) for k in KNOBS.values()],
-    namespace=dict(gp_weight=property(_gp_weight), to_dict=_to_dict, replace=_replace,
-                   family=FAMILY,
-                   __doc__="Every knob of a run (trainer/families/gan/config.py: KNOBS), with its "
-                           "default."),
-)
-RunConfig.__module__ = __name__
-
-
-def knobs() -> list[dict[str, Any]]:
-    """Every knob as a plain dict: name, type, default, range or choices, help, group, live."""
-    return [k.describe() for k in KNOBS.values()]
+KNOBS: dict[str, Knob] = SPACE.knobs
+LIVE_KNOBS = SPACE.live
+RunConfig: Any = SPACE.config
+knobs = SPACE.describe
+coerce = SPACE.coerce
+make_config = SPACE.make_config
+validate_changes = SPACE.validate_changes
+check_combination = SPACE.check
+# runs with equal keys can train in one stacked step: the same data, networks and step shape;
+# they may differ in seed and in every live value (rates, betas, penalty weights, the
+# objective, the schedule)
+stack_key = SPACE.stack_key
+structure_diff = SPACE.structure_diff
 
 
 def allowed(name: str) -> str:
     return KNOBS[name].allowed()
-
-
-def coerce(name: str, value: Any) -> Any:
-    """Check and convert one knob value; raise ConfigError naming the knob and the range."""
-    if name not in KNOBS:
-        raise ConfigError(name, f"unknown knob; expected one of {', '.join(KNOBS)}")
-    return KNOBS[name].coerce(value)
-
-
-def stack_key(cfg: Any) -> tuple:
-    """Runs with equal keys can train in one stacked step: the same data, networks and step
-    shape. They may differ in seed and in every live value (rates, betas, penalty weights,
-    the objective, the schedule)."""
-    return tuple((n, getattr(cfg, n)) for n in KNOBS if n not in _PER_RUN)
-
-
-def structure_diff(old: Any, new: Any) -> list[str]:
-    """The knobs whose change moves a run out of its stack."""
-    return [n for n in KNOBS if n not in _PER_RUN and getattr(old, n) != getattr(new, n)]
-
-
-def validate_changes(cfg: Any, changes: dict[str, Any], *, live: bool) -> dict[str, Any]:
-    """Check a partial config against `cfg`. With live=True only live knobs may change.
-
-    Returns the coerced changes; raises ConfigError on the first bad one. Combinations are
-    checked on the merged config, so nothing is applied unless all of it is valid.
-    """
-    out = {}
-    for name, value in _own(changes).items():
-        v = coerce(name, value)
-        if live and name not in LIVE_KNOBS and v != getattr(cfg, name):
-            raise ConfigError(name, "cannot change while a run is in progress; live knobs are "
-                              + ", ".join(sorted(LIVE_KNOBS)))
-        out[name] = v
-    check_combination(cfg.replace(**out))
-    return out
-
-
-def check_combination(cfg: Any) -> None:
-    """Refuse combinations that make no sense, saying why."""
-    if cfg.dataset == "csv" and not cfg.data:
-        raise ConfigError("data", "dataset csv needs a file: --data points.csv")
-    if cfg.dataset != "csv" and cfg.data:
-        raise ConfigError("dataset", "a data file was given; use dataset csv with it")
-    if cfg.data_scale != 1.0 and cfg.dataset not in SCALABLE:
-        raise ConfigError("data_scale", "scales the Gaussian mixtures only ("
-                          + ", ".join(SCALABLE) + f"); dataset {cfg.dataset} needs 1")
-    check_remedies(cfg)
-
-
-def make_config(values: dict[str, Any] | None = None) -> Any:
-    """A validated RunConfig from a dict of (possibly string) values."""
-    values = _own(values or {})
-    if values.get("data") and "dataset" not in values:
-        values["dataset"] = "csv"  # `--data points.csv` alone means: learn these points
-    coerced = {k: coerce(k, v) for k, v in values.items()}
-    cfg = RunConfig(**coerced)
-    check_combination(cfg)
-    return cfg
-
-
-def _own(values: dict[str, Any]) -> dict[str, Any]:
-    """The values without `family`, which must be this family's when present."""
-    values = dict(values)
-    fam = values.pop("family", FAMILY)
-    if fam != FAMILY:
-        raise ConfigError("family", f"expected {FAMILY!r} for a GAN config, got {fam!r}")
-    return values

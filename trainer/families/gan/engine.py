@@ -13,19 +13,17 @@ every value: the seed (each run brings its own weights and random stream), learn
 betas, penalty weights, the clipping bound, the schedule — and the objective, mixed per run by
 masks. A change of shape for one run moves it to another engine (trainer/loop.py does that).
 
-Random draws. Each run has its own stream (a torch.Generator seeded from its seed) of real
-batches, noise and interpolation weights, and every D update draws all three whatever the knobs
-(an unused draw costs microseconds), so a run's draws never depend on its penalties or on the
-runs beside it: a run trained alone, in a stack of eight, or moved between stacks follows one
-series. Runs whose streams are in the same state (a compare group: one seed) share one generator
-and one draw.
+Random draws. Each run has its own stream (trainer/streams.py) of real batches, noise and
+interpolation weights, and every D update draws all three whatever the knobs (an unused draw
+costs microseconds), so a run's draws never depend on its penalties or on the runs beside it.
 
-Per-run results are reported by name into `StepStats` and read by `tick`.
+This module is the step and the engine's shape; a run's state moves in and out of the stack in
+state.py (`load_weights`, `load_optimizers`, `export`), and what a tick measures is tick.py.
+Per-run results are reported by name into `StepStats` and read by the tick.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +36,8 @@ from collapse_lab.trainer.commands import ConfigChanged
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.gan import objectives as objectives_mod
+from collapse_lab.trainer.families.gan import state as run_state
+from collapse_lab.trainer.families.gan import tick as ticks
 from collapse_lab.trainer.families.gan.config import (
     ConfigError,
     make_config,
@@ -52,17 +52,10 @@ from collapse_lab.trainer.families.gan.optim import (
 )
 from collapse_lab.trainer.families.gan.remedies import PENALTIES, DBatch, GBatch
 from collapse_lab.trainer.families.gan.state import RunState
-from collapse_lab.trainer.families.gan.stats import STEP, STEP_NAMES
+from collapse_lab.trainer.families.gan.stats import STEP
 from collapse_lab.trainer.family import Restack
-from collapse_lab.trainer.metrics import mode_metrics
-from collapse_lab.trainer.stats import METRIC_NAMES, StepStats, tick_fields
-
-MANIFOLD_SIDE = 24  # latent grid points per side of the manifold layer
-MANIFOLD_SPAN = 2.0  # the grid spans ±2 standard deviations of the noise
-
-
-# fakes a grid point's minibatch features are taken against when D's landscape is drawn
-LANDSCAPE_CONTEXT = 32
+from collapse_lab.trainer.stats import StepStats
+from collapse_lab.trainer.streams import Streams
 
 
 class Engine:
@@ -80,61 +73,16 @@ class Engine:
         shapes = torch.Generator().manual_seed(0)  # the weights come from the states below
         G, D = networks(r, c0, data.dim, out_tanh, shapes)
         self.G, self.D = G.to(self.device), D.to(self.device)
-        with torch.no_grad():
-            for module, key in ((self.G, "G"), (self.D, "D")):
-                sd = module.state_dict()
-                for i, s in enumerate(states):
-                    for name, t in getattr(s, key).items():
-                        sd[name][i].copy_(t)
+        run_state.load_weights(self.G, self.D, states)
         self.g_names = [n for n, _ in self.G.named_parameters()]
         self.d_names = [n for n, _ in self.D.named_parameters()]
         self.flat_g = FlatParams(list(self.G.parameters()), r)
         self.flat_d = FlatParams(list(self.D.parameters()), r)
         self.cfgs = [s.cfg for s in states]
         self._make_optimizers(c0.optimizer)
-        for i, s in enumerate(states):
-            if s.opt_g is not None and s.opt_g.get("kind", c0.optimizer) == c0.optimizer:
-                self._load_opt(self.opt_g, self.g_names, i, s.opt_g)
-            if s.opt_d is not None and s.opt_d.get("kind", c0.optimizer) == c0.optimizer:
-                self._load_opt(self.opt_d, self.d_names, i, s.opt_d)
-
-        # random streams, shared by runs whose streams are in the same state
-        self.gens: list[torch.Generator] = []
-        stream_of: list[int] = []
-        seen: list[tuple[Any, torch.Tensor | None]] = []
-        for s in states:
-            own = s.gen if s.gen is not None and s.gen_device == self.device.type else None
-            ident = (s.cfg.seed, s.step) if own is None else None
-            for j, (sid, sstate) in enumerate(seen):
-                if (own is None and sid == ident) or (
-                        own is not None and sstate is not None and torch.equal(own, sstate)):
-                    stream_of.append(j)
-                    break
-            else:
-                g = torch.Generator(device=self.device)
-                if own is not None:
-                    g.set_state(own)
-                else:  # a fresh run, or a state from another device type: seeded afresh
-                    g.manual_seed(s.cfg.seed if s.step == 0 else _mix(s.cfg.seed, s.step))
-                self.gens.append(g)
-                seen.append((ident, own))
-                stream_of.append(len(self.gens) - 1)
-        self.stream_of = torch.tensor(stream_of, device=self.device)
-
-        # fixed evaluation noise per seed, from its own stream so training never shifts it
-        noise: dict[int, torch.Tensor] = {}
-        for c in self.cfgs:
-            if c.seed not in noise:
-                ev = torch.Generator().manual_seed(c.seed + 7919)
-                noise[c.seed] = torch.randn(c0.eval_samples, c0.z_dim, generator=ev)
-        if len(noise) == 1:
-            self.eval_z = next(iter(noise.values()))[None].to(self.device).expand(r, -1, -1)
-        else:
-            self.eval_z = torch.stack([noise[c.seed] for c in self.cfgs]).to(self.device)
-        if data.kind == "2d":
-            grid, self.extent = data.grid_points(c0.grid_size)
-            self.grid = grid[None].to(self.device)  # (1, G·G, 2)
-            self.latent_grid = _latent_grid(c0.z_dim).to(self.device)  # (M·M, z)
+        run_state.load_optimizers(self, states)
+        self.streams = Streams(states, self.device)  # shared by runs in one state
+        self.evaluation = ticks.Evaluation(self.cfgs, data, self.device)
 
         # per-run bookkeeping
         self.stats = StepStats(STEP, r, self.device)
@@ -247,20 +195,14 @@ class Engine:
         return next(j for j, q in enumerate(flat.params) if q is p)
 
     # ------------------------------------------------------------------ random draws
-    def _combine(self, parts: list[torch.Tensor]) -> torch.Tensor:
-        """Per-stream draws -> (R, ...) in run order."""
-        if len(parts) == 1:
-            return parts[0][None].expand(self.runs, *parts[0].shape)
-        return torch.stack(parts)[self.stream_of]
-
     def _real(self) -> torch.Tensor:  # (R, pack·B, dim)
         n = self.pack * self.batch_size
-        return self._combine([self.data.sample(n, g) for g in self.gens])
+        return self.streams.combine([self.data.sample(n, g) for g in self.streams.gens])
 
     def _noise(self) -> torch.Tensor:  # (R, pack·B, z)
         z, n = int(self.cfgs[0].z_dim), self.pack * self.batch_size
-        return self._combine([torch.randn(n, z, generator=g, device=self.device)
-                              for g in self.gens])
+        return self.streams.combine([torch.randn(n, z, generator=g, device=self.device)
+                                     for g in self.streams.gens])
 
     def _packed(self, x: torch.Tensor) -> torch.Tensor:
         """(R, pack·B, dim) -> (R, B, pack·dim): consecutive samples make one pack (PacGAN)."""
@@ -270,8 +212,8 @@ class Engine:
         return x.reshape(r, n // self.pack, self.pack * d)
 
     def _uniform(self) -> torch.Tensor:  # (R, B, 1)
-        return self._combine([torch.rand(self.batch_size, 1, generator=g, device=self.device)
-                              for g in self.gens])
+        return self.streams.combine([torch.rand(self.batch_size, 1, generator=g,
+                                                device=self.device) for g in self.streams.gens])
 
     # ------------------------------------------------------------------ the step
     def _d(self, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None,
@@ -436,109 +378,12 @@ class Engine:
         return params
 
     # ------------------------------------------------------------------ metrics
-    def _subset(self, module: torch.nn.Module, rows: list[int]) -> Any:
-        """module restricted to some runs: itself for all, else a functional call over the
-        rows' slices of its parameters and buffers."""
-        if len(rows) == self.runs:
-            return module
-        idx = torch.tensor(rows, device=self.device)
-        sd = {n: t[idx] for n, t in module.state_dict(keep_vars=True).items()}
-        return lambda *a, **kw: functional_call(module, sd, a, kw)
-
-    @torch.no_grad()
     def tick(self, rows: Sequence[int] | None = None, pictures: Sequence[int] = (),
              manifolds: Sequence[int] = ()) -> dict[int, dict[str, Any]]:
-        """One flat dict of metrics per run in `rows` (docs/metrics.md), by row.
-
-        Runs in `pictures` also get D's landscape (`value_grid`), half the cost of a tick; runs
-        in `manifolds` G's image of a latent grid (`manifold`). A run whose losses or samples
-        are not finite gets `failed` (the reason) instead of going on.
-        """
-        rows = list(range(self.runs)) if rows is None else list(rows)
-        if not rows:
-            return {}
-        now = time.perf_counter()
-        idx = torch.tensor(rows, device=self.device)
-        x = self._subset(self.G, rows)(self.eval_z[idx])  # (n, N, dim)
-        n, ns = len(rows), x.shape[1]
-        nearest, hq = self.data.assign(x.reshape(n * ns, -1))
-        nearest, hq = nearest.view(n, ns), hq.view(n, ns)
-        weights = getattr(self.data, "weights", None)
-        n_d = torch.as_tensor(self.n_d[rows], device=self.device, dtype=torch.float32)
-        n_g = torch.as_tensor(self.n_g[rows], device=self.device, dtype=torch.float32)
-        means = self.stats.means(n_d, n_g, idx)  # (S, n)
-        packed = []
-        for j, i in enumerate(rows):
-            mm = mode_metrics(nearest[j], hq[j], self.data.num_modes, self.prev_occupancy[i],
-                              weights)
-            self.prev_occupancy[i] = mm["occupancy"]
-            packed.append(torch.cat([means[:, j], torch.stack([mm[k] for k in METRIC_NAMES]),
-                                     mm["occupancy"]]))
-        finite = torch.isfinite(x).flatten(1).all(dim=1)
-        host = torch.cat([torch.stack(packed), finite[:, None].float()], dim=1).cpu().numpy()
-        self.stats.reset(idx)
-        self.n_d[rows] = 0
-        self.n_g[rows] = 0
-
-        pics = [i for i in rows if i in set(pictures)] if self.data.kind == "2d" else []
-        grids = self._value_grids(pics, x, rows) if pics else {}
-        mans = [i for i in rows if i in set(manifolds)] if self.data.kind == "2d" else []
-        manifold = {}
-        if mans:
-            zg = self.latent_grid[None].expand(len(mans), -1, -1)
-            pts = self._subset(self.G, mans)(zg).float().cpu().numpy()
-            manifold = {i: pts[j].reshape(MANIFOLD_SIDE, MANIFOLD_SIDE, -1)
-                        for j, i in enumerate(mans)}
-        xs = x.float().cpu().numpy()
-        near_np = nearest.to(torch.int16).cpu().numpy()
-        hq_np = hq.cpu().numpy()
-
-        out = {}
-        for j, i in enumerate(rows):
-            t = tick_fields(self, i, now, host[j], STEP_NAMES, METRIC_NAMES)
-            step = t["step"]
-            bad = [k for k in ("loss_d", "loss_g") if not math.isfinite(t[k])]
-            if bad or host[j, -1] < 1:
-                what = bad[0] if bad else "generated samples"
-                t["failed"] = f"{what} became NaN/inf at step {step}"
-            t["nearest"] = near_np[j]
-            t["hq"] = hq_np[j]
-            if self.data.kind == "2d":
-                t["samples"] = xs[j]
-                t["extent"] = self.extent
-                if i in grids:
-                    t["value_grid"] = grids[i]
-                if i in manifold:
-                    t["manifold"] = manifold[i]
-            else:
-                t["samples"] = np.ascontiguousarray(xs[j, :64])  # (64, 64) images for display
-            out[i] = t
-        return out
-
-    def _value_grids(self, pics: list[int], x: torch.Tensor,
-                     rows: list[int]) -> dict[int, np.ndarray]:
-        """D's landscape over the value grid for runs `pics` (x: the tick's samples of `rows`)."""
-        c0 = self.cfgs[0]
-        sel = torch.tensor([rows.index(i) for i in pics], device=self.device)
-        # batch features of a grid point are taken against (part of) the current fakes; with
-        # packing, a grid point is scored as a pack of copies of itself. Minibatch
-        # discrimination's sums run over LANDSCAPE_CONTEXT fakes, each counting for
-        # (batch − 1) / LANDSCAPE_CONTEXT of a training batch's others: the same expected
-        # value as in training at a quarter of 128 fakes' pairs (grid² × context × kernels ×
-        # dims is most of a watched tick's cost); the minibatch stddev takes up to 128 fakes
-        ctx, weight = None, 1.0
-        if c0.minibatch_disc or c0.mbstd:
-            n = min(c0.batch_size, 128 if c0.mbstd else LANDSCAPE_CONTEXT)
-            ctx = self._packed(x[sel, : n * self.pack])
-            weight = (c0.batch_size - 1) / n
-        d = self._subset(self.D, pics)
-        grid = self.grid.expand(len(pics), -1, -1).repeat(1, 1, self.pack)
-        scores = d(grid, **self.flags, context=ctx, context_weight=weight)
-        out = {}
-        for j, i in enumerate(pics):
-            v = self.objective_of[i].value(scores[j])
-            out[i] = v.view(c0.grid_size, c0.grid_size).float().cpu().numpy()
-        return out
+        """One flat dict of metrics per run in `rows` (docs/metrics.md), by row; runs in
+        `pictures` also get D's landscape, runs in `manifolds` G's image of a latent grid
+        (tick.py)."""
+        return ticks.tick(self, rows, pictures, manifolds)
 
     def elapsed(self, i: int, now: float | None = None) -> float:
         return self.elapsed0[i] + ((now or time.perf_counter()) - self.joined[i])
@@ -546,41 +391,7 @@ class Engine:
     # ------------------------------------------------------------------ runs in and out
     def export(self, i: int) -> RunState:
         """Run i's whole state, as copies (the engine may go on or be dropped)."""
-        g = self.gens[int(self.stream_of[i])]
-        return RunState(
-            cfg=self.cfgs[i], step=int(self.steps[i]), version=self.versions[i],
-            G={n: t[i].detach().clone() for n, t in self.G.state_dict().items()},
-            D={n: t[i].detach().clone() for n, t in self.D.state_dict().items()},
-            opt_g=self._run_opt(self.opt_g, self.g_names, i),
-            opt_d=self._run_opt(self.opt_d, self.d_names, i),
-            gen=g.get_state().clone(), gen_device=self.device.type,
-            prev_occupancy=self.prev_occupancy[i], sums=self.stats.sums[:, i].clone(),
-            n_d=int(self.n_d[i]), n_g=int(self.n_g[i]), elapsed=self.elapsed(i))
-
-    @staticmethod
-    def _run_opt(opt: StackedOptimizer, names: list[str], i: int) -> dict[str, Any]:
-        st = opt.run_state(i)
-        return dict(kind=opt.kind, m=dict(zip(names, st["m"], strict=True)),
-                    v=dict(zip(names, st["v"], strict=True)),
-                    t=dict(zip(names, st["t"].tolist(), strict=True)))
-
-    @staticmethod
-    def _load_opt(opt: StackedOptimizer, names: list[str], i: int, st: dict[str, Any]) -> None:
-        opt.load_run_state(i, dict(m=[st["m"][n] for n in names], v=[st["v"][n] for n in names],
-                                   t=torch.tensor([float(st["t"][n]) for n in names])))
-
-
-def _latent_grid(z_dim: int) -> torch.Tensor:
-    """(M·M, z): z[0] and z[1] over ±MANIFOLD_SPAN, row by row from the lowest z[1]; the other
-    coordinates 0 (a fixed 2-D slice of the latent space when z has more than 2 dimensions)."""
-    m = MANIFOLD_SIDE
-    ax = torch.linspace(-MANIFOLD_SPAN, MANIFOLD_SPAN, m)
-    gy, gx = torch.meshgrid(ax, ax, indexing="ij")
-    z = torch.zeros(m * m, z_dim)
-    z[:, 0] = gx.reshape(-1)
-    if z_dim > 1:
-        z[:, 1] = gy.reshape(-1)
-    return z
+        return run_state.export(self, i)
 
 
 def _solo_engine(knobs: dict[str, Any]) -> Engine:
@@ -588,11 +399,6 @@ def _solo_engine(knobs: dict[str, Any]) -> Engine:
     cfg = make_config(knobs)
     data = make_dataset(cfg).to(cfg.device)
     return Engine([RunState.fresh(cfg, data.dim, data.kind == "image")], data, cfg.device)
-
-
-def _mix(seed: int, step: int) -> int:
-    """A seed for a run's stream continued on another device type (its state cannot move)."""
-    return (seed * 1_000_003 + step * 7_919 + 12_345) % (2**63 - 1)
 
 
 def build(states: Sequence[RunState], data: Dataset, device: torch.device) -> Engine:

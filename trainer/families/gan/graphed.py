@@ -75,7 +75,7 @@ class GraphedStep:
         register = getattr(g, "register_generator_state", None)
         if register is None:
             raise RuntimeError("this torch cannot register a generator with a CUDA graph")
-        for gen in eng.gens:
+        for gen in eng.streams.gens:
             register(gen)
         try:
             with torch.cuda.graph(g):

@@ -1,5 +1,6 @@
 """One run's whole state, apart from any stack it trains in: what a checkpoint holds, and what
-moves when a run joins, leaves or changes stacks (trainer/families/gan/engine.py, trainer/loop.py).
+moves when a run joins, leaves or changes stacks (trainer/families/gan/engine.py, trainer/loop.py)
+— `load_weights` and `load_optimizers` put states into an engine's stack, `export` takes one out.
 
 A fresh state is built from the config alone: the networks' initial weights from the seed, the
 random stream of real batches and noise from the seed, zero optimizer moments. A run trained in
@@ -10,6 +11,7 @@ a stack of any size, or moved between stacks, follows the same series as the run
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,51 @@ class RunState:
 def _unstack(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A one-run module's parameters and buffers without the runs dimension."""
     return {n: t.detach()[0].clone() for n, t in module.state_dict().items()}
+
+
+# ---------------------------------------------------------------- in and out of a stack
+def load_weights(G: torch.nn.Module, D: torch.nn.Module, states: Sequence[RunState]) -> None:
+    """Each state's weights and buffers into its row of the stacked networks."""
+    with torch.no_grad():
+        for module, key in ((G, "G"), (D, "D")):
+            sd = module.state_dict()
+            for i, s in enumerate(states):
+                for name, t in getattr(s, key).items():
+                    sd[name][i].copy_(t)
+
+
+def load_optimizers(eng: Any, states: Sequence[RunState]) -> None:
+    """Each state's optimizer moments and step counts into its row of the engine's stacked
+    optimizers; a state saved with another optimizer kind starts afresh."""
+    kind = eng.cfgs[0].optimizer
+    for i, s in enumerate(states):
+        if s.opt_g is not None and s.opt_g.get("kind", kind) == kind:
+            _load_opt(eng.opt_g, eng.g_names, i, s.opt_g)
+        if s.opt_d is not None and s.opt_d.get("kind", kind) == kind:
+            _load_opt(eng.opt_d, eng.d_names, i, s.opt_d)
+
+
+def export(eng: Any, i: int) -> RunState:
+    """Run i of an engine's stack as a state of its own, as copies (the engine may go on or be
+    dropped)."""
+    return RunState(
+        cfg=eng.cfgs[i], step=int(eng.steps[i]), version=eng.versions[i],
+        G={n: t[i].detach().clone() for n, t in eng.G.state_dict().items()},
+        D={n: t[i].detach().clone() for n, t in eng.D.state_dict().items()},
+        opt_g=_run_opt(eng.opt_g, eng.g_names, i),
+        opt_d=_run_opt(eng.opt_d, eng.d_names, i),
+        gen=eng.streams.state(i), gen_device=eng.device.type,
+        prev_occupancy=eng.prev_occupancy[i], sums=eng.stats.sums[:, i].clone(),
+        n_d=int(eng.n_d[i]), n_g=int(eng.n_g[i]), elapsed=eng.elapsed(i))
+
+
+def _run_opt(opt: Any, names: list[str], i: int) -> dict[str, Any]:
+    st = opt.run_state(i)
+    return dict(kind=opt.kind, m=dict(zip(names, st["m"], strict=True)),
+                v=dict(zip(names, st["v"], strict=True)),
+                t=dict(zip(names, st["t"].tolist(), strict=True)))
+
+
+def _load_opt(opt: Any, names: list[str], i: int, st: dict[str, Any]) -> None:
+    opt.load_run_state(i, dict(m=[st["m"][n] for n in names], v=[st["v"][n] for n in names],
+                               t=torch.tensor([float(st["t"][n]) for n in names])))

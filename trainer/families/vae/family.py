@@ -13,18 +13,19 @@ from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Sta
 STATS = (
     Stat("recon_loss", "reconstruction", "vae", "the decoder's cross-entropy of an image "
          "given its z, nats per image (mean over the steps since the last tick)", stage="g",
-         unit="nats", fmt=".2f", show=("card", "chart", "csv"), color="#2563eb",
-         hint="lower = sharper reconstructions"),
+         unit="nats", fmt=".2f", show=("chart", "csv"), color="#2563eb"),
+    # on the I(x; z) card, under its value: the KL is what z costs, I(x; z) what it carries
     Stat("kl", "KL", "vae", "KL(q(z|x) ‖ p(z)) summed over the latent units, nats per image: "
          "what z tells the decoder costs this much", stage="g", unit="nats", fmt=".2f",
-         show=("card", "chart", "csv"), color="#c2410c", hint="0 = z carries nothing"),
+         show=("card", "chart", "csv"), color="#c2410c", under="mutual_info"),
     Stat("kl_weight", "KL weight", "vae", "the weight on the KL term at the last step: β, "
          "or less during a warm-up", stage="last", fmt=".3g", color="#64748b"),
     Stat("active_units", "active units", "vae", f"latent units whose posterior mean varies "
          f"over the data: Var_x E[z|x] > {ACTIVE} (Burda et al. 2016)", integer=True, fmt="d",
          show=("card", "chart", "csv"), color="#15803d", hint="0 = posterior collapse"),
-    Stat("mutual_info", "I(x; z)", "vae", "an estimate of the mutual information between an "
-         "image and its z under the encoder (at most log 512 ≈ 6.24 nats here)", unit="nats",
+    # the unit in the label: a card's value has no room for "nats"
+    Stat("mutual_info", "I(x; z), nats", "vae", "an estimate of the mutual information "
+         "between an image and its z under the encoder, in nats (at most log 256 ≈ 5.55 here)",
          fmt=".2f", show=("card", "chart", "csv"), color="#7c3aed",
          hint="0 = z says nothing of x"),
 )
