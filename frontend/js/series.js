@@ -47,20 +47,36 @@ export function formatStat(name, v) {
 /**
  * The first chart's traces for a run of `family` (an entry of /api/options' `families`): the
  * family's own stats that it charts, norms aside — a GAN's losses and penalty terms, a genetic
- * algorithm's fitness — with the server's labels and colours, and the axis title (their kind).
- * LOSS_TRACES where the server names no family. A `term` is drawn once it is non-zero.
+ * algorithm's fitness — with the server's labels and colours, and the axis title. LOSS_TRACES
+ * where the server names no family. A `term` is drawn once it is non-zero.
+ *
+ * Stats of another unit than the first's go on a second y axis on the right (`axis: "y2"`, named
+ * with a "→" like the modes chart's right-axis curve): a VAE's reconstruction and KL are in nats
+ * per image (tens to hundreds), its KL weight, active units and I(x; z) are small plain numbers
+ * that one shared axis would squash flat. The split follows the registry's `unit`, so a family
+ * states it once where it declares its stats. The left title is that unit (else the first
+ * stat's kind: "loss", "fitness"); the right one names its stats when they fit.
  */
 export function familyTraces(family) {
   const own = ((family && family.stats) || [])
     .filter((s) => (s.show || []).includes("chart") && s.kind !== "norm");
-  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.filter((t) => t.kind === "term").map((t) => t.key) };
+  if (!own.length) return { traces: LOSS_TRACES, title: "loss", title2: "", terms: LOSS_TRACES.filter((t) => t.kind === "term").map((t) => t.key) };
+  const unit = own[0].unit || "";
+  const right = own.filter((s) => (s.unit || "") !== unit);
+  const names = right.map((s) => s.label).join(", ");
   return {
-    traces: own.map((s, j) => ({ key: s.name, label: s.label, color: s.color || OTHER_COLORS[j % OTHER_COLORS.length] })),
-    title: own[0].kind,
+    traces: own.map((s, j) => {
+      const axis = (s.unit || "") === unit ? "y" : "y2";
+      return {
+        key: s.name, label: axis === "y2" ? `${s.label} →` : s.label, axis,
+        color: s.color || OTHER_COLORS[j % OTHER_COLORS.length],
+      };
+    }),
+    title: unit || own[0].kind,
+    title2: names.length <= 24 ? names : "",
     terms: own.filter((s) => s.kind === "term").map((s) => s.name),
   };
 }
-
 
 /**
  * The scalar drawn against steps on the modes chart's right axis (divergence over time): reverse

@@ -329,6 +329,20 @@ test("the first chart draws the run's family's own charted stats, norms aside", 
   assert.deepEqual(familyTraces(gan).traces.map((t) => t.key), ["loss_d", "term_gp"]);
   assert.deepEqual(familyTraces(gan).terms, ["term_gp"]);
   assert.equal(familyTraces(gan).title, "loss");
+  assert.ok(familyTraces(gan).traces.every((t) => t.axis === "y")); // one unit: one axis
+  // a VAE: reconstruction and KL in nats on the left, its plain numbers (the KL weight, 0..β;
+  // active units, 0..16) on a right axis, so they cannot squash the nats flat
+  const vae = { name: "vae", stats: [
+    { name: "recon_loss", label: "reconstruction", kind: "vae", unit: "nats", show: ["chart", "csv"] },
+    { name: "kl", label: "KL", kind: "vae", unit: "nats", show: ["card", "chart", "csv"] },
+    { name: "kl_weight", label: "KL weight", kind: "vae", unit: "", show: ["chart", "csv"] },
+    { name: "active_units", label: "active units", kind: "vae", unit: "", show: ["card", "chart", "csv"] },
+  ] };
+  const v = familyTraces(vae);
+  assert.deepEqual(v.traces.map((t) => t.axis), ["y", "y", "y2", "y2"]);
+  assert.deepEqual(v.traces.map((t) => t.label), ["reconstruction", "KL", "KL weight →", "active units →"]);
+  assert.equal(v.title, "nats"); // the unit, not the family's kind "vae"
+  assert.equal(v.title2, "KL weight, active units");
   // no family named (an older server): the losses and terms of the server's stats
   setStats(STATS);
   assert.equal(familyTraces(null).traces, LOSS_TRACES);
