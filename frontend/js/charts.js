@@ -15,7 +15,7 @@ import { typeScale } from "./room.js";
 import {
   LOSS_TRACES, familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull,
   formatNumber, setStats,
-  labelRows, markerLayout, robustRange,
+  labelRows, markerLayout, markersInSpan, robustRange,
 } from "./series.js";
 
 /** How often each curve chart takes the ticks that arrived (ms); the two charts alternate. */
@@ -217,10 +217,19 @@ export class RunCharts {
     const el = this.els[which];
     const margin = which === "modes" || this.lossY2 ? MARGIN_Y2 : MARGIN;
     const width = Math.max(80, (el.clientWidth || 400) - margin.l - margin.r);
-    const span = Math.max(1, ...this.markers.map((m) => m.step), this.steps[1]) - Math.min(this.steps[0], ...this.markers.map((m) => m.step));
-    const lay = markerLayout(this.markers, true, labelRows(this.markers, width / Math.max(span, 1)));
+    // markers ahead of the data (a claim's step not reached yet) are a note, not a line that
+    // would stretch the step axis past the data (series.js markersInSpan)
+    const { shown, ahead } = markersInSpan(this.markers, this.steps[0], this.steps[1]);
+    const span = Math.max(1, ...shown.map((m) => m.step), this.steps[1]) - Math.min(this.steps[0], ...shown.map((m) => m.step));
+    const lay = markerLayout(shown, true, labelRows(shown, width / Math.max(span, 1)));
     const shapes = this.withCursor(lay.shapes);
     const out = { shapes, annotations: lay.annotations };
+    if (ahead) {
+      out.annotations = [...out.annotations, {
+        x: 1, xref: "paper", y: 1, yref: "paper", xanchor: "right", yanchor: "top", showarrow: false,
+        text: ahead, font: { size: 10, color: "#1f6f40" },
+      }];
+    }
     if (this.zoomed[which]) return out;
     // Before the curves have a span of their own (no tick, or one), Plotly's autorange would
     // span the marker shapes alone (a claim at step 3,000 gave an axis of 2999–3000.5): pin

@@ -280,6 +280,21 @@ export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LAB
 }
 
 /**
+ * The markers a curve chart draws once it has a span of data (steps `first`..`last`): those
+ * within it as lines, and those ahead of it (a preset's claim at step 4,000 while a slow machine
+ * has trained 700) as a note at the chart's right edge. A line ahead would stretch the step axis
+ * past the data and squash every curve into its left part, more so the slower the machine.
+ * Returns {shown, ahead: the note's text, "" for none}.
+ */
+export function markersInSpan(markers, first, last) {
+  if (!(last > first)) return { shown: markers, ahead: "" };
+  const shown = markers.filter((m) => m.step <= last);
+  const later = markers.filter((m) => m.step > last).sort((a, b) => a.step - b.step);
+  const ahead = later.map((m) => `${m.label} at step ${Math.round(m.step).toLocaleString("en-US")}`).join(" · ");
+  return { shown, ahead: ahead ? `${ahead} →` : "" };
+}
+
+/**
  * Plotly layout shapes and annotations for markers: a dashed vertical line per marker across the
  * whole plot height, labelled at the top, in the rows `rows` gives (labelRows; default all in the
  * top row). A marker of kind "claim" (a preset's calibrated step) is green, its label on the

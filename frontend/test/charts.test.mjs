@@ -6,7 +6,7 @@ import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
   labelRows, robustRange, frameRate, metricChoices, latentSlice, setStats, formatStat,
-  familyTraces, LOSS_TRACES, MODE_TRACES,
+  familyTraces, LOSS_TRACES, MODE_TRACES, markersInSpan,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, fieldArrows, worldToPixel, imageToRGBA,
@@ -347,4 +347,18 @@ test("the first chart draws the run's family's own charted stats, norms aside", 
   setStats(STATS);
   assert.equal(familyTraces(null).traces, LOSS_TRACES);
   assert.deepEqual(familyTraces(null).terms, ["term_gp"]);
+});
+
+test("a marker ahead of the data is a note at the edge, not a line stretching the step axis", () => {
+  const claim = { step: 4000, label: "claim: memorised ≥ 50 %", kind: "claim" };
+  const change = { step: 300, label: "lr 0.001", kind: "config" };
+  // a loaded machine has trained 730 steps of the claim's 4,000: the axis keeps to the data
+  const slow = markersInSpan([change, claim], 10, 730);
+  assert.deepEqual(slow.shown, [change]);
+  assert.equal(slow.ahead, "claim: memorised ≥ 50 % at step 4,000 →");
+  assert.equal(markerLayout(slow.shown).shapes.length, 1);
+  // once the data reaches the claim it is drawn at its step like any marker
+  assert.deepEqual(markersInSpan([change, claim], 10, 4000), { shown: [change, claim], ahead: "" });
+  // before a second tick there is no span yet: every marker is drawn (the axis is pinned to them)
+  assert.deepEqual(markersInSpan([claim], 0, 0), { shown: [claim], ahead: "" });
 });
