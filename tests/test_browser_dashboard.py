@@ -343,3 +343,16 @@ def test_occupancy_empty_text_overlaps_neither_key_nor_caption(browser, server, 
         assert g["top"] >= g["key"], g
         assert g["sub"] == "hidden", g
         pg.locator(".occ-panel").screenshot(path=SHOTS / f"27-occupancy-empty-{width}.png")
+
+
+def test_keys_hint_names_d_and_g_steps_only_for_a_family_with_them(page, server):
+    # a GAN's page lists the d and g keys beside its D step and G step buttons; a genetic
+    # algorithm has no discriminator or generator, so neither its buttons nor its keys hint do
+    open_page(page, server + "/#family=gan")
+    wait_js(page, "document.body.dataset.generator === '1'")
+    assert "D step" in page.inner_text("p.keys") and page.is_visible(".gd-keys")
+    open_page(page, server + "/#family=evolution")
+    wait_js(page, "document.body.dataset.generator === '0'")
+    hint = page.inner_text("p.keys")
+    assert "D step" not in hint and "G step" not in hint, hint
+    assert "step" in hint and "stop" in hint, hint
