@@ -134,29 +134,48 @@ tables.
 PacGAN 400 epochs of 100,000 samples (400,000 steps of batch 100), Metz et al. 25,000 steps.
 The presets train 2,000 steps (PacGAN's rows, VEEGAN's GAN) and 1,500 (the unrolled rows),
 and each row states its seeds and steps; `bench/paper_runs.py` resumes and extends the CSV
-(`--plan PRESET:SEEDS:STEPS`) where more compute is at hand. Timed on one thread against a step
-of VEEGAN's GAN (the demo's networks, batch 512): PacGAN's GAN step costs 2.5 of them, PacGAN4's
-6, 5-step unrolling 8 and 10-step unrolling 13.
+(`--plan PRESET:SEEDS:STEPS`) where more compute is at hand. Timed on one thread on an idle
+machine (100 steps, 60 for the costlier rows, ticks included), a step of one run costs: VEEGAN's
+GAN 16 ms, PacGAN's GAN 40 ms, PacGAN2 57 ms, PacGAN4 70 ms, 5-step unrolling 130 ms and 10-step
+unrolling 186 ms — one seed of every ring row is about 14 minutes of one core. Five seeds of one
+preset stacked in one engine cost 13.4 ms (VEEGAN's GAN) and 37.0 ms (PacGAN's GAN) a run-step,
+18 % and 8 % less than alone: these networks are large enough that stacking gains little on a
+CPU, so the runs train one per process, two processes at a time. A profile of PacGAN4's step
+puts 47 % of it in the layers' batched products and 15 % in the batch-norm statistics
+(`torch.var_mean` over the batch, here 7× slower than a mean and a mean of squared deviations
+on the same tensor); rewriting them would change each run at float rounding, so it waits for a
+re-calibration. On the shared machine these rows were measured on (a load of 15 on 2 cores) a run
+took 5–10× its idle time — PacGAN4's 2,000 steps 1,249 s, 5-step unrolling's 1,500 steps
+1,572 s — which is why the rows have the seeds they have.
 
-**What the runs show.** The machine these rows were measured on was shared by several people's long
-runs, and gave one seed per row, not the 5 (VEEGAN) or 10 (PacGAN) the tables call for: read each
-row as one run, not as a mean. VEEGAN's GAN row (1 mode, 99.3 % high quality) is not reproduced by
-the demo's setting: after 2,000 steps its mass lies round all 8 modes, blurred (8 captured, 24.5 %
-high quality) — G, ten times faster than D, keeps moving rather than settling on one mode; VEEGAN
-does not give the networks or rates of its GAN, and our lesson preset `collapse-ring8` is the
-setting that shows its row. VEEGAN's Unrolled GAN row is met in modes and missed in sharpness: 8
-captured against 7.6, 17.1 % high quality against 35.6 % after 1,500 steps. PacGAN's rows after
-2,000 of their 400,000 steps: the GAN captures 6 modes (6.3 ± 0.5 published) but only 3.5 % of its
-samples are high quality (98.2 % published) — a blur round the ring that has not yet sharpened —
-while PacGAN2 at the same step captures 8 (7.9) with 50.6 % high quality: on this seed packing
-sharpened faster, the direction of the paper's table, but neither reaches its published quality or
-reverse KL in this length. Metz et al.'s 10-step unrolling, after 1,500 of its 25,000 steps,
-captures 7 of the 8 modes (the figure shows 8; 7 is just outside 8 − 10 %), 14.2 % of samples high
-quality: the mass is spread round the ring and still sharpening. PacGAN4 captures 8 (7.8 ± 0.1)
-with 24.9 % high quality and a reverse KL of 0.69: in this length one seed of PacGAN4 is not
-sharper than one of PacGAN2. Grid rows were not run. `unrolled-ring8`, the lesson preset that
-unrolls on our collapse recipe, stays a negative on a different experiment: its row in the tables
-is labelled as a lesson preset.
+**What the runs show.** The table above has the seeds each row got — 3 for VEEGAN's and PacGAN's
+GAN rows on the ring, 2 for the packing and 5-step unrolling rows, 1 for 10-step unrolling and for
+VEEGAN's GAN on the grid, none yet for the other grid rows — not the 5 (VEEGAN) or 10 (PacGAN)
+the tables call for; rows of fewer than 3 seeds get no verdict. The spread between seeds is
+wide: PacGAN's GAN ended with 3.5, 38.0 and 53.1 % high quality on seeds 0–2, at 2,000 of its
+400,000 steps, so a single run says little about the paper's mean.
+
+Where we miss, and why. *High quality and reverse KL* miss on every ring row: after 2,000 steps
+(1,500 unrolled) the samples lie round the ring but have not yet tightened to within 3 std of
+the centres — 0.03 on PacGAN's ring — so 4–53 % are high quality where PacGAN, 200 times
+longer, reports 95–98 %. PacGAN's GAN meets the published reverse KL (0.48 ± 0.15
+against 0.45 ± 0.09) and captures 7.3 ± 0.7 modes, just above the published 6.3 ± 0.5: at this
+length it has not yet lost the modes the paper's long run loses. *VEEGAN's GAN row* (1 mode, 99.3
+% high quality) is not reproduced by the demo's setting: over 3 seeds its mass lies round all 8
+modes, blurred (7.7 ± 0.3 captured, 16.3 ± 4.1 % high quality) — G, ten times faster than D,
+keeps moving rather than settling on one mode. VEEGAN does not give the networks or rates of its
+GAN; our lesson preset `collapse-ring8` is the setting that shows its row (1–2 modes, 87 % high
+quality), and it is labelled as a lesson preset, not as the paper's row. On the grid, one seed of
+VEEGAN's GAN setting captures 5 of 25 with 1.9 % high quality (published 3.3 and 0.5 %), the
+same picture — samples smeared between the modes — but one seed gives no verdict. The unrolled
+rows capture all or nearly all modes (8 and 8 for k = 5, 7 for k = 10) with 13–17 % high quality
+against VEEGAN's 35.6 %: still sharpening at 1,500 of 25,000 steps. What was tried: the papers'
+own settings as far as the engine goes (the knobs above); longer runs were not affordable here
+(at the measured costs the papers' lengths are 4½–8 hours of one idle core per PacGAN run and
+1–1¼ hours per unrolled run, 10 or 5 seeds a row), and no knob was tuned to meet a published
+number: a paper row follows its paper or it is not that row. `unrolled-ring8`, the lesson
+preset that unrolls on our collapse recipe, stays a negative on a different experiment, labelled
+as a lesson preset.
 """
 
 def _write_keeping_blocks(path: Path, text: str) -> None:

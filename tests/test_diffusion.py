@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from collapse_lab.trainer import registry
+from collapse_lab.trainer import registry, sweep
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.datasets import Circle
 from collapse_lab.trainer.families.diffusion import model
@@ -252,3 +252,12 @@ def test_the_cli_lists_diffusion_and_trains_its_preset(tmp_path):
                         "diffusion", "--train-points", "3", "--steps", "5"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode != 0 and "--train-points" in p.stderr and "[8, 4096]" in p.stderr
+
+
+def test_a_sweep_trains_diffusion_runs_packed():
+    jobs = sweep.jobs_for([("few", "diffusion-memorise-circle", {"width": 32, "samples": 64}),
+                           ("many", "diffusion-memorise-circle",
+                            {"width": 32, "samples": 64, "train_points": 1024})], [0], 20, 10)
+    rows = sweep.run_pack(jobs)
+    assert [r["label"] for r in rows] == ["few", "many"]
+    assert all(r["objective"] == "diffusion" and r["steps"] == 20 for r in rows)

@@ -185,7 +185,7 @@ def run_pack(jobs: Sequence[Job]) -> list[dict[str, Any]]:
         assert last is not None
         rows.append(dict(
             label=job.label, preset=job.preset or "", dataset=cfg.dataset,
-            # a family without objectives (evolution, vae, ...): the column names the family
+            # a family without objectives (evolution, vae, diffusion, ...): the column names it
             objective=getattr(cfg, "objective", cfg.family), seed=job.seed, steps=last["step"],
             modes_captured=last["modes_captured"], modes_covered=last["modes_covered"],
             num_modes=len(last["occupancy"]), hq_pct=100.0 * last["hq_fraction"],

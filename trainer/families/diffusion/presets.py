@@ -23,7 +23,7 @@ class DiffPreset:
 
 _MEMORISE = dict(dataset="circle", train_points=8, width=64, depth=3, noise_levels=50,
                  schedule="cosine", lr=3e-3, batch=128, weight_decay=0.0, dropout=0.0, ema=0.0,
-                 samples=512, sample_steps=25, steps=4000, tick_every=10)
+                 samples=512, sample_steps=10, steps=4000, tick_every=10)
 
 PRESETS: dict[str, DiffPreset] = {p.name: p for p in [
     DiffPreset(
