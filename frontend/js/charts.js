@@ -221,7 +221,10 @@ export class RunCharts {
     // would stretch the step axis past the data (series.js markersInSpan)
     const { shown, ahead } = markersInSpan(this.markers, this.steps[0], this.steps[1]);
     const span = Math.max(1, ...shown.map((m) => m.step), this.steps[1]) - Math.min(this.steps[0], ...shown.map((m) => m.step));
-    const lay = markerLayout(shown, true, labelRows(shown, width / Math.max(span, 1)));
+    // a claim's label near the first step runs right of its line (series.js labelLeft)
+    const first = Math.min(this.steps[0], ...shown.map((m) => m.step));
+    const px = width / Math.max(span, 1);
+    const lay = markerLayout(shown, true, labelRows(shown, px, undefined, undefined, first), first, px);
     const shapes = this.withCursor(lay.shapes);
     const out = { shapes, annotations: lay.annotations };
     if (ahead) {

@@ -253,11 +253,11 @@ export const LABEL_ROWS = 3;
  * ends first. `pxPerStep`: the chart's horizontal scale. Returns one row index (0 = top) per
  * marker, in the markers' order.
  */
-export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LABEL_CHAR_PX) {
+export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LABEL_CHAR_PX, first = -Infinity) {
   const span = (m) => {
     const x = m.step * pxPerStep;
     const w = (m.label || "").length * charPx + 8;
-    return m.kind === "claim" ? [x - w, x] : [x, x + w];
+    return labelLeft(m, first, pxPerStep, charPx) ? [x - w, x] : [x, x + w];
   };
   const rows = new Array(markers.length).fill(0);
   const taken = []; // per row: [[a, b], ...]
@@ -277,6 +277,18 @@ export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LAB
     rows[i] = row;
   }
   return rows;
+}
+
+/**
+ * Whether marker `m`'s label sits left of its line: a claim's does (it marks where the run
+ * should be by then), unless the label would run past the chart's first step (`first`, at
+ * `pxPerStep`), where Plotly would stretch the step axis to negative steps to fit its text;
+ * then it runs right like a change's label.
+ */
+export function labelLeft(m, first = -Infinity, pxPerStep = 1, charPx = LABEL_CHAR_PX) {
+  if (m.kind !== "claim") return false;
+  const w = (m.label || "").length * charPx + 8;
+  return (m.step - first) * pxPerStep >= w;
 }
 
 /**
@@ -300,7 +312,7 @@ export function markersInSpan(markers, first, last) {
  * top row). A marker of kind "claim" (a preset's calibrated step) is green, its label on the
  * left of its line with no background. `withLabels` false for the small charts.
  */
-export function markerLayout(markers, withLabels = true, rows = null) {
+export function markerLayout(markers, withLabels = true, rows = null, first = -Infinity, pxPerStep = 1) {
   const shapes = [];
   const annotations = [];
   markers.forEach((m, i) => {
@@ -312,9 +324,10 @@ export function markerLayout(markers, withLabels = true, rows = null) {
     });
     if (!withLabels) return;
     const row = rows ? rows[i] : 0;
+    const left = labelLeft(m, first, pxPerStep);
     annotations.push(claim ? {
       // left of its line, on no background: it must not hide the curves it sits over
-      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: "right",
+      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: left ? "right" : "left",
       text: m.label, showarrow: false, font: { size: 10, color: "#1f6f40" },
       hovertext: m.hover || m.label,
     } : {

@@ -6,7 +6,7 @@ import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
   labelRows, robustRange, frameRate, metricChoices, latentSlice, setStats, formatStat,
-  familyTraces, LOSS_TRACES, MODE_TRACES, markersInSpan,
+  familyTraces, LOSS_TRACES, MODE_TRACES, markersInSpan, labelLeft,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, fieldArrows, worldToPixel, imageToRGBA,
@@ -361,4 +361,20 @@ test("a marker ahead of the data is a note at the edge, not a line stretching th
   assert.deepEqual(markersInSpan([change, claim], 10, 4000), { shown: [change, claim], ahead: "" });
   // before a second tick there is no span yet: every marker is drawn (the axis is pinned to them)
   assert.deepEqual(markersInSpan([claim], 0, 0), { shown: [claim], ahead: "" });
+});
+
+test("a claim's label near the first step runs right of its line, so the axis keeps to the data", () => {
+  const claim = { step: 300, label: "claim: ≤ 2 of 8 modes covered", kind: "claim" }; // 29 chars
+  const w = 29 * 5.6 + 8; // 170.4 px
+  // 420 px for steps 0..1,750: step 300 is 72 px in, too close to the left edge for 170 px of text
+  const px = 420 / 1750;
+  assert.ok(300 * px < w);
+  assert.equal(labelLeft(claim, 0, px), false);
+  assert.equal(markerLayout([claim], true, null, 0, px).annotations[0].xanchor, "left");
+  // with the data at 0..350 the claim is 360 px in: its label ends at its line as before
+  assert.equal(labelLeft(claim, 0, 420 / 350), true);
+  assert.equal(markerLayout([claim], true, null, 0, 420 / 350).annotations[0].xanchor, "right");
+  assert.equal(markerLayout([claim]).annotations[0].xanchor, "right"); // no chart scale given
+  // a change's label always runs right
+  assert.equal(labelLeft({ step: 900, label: "lr", kind: "config" }, 0, 1), false);
 });
