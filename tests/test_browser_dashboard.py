@@ -356,3 +356,19 @@ def test_keys_hint_names_d_and_g_steps_only_for_a_family_with_them(page, server)
     hint = page.inner_text("p.keys")
     assert "D step" not in hint and "G step" not in hint, hint
     assert "step" in hint and "stop" in hint, hint
+
+
+def test_card_values_with_units_are_not_cut_at_1280(page, server):
+    # a card 95 px wide cut "100.0 %" to "100.0…" and "5.819 nats" to "5.819…": the unit is
+    # set smaller and, where both still do not fit, goes under the number
+    open_page(page, server + "/#family=decoding")
+    wait_js(page, "!!document.getElementById('m-lm_loss')")
+    js(page, "app.live.cards.update({hq_fraction: 1, lm_loss: 5.819, logprob: -14.65,"
+       " modes_covered: 2, step: 12345}, 6)")
+    cards = page.eval_on_selector_all(
+        ".card-value", "els => els.map(e => [e.id, e.textContent, e.scrollWidth, e.clientWidth])")
+    shown = {c[0]: c[1] for c in cards}
+    assert shown["m-hq"] == "100.0 %" and shown["m-lm_loss"] == "5.819 nats", shown
+    assert shown["m-logprob"] == "-14.65 nats", shown
+    cut = [c for c in cards if c[2] > c[3]]
+    assert not cut, cut

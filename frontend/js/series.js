@@ -31,17 +31,23 @@ export function setStats(stats) {
 
 /** A stat's value as the registry formats it (its `format`, a Python format spec, and unit). */
 export function formatStat(name, v) {
+  const [text, unit] = formatStatParts(name, v);
+  return unit ? `${text} ${unit}` : text;
+}
+
+/** formatStat's number and unit apart ("" for none): a card sets the unit in smaller type. */
+export function formatStatParts(name, v) {
   const s = STATS.get(name);
-  if (typeof v !== "number" || !Number.isFinite(v)) return "–";
-  if (!s) return formatNumber(v, 3);
+  if (typeof v !== "number" || !Number.isFinite(v)) return ["–", ""];
+  if (!s) return [formatNumber(v, 3), ""];
   const m = /^,?\.?(\d*)([dfg%])$/.exec(s.format || "");
   let text;
   if (!m) text = formatNumber(v, 3);
   else if (m[2] === "d") text = s.format.startsWith(",") ? Math.round(v).toLocaleString("en-US") : String(Math.round(v));
   else if (m[2] === "f") text = v.toFixed(Number(m[1] || 6));
-  else if (m[2] === "%") return `${(100 * v).toFixed(Number(m[1] || 6))} %`;
+  else if (m[2] === "%") return [(100 * v).toFixed(Number(m[1] || 6)), "%"];
   else text = formatNumber(v, Number(m[1] || 6));
-  return s.unit ? `${text} ${s.unit}` : text;
+  return [text, s.unit || ""];
 }
 
 /**
