@@ -149,8 +149,8 @@ took 5–10× its idle time — PacGAN4's 2,000 steps 1,249 s, 5-step unrolling'
 1,572 s — which is why the rows have the seeds they have.
 
 **What the runs show.** The table above has the seeds each row got — 3 for VEEGAN's and PacGAN's
-GAN rows on the ring, 2 for the packing and 5-step unrolling rows, 1 for 10-step unrolling and for
-VEEGAN's GAN on the grid, none yet for the other grid rows — not the 5 (VEEGAN) or 10 (PacGAN)
+GAN rows on the ring, 2 for the packing and unrolling rows (k = 5 and k = 10), 1 for VEEGAN's
+GAN on the grid, none yet for the other grid rows — not the 5 (VEEGAN) or 10 (PacGAN)
 the tables call for; rows of fewer than 3 seeds get no verdict. The spread between seeds is
 wide: PacGAN's GAN ended with 3.5, 38.0 and 53.1 % high quality on seeds 0–2, at 2,000 of its
 400,000 steps, so a single run says little about the paper's mean.
@@ -168,10 +168,10 @@ GAN; our lesson preset `collapse-ring8` is the setting that shows its row (1–2
 quality), and it is labelled as a lesson preset, not as the paper's row. On the grid, one seed of
 VEEGAN's GAN setting captures 5 of 25 with 1.9 % high quality (published 3.3 and 0.5 %), the
 same picture — samples smeared between the modes — but one seed gives no verdict. The unrolled
-rows capture all or nearly all modes (8 and 8 for k = 5, 7 for k = 10) with 13–17 % high quality
-against VEEGAN's 35.6 %: still sharpening at 1,500 of 25,000 steps. What was tried: the papers'
-own settings as far as the engine goes (the knobs above); longer runs were not affordable here
-(at the measured costs the papers' lengths are 4½–8 hours of one idle core per PacGAN run and
+rows capture all or nearly all modes (8 and 8 for k = 5, 7 and 8 for k = 10) with 13–19 % high
+quality against VEEGAN's 35.6 %: still sharpening at 1,500 of 25,000 steps. What was tried: the
+papers' own settings as far as the engine goes (the knobs above); longer runs were not affordable
+here (at the measured costs the papers' lengths are 4½–8 hours of one idle core per PacGAN run and
 1–1¼ hours per unrolled run, 10 or 5 seeds a row), and no knob was tuned to meet a published
 number: a paper row follows its paper or it is not that row. `unrolled-ring8`, the lesson
 preset that unrolls on our collapse recipe, stays a negative on a different experiment, labelled

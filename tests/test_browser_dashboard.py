@@ -318,3 +318,71 @@ def test_phone_width_puts_the_run_buttons_first(browser, server):
         pg.screenshot(path=SHOTS / "26-phone-first-visit.png", full_page=False)
     finally:
         ctx.close()
+
+
+OCC_EMPTY = """() => {
+  const p = document.querySelector('.occ-panel');
+  const after = getComputedStyle(p, '::after');
+  const top = p.getBoundingClientRect().top + parseFloat(after.top);
+  const key = p.querySelector('figcaption').getBoundingClientRect().bottom;
+  const sub = p.querySelector('.occ-sub');
+  return {text: after.content.length > 20, top, key,
+          sub: getComputedStyle(sub).visibility, subTop: sub.getBoundingClientRect().top};
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_occupancy_empty_text_overlaps_neither_key_nor_caption(browser, server, width):
+    # before any run the occupancy panel says what it will show: its text starts under the
+    # caption and colour key, and the "over time" caption under it waits for the run
+    with watched_page(browser, viewport={"width": width, "height": 844}) as pg:
+        open_page(pg, server + "/")
+        wait_js(pg, "document.getElementById('view-live').dataset.empty === '1'")
+        g = pg.evaluate(OCC_EMPTY)
+        assert g["text"], g
+        assert g["top"] >= g["key"], g
+        assert g["sub"] == "hidden", g
+        pg.locator(".occ-panel").screenshot(path=SHOTS / f"27-occupancy-empty-{width}.png")
+
+
+def test_keys_hint_names_d_and_g_steps_only_for_a_family_with_them(page, server):
+    # a GAN's page lists the d and g keys beside its D step and G step buttons; a genetic
+    # algorithm has no discriminator or generator, so neither its buttons nor its keys hint do
+    open_page(page, server + "/#family=gan")
+    wait_js(page, "document.body.dataset.generator === '1'")
+    assert "D step" in page.inner_text("p.keys") and page.is_visible(".gd-keys")
+    open_page(page, server + "/#family=evolution")
+    wait_js(page, "document.body.dataset.generator === '0'")
+    hint = page.inner_text("p.keys")
+    assert "D step" not in hint and "G step" not in hint, hint
+    assert "step" in hint and "stop" in hint, hint
+
+
+def test_card_values_with_units_are_not_cut_at_1280(page, server):
+    # a card 95 px wide cut "100.0 %" to "100.0…" and "5.819 nats" to "5.819…": the unit is
+    # set smaller and, where both still do not fit, goes under the number
+    open_page(page, server + "/#family=decoding")
+    wait_js(page, "!!document.getElementById('m-lm_loss')")
+    js(page, "app.live.cards.update({hq_fraction: 1, lm_loss: 5.819, logprob: -14.65,"
+       " modes_covered: 2, step: 12345}, 6)")
+    cards = page.eval_on_selector_all(
+        ".card-value", "els => els.map(e => [e.id, e.textContent, e.scrollWidth, e.clientWidth])")
+    shown = {c[0]: c[1] for c in cards}
+    assert shown["m-hq"] == "100.0 %" and shown["m-lm_loss"] == "5.819 nats", shown
+    assert shown["m-logprob"] == "-14.65 nats", shown
+    cut = [c for c in cards if c[2] > c[3]]
+    assert not cut, cut
+
+
+def test_phone_width_stacks_the_panels_of_a_family_without_samples(browser, server):
+    # a family without 2-D samples (decoding) lays its panels out in two columns on a wide
+    # screen; at a phone's width they stack, each the page's width, like every other family's
+    with watched_page(browser, viewport={"width": 390, "height": 844}) as pg:
+        open_page(pg, server + "/#family=decoding")
+        wait_js(pg, "document.body.dataset.samples === '0'")
+        boxes = pg.eval_on_selector_all(
+            ".panels > .panel", "els => els.filter(e => e.offsetParent)"
+            ".map(e => [e.getBoundingClientRect().left, e.getBoundingClientRect().width])")
+        assert len(boxes) >= 2, boxes
+        assert all(w > 300 for _, w in boxes), boxes
+        assert len({round(x) for x, _ in boxes}) == 1, boxes

@@ -69,7 +69,16 @@ def test_the_vae_lesson_collapses_and_free_bits_rescue_it_live(browser, server):
         assert collapsed < 0.1 * spread(ins), (collapsed, spread(ins))
         assert js(page, f"{SHOWN}.modes_covered") <= 3
         names = js(page, "document.getElementById('chart-loss').data.map(t => t.name)")
-        assert {"KL", "active units", "I(x; z), nats"} <= set(names) and "D loss" not in names
+        assert {"KL", "active units →", "I(x; z), nats →"} <= set(names) and "D loss" not in names
+        # the nats (reconstruction, KL) keep the left axis; the KL weight (β = 4 here) and the
+        # unit counts take the right one, so they do not squash the losses flat
+        axes = js(page, "Object.fromEntries(document.getElementById('chart-loss').data"
+                  ".map(t => [t.name, t.yaxis || 'y']))")
+        assert axes["reconstruction"] == "y" and axes["KL"] == "y", axes
+        assert axes["KL weight →"] == "y2" and axes["active units →"] == "y2", axes
+        left = js(page, "document.getElementById('chart-loss')._fullLayout.yaxis.range")
+        recon = js(page, f"{SHOWN}.recon_loss")
+        assert left[0] <= recon <= left[1] and left[1] - left[0] < 4 * recon, (left, recon)
         page.evaluate("() => document.getElementById('family-panels').scrollIntoView()")
         page.screenshot(path=SHOTS / "60-vae-collapsed.png", full_page=True)
 

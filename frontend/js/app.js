@@ -762,7 +762,9 @@ function onKey(e) {
     e.preventDefault();
     if (run && (run.status === "paused" || run.status === "interrupted")) control("resume");
     else if (run && run.status === "running") control("pause");
-  } else if (["s", "d", "g"].includes(e.key) && run && run.status === "paused") {
+  } else if ((e.key === "s" || (["d", "g"].includes(e.key) && document.body.dataset.generator !== "0"))
+      && run && run.status === "paused") {
+    // d and g step a part a family may not have (a GA, a VAE): only where the D/G buttons show
     control("step", { s: "both", d: "d", g: "g" }[e.key]);
   } else if (e.key === "x" && run && ACTIVE.has(run.status)) {
     control("stop");

@@ -6,7 +6,7 @@
 // trainer/family.py Stat.format). The choice of cards is pure and tested; the class draws.
 
 import { el } from "./dom.js";
-import { formatStat } from "./series.js";
+import { formatStat, formatStatParts } from "./series.js";
 
 // the element ids the lessons' tests and scripts know the first cards by; any other stat's value
 // is `m-<name>`
@@ -43,6 +43,13 @@ export function cardText(stat, v, modes = null) {
   return formatStat(stat.name, v);
 }
 
+/** cardText as [number, unit]: the card sets the unit ("%", "nats") in smaller type, so the
+ * number keeps its room on a narrow card ("100.0 %" was cut to "100.0…" at 1280 px). */
+export function cardParts(stat, v, modes = null) {
+  if (v === undefined || v === null || stat.name === "modes_covered") return [cardText(stat, v, modes), ""];
+  return formatStatParts(stat.name, v);
+}
+
 /** The line under a card's value for a stat shown there: "7 modes captured", "609 steps/s". */
 export function subText(stat, v) {
   const text = v === undefined || v === null ? "–" : formatStat(stat.name, v);
@@ -73,7 +80,9 @@ export class MetricCards {
       const help = `${stat.label}: ${stat.help}`;
       card.dataset.help = help;
       card.title = help;
-      const value = el("div", { class: "card-value", id: cardId(stat.name), text: "–" });
+      const num = document.createTextNode("–");
+      const unit = el("small", { class: "card-unit" });
+      const value = el("div", { class: "card-value", id: cardId(stat.name) }, num, unit);
       card.append(el("div", { class: "card-label", text: stat.label }), value);
       const subEls = subs.map((sub) => {
         const e = el("div", { class: "card-sub", id: cardId(sub.name), text: subText(sub, null) });
@@ -84,7 +93,7 @@ export class MetricCards {
       const hint = el("div", { class: "card-hint", text: stat.hint || "" });
       hint.dataset.hint = stat.hint || "";
       card.append(hint);
-      return { stat, card, value, subs: subEls, hint };
+      return { stat, card, value, num, unit, subs: subEls, hint };
     });
     this.root.replaceChildren(...this.cards.map((c) => c.card), this.device);
   }
@@ -97,7 +106,9 @@ export class MetricCards {
   /** Every card's value from a tick's scalars `s`; `modes`: the dataset's number of modes. */
   update(s, modes) {
     for (const c of this.cards) {
-      c.value.textContent = cardText(c.stat, s[c.stat.name], modes);
+      const [num, unit] = cardParts(c.stat, s[c.stat.name], modes);
+      c.num.data = num;
+      c.unit.textContent = unit ? ` ${unit}` : "";
       for (const sub of c.subs) sub.e.textContent = subText(sub.stat, s[sub.stat.name]);
     }
   }

@@ -15,7 +15,7 @@ import { typeScale } from "./room.js";
 import {
   LOSS_TRACES, familyTraces, MODE_TRACES, DEFAULT_METRIC, metricChoices, finiteOrNull,
   formatNumber, setStats,
-  labelRows, markerLayout, robustRange,
+  labelRows, markerLayout, markersInSpan, robustRange,
 } from "./series.js";
 
 /** How often each curve chart takes the ticks that arrived (ms); the two charts alternate. */
@@ -87,6 +87,7 @@ export class RunCharts {
     this.family = null; // the run's family (/api/options' `families`): what the first chart draws
     const fam = familyTraces(this.family);
     this.lossTraces = fam.traces;
+    this.lossY2 = fam.traces.some((t) => t.axis === "y2"); // a second unit: a right axis
     this.lossTerms = new Set(fam.terms);
     this.lossVisible = new Set(fam.traces.map((t) => t.key).filter((k) => !this.lossTerms.has(k)));
     this.metric = metricChoice(DEFAULT_METRIC);
@@ -108,6 +109,7 @@ export class RunCharts {
     this.pending = { loss: [], modes: [] };
     const fam = familyTraces(this.family);
     this.lossTraces = fam.traces;
+    this.lossY2 = fam.traces.some((t) => t.axis === "y2"); // a second unit: a right axis
     this.lossTerms = new Set(fam.terms);
     this.lossVisible = new Set(fam.traces.map((t) => t.key).filter((k) => !this.lossTerms.has(k)));
     this.vals = {};
@@ -121,11 +123,16 @@ export class RunCharts {
     const lossTraces = this.lossTraces.map((tr) => ({
       type: "scatter", mode: "lines", name: tr.label, line: { color: tr.color, width: 1.6 },
       visible: this.lossVisible.has(tr.key) ? true : "legendonly", ...col(tr.key),
+      ...(tr.axis === "y2" ? { yaxis: "y2", line: { color: tr.color, width: 1.3, dash: "dot" } } : {}),
     }));
     const lossLay = this.axesLayout("loss");
     P.react(this.els.loss, lossTraces, baseLayout({
+      ...(this.lossY2 ? { margin: MARGIN_Y2 } : {}),
       yaxis: { title: { text: fam.title, standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
         ...(lossLay["yaxis.range"] ? { range: lossLay["yaxis.range"] } : {}) },
+      ...(this.lossY2 ? { yaxis2: { title: { text: fam.title2, standoff: 2 }, overlaying: "y",
+        side: "right", showgrid: false, zeroline: false, tickmode: "auto", nticks: 6,
+        ...(lossLay["yaxis2.range"] ? { range: lossLay["yaxis2.range"] } : {}) } } : {}),
       shapes: lossLay.shapes, annotations: lossLay.annotations,
     }), PLOT_CONFIG);
 
@@ -208,12 +215,24 @@ export class RunCharts {
    */
   axesLayout(which) {
     const el = this.els[which];
-    const margin = which === "modes" ? MARGIN_Y2 : MARGIN;
+    const margin = which === "modes" || this.lossY2 ? MARGIN_Y2 : MARGIN;
     const width = Math.max(80, (el.clientWidth || 400) - margin.l - margin.r);
-    const span = Math.max(1, ...this.markers.map((m) => m.step), this.steps[1]) - Math.min(this.steps[0], ...this.markers.map((m) => m.step));
-    const lay = markerLayout(this.markers, true, labelRows(this.markers, width / Math.max(span, 1)));
+    // markers ahead of the data (a claim's step not reached yet) are a note, not a line that
+    // would stretch the step axis past the data (series.js markersInSpan)
+    const { shown, ahead } = markersInSpan(this.markers, this.steps[0], this.steps[1]);
+    const span = Math.max(1, ...shown.map((m) => m.step), this.steps[1]) - Math.min(this.steps[0], ...shown.map((m) => m.step));
+    // a claim's label near the first step runs right of its line (series.js labelLeft)
+    const first = Math.min(this.steps[0], ...shown.map((m) => m.step));
+    const px = width / Math.max(span, 1);
+    const lay = markerLayout(shown, true, labelRows(shown, px, undefined, undefined, first), first, px);
     const shapes = this.withCursor(lay.shapes);
     const out = { shapes, annotations: lay.annotations };
+    if (ahead) {
+      out.annotations = [...out.annotations, {
+        x: 1, xref: "paper", y: 1, yref: "paper", xanchor: "right", yanchor: "top", showarrow: false,
+        text: ahead, font: { size: 10, color: "#1f6f40" },
+      }];
+    }
     if (this.zoomed[which]) return out;
     // Before the curves have a span of their own (no tick, or one), Plotly's autorange would
     // span the marker shapes alone (a claim at step 3,000 gave an axis of 2999–3000.5): pin
@@ -226,7 +245,17 @@ export class RunCharts {
     }
     if (which === "loss") {
       const values = [];
-      for (const key of this.lossVisible) for (const v of this.vals[key] || []) values.push(v);
+      const right = [];
+      for (const tr of this.lossTraces) {
+        if (!this.lossVisible.has(tr.key)) continue;
+        const into = tr.axis === "y2" ? right : values;
+        for (const v of this.vals[tr.key] || []) into.push(v);
+      }
+      if (this.lossY2) {
+        const r2 = robustRange(right);
+        if (r2.range && r2.clipped) out["yaxis2.range"] = r2.range;
+        else if (r2.range) out["yaxis2.autorange"] = true;
+      }
       const r = robustRange(values);
       // Plotly's own autorange costs nothing extra; a range of ours is a second redraw, so it
       // is set only when there is something to leave off the scale

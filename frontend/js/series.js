@@ -31,36 +31,58 @@ export function setStats(stats) {
 
 /** A stat's value as the registry formats it (its `format`, a Python format spec, and unit). */
 export function formatStat(name, v) {
+  const [text, unit] = formatStatParts(name, v);
+  return unit ? `${text} ${unit}` : text;
+}
+
+/** formatStat's number and unit apart ("" for none): a card sets the unit in smaller type. */
+export function formatStatParts(name, v) {
   const s = STATS.get(name);
-  if (typeof v !== "number" || !Number.isFinite(v)) return "–";
-  if (!s) return formatNumber(v, 3);
+  if (typeof v !== "number" || !Number.isFinite(v)) return ["–", ""];
+  if (!s) return [formatNumber(v, 3), ""];
   const m = /^,?\.?(\d*)([dfg%])$/.exec(s.format || "");
   let text;
   if (!m) text = formatNumber(v, 3);
   else if (m[2] === "d") text = s.format.startsWith(",") ? Math.round(v).toLocaleString("en-US") : String(Math.round(v));
   else if (m[2] === "f") text = v.toFixed(Number(m[1] || 6));
-  else if (m[2] === "%") return `${(100 * v).toFixed(Number(m[1] || 6))} %`;
+  else if (m[2] === "%") return [(100 * v).toFixed(Number(m[1] || 6)), "%"];
   else text = formatNumber(v, Number(m[1] || 6));
-  return s.unit ? `${text} ${s.unit}` : text;
+  return [text, s.unit || ""];
 }
 
 /**
  * The first chart's traces for a run of `family` (an entry of /api/options' `families`): the
  * family's own stats that it charts, norms aside — a GAN's losses and penalty terms, a genetic
- * algorithm's fitness — with the server's labels and colours, and the axis title (their kind).
- * LOSS_TRACES where the server names no family. A `term` is drawn once it is non-zero.
+ * algorithm's fitness — with the server's labels and colours, and the axis title. LOSS_TRACES
+ * where the server names no family. A `term` is drawn once it is non-zero.
+ *
+ * Stats of another unit than the first's go on a second y axis on the right (`axis: "y2"`, named
+ * with a "→" like the modes chart's right-axis curve): a VAE's reconstruction and KL are in nats
+ * per image (tens to hundreds), its KL weight, active units and I(x; z) are small plain numbers
+ * that one shared axis would squash flat. The split follows the registry's `unit`, so a family
+ * states it once where it declares its stats. The left title is that unit (else the first
+ * stat's kind: "loss", "fitness"); the right one names its stats when they fit.
  */
 export function familyTraces(family) {
   const own = ((family && family.stats) || [])
     .filter((s) => (s.show || []).includes("chart") && s.kind !== "norm");
-  if (!own.length) return { traces: LOSS_TRACES, title: "loss", terms: LOSS_TRACES.filter((t) => t.kind === "term").map((t) => t.key) };
+  if (!own.length) return { traces: LOSS_TRACES, title: "loss", title2: "", terms: LOSS_TRACES.filter((t) => t.kind === "term").map((t) => t.key) };
+  const unit = own[0].unit || "";
+  const right = own.filter((s) => (s.unit || "") !== unit);
+  const names = right.map((s) => s.label).join(", ");
   return {
-    traces: own.map((s, j) => ({ key: s.name, label: s.label, color: s.color || OTHER_COLORS[j % OTHER_COLORS.length] })),
-    title: own[0].kind,
+    traces: own.map((s, j) => {
+      const axis = (s.unit || "") === unit ? "y" : "y2";
+      return {
+        key: s.name, label: axis === "y2" ? `${s.label} →` : s.label, axis,
+        color: s.color || OTHER_COLORS[j % OTHER_COLORS.length],
+      };
+    }),
+    title: unit || own[0].kind,
+    title2: names.length <= 24 ? names : "",
     terms: own.filter((s) => s.kind === "term").map((s) => s.name),
   };
 }
-
 
 /**
  * The scalar drawn against steps on the modes chart's right axis (divergence over time): reverse
@@ -237,11 +259,11 @@ export const LABEL_ROWS = 3;
  * ends first. `pxPerStep`: the chart's horizontal scale. Returns one row index (0 = top) per
  * marker, in the markers' order.
  */
-export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LABEL_CHAR_PX) {
+export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LABEL_CHAR_PX, first = -Infinity) {
   const span = (m) => {
     const x = m.step * pxPerStep;
     const w = (m.label || "").length * charPx + 8;
-    return m.kind === "claim" ? [x - w, x] : [x, x + w];
+    return labelLeft(m, first, pxPerStep, charPx) ? [x - w, x] : [x, x + w];
   };
   const rows = new Array(markers.length).fill(0);
   const taken = []; // per row: [[a, b], ...]
@@ -264,12 +286,39 @@ export function labelRows(markers, pxPerStep, maxRows = LABEL_ROWS, charPx = LAB
 }
 
 /**
+ * Whether marker `m`'s label sits left of its line: a claim's does (it marks where the run
+ * should be by then), unless the label would run past the chart's first step (`first`, at
+ * `pxPerStep`), where Plotly would stretch the step axis to negative steps to fit its text;
+ * then it runs right like a change's label.
+ */
+export function labelLeft(m, first = -Infinity, pxPerStep = 1, charPx = LABEL_CHAR_PX) {
+  if (m.kind !== "claim") return false;
+  const w = (m.label || "").length * charPx + 8;
+  return (m.step - first) * pxPerStep >= w;
+}
+
+/**
+ * The markers a curve chart draws once it has a span of data (steps `first`..`last`): those
+ * within it as lines, and those ahead of it (a preset's claim at step 4,000 while a slow machine
+ * has trained 700) as a note at the chart's right edge. A line ahead would stretch the step axis
+ * past the data and squash every curve into its left part, more so the slower the machine.
+ * Returns {shown, ahead: the note's text, "" for none}.
+ */
+export function markersInSpan(markers, first, last) {
+  if (!(last > first)) return { shown: markers, ahead: "" };
+  const shown = markers.filter((m) => m.step <= last);
+  const later = markers.filter((m) => m.step > last).sort((a, b) => a.step - b.step);
+  const ahead = later.map((m) => `${m.label} at step ${Math.round(m.step).toLocaleString("en-US")}`).join(" · ");
+  return { shown, ahead: ahead ? `${ahead} →` : "" };
+}
+
+/**
  * Plotly layout shapes and annotations for markers: a dashed vertical line per marker across the
  * whole plot height, labelled at the top, in the rows `rows` gives (labelRows; default all in the
  * top row). A marker of kind "claim" (a preset's calibrated step) is green, its label on the
  * left of its line with no background. `withLabels` false for the small charts.
  */
-export function markerLayout(markers, withLabels = true, rows = null) {
+export function markerLayout(markers, withLabels = true, rows = null, first = -Infinity, pxPerStep = 1) {
   const shapes = [];
   const annotations = [];
   markers.forEach((m, i) => {
@@ -281,9 +330,10 @@ export function markerLayout(markers, withLabels = true, rows = null) {
     });
     if (!withLabels) return;
     const row = rows ? rows[i] : 0;
+    const left = labelLeft(m, first, pxPerStep);
     annotations.push(claim ? {
       // left of its line, on no background: it must not hide the curves it sits over
-      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: "right",
+      x: m.step, xref: "x", y: 1 - 0.13 * row, yref: "paper", yanchor: "top", xanchor: left ? "right" : "left",
       text: m.label, showarrow: false, font: { size: 10, color: "#1f6f40" },
       hovertext: m.hover || m.label,
     } : {

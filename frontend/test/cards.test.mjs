@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { cardStats, cardText, subText, cardId } from "../js/cards.js";
+import { cardStats, cardText, cardParts, subText, cardId } from "../js/cards.js";
 import { setStats } from "../js/series.js";
 
 const stat = (name, kind, show, extra = {}) => ({ name, label: name.replace(/_/g, " "), kind, help: "", show, format: ".3g", unit: "", hint: "", under: "", ...extra });
@@ -44,6 +44,15 @@ test("values as the registry formats them; modes covered out of the dataset's mo
   assert.equal(subText(RATE, 608.6), "609 steps/s");
   assert.equal(subText(CAPTURED, 7), "7 modes captured");
   assert.equal(subText(CAPTURED, undefined), "– modes captured");
+});
+
+test("a card's unit comes apart from its number, so the number keeps its room", () => {
+  assert.deepEqual(cardParts(HQ, 1), ["100.0", "%"]);
+  assert.deepEqual(cardParts(FIT, 0.98765), ["0.988", ""]);
+  assert.deepEqual(cardParts(COVERED, 3, 8), ["3 / 8", ""]);
+  assert.deepEqual(cardParts(HQ, null), ["–", ""]);
+  // the parts say what cardText says
+  assert.equal(cardParts(HQ, 0.4712).join(" "), cardText(HQ, 0.4712));
 });
 
 test("the first cards keep the ids lessons and tests know; others are m-<name>", () => {

@@ -6,7 +6,7 @@ import {
   classifyOccupancy, occupancySummary, TickLog, describeChanges, markersFromEvents, markerLayout,
   ticksToCSV, indexAtStep, percentile, backoffDelay, formatNumber, SCALAR_KEYS,
   labelRows, robustRange, frameRate, metricChoices, latentSlice, setStats, formatStat,
-  familyTraces, LOSS_TRACES, MODE_TRACES,
+  familyTraces, LOSS_TRACES, MODE_TRACES, markersInSpan, labelLeft,
 } from "../js/series.js";
 import {
   buildLUT, valueRange, gridToRGBA, gradientField, arrowLattice, fieldArrows, worldToPixel, imageToRGBA,
@@ -329,8 +329,52 @@ test("the first chart draws the run's family's own charted stats, norms aside", 
   assert.deepEqual(familyTraces(gan).traces.map((t) => t.key), ["loss_d", "term_gp"]);
   assert.deepEqual(familyTraces(gan).terms, ["term_gp"]);
   assert.equal(familyTraces(gan).title, "loss");
+  assert.ok(familyTraces(gan).traces.every((t) => t.axis === "y")); // one unit: one axis
+  // a VAE: reconstruction and KL in nats on the left, its plain numbers (the KL weight, 0..β;
+  // active units, 0..16) on a right axis, so they cannot squash the nats flat
+  const vae = { name: "vae", stats: [
+    { name: "recon_loss", label: "reconstruction", kind: "vae", unit: "nats", show: ["chart", "csv"] },
+    { name: "kl", label: "KL", kind: "vae", unit: "nats", show: ["card", "chart", "csv"] },
+    { name: "kl_weight", label: "KL weight", kind: "vae", unit: "", show: ["chart", "csv"] },
+    { name: "active_units", label: "active units", kind: "vae", unit: "", show: ["card", "chart", "csv"] },
+  ] };
+  const v = familyTraces(vae);
+  assert.deepEqual(v.traces.map((t) => t.axis), ["y", "y", "y2", "y2"]);
+  assert.deepEqual(v.traces.map((t) => t.label), ["reconstruction", "KL", "KL weight →", "active units →"]);
+  assert.equal(v.title, "nats"); // the unit, not the family's kind "vae"
+  assert.equal(v.title2, "KL weight, active units");
   // no family named (an older server): the losses and terms of the server's stats
   setStats(STATS);
   assert.equal(familyTraces(null).traces, LOSS_TRACES);
   assert.deepEqual(familyTraces(null).terms, ["term_gp"]);
+});
+
+test("a marker ahead of the data is a note at the edge, not a line stretching the step axis", () => {
+  const claim = { step: 4000, label: "claim: memorised ≥ 50 %", kind: "claim" };
+  const change = { step: 300, label: "lr 0.001", kind: "config" };
+  // a loaded machine has trained 730 steps of the claim's 4,000: the axis keeps to the data
+  const slow = markersInSpan([change, claim], 10, 730);
+  assert.deepEqual(slow.shown, [change]);
+  assert.equal(slow.ahead, "claim: memorised ≥ 50 % at step 4,000 →");
+  assert.equal(markerLayout(slow.shown).shapes.length, 1);
+  // once the data reaches the claim it is drawn at its step like any marker
+  assert.deepEqual(markersInSpan([change, claim], 10, 4000), { shown: [change, claim], ahead: "" });
+  // before a second tick there is no span yet: every marker is drawn (the axis is pinned to them)
+  assert.deepEqual(markersInSpan([claim], 0, 0), { shown: [claim], ahead: "" });
+});
+
+test("a claim's label near the first step runs right of its line, so the axis keeps to the data", () => {
+  const claim = { step: 300, label: "claim: ≤ 2 of 8 modes covered", kind: "claim" }; // 29 chars
+  const w = 29 * 5.6 + 8; // 170.4 px
+  // 420 px for steps 0..1,750: step 300 is 72 px in, too close to the left edge for 170 px of text
+  const px = 420 / 1750;
+  assert.ok(300 * px < w);
+  assert.equal(labelLeft(claim, 0, px), false);
+  assert.equal(markerLayout([claim], true, null, 0, px).annotations[0].xanchor, "left");
+  // with the data at 0..350 the claim is 360 px in: its label ends at its line as before
+  assert.equal(labelLeft(claim, 0, 420 / 350), true);
+  assert.equal(markerLayout([claim], true, null, 0, 420 / 350).annotations[0].xanchor, "right");
+  assert.equal(markerLayout([claim]).annotations[0].xanchor, "right"); // no chart scale given
+  // a change's label always runs right
+  assert.equal(labelLeft({ step: 900, label: "lr", kind: "config" }, 0, 1), false);
 });
