@@ -372,3 +372,17 @@ def test_card_values_with_units_are_not_cut_at_1280(page, server):
     assert shown["m-logprob"] == "-14.65 nats", shown
     cut = [c for c in cards if c[2] > c[3]]
     assert not cut, cut
+
+
+def test_phone_width_stacks_the_panels_of_a_family_without_samples(browser, server):
+    # a family without 2-D samples (decoding) lays its panels out in two columns on a wide
+    # screen; at a phone's width they stack, each the page's width, like every other family's
+    with watched_page(browser, viewport={"width": 390, "height": 844}) as pg:
+        open_page(pg, server + "/#family=decoding")
+        wait_js(pg, "document.body.dataset.samples === '0'")
+        boxes = pg.eval_on_selector_all(
+            ".panels > .panel", "els => els.filter(e => e.offsetParent)"
+            ".map(e => [e.getBoundingClientRect().left, e.getBoundingClientRect().width])")
+        assert len(boxes) >= 2, boxes
+        assert all(w > 300 for _, w in boxes), boxes
+        assert len({round(x) for x, _ in boxes}) == 1, boxes
