@@ -386,3 +386,18 @@ def test_phone_width_stacks_the_panels_of_a_family_without_samples(browser, serv
         assert len(boxes) >= 2, boxes
         assert all(w > 300 for _, w in boxes), boxes
         assert len({round(x) for x, _ in boxes}) == 1, boxes
+
+
+def test_a_family_without_samples_asks_for_no_data_preview(page, server):
+    # decoding's data are sentences, not 2-D points: the page has no samples panel for it and
+    # asks for no preview of them (which the server refuses, and the page showed as an error)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/preview" in r.url else None)
+    open_page(page, server + "/#family=decoding")
+    wait_js(page, "document.body.dataset.samples === '0'")
+    page.wait_for_timeout(2000)
+    assert not [u for u in asked if "templates" in u], asked
+    assert "could not load" not in page.inner_text("body")
+    # a family with 2-D samples still draws its data first
+    open_page(page, server + "/#family=evolution")
+    wait_js(page, "app.live.data && app.live.data.name === 'ring8'")

@@ -111,6 +111,14 @@ function familyOf(run) {
   return ((app.all && app.all.families) || []).find((f) => f.name === name) || null;
 }
 
+/** Data first (live.js preview), for a family whose samples are 2-D points: one whose are not
+ * (decoding's sentences, frame.samples "") has no samples panel and no data preview to ask for. */
+function previewData(name) {
+  const fam = familyOf({ config: { family: app.options.family } });
+  if (fam && fam.frame && fam.frame.samples === "") return;
+  app.live.preview(name);
+}
+
 /** A run shown whose family is not the one the settings are for (the settings are the next run's). */
 function otherFamily(run) {
   return Boolean(run && !isTracked(run) && app.options
@@ -343,7 +351,7 @@ function setupFamilyChooser() {
     loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, null));
     writeHash();
     updateApplyPreset();
-    if (!app.live.run) app.live.preview(app.controls.get().dataset);
+    if (!app.live.run) previewData(app.controls.get().dataset);
   });
 }
 
@@ -379,7 +387,7 @@ function onKnob(name, value, final) {
       });
     }
   }
-  if (name === "dataset" && !app.live.run) app.live.preview(value);
+  if (name === "dataset" && !app.live.run) previewData(value);
   syncStateFromControls();
 }
 
@@ -746,7 +754,7 @@ async function applyState() {
   if (app.state.run && app.state.run !== app.live.runId) await openRun(app.state.run, app.state.replay);
   else if (!app.state.run) {
     setRunUI(null);
-    app.live.preview(app.controls.get().dataset); // data first: the data before any run
+    previewData(app.controls.get().dataset); // data first: the data before any run
   }
 }
 
@@ -956,7 +964,7 @@ function wireRunControls() {
     loadConfigIntoControls(baseConfig(app.options.knobs, app.options.presets, app.state.preset));
     writeHash();
     updateApplyPreset();
-    if (!app.live.run) app.live.preview(app.controls.get().dataset);
+    if (!app.live.run) previewData(app.controls.get().dataset);
   });
   $("apply-preset").addEventListener("click", applyPreset);
   $("cost-ask-apply").addEventListener("click", () => costAsk && costAsk(true));
