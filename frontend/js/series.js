@@ -299,17 +299,19 @@ export function labelLeft(m, first = -Infinity, pxPerStep = 1, charPx = LABEL_CH
 
 /**
  * The markers a curve chart draws once it has a span of data (steps `first`..`last`): those
- * within it as lines, and those ahead of it (a preset's claim at step 4,000 while a slow machine
- * has trained 700) as a note at the chart's right edge. A line ahead would stretch the step axis
- * past the data and squash every curve into its left part, more so the slower the machine.
+ * within it as lines, and a claim ahead of it (a preset's claim at step 4,000 while a slow machine
+ * has trained 700) as a note at the chart's right edge. A line that far ahead would stretch the
+ * step axis past the data and squash every curve into its left part, more so the slower the
+ * machine. A change is always a line: it has happened, at most a tick ahead of the curves.
  * Returns {shown, ahead: the note's text, "" for none}.
  */
 export function markersInSpan(markers, first, last) {
   if (!(last > first)) return { shown: markers, ahead: "" };
-  const shown = markers.filter((m) => m.step <= last);
-  const later = markers.filter((m) => m.step > last).sort((a, b) => a.step - b.step);
-  const ahead = later.map((m) => `${m.label} at step ${Math.round(m.step).toLocaleString("en-US")}`).join(" · ");
-  return { shown, ahead: ahead ? `${ahead} →` : "" };
+  const ahead = (m) => m.kind === "claim" && m.step > last;
+  const shown = markers.filter((m) => !ahead(m));
+  const later = markers.filter(ahead).sort((a, b) => a.step - b.step);
+  const note = later.map((m) => `${m.label} at step ${Math.round(m.step).toLocaleString("en-US")}`).join(" · ");
+  return { shown, ahead: note ? `${note} →` : "" };
 }
 
 /**

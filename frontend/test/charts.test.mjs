@@ -359,6 +359,9 @@ test("a marker ahead of the data is a note at the edge, not a line stretching th
   assert.equal(markerLayout(slow.shown).shapes.length, 1);
   // once the data reaches the claim it is drawn at its step like any marker
   assert.deepEqual(markersInSpan([change, claim], 10, 4000), { shown: [change, claim], ahead: "" });
+  // a change just applied, a step or a tick ahead of the last drawn tick, is a line at once
+  const just = { step: 740, label: "objective → wgan-gp", kind: "config" };
+  assert.deepEqual(markersInSpan([just, claim], 10, 730), { shown: [just], ahead: slow.ahead });
   // before a second tick there is no span yet: every marker is drawn (the axis is pinned to them)
   assert.deepEqual(markersInSpan([claim], 0, 0), { shown: [claim], ahead: "" });
 });
