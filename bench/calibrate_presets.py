@@ -148,28 +148,29 @@ re-calibration. On the shared machine these rows were measured on (a load of 15 
 took 5–10× its idle time — PacGAN4's 2,000 steps 1,249 s, 5-step unrolling's 1,500 steps
 1,572 s — which is why the rows have the seeds they have.
 
-**What the runs show.** The table above has the seeds each row got — 3 for VEEGAN's and PacGAN's
-GAN rows on the ring, 2 for the packing and unrolling rows (k = 5 and k = 10), 1 for VEEGAN's
-GAN on the grid, none yet for the other grid rows — not the 5 (VEEGAN) or 10 (PacGAN)
-the tables call for; rows of fewer than 3 seeds get no verdict. The spread between seeds is
-wide: PacGAN's GAN ended with 3.5, 38.0 and 53.1 % high quality on seeds 0–2, at 2,000 of its
-400,000 steps, so a single run says little about the paper's mean.
+**What the runs show.** The table above has the seeds each row got — 5 for every ring row, 3 for
+VEEGAN's and PacGAN's GAN rows on the grid, none yet for the other grid rows — so VEEGAN's rows
+have the paper's 5 runs and PacGAN's half of its 10; rows of fewer than 3 seeds would get no
+verdict. The spread between seeds is wide: PacGAN's GAN ended with 3.5–53.1 % high quality over
+seeds 0–4, and VEEGAN's GAN captured 8, 8, 7, 3 and 1 modes, at 2,000 steps, so a single run
+says little about a paper's mean.
 
-Where we miss, and why. *High quality and reverse KL* miss on every ring row: after 2,000 steps
-(1,500 unrolled) the samples lie round the ring but have not yet tightened to within 3 std of
-the centres — 0.03 on PacGAN's ring — so 4–53 % are high quality where PacGAN, 200 times
-longer, reports 95–98 %. PacGAN's GAN meets the published reverse KL (0.48 ± 0.15
-against 0.45 ± 0.09) and captures 7.3 ± 0.7 modes, just above the published 6.3 ± 0.5: at this
-length it has not yet lost the modes the paper's long run loses. *VEEGAN's GAN row* (1 mode, 99.3
-% high quality) is not reproduced by the demo's setting: over 3 seeds its mass lies round all 8
-modes, blurred (7.7 ± 0.3 captured, 16.3 ± 4.1 % high quality) — G, ten times faster than D,
-keeps moving rather than settling on one mode. VEEGAN does not give the networks or rates of its
-GAN; our lesson preset `collapse-ring8` is the setting that shows its row (1–2 modes, 87 % high
-quality), and it is labelled as a lesson preset, not as the paper's row. On the grid, one seed of
-VEEGAN's GAN setting captures 5 of 25 with 1.9 % high quality (published 3.3 and 0.5 %), the
-same picture — samples smeared between the modes — but one seed gives no verdict. The unrolled
-rows capture all or nearly all modes (8 and 8 for k = 5, 7 and 8 for k = 10) with 13–19 % high
-quality against VEEGAN's 35.6 %: still sharpening at 1,500 of 25,000 steps. What was tried: the
+Where we meet and where we miss, and why. *Modes* meet the published figure on five ring rows:
+the unrolled GAN, k = 5 (7.6 ± 0.4 against VEEGAN's 7.6) and k = 10 (7.8 ± 0.2 against Metz et
+al.'s 8), PacGAN's GAN (7.0 ± 0.4 against 6.3 ± 0.5) and PacGAN2 (8.0 against 7.9 ± 0.1);
+PacGAN4 misses narrowly (7.4 ± 0.2 against 7.8 ± 0.1). *High quality* misses on every row: after
+2,000 steps (1,500 unrolled) the samples lie round the ring but have not yet tightened to within
+3 std of the centres — 0.03 on PacGAN's ring — so 10–40 % are high quality where PacGAN, 200
+times longer, reports 95–98 %, and VEEGAN's unrolled rows 35.6 %. *Reverse KL* meets for
+PacGAN's GAN (0.57 ± 0.10 against 0.45 ± 0.09) and misses for the packed rows (0.41 and 0.62
+against 0.07), whose mass is spread round the modes but not yet shared evenly. *VEEGAN's GAN row*
+(1 mode, 99.3 % high quality) is half reproduced: two of five seeds collapse (3 and 1 modes
+captured, 1.4 and 0.0 % high quality) while three keep their mass round the ring, blurred — the
+mean, 5.4 ± 1.4, misses. VEEGAN does not give the networks or rates of its GAN; our lesson preset
+`collapse-ring8` is the setting that shows its row reliably (1–2 modes, 87 % high quality), and it
+is labelled as a lesson preset, not as the paper's row. On the grid, VEEGAN's GAN setting captures
+5.7 ± 1.8 of 25 (published 3.3) and PacGAN's 12.0 ± 2.1 (published 17.3 ± 0.8), both with 2–5 %
+high quality: samples smeared between the modes, far from the papers' lengths. What was tried: the
 papers' own settings as far as the engine goes (the knobs above); longer runs were not affordable
 here (at the measured costs the papers' lengths are 4½–8 hours of one idle core per PacGAN run and
 1–1¼ hours per unrolled run, 10 or 5 seeds a row), and no knob was tuned to meet a published
