@@ -123,6 +123,36 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class Remedy:
+    """A remedy set by the values of its family's knobs (the page's remedy panel, the client's
+    summary, the tests' list): which knobs it owns (`knob_names`, looked up in `table`, the
+    family's knobs by name), the values that switch it on (`typical`) and off (`off`), and its
+    source. On when a run's config differs from `off` in any knob."""
+
+    name: str
+    label: str
+    help: str
+    source: str
+    knob_names: tuple[str, ...]
+    typical: dict[str, Any] = field(default_factory=dict)
+    off: dict[str, Any] = field(default_factory=dict)
+    structural: bool = False
+    table: Mapping[str, Knob] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def knobs(self) -> tuple[Knob, ...]:
+        return tuple(self.table[n] for n in self.knob_names)
+
+    def is_on(self, cfg: Any) -> bool:
+        return any(getattr(cfg, k) != v for k, v in self.off.items())
+
+    def describe(self) -> dict[str, Any]:
+        return dict(name=self.name, label=self.label, help=self.help, source=self.source,
+                    knobs=list(self.knob_names), typical=self.typical, off=self.off,
+                    structural=self.structural, kind="value", stat=None)
+
+
+@dataclass(frozen=True)
 class Claim:
     """A preset's calibrated claim about its final tick: `metric op value`, where `metric` is a
     key of `collapse-lab train --json`'s final metrics."""
@@ -261,7 +291,8 @@ class Family:
     groups: tuple[str, ...] = ("data", "model", "objective", "remedy", "optim", "run")
     # the family's remedies (the page's remedy panel, the client's summary, the tests' list):
     # objects with `name`, `label`, `knobs`, `typical` (the values that switch it on), `off`,
-    # `is_on(cfg)` and `describe()` (e.g. trainer/families/gan/remedies.py)
+    # `is_on(cfg)` and `describe()` (`Remedy` above; the GAN's own:
+    # trainer/families/gan/remedies.py)
     remedies: tuple[Any, ...] = ()
     # the step from which the page judges a run's modes covered (green / amber / red): before
     # it a run has had no time to cover anything (a GAN's generator is a blob between the modes

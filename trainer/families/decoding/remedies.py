@@ -6,41 +6,28 @@ a remedy's knobs are those that tune it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from collapse_lab.trainer.families.decoding.knobs import DECODE
-from collapse_lab.trainer.knobs import Knob
+from collapse_lab.trainer.family import Remedy as _Remedy
 
 _BY_NAME = {k.name: k for k in DECODE}
 
 
-@dataclass(frozen=True)
-class Remedy:
-    name: str
-    label: str
-    help: str
-    source: str
-    knob_names: tuple[str, ...]
-    typical: dict[str, Any] = field(default_factory=dict)
-    off: dict[str, Any] = field(default_factory=dict)
-    structural: bool = False
-
-    @property
-    def knobs(self) -> tuple[Knob, ...]:
-        return tuple(_BY_NAME[n] for n in self.knob_names)
+class StrategyRemedy(_Remedy):
+    """A decoding strategy as a remedy: its knobs tune the strategy it switches to."""
 
     def is_on(self, cfg: Any) -> bool:
         """On when the run decodes with this remedy's strategy."""
         return bool(cfg.strategy == self.typical["strategy"])
 
-    def describe(self) -> dict[str, Any]:
-        return dict(name=self.name, label=self.label, help=self.help, source=self.source,
-                    knobs=list(self.knob_names), typical=self.typical, off=self.off,
-                    structural=self.structural, kind="value", stat=None)
+
+# one of this family's remedies: trainer/family.py `Remedy` over its knobs
+Remedy = partial(StrategyRemedy, table=_BY_NAME)
 
 
-REMEDIES: dict[str, Remedy] = {r.name: r for r in (
+REMEDIES: dict[str, StrategyRemedy] = {r.name: r for r in (
     Remedy("sampling", "sampling",
            "draw each word from the model's distribution instead of searching for the "
            "likeliest string: at temperature 1 the templates come out in proportion",

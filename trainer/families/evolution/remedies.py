@@ -4,40 +4,19 @@ on (`typical`) and off (`off`), and its source (docs/families.md has what each d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
 
 from collapse_lab.trainer.families.evolution.knobs import GA
-from collapse_lab.trainer.knobs import Knob
+from collapse_lab.trainer.family import Remedy as _Remedy
 
 _BY_NAME = {k.name: k for k in GA}
 
 
-@dataclass(frozen=True)
-class Remedy:
-    name: str
-    label: str
-    help: str
-    source: str
-    knob_names: tuple[str, ...]
-    typical: dict[str, Any] = field(default_factory=dict)
-    off: dict[str, Any] = field(default_factory=dict)
-    structural: bool = False
-
-    @property
-    def knobs(self) -> tuple[Knob, ...]:
-        return tuple(_BY_NAME[n] for n in self.knob_names)
-
-    def is_on(self, cfg: Any) -> bool:
-        return any(getattr(cfg, k) != v for k, v in self.off.items())
-
-    def describe(self) -> dict[str, Any]:
-        return dict(name=self.name, label=self.label, help=self.help, source=self.source,
-                    knobs=list(self.knob_names), typical=self.typical, off=self.off,
-                    structural=self.structural, kind="value", stat=None)
+# one of this family's remedies: trainer/family.py `Remedy` over its knobs
+Remedy = partial(_Remedy, table=_BY_NAME)
 
 
-REMEDIES: dict[str, Remedy] = {r.name: r for r in (
+REMEDIES: dict[str, _Remedy] = {r.name: r for r in (
     Remedy("sharing", "fitness sharing",
            "fitness divided among the individuals within a radius: a crowded peak pays less "
            "than an empty one (keep crossover off: valley children undo it)",
