@@ -33,12 +33,23 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.knobs import ConfigError, Knob
 
 __all__ = ["ConfigError", "Claim", "Engine", "Family", "Frame", "Knob", "PANEL_KINDS", "Panel",
-           "Preset", "RunConfig", "RunState", "Stat", "SHOW"]
+           "Preset", "RunConfig", "RunState", "Stat", "SHOW", "save_atomic"]
 
 SHOW = ("card", "chart", "csv")  # where a stat may be shown
 # what a family panel may draw; each kind's value format is in docs/families.md ("Panels")
 PANEL_KINDS = ("bars", "line", "heatmap", "images", "text")
 CLAIM_OPS = ("at_most", "at_least")
+
+
+def save_atomic(d: dict[str, Any], path: Any) -> None:
+    """A run state's dict to `path` atomically: a reader sees the old file or the new one, never
+    half of one (every family's `RunState.save`)."""
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(d, tmp)
+    tmp.replace(path)
 
 
 @dataclass(frozen=True)

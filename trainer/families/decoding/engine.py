@@ -29,7 +29,7 @@ from collapse_lab.trainer.commands import ConfigChanged
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.decoding import decode, model, textstats
 from collapse_lab.trainer.families.decoding.config import make_config, stack_key
-from collapse_lab.trainer.family import Restack
+from collapse_lab.trainer.family import Restack, save_atomic
 from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.language import TemplateLanguage
 from collapse_lab.trainer.metrics import mode_metrics
@@ -83,10 +83,7 @@ class DecState:
 
     def save(self, path: Path | str) -> None:
         """Atomically: a reader sees the old file or the new one, never half of one."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.to_dict(), tmp)
-        tmp.replace(path)
+        save_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: Path | str) -> DecState:

@@ -41,7 +41,7 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.diffusion import model
 from collapse_lab.trainer.families.diffusion.config import make_config, stack_key
 from collapse_lab.trainer.families.diffusion.knobs import MAX_TRAIN
-from collapse_lab.trainer.family import Restack
+from collapse_lab.trainer.family import Restack, save_atomic
 from collapse_lab.trainer.metrics import mode_metrics
 from collapse_lab.trainer.stats import tick_fields
 
@@ -94,10 +94,7 @@ class DiffState:
 
     def save(self, path: Path | str) -> None:
         """Atomically: a reader sees the old file or the new one, never half of one."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.to_dict(), tmp)
-        tmp.replace(path)
+        save_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: Path | str) -> DiffState:

@@ -21,6 +21,7 @@ import torch
 from collapse_lab.trainer.families.gan.config import make_config
 from collapse_lab.trainer.families.gan.models import networks
 from collapse_lab.trainer.families.gan.stats import STEP
+from collapse_lab.trainer.family import save_atomic
 
 FORMAT = 2  # checkpoint format; 1 was a single eager run with torch.optim state
 
@@ -75,10 +76,7 @@ class RunState:
 
     def save(self, path: Path | str) -> None:
         """Atomically: a reader sees the old file or the new one, never half of one."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.to_dict(), tmp)
-        tmp.replace(path)
+        save_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: Path | str) -> RunState:

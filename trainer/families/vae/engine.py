@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from collapse_lab.trainer.commands import ConfigChanged
 from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.vae.config import make_config, stack_key
-from collapse_lab.trainer.family import Restack, Stat
+from collapse_lab.trainer.family import Restack, Stat, save_atomic
 from collapse_lab.trainer.knobs import ConfigError
 from collapse_lab.trainer.metrics import mode_metrics
 from collapse_lab.trainer.stats import METRIC_NAMES, StepStats, tick_fields
@@ -138,10 +138,7 @@ class VaeState:
 
     def save(self, path: Path | str) -> None:
         """Atomically: a reader sees the old file or the new one, never half of one."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.to_dict(), tmp)
-        tmp.replace(path)
+        save_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: Path | str) -> VaeState:
