@@ -26,7 +26,7 @@ from collapse_lab.trainer.registry import knobs
 
 log = logging.getLogger("collapse_lab")
 
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels",
+ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels", "arrows",
               "manifold_note")
 
 

@@ -34,7 +34,8 @@ from collapse_lab.trainer.commands import Command, Event, Pause, StateChanged, t
 
 log = logging.getLogger(__name__)
 
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels")
+ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels",
+              "arrows")
 
 
 class Outbox:
