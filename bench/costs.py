@@ -1,4 +1,4 @@
-"""Measure what runs cost and fit the estimator's table (trainer/families/gan/costs.json).
+"""Measure what runs cost and fit the estimator's table (trainer/families/*/costs.json).
 
 For a spread of configurations (network sizes, batch sizes, n_critic, unrolling, penalties,
 minibatch discrimination at several sizes, tick_every), times the driver's `Trainer.advance()`
@@ -7,12 +7,20 @@ the peak memory of a short run. Fits the per-unit costs of trainer/families/gan/
 non-negative least squares on relative error, prints measured against predicted, and with
 `--write` stores the coefficients and the table in costs.json.
 
-    python bench/costs.py [--seconds 0.6] [--write]
+`--family evolution|vae|diffusion|decoding` does the same for that family's model
+(trainer/families/NAME/cost.py, trainer/cost.py): its own spread of configurations (FAMILIES
+below), each timed in `--rounds` interleaved rounds keeping the fastest (a shared machine's
+load only ever slows a case), its per-unit costs fitted alike, `base_mb` the peak RSS of the
+memory case with the most counted tensors less those tensors, `floor_mb` the default's peak, and
+the memory cases' measured peak beside the estimate.
+
+    python bench/costs.py [--family gan] [--seconds 0.6] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import subprocess
@@ -46,8 +54,65 @@ CASES: list[tuple[str, dict]] = [
 ]
 MEMORY_CASES = ["plain", "mbd 16x4", "mbd 32x8", "mbd 16x4 + gp", "plain b1024"]
 
+# the other families: (timed cases, memory cases); the first case of each is the default
+FAMILIES: dict[str, tuple[list[tuple[str, dict]], list[str]]] = {
+    "diffusion": ([
+        ("default", dict()),
+        ("batch 64", dict(batch=64)),
+        ("batch 2048", dict(batch=2048)),
+        ("width 256", dict(width=256)),
+        ("depth 6 width 64", dict(depth=6, width=64)),
+        ("sample_steps 100", dict(sample_steps=100, tick_every=10)),
+        ("samples 4096", dict(samples=4096, tick_every=10)),
+        ("N 4096 grid 128", dict(train_points=4096, grid_size=128, tick_every=5)),
+        ("tick_every 1", dict(tick_every=1)),
+        ("N 4096 grid 256", dict(train_points=4096, grid_size=256, samples=4096,
+                                 tick_every=1)),
+    ], ["default", "batch 2048", "N 4096 grid 256"]),
+    "evolution": ([
+        ("default", dict()),
+        ("population 64", dict(population=64)),
+        ("population 4096", dict(population=4096)),
+        ("sharing", dict(sharing_radius=0.3)),
+        ("sharing 1024", dict(sharing_radius=0.3, population=1024)),
+        ("sharing 2048 unticked", dict(sharing_radius=0.3, population=2048, tick_every=1000)),
+        ("sharing grid 64 every 1", dict(sharing_radius=0.3, grid_size=64, tick_every=1)),
+        ("spiral 1024", dict(dataset="spiral", population=1024)),
+        ("tick_every 1", dict(tick_every=1)),
+        ("sharing 2048 grid 128", dict(sharing_radius=0.3, population=2048, grid_size=128,
+                                       tick_every=1)),
+    ], ["default", "sharing 2048 grid 128"]),
+    "vae": ([
+        ("default", dict()),
+        ("batch 512", dict(batch_size=512)),
+        ("wide 512 x3", dict(encoder_width=512, decoder_width=512, decoder_layers=3)),
+        ("aggressive 5", dict(aggressive=5)),
+        ("tick_every 1", dict(tick_every=1)),
+        ("latent 64 tick_every 2", dict(latent=64, tick_every=2)),
+        ("wide 1024 x4 b1024", dict(batch_size=1024, encoder_width=1024, decoder_width=1024,
+                                    decoder_layers=4, latent=64)),
+    ], ["default", "wide 1024 x4 b1024"]),
+    "decoding": ([
+        ("default", dict()),
+        ("hidden 256", dict(hidden=256)),
+        ("lm_batch 512", dict(lm_batch=512)),
+        ("sample 200 every 1", dict(strategy="sample", samples=200, tick_every=1)),
+        ("diverse 64x64 every 1", dict(strategy="diverse_beam", beam_width=64, groups=64,
+                                       tick_every=1)),
+        ("tick_every 1", dict(tick_every=1)),
+        ("hidden 512 lm_batch 1024", dict(hidden=512, embed=256, lm_batch=1024)),
+    ], ["default", "hidden 512 lm_batch 1024"]),
+}
+
+
+FAMILY = "gan"
+
 
 def config(over: dict):
+    if FAMILY != "gan":
+        from collapse_lab.trainer.families import make_config as any_config
+
+        return any_config(dict(dict(family=FAMILY, device="cpu", steps=0, threads=1), **over))
     return make_config(dict(dict(device="cpu", steps=0, threads=1), **over))
 
 
@@ -57,22 +122,24 @@ def seconds_per_step(over: dict, seconds: float) -> float:
     for _ in range(5):
         tr.advance()
     n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or n < 10:
+    while time.perf_counter() - t0 < seconds or n < 3:
         tr.advance()
         n += 1
     return (time.perf_counter() - t0) / n
 
 
-def peak_mb(over: dict) -> float:
-    """Peak RSS of a fresh process that trains 30 steps of `over`."""
-    code = ("import json,resource,sys,torch; torch.set_num_threads(1);"
+def peak_mb(over: dict, steps: int = 30) -> float:
+    """Peak RSS of a fresh process that trains `steps` steps of `over`."""
+    code = ("import json,sys,torch; torch.set_num_threads(1);"
             "from collapse_lab.trainer.loop import Callbacks, Trainer;"
-            "from collapse_lab.trainer.families.gan.config import make_config;"
+            "from collapse_lab.trainer.families import make_config;"
             "t=Trainer(); t.add('r', make_config(json.loads(sys.argv[1])),"
             " Callbacks(want_picture=lambda: True));"
-            "[t.advance() for _ in range(30)];"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)")
-    cfg = dict(dict(device="cpu", steps=0, threads=1), **over)
+            f"[t.advance() for _ in range({steps})];"
+            # VmHWM, not ru_maxrss: Linux keeps the forking parent's peak in the latter
+            "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status')"
+            " if l.startswith('VmHWM')][0])")
+    cfg = dict(dict(family=FAMILY, device="cpu", steps=0, threads=1), **over)
     out = subprocess.run([sys.executable, "-c", code, json.dumps(cfg)], capture_output=True,
                          text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -82,8 +149,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=0.6)
     ap.add_argument("--write", action="store_true", help="store the fit in costs.json")
+    ap.add_argument("--family", default="gan", choices=("gan", *FAMILIES))
+    ap.add_argument("--rounds", type=int, default=3, help="other families: each case timed "
+                    "this many times, interleaved, the fastest kept")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    if a.family != "gan":
+        family(a)
+        return
     from scipy.optimize import nnls
 
     rows = []
@@ -129,6 +202,62 @@ def main() -> None:
             coefficients=co, measured=table, memory_mb=mem_rows, torch=torch.__version__,
             when=time.strftime("%Y-%m-%d")), indent=1) + "\n")
         print(f"written to {cost.TABLE}")
+
+
+def family(a: argparse.Namespace) -> None:
+    """Time and fit the model of a family other than the GAN (trainer/cost.py's shape)."""
+    from scipy.optimize import nnls
+
+    global FAMILY
+    FAMILY = a.family
+    model = importlib.import_module(f"collapse_lab.trainer.families.{a.family}.cost")
+    cases, memory_cases = FAMILIES[a.family]
+    best = {name: float("inf") for name, _ in cases}
+    for r in range(a.rounds):  # the fastest of interleaved rounds: others' load only slows
+        for name, over in cases:
+            best[name] = min(best[name], seconds_per_step(over, a.seconds))
+            print(f"  round {r + 1} timed {name}: {1 / best[name]:.1f} steps/s",
+                  file=sys.stderr, flush=True)
+    rows = [(name, over, best[name], model.work(config(over))) for name, over in cases]
+    X = np.array([[w[f] for f in model.FEATURES] for _, _, _, w in rows])
+    y = np.array([s for _, _, s, _ in rows])
+    coef, _ = nnls(X / y[:, None], np.ones_like(y))  # relative error: slow cases weigh alike
+    seconds = dict(zip(model.FEATURES, (float(c) for c in coef), strict=True))
+
+    mem_rows = {}
+    for name in memory_cases:
+        over = dict(cases)[name]
+        mem_rows[name] = peak_mb(over, steps=max(3, config(over).tick_every))
+        print(f"  memory {name}: {mem_rows[name]:.0f} MB", file=sys.stderr, flush=True)
+    # base_mb from the case whose counted tensors are largest: accurate where a budget bites
+    # (a small run's peak is the imports', which its tensors fit into once freed)
+    big = max(memory_cases, key=lambda n: sum(model.memory_parts(config(dict(cases)[n])).values()))
+    base = mem_rows[big] - sum(model.memory_parts(config(dict(cases)[big])).values())
+    co = dict(seconds=seconds, memory=dict(base_mb=round(base, 1),
+                                           floor_mb=round(mem_rows[memory_cases[0]], 1)))
+
+    print(f"\n{a.family}: torch {torch.__version__}, "
+          f"{platform.processor() or platform.machine()}, 1 thread, {a.seconds} s per case, "
+          f"fastest of {a.rounds} rounds\n")
+    print("| case | measured steps/s | estimated steps/s | error |")
+    print("|---|---:|---:|---:|")
+    table = []
+    for name, over, s, w in rows:
+        est = sum(seconds[f] * w[f] for f in model.FEATURES)
+        print(f"| {name} | {1 / s:.1f} | {1 / est:.1f} | {100 * (est / s - 1):+.0f} % |")
+        table.append(dict(case=name, knobs=over, measured_steps_per_sec=round(1 / s, 2),
+                          estimated_steps_per_sec=round(1 / est, 2)))
+    print("\n| case | peak RSS MB | estimated MB |\n|---|---:|---:|")
+    for name, mb in mem_rows.items():
+        est_mb = max(co["memory"]["floor_mb"],
+                     base + sum(model.memory_parts(config(dict(cases)[name])).values()))
+        print(f"| {name} | {mb:.0f} | {est_mb:.0f} |")
+    print(f"\ncoefficients: {json.dumps(co)}")
+    if a.write:
+        model.TABLE.write_text(json.dumps(dict(
+            coefficients=co, measured=table, memory_mb=mem_rows, torch=torch.__version__,
+            when=time.strftime("%Y-%m-%d")), indent=1) + "\n")
+        print(f"written to {model.TABLE}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ class Estimate(BaseModel):
     heaviest: str = Field(description="the knob that weighs most in the time estimate")
     heaviest_memory: str = Field(description="the knob that weighs most in the memory one")
     parts_ms: dict[str, float] = Field(description="the estimate's terms (bench/costs.py)")
+    why: str = Field("", description="what the largest time term counts")
+    why_memory: str = Field("", description="what the largest memory part holds")
     budget_mb: float = Field(description="the per-run budget (setting run_memory_mb)")
     budget_step_ms: float = Field(description="the per-step budget (run_step_seconds)")
     fits: bool = Field(description="within both budgets: such a run would be accepted")

@@ -1,5 +1,6 @@
 """A cost before work: a run's estimated memory checked against the per-run budget when it is
-created or changed, and the estimate served (trainer/families/gan/cost.py has the model).
+created or changed, and the estimate served. Every family has a model (trainer/families/*/
+cost.py, the shared shape in trainer/cost.py), registered as its `Family.estimate`.
 
 Over `run_memory_mb`, or slower than `run_step_seconds` a step, a run is refused with a 422 that
 names the knob weighing most and says what the run would need; nothing starts. The estimate is
@@ -27,10 +28,7 @@ def check_budget(budget_mb: float, config: dict[str, Any] | Any, where: str = ""
     est = estimate(cfg)
     over_memory = est["memory_mb"] > budget_mb
     knob = est["heaviest_memory"] if over_memory else est["heaviest"]
-    why = ("minibatch discrimination's pairs grow with batch_size² × mbd_kernels × mbd_dim"
-           + (", and second derivatives (gp, r1, unroll) go through them again"
-              if cfg.gp or cfg.r1 or cfg.unroll or cfg.objective == "wgan-gp" else "")
-           if cfg.minibatch_disc else "the networks' work grows with batch_size and the widths")
+    why = est["why_memory"] if over_memory else est["why"]
     lower = (f"{'raise' if knob == 'tick_every' else 'lower'} {knob} "
              f"(currently {getattr(cfg, knob)})")
     if over_memory:
@@ -39,7 +37,7 @@ def check_budget(budget_mb: float, config: dict[str, Any] | Any, where: str = ""
                           f"{budget_mb / 1024:.1f} GB (setting run_memory_mb): {why}; {lower}")
     if est["step_ms"] > step_seconds * 1000:
         raise ConfigError(f"{where}{knob}", f"this run would take about "
-                          f"{est['step_ms'] / 1000:.0f} s a step, over the per-run budget of "
+                          f"{est['step_ms'] / 1000:.3g} s a step, over the per-run budget of "
                           f"{step_seconds:g} s (setting run_step_seconds): {why}; {lower}")
     return est
 

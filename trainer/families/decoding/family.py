@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.families.decoding import config, presets
+from collapse_lab.trainer.families.decoding import config, cost, presets
 from collapse_lab.trainer.families.decoding.engine import DecodingEngine, DecState
 from collapse_lab.trainer.families.decoding.remedies import REMEDIES
 from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
@@ -58,6 +58,7 @@ FAMILY = Family(
     fresh=_fresh,
     load=DecState.from_dict,
     engine=DecodingEngine,
+    estimate=cost.estimate,
     parts=("both",),
     groups=("data", "model", "objective", "remedy", "optim", "run"),
     remedies=tuple(REMEDIES.values()),

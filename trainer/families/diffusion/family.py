@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.families.diffusion import config, presets
+from collapse_lab.trainer.families.diffusion import config, cost, presets
 from collapse_lab.trainer.families.diffusion.engine import DiffState, DiffusionEngine
 from collapse_lab.trainer.families.diffusion.remedies import REMEDIES
 from collapse_lab.trainer.family import Claim, Family, Frame, Preset, Stat
@@ -56,6 +56,7 @@ FAMILY = Family(
     fresh=_fresh,
     load=DiffState.from_dict,
     engine=DiffusionEngine,
+    estimate=cost.estimate,
     # the landscape marks the training points (a bump of the memorised radius round each)
     frame_info=lambda cfg: {"value_kind": "training"},
     parts=("both",),

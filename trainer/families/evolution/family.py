@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.families.evolution import config, presets
+from collapse_lab.trainer.families.evolution import config, cost, presets
 from collapse_lab.trainer.families.evolution.engine import EvolutionEngine, EvoState
 from collapse_lab.trainer.families.evolution.remedies import REMEDIES
 from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
@@ -56,6 +56,7 @@ FAMILY = Family(
     fresh=_fresh,
     load=EvoState.from_dict,
     engine=EvolutionEngine,
+    estimate=cost.estimate,
     # the landscape is fitness (with sharing on: as a newcomer would see it), drawn on its own
     # min..max scale, not D's probability
     frame_info=lambda cfg: {"value_kind": "fitness"},

@@ -113,4 +113,14 @@ def estimate(cfg: Any, watched: bool = True) -> dict[str, Any]:
     return dict(memory_mb=round(memory, 1), step_ms=round(secs * 1e3, 3),
                 steps_per_sec=round(1.0 / secs, 1) if secs > 0 else None,
                 heaviest=knob, heaviest_memory=mem_knob,
-                parts_ms={k: round(v * 1e3, 3) for k, v in parts.items()})
+                parts_ms={k: round(v * 1e3, 3) for k, v in parts.items()},
+                why=why(cfg), why_memory=why(cfg))
+
+
+def why(cfg: Any) -> str:
+    """What makes a run of `cfg` heavy, for a refusal (server/budget.py)."""
+    if not cfg.minibatch_disc:
+        return "the networks' work grows with batch_size and the widths"
+    return ("minibatch discrimination's pairs grow with batch_size² × mbd_kernels × mbd_dim"
+            + (", and second derivatives (gp, r1, unroll) go through them again"
+               if _second(cfg) else ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from collapse_lab.trainer.datasets import Dataset
-from collapse_lab.trainer.families.vae import config, presets
+from collapse_lab.trainer.families.vae import config, cost, presets
 from collapse_lab.trainer.families.vae.engine import ACTIVE, VaeEngine, VaeState
 from collapse_lab.trainer.families.vae.remedies import REMEDIES
 from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
@@ -69,6 +69,7 @@ FAMILY = Family(
     fresh=_fresh,
     load=VaeState.from_dict,
     engine=VaeEngine,
+    estimate=cost.estimate,
     parts=("both",),
     groups=("data", "model", "objective", "remedy", "optim", "run"),
     remedies=tuple(REMEDIES.values()),
