@@ -114,3 +114,42 @@ def test_options_say_from_which_step_a_family_is_judged_and_what_a_card_shows_un
     for host in under.values():  # each is written under a stat that has a card
         assert host in names
         assert "card" in next(s for s in opts["stats"] if s["name"] == host)["show"]
+
+
+# a small, quick config of each family, CPU
+_TINY = {
+    "gan": dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8),
+    "evolution": dict(dataset="ring8", population=64, grid_size=8),
+    "vae": dict(latent=4, encoder_width=16, decoder_width=16, batch_size=16),
+    "diffusion": dict(dataset="circle", width=16, depth=2, noise_levels=10, batch=32,
+                      samples=64, sample_steps=5, grid_size=8),
+    "decoding": dict(dataset="templates", hidden=16, embed=8),
+}
+
+
+@pytest.mark.parametrize("family", list(families.FAMILIES))
+def test_runs_that_differ_only_in_threads_share_one_engine(family):
+    """`threads` is a process-wide setting the step never reads: two runs that differ only in it
+    stack (one engine); two that differ in a knob of the step's shape do not."""
+    from collapse_lab.trainer.loop import Trainer
+
+    assert set(_TINY) == set(families.FAMILIES)  # a new family: add its small config here
+    base = dict(_TINY[family], family=family, device="cpu", steps=4)
+    a, b = (families.make_config(dict(base, threads=t)) for t in (1, 2))
+    assert families.stack_key(a) == families.stack_key(b)
+    t = Trainer()
+    t.add_many([("a", a, None), ("b", b, None)], tick=False)
+    assert len(t.engines) == 1 and t.engines[0].runs == 2
+    c = families.make_config(dict(base, threads=1, speed=5.0))  # a pace is the whole engine's
+    assert families.stack_key(c) != families.stack_key(a)
+    t.add("c", c, tick=False)
+    assert len(t.engines) == 2
+    torch.set_num_threads(1)  # the process-wide setting the runs above changed, put back
+
+
+def test_a_vae_ignores_the_landscape_grid_so_it_does_not_split_a_stack():
+    """A VAE draws no landscape: runs that differ in grid_size still stack."""
+    a, b = (families.make_config(dict(_TINY["vae"], family="vae", grid_size=g))
+            for g in (16, 64))
+    assert families.stack_key(a) == families.stack_key(b)
+    assert "grid_size" not in dict(families.stack_key(a)[1:])

@@ -43,8 +43,10 @@ RUN: dict[str, Knob] = {k.name: k for k in (
          label="Landscape grid", short="grid"),
     Knob("device", "choice", "auto", "auto = CUDA when present, else CPU", group="run",
          choices=DEVICES, label="Device"),
+    # a process-wide setting (trainer/loop.py: the last run added to a worker decides), so it
+    # does not split a stack
     Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
-         lo=0, hi=256, label="CPU threads", short="threads"),
+         lo=0, hi=256, label="CPU threads", short="threads", outside_step=True),
 )}
 
 
