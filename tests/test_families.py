@@ -116,6 +116,22 @@ def test_options_say_from_which_step_a_family_is_judged_and_what_a_card_shows_un
         assert "card" in next(s for s in opts["stats"] if s["name"] == host)["show"]
 
 
+def test_options_mark_each_familys_main_knobs_for_the_panel():
+    """The panel shows a family's `main` data and optimisation knobs up front (controls.js); the
+    GAN's are the ones it always showed, and no family's main knobs are all under "more"."""
+    fams = {f["name"]: f for f in registry.options()["families"]}
+    main = {n: {k["name"] for k in f["knobs"] if k["main"]} for n, f in fams.items()}
+    assert main["gan"] == {"dataset", "lr_g", "lr_d", "n_critic", "beta1"}
+    assert main["vae"] == {"dataset", "lr"}
+    assert main["diffusion"] == {"dataset", "train_points", "lr"}
+    assert main["decoding"] == {"dataset", "lm_lr"} and main["evolution"] == {"dataset"}
+    for f in fams.values():
+        for k in f["knobs"]:
+            assert isinstance(k["main"], bool)
+            if k["main"]:  # a main knob is one a main section takes: data or optimisation
+                assert k["group"] in ("data", "optim"), k
+
+
 # a small, quick config of each family, CPU
 _TINY = {
     "gan": dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8),

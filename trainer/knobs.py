@@ -47,6 +47,9 @@ class Knob:
     # the stacked step never reads it (a process-wide setting such as `threads`, or a knob the
     # family ignores): runs that differ in it may still share one stack, live or not
     outside_step: bool = False
+    # a main control: the panel shows it in its group's main section (data, optimisation), not
+    # under "More settings" (frontend/js/controls.js)
+    main: bool = False
     # how people see it: `label` names its control ("G learning rate"); `short` names it in a
     # legend, a chart marker or a title ("lr_g 2e-4, β1 0.5"). Unset: derived from the name.
     label: str = ""
@@ -58,12 +61,12 @@ class Knob:
         return self.label or self.name.replace("_", " ")
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able: name, label, short, type, default, help, group, live, nullable, and range
-        or choices."""
+        """JSON-able: name, label, short, type, default, help, group, live, main, nullable, and
+        range or choices."""
         d: dict[str, Any] = dict(name=self.name, label=self.words, short=self.short or self.name,
                                  type=self.type, default=self.default,
                                  help=self.help, group=self.group, live=self.live,
-                                 nullable=self.nullable)
+                                 main=self.main, nullable=self.nullable)
         if self.choices:
             d["choices"] = list(self.choices)
         if self.lo is not None:

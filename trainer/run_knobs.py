@@ -19,7 +19,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 DATA: dict[str, Knob] = {k.name: k for k in (
     Knob("dataset", "choice", "ring8", "toy distribution to learn", group="data",
-         choices=DATASETS, label="Dataset"),
+         choices=DATASETS, label="Dataset", main=True),
     Knob("data", "str", None, "path of a CSV of 2-D points (dataset=csv)", group="data",
          nullable=True, label="Data file"),
     Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
