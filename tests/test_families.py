@@ -132,6 +132,23 @@ def test_options_mark_each_familys_main_knobs_for_the_panel():
                 assert k["group"] in ("data", "optim"), k
 
 
+def test_each_family_welcomes_a_first_visit_with_its_own_preset():
+    """The page's welcome (welcome.js) is the family's: a headline naming what collapses, and a
+    first preset of its own whose hint names the preset it is rescued by."""
+    opts = registry.options()
+    family_of = {p["name"]: p["family"] for p in opts["presets"]}
+    twins = {p["name"]: p["twin_of"] for p in opts["presets"]}
+    for f in opts["families"]:
+        w = f["welcome"]
+        assert w["headline"].startswith("Watch ") and w["headline"].endswith("."), f["name"]
+        assert family_of[w["preset"]] == f["name"]
+        rescue = [n for n, t in twins.items() if t == w["preset"] and n in w["hint"]]
+        assert rescue, (f["name"], w["hint"])  # the hint points to a calibrated twin
+    heads = [f["welcome"]["headline"] for f in opts["families"]]
+    assert len(set(heads)) == len(heads)
+    assert sum("GAN" in h for h in heads) == 1
+
+
 # a small, quick config of each family, CPU
 _TINY = {
     "gan": dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8),
