@@ -13,15 +13,25 @@ decoding knobs as one live change and ticks: a seed counts when the twin's claim
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _preset_report import (
+    holds,
+    knobs_text,
+    machine_line,
+    med,
+    met,
+    purposes,
+    row,
+    seeds_arg,
+    spread,
+    table,
+    write_block,
+)
 
 from collapse_lab.trainer.data import make_dataset
 from collapse_lab.trainer.families.decoding.config import make_config
@@ -30,27 +40,6 @@ from collapse_lab.trainer.families.decoding.presets import PRESETS, values
 
 BEGIN, END = "<!-- decoding: bench/decoding_presets.py -->", "<!-- /decoding -->"
 SOURCE = "decoding-beam-collapse"
-
-
-def seeds_arg(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
-
-
-def holds(tick: dict[str, Any], expect: tuple[str, str, float]) -> bool:
-    metric, op, value = expect
-    return tick[metric] <= value if op == "at_most" else tick[metric] >= value
-
-
-def med(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
-
-def spread(xs: list[int]) -> str:
-    return f"{min(xs)}–{max(xs)}" if min(xs) != max(xs) else f"{xs[0]}"
 
 
 def claim_text(expect: tuple[str, str, float], k: int) -> str:
@@ -97,19 +86,19 @@ def main() -> None:
         p = PRESETS[name]
         assert p.expect is not None
         cov = [t["modes_covered"] for t in fin]
-        ok = sum(holds(t, p.expect) for t in fin)
-        cells = (f"{med(cov):g}/{k} | {spread(cov)} | "
-                 f"{100 * med([t['hq_fraction'] for t in fin]):.1f} | "
-                 f"{med([t['effective_modes'] for t in fin]):.2f} | "
-                 f"{med([t['distinct_2'] for t in fin]):.3f} | "
-                 f"{med([t['self_bleu'] for t in fin]):.3f} | "
-                 f"{med([t['logprob'] for t in fin]):.2f} | {med([t['lm_loss'] for t in fin]):.2f}")
+        cells = [f"{med(cov):g}/{k}", spread(cov),
+                 f"{100 * med([t['hq_fraction'] for t in fin]):.1f}",
+                 f"{med([t['effective_modes'] for t in fin]):.2f}",
+                 f"{med([t['distinct_2'] for t in fin]):.3f}",
+                 f"{med([t['self_bleu'] for t in fin]):.3f}",
+                 f"{med([t['logprob'] for t in fin]):.2f}",
+                 f"{med([t['lm_loss'] for t in fin]):.2f}"]
         if label == name:
-            rows.append(f"| `{name}` | {claim_text(p.expect, k)} | {ok}/{n} | {cells} | "
-                        f"{med(hop):.2f} |")
+            rows.append(row([f"`{name}`", claim_text(p.expect, k), met(fin, p.expect), *cells,
+                             f"{med(hop):.2f}"]))
         else:
-            off = ", ".join(f"{k_}={v}" for k_, v in (p.control or {}).items())
-            controls.append(f"| `{name}` | {off} | {ok}/{n} | {cells} |")
+            controls.append(row([f"`{name}`", knobs_text(p.control or {}), met(fin, p.expect),
+                                 *cells]))
     # the live switch: each seed's collapsed beam search, decoded by a twin's knobs
     switches = []
     src = values(SOURCE)
@@ -118,21 +107,20 @@ def main() -> None:
         if not p.control or p.expect is None:
             continue
         change = {k_: v for k_, v in values(name).items() if src.get(k_) != v}
-        met = []
+        hit = []
         for m in range(n):
             i = base * n + m
             old = eng.cfgs[i]
             eng.apply(i, change)
             t = eng.tick([i])[i]
-            met.append(holds(t, p.expect))
+            hit.append(holds(t, p.expect))
             eng.apply(i, {k_: getattr(old, k_) for k_ in change})
-        label = ", ".join(f"{k_}={v}" for k_, v in change.items())
-        switches.append(f"| `{SOURCE}` → `{name}` ({label}) | {steps} | "
-                        f"{claim_text(p.expect, k)} | {sum(met)}/{n} |")
+        switches.append(row([f"`{SOURCE}` → `{name}` ({knobs_text(change)})", steps,
+                             claim_text(p.expect, k), f"{sum(hit)}/{n}"]))
     section = document(a.seeds, rows, controls, switches, train_s, len(cfgs))
     print("\n".join(section))
     if a.write:
-        write_block(Path(a.write), section)
+        write_block(Path(a.write), section, BEGIN, END)
 
 
 FINDINGS = """\
@@ -148,9 +136,8 @@ group chose, and a larger penalty begins to push groups off the grammar."""
 
 def document(seeds: str, rows: list[str], controls: list[str], switches: list[str],
              total_s: float, runs: int) -> list[str]:
-    head = ("| preset | claim | success | median covered | covered (seeds) | median grammatical % "
-            "| median eff. templates | median distinct-2 | median self-BLEU | median "
-            "log-likelihood | median LM loss")
+    cols = ("median covered | covered (seeds) | median grammatical % | median eff. templates | "
+            "median distinct-2 | median self-BLEU | median log-likelihood | median LM loss")
     out = [BEGIN, "## Decoding: beam collapse in a small language model", "",
            "Generated by `python bench/decoding_presets.py --seeds 0-9 --write docs/presets.md` "
            "(this block only). Every preset and every control of every seed trains as one "
@@ -160,41 +147,19 @@ def document(seeds: str, rows: list[str], controls: list[str], switches: list[st
            "knobs. A template is *covered* when at least a quarter of a fair share of the "
            "tick's strings (1/24) are whole sentences of it (`modes_covered`, "
            "docs/families.md); *grammatical* is `hq_fraction`. *Success* means the final tick "
-           "meets the claim.", "",
-           f"Seeds {seeds}; torch {torch.__version__}, {platform.machine()}, "
-           f"{datetime.date.today()}; {total_s / 60:.1f} min in all (a shared 2-core machine).",
-           "", head + " | median max hop |", "|---|---|---|---|---|---|---|---|---|---|---|---|",
-           *rows]
+           "meets the claim.", "", machine_line(seeds, total_s), "",
+           *table(f"preset | claim | success | {cols} | median max hop", rows)]
     if controls:
         out += ["", "### Controls: each remedy twin with its remedy switched off", "",
-                "| preset | switched off | meets the twin's claim | median covered | covered "
-                "(seeds) | median grammatical % | median eff. templates | median distinct-2 | "
-                "median self-BLEU | median log-likelihood | median LM loss |",
-                "|---|---|---|---|---|---|---|---|---|---|---|", *controls]
+                *table(f"preset | switched off | meets the twin's claim | {cols}", controls)]
     if switches:
         out += ["", "### Switching a collapsed run live", "",
                 f"Each seed's `{SOURCE}` run at its last step gets a twin's decoding knobs as "
                 "one live change; the next tick decodes the same model with them. A seed "
                 "counts when the twin's claim holds at that tick.", "",
-                "| switch | at step | claim | met at the next tick |", "|---|---|---|---|",
-                *switches]
-    out += ["", "### What each preset is for", ""]
-    for name, p in PRESETS.items():
-        out.append(f"- **`{name}`** — {p.help}")
-    out += ["", FINDINGS, END]
+                *table("switch | at step | claim | met at the next tick", switches)]
+    out += [*purposes(PRESETS, PRESETS), "", FINDINGS, END]
     return out
-
-
-def write_block(path: Path, section: list[str]) -> None:
-    """Replace the block between BEGIN and END in `path` (or append it)."""
-    text = path.read_text() if path.exists() else ""
-    block = "\n".join(section)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

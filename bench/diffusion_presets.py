@@ -14,77 +14,26 @@ counts a seed when the claim holds at a check (every `--every` steps) within `--
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _preset_report import (
+    knobs_text,
+    machine_line,
+    med,
+    met,
+    purposes,
+    row,
+    seeds_arg,
+    table,
+    train,
+    write_block,
+)
 
-from collapse_lab.trainer.data import make_dataset
-from collapse_lab.trainer.families.diffusion.config import coerce, make_config
-from collapse_lab.trainer.families.diffusion.engine import DiffState, DiffusionEngine
+from collapse_lab.trainer.families.diffusion.config import coerce
 from collapse_lab.trainer.families.diffusion.presets import PRESETS, values
-
-
-def seeds_arg(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b or a) + 1))
-    return out
-
-
-def holds(tick: dict[str, Any], expect: tuple[str, str, float]) -> bool:
-    metric, op, value = expect
-    return tick[metric] <= value if op == "at_most" else tick[metric] >= value
-
-
-_CACHE: dict[tuple, dict[str, Any]] = {}
-
-
-def train(knobs: dict[str, Any], seeds: list[int], every: int, switch: dict[str, Any] | None
-          = None, after: int = 0, expect: tuple[str, str, float] | None = None
-          ) -> dict[str, Any]:
-    key = (tuple(sorted(knobs.items())), tuple(seeds), every,
-           tuple(sorted((switch or {}).items())), after)
-    if key in _CACHE:
-        return _CACHE[key]
-    cfgs = [make_config(dict(knobs, seed=s, device="cpu")) for s in seeds]
-    eng = DiffusionEngine([DiffState.fresh(c) for c in cfgs], make_dataset(cfgs[0]),
-                          torch.device("cpu"))
-    steps = cfgs[0].steps
-    total = steps + (after if switch else 0)
-    met_at: list[int | None] = [None] * len(seeds)
-    series: list[list[float]] = [[] for _ in seeds]
-    t0 = time.perf_counter()
-    ticks: dict[int, dict[str, Any]] = {}
-    for s in range(1, total + 1):
-        if switch is not None and s - 1 == steps:
-            for i in range(eng.runs):
-                eng.apply(i, switch)
-        eng.step()
-        if s % every == 0 or s == total:
-            ticks = eng.tick()
-            for i, t in ticks.items():
-                series[i].append(t["memorised"])
-                if (switch is not None and s > steps and expect is not None
-                        and met_at[i] is None and holds(t, expect)):
-                    met_at[i] = s - steps
-    wall = time.perf_counter() - t0
-    print(f"  {knobs.get('train_points')} points, {total} steps of {len(seeds)} seeds in "
-          f"{wall:.0f} s", file=sys.stderr, flush=True)
-    out = dict(final=[ticks[i] for i in range(eng.runs)], met_at=met_at, wall=wall,
-               series=series)
-    _CACHE[key] = out
-    return out
-
-
-def med(xs: list[float]) -> float:
-    return statistics.median(xs)
 
 
 def pct(x: float) -> str:
@@ -107,11 +56,10 @@ def claim_text(expect: tuple[str, str, float]) -> str:
     return f"{metric} {'≤' if op == 'at_most' else '≥'} {pct(v)} %"
 
 
-def row(name: str, label: str, fin: list[dict[str, Any]], expect: tuple[str, str, float],
-        steps: int, wall: float | None) -> str:
-    n = len(fin)
+def preset_row(label: str, fin: list[dict[str, Any]], expect: tuple[str, str, float],
+               steps: int, wall: float | None) -> str:
     mem = [t["memorised"] for t in fin]
-    cells = [label, claim_text(expect), f"{sum(holds(t, expect) for t in fin)}/{n}",
+    cells = [label, claim_text(expect), met(fin, expect),
              pct(med(mem)), span(mem), pct(med([t["memorised_chance"] for t in fin])),
              f"{med([t['nn_distance'] for t in fin]):.3f}",
              pct(med([t["hq_fraction"] for t in fin])),
@@ -119,7 +67,7 @@ def row(name: str, label: str, fin: list[dict[str, Any]], expect: tuple[str, str
              f"{steps:,}"]
     if wall is not None:
         cells.append(f"{wall:.0f}")
-    return "| " + " | ".join(cells) + " |"
+    return row(cells)
 
 
 def main() -> None:
@@ -144,32 +92,34 @@ def main() -> None:
     for name in a.presets.split(","):
         p = PRESETS[name]
         assert p.expect is not None
-        r = train(values(name), seeds, a.every)
-        rows.append(row(name, f"`{name}`", r["final"], p.expect, values(name)["steps"],
-                        r["wall"]))
+        r = train("diffusion", cpu(values(name)), seeds, a.every)
+        rows.append(preset_row(f"`{name}`", r["final"], p.expect, values(name)["steps"],
+                               r["wall"]))
         if p.control:
             knobs = {**values(name), **p.control}
-            c = train(knobs, seeds, a.every)
-            off = ", ".join(f"{k}={v}" for k, v in p.control.items())
-            controls.append(row(name, f"`{name}` with {off}", c["final"], p.expect,
-                                knobs["steps"], None))
+            c = train("diffusion", cpu(knobs), seeds, a.every)
+            controls.append(preset_row(f"`{name}` with {knobs_text(p.control)}", c["final"],
+                                       p.expect, knobs["steps"], None))
     metric, op, value = a.claim.split(",")
     expect = (metric, op, float(value))
     src = values(a.source)
     for text in filter(None, a.switch.split(",")):
         change = {k: coerce(k, v) for k, v in (kv.split("=", 1) for kv in text.split(";"))}
-        r = train(src, seeds, a.every, switch=change, after=a.after, expect=expect)
-        met = [m for m in r["met_at"] if m is not None]
-        label = ", ".join(f"{k}={v}" for k, v in change.items())
-        before = [s[src["steps"] // a.every - 1] for s in r["series"]]
-        switches.append(
-            f"| `{a.source}` → {label} | {src['steps']:,} | {claim_text(expect)} | "
-            f"{len(met)}/{len(seeds)} | {steps_span(met)} | "
-            f"{pct(med(before))} | {pct(med([t['memorised'] for t in r['final']]))} |")
+        r = train("diffusion", cpu(src), seeds, a.every, switch=change, after=a.after,
+                  expect=expect)
+        ok = [m for m in r["met_at"] if m is not None]
+        before = [ticks[src["steps"] // a.every - 1]["memorised"] for ticks in r["ticks"]]
+        switches.append(row([f"`{a.source}` → {knobs_text(change)}", f"{src['steps']:,}",
+                             claim_text(expect), f"{len(ok)}/{len(seeds)}", steps_span(ok),
+                             pct(med(before)), pct(med([t["memorised"] for t in r["final"]]))]))
     section = document(a, rows, controls, switches, time.perf_counter() - t_all)
     print("\n".join(section))
     if a.write:
-        write_block(Path(a.write), section)
+        write_block(Path(a.write), section, BEGIN, END)
+
+
+def cpu(knobs: dict[str, Any]) -> dict[str, Any]:
+    return dict(knobs, device="cpu")
 
 
 FINDINGS = """\
@@ -190,7 +140,7 @@ memorise as much; width 128 with batch 256 memorises faster (47–74 % at 1,500 
 
 
 BEGIN, END = "<!-- diffusion: bench/diffusion_presets.py -->", "<!-- /diffusion -->"
-HEAD = ("| preset | claim | success | median memorised % | memorised % (seeds) | median by "
+HEAD = ("preset | claim | success | median memorised % | memorised % (seeds) | median by "
         "chance % | median distance to training | median high quality % | median covered | "
         "steps")
 
@@ -204,38 +154,21 @@ def document(a: argparse.Namespace, rows: list[str], controls: list[str], switch
            "training points' spacing; *by chance* is the same share for fresh points of the "
            "data, what a model that learned the distribution would score (docs/families.md). "
            "*Success* means the final tick meets the claim; each tick measures 512 samples.", "",
-           f"Seeds {a.seeds}; torch {torch.__version__}, {platform.machine()}, "
-           f"{datetime.date.today()}; {total_s / 60:.1f} min in all (a shared 2-core machine).",
-           "", HEAD + " | wall s (10 seeds) |", "|---" * 11 + "|", *rows]
+           machine_line(a.seeds, total_s), "", *table(HEAD + " | wall s (10 seeds)", rows)]
     if controls:
         out += ["", "### Controls: each twin with its remedy switched off", "",
-                HEAD + " |", "|---" * 10 + "|", *controls]
+                *table(HEAD, controls)]
     if switches:
         out += ["", "### Switching a memorising run live", "",
                 f"Each seed's `{a.source}` run trains its {values(a.source)['steps']:,} steps, "
                 "then the change arrives as one live change and the run trains on; a seed "
                 f"counts when the claim holds at a check (every {a.every} steps) within "
                 f"{a.after:,} steps of the switch.", "",
-                f"| switch | at step | claim | met within {a.after:,} steps | steps to meet it | "
-                f"median memorised % before | median memorised % at +{a.after:,} |",
-                "|---|---|---|---|---|---|---|", *switches]
-    out += ["", "### What each preset is for", ""]
-    for name in a.presets.split(","):
-        out.append(f"- **`{name}`** — {PRESETS[name].help}")
-    out += ["", FINDINGS, END]
+                *table(f"switch | at step | claim | met within {a.after:,} steps | steps to "
+                       f"meet it | median memorised % before | median memorised % at "
+                       f"+{a.after:,}", switches)]
+    out += [*purposes(PRESETS, a.presets.split(",")), "", FINDINGS, END]
     return out
-
-
-def write_block(path: Path, section: list[str]) -> None:
-    """Replace the block between BEGIN and END in `path` (or append it)."""
-    text = path.read_text() if path.exists() else ""
-    block = "\n".join(section)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -12,76 +12,43 @@ final tick; the live switch counts a seed when the twin's claim holds at a check
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _preset_report import (
+    fmt,
+    knobs_text,
+    machine_line,
+    med,
+    met,
+    purposes,
+    row,
+    seeds_arg,
+    spread,
+    table,
+    train,
+    write_block,
+)
 
-from collapse_lab.trainer.data import make_dataset
-from collapse_lab.trainer.families.evolution.config import make_config
-from collapse_lab.trainer.families.evolution.engine import EvolutionEngine, EvoState
+from collapse_lab.trainer.families.evolution.config import coerce
 from collapse_lab.trainer.families.evolution.presets import PRESETS, values
 
 
-def seeds_arg(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b or a) + 1))
-    return out
+def evolve(knobs: dict[str, Any], seeds: list[int], every: int = 10, **switch: Any
+           ) -> dict[str, Any]:
+    """The seeds' stack (_preset_report.train), with each seed's largest hop over its ticks."""
+    r = train("evolution", knobs, seeds, every, unit="generations", **switch)
+    return dict(r, max_hop=[max(t["hopping"] for t in ticks) for ticks in r["ticks"]])
 
 
-def holds(tick: dict[str, Any], expect: tuple[str, str, float]) -> bool:
-    metric, op, value = expect
-    return tick[metric] <= value if op == "at_most" else tick[metric] >= value
-
-
-def evolve(knobs: dict[str, Any], seeds: list[int], every: int = 10,
-           switch: dict[str, Any] | None = None, at: int = 0, after: int = 0,
-           expect: tuple[str, str, float] | None = None) -> dict[str, Any]:
-    cfgs = [make_config(dict(knobs, seed=s)) for s in seeds]
-    eng = EvolutionEngine([EvoState.fresh(c) for c in cfgs], make_dataset(cfgs[0]),
-                          torch.device("cpu"))
-    gens = cfgs[0].steps if switch is None else at + after
-    max_hop = [0.0] * len(seeds)
-    met_at: list[int | None] = [None] * len(seeds)
-    t0 = time.perf_counter()
-    ticks: dict[int, dict[str, Any]] = {}
-    for g in range(1, gens + 1):
-        if switch is not None and g - 1 == at:
-            for i in range(eng.runs):
-                eng.apply(i, switch)
-        eng.step()
-        if g % every == 0 or g == gens:
-            ticks = eng.tick()
-            for i, t in ticks.items():
-                max_hop[i] = max(max_hop[i], t["hopping"])
-                if (switch is not None and g > at and expect is not None
-                        and met_at[i] is None and holds(t, expect)):
-                    met_at[i] = g - at
-    wall = time.perf_counter() - t0
-    print(f"  {gens} generations of {len(seeds)} seeds in {wall:.0f} s", file=sys.stderr,
-          flush=True)
-    return dict(final=[ticks[i] for i in range(eng.runs)], max_hop=max_hop, met_at=met_at,
-                wall=wall)
-
-
-def med(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def spread(xs: list[int]) -> str:
-    """The range over seeds: "1" or "7–8"."""
-    return f"{min(xs)}" if min(xs) == max(xs) else f"{min(xs)}–{max(xs)}"
-
-
-def fmt(x: float) -> str:
-    return f"{x:g}" if x == int(x) else f"{x:.2f}"
+def held(fin: list[dict[str, Any]], k: int) -> list[str]:
+    """Median and range of peaks held, median on a peak %, median effective modes."""
+    cov = [t["modes_covered"] for t in fin]
+    return [f"{fmt(med(cov))}/{k}", spread(cov),
+            f"{100 * med([t['hq_fraction'] for t in fin]):.1f}",
+            f"{med([t['effective_modes'] for t in fin]):.2f}"]
 
 
 def claim_text(expect: tuple[str, str, float], k: int) -> str:
@@ -116,47 +83,37 @@ def main() -> None:
         r = evolve(values(name), seeds)
         fin = r["final"]
         k = len(fin[0]["occupancy"])
-        ok = sum(holds(t, p.expect) for t in fin)
-        rows.append(f"| `{name}` | {claim_text(p.expect, k)} | {ok}/{n} | "
-                    f"{fmt(med([t['modes_covered'] for t in fin]))}/{k} | "
-                    f"{spread([t['modes_covered'] for t in fin])} | "
-                    f"{100 * med([t['hq_fraction'] for t in fin]):.1f} | "
-                    f"{med([t['effective_modes'] for t in fin]):.2f} | "
-                    f"{med(r['max_hop']):.2f} | {values(name)['steps']} | {r['wall']:.0f} |")
+        rows.append(row([f"`{name}`", claim_text(p.expect, k), met(fin, p.expect),
+                         *held(fin, k), f"{med(r['max_hop']):.2f}", values(name)["steps"],
+                         f"{r['wall']:.0f}"]))
         if p.control:
             c = evolve({**values(name), **p.control}, seeds)["final"]
-            off = ", ".join(f"{k_}={v}" for k_, v in p.control.items())
-            controls.append(f"| `{name}` | {off} | {sum(holds(t, p.expect) for t in c)}/{n} | "
-                            f"{fmt(med([t['modes_covered'] for t in c]))}/{k} | "
-                            f"{spread([t['modes_covered'] for t in c])} | "
-                            f"{100 * med([t['hq_fraction'] for t in c]):.1f} | "
-                            f"{med([t['effective_modes'] for t in c]):.2f} |")
+            controls.append(row([f"`{name}`", knobs_text(p.control), met(c, p.expect),
+                                 *held(c, k)]))
     src = values(a.source)
     metric, op, value = a.claim.split(",")
     for name in filter(None, a.switch_to.split(",")):
         if "=" in name:
-            change = dict(kv.split("=", 1) for kv in name.split(";"))
+            change = {k_: coerce(k_, v) for k_, v in (kv.split("=", 1) for kv in name.split(";"))}
             expect: tuple[str, str, float] = (metric, op, float(value))
-            label = ", ".join(f"{k_}={v}" for k_, v in change.items())
+            label = knobs_text(change)
         else:
             p = PRESETS[name]
             assert p.expect is not None
             change = {k_: v for k_, v in values(name).items()
                       if src.get(k_) != v and k_ != "steps"}
             expect, label = p.expect, f"`{name}`"
-        r = evolve(src, seeds, every=a.every, switch=change, at=src["steps"], after=a.after,
-                   expect=expect)
-        met = [m for m in r["met_at"] if m is not None]
+        r = evolve(src, seeds, every=a.every, switch=change, after=a.after, expect=expect)
+        ok = [m for m in r["met_at"] if m is not None]
         k = len(r["final"][0]["occupancy"])
-        span = spread(met) if met else "—"
-        switches.append(f"| `{a.source}` → {label} | {src['steps']} | "
-                        f"{claim_text(expect, k).replace(' at the end', '')} | "
-                        f"{len(met)}/{n} | {span} | "
-                        f"{fmt(med([t['modes_covered'] for t in r['final']]))} |")
+        switches.append(row([f"`{a.source}` → {label}", src["steps"],
+                             claim_text(expect, k).replace(" at the end", ""), f"{len(ok)}/{n}",
+                             spread(ok) if ok else "—",
+                             fmt(med([t["modes_covered"] for t in r["final"]]))]))
     section = document(a, rows, controls, switches, time.perf_counter() - t_all)
     print("\n".join(section))
     if a.write:
-        write_block(Path(a.write), section)
+        write_block(Path(a.write), section, BEGIN, END)
 
 
 BEGIN, END = "<!-- evolution: bench/evolution_presets.py -->", "<!-- /evolution -->"
@@ -181,17 +138,13 @@ def document(a: argparse.Namespace, rows: list[str], controls: list[str], switch
            "*held* when at least a quarter of a fair share of the population stands on it, "
            "within the peak's width of its mode (`modes_covered`, docs/families.md); *on a "
            "peak* is `hq_fraction`. *Success* means the final generation meets the claim.", "",
-           f"Seeds {a.seeds}; torch {torch.__version__}, {platform.machine()}, "
-           f"{datetime.date.today()}; {total_s / 60:.1f} min in all (a shared 2-core machine).",
-           "",
-           "| preset | claim | success | median held | held (seeds) | median on a peak % | "
-           "median eff. modes | median max hop | generations | wall s (10 seeds) |",
-           "|---|---|---|---|---|---|---|---|---|---|", *rows]
+           machine_line(a.seeds, total_s), "",
+           *table("preset | claim | success | median held | held (seeds) | median on a peak % | "
+                  "median eff. modes | median max hop | generations | wall s (10 seeds)", rows)]
     if controls:
         out += ["", "### Controls: each remedy twin with its remedy switched off", "",
-                "| preset | switched off | meets the twin's claim | median held | held (seeds) | "
-                "median on a peak % | median eff. modes |", "|---|---|---|---|---|---|---|",
-                *controls]
+                *table("preset | switched off | meets the twin's claim | median held | held "
+                       "(seeds) | median on a peak % | median eff. modes", controls)]
     if switches:
         out += ["", "### Switching a collapsed run live", "",
                 f"Each seed's `{a.source}` run evolves its {values(a.source)['steps']} "
@@ -199,26 +152,11 @@ def document(a: argparse.Namespace, rows: list[str], controls: list[str], switch
                 "that differ) and the run goes on; a seed counts when the claim holds at a "
                 f"check (every {a.every} generations) within {a.after} generations of the "
                 "switch.", "",
-                f"| switch | at generation | claim | met within {a.after} generations | "
-                f"generations to meet it | median held at +{a.after} |",
-                "|---|---|---|---|---|---|", *switches]
-    out += ["", "### What each preset is for", ""]
-    for name in a.presets.split(","):
-        out.append(f"- **`{name}`** — {PRESETS[name].help}")
-    out += ["", FINDINGS, END]
+                *table(f"switch | at generation | claim | met within {a.after} generations | "
+                       f"generations to meet it | median held at +{a.after}", switches)]
+    out += [*purposes(PRESETS, a.presets.split(",")), "", FINDINGS, END]
     return out
 
-
-def write_block(path: Path, section: list[str]) -> None:
-    """Replace the block between BEGIN and END in `path` (or append it)."""
-    text = path.read_text() if path.exists() else ""
-    block = "\n".join(section)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 if __name__ == "__main__":
     main()

@@ -12,91 +12,28 @@ steps) within `--after` steps of the switch.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _preset_report import (
+    fmt,
+    knobs_text,
+    machine_line,
+    med,
+    met,
+    purposes,
+    row,
+    seeds_arg,
+    spread,
+    table,
+    train,
+    write_block,
+)
 
-from collapse_lab.trainer.data import make_dataset
-from collapse_lab.trainer.families.vae.config import make_config
-from collapse_lab.trainer.families.vae.engine import VaeEngine, VaeState
 from collapse_lab.trainer.families.vae.presets import PRESETS, values
 from collapse_lab.trainer.registry import claim_text
-
-
-def seeds_arg(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b or a) + 1))
-    return out
-
-
-def holds(tick: dict[str, Any], expect: tuple[str, str, float]) -> bool:
-    metric, op, value = expect
-    return tick[metric] <= value if op == "at_most" else tick[metric] >= value
-
-
-_DONE: dict[str, dict[str, Any]] = {}  # a config already trained on these seeds: its result
-
-
-def train(knobs: dict[str, Any], seeds: list[int], every: int = 100,
-          switch: dict[str, Any] | None = None, at: int = 0, after: int = 0,
-          expect: tuple[str, str, float] | None = None) -> dict[str, Any]:
-    """Train `knobs` on every seed as one stack. A control whose knobs equal a preset's (a
-    twin's remedy off is the collapse preset) is that preset's result: the same seeds give the
-    same numbers."""
-    key = repr((sorted(knobs.items()), seeds, every)) if switch is None else ""
-    if key and key in _DONE:
-        return _DONE[key]
-    out = _train(knobs, seeds, every, switch, at, after, expect)
-    if key:
-        _DONE[key] = out
-    return out
-
-
-def _train(knobs: dict[str, Any], seeds: list[int], every: int,
-           switch: dict[str, Any] | None, at: int, after: int,
-           expect: tuple[str, str, float] | None) -> dict[str, Any]:
-    cfgs = [make_config(dict(knobs, seed=s)) for s in seeds]
-    eng = VaeEngine([VaeState.fresh(c) for c in cfgs], make_dataset(cfgs[0]),
-                    torch.device("cpu"))
-    steps = cfgs[0].steps if switch is None else at + after
-    met_at: list[int | None] = [None] * len(seeds)
-    t0 = time.perf_counter()
-    ticks: dict[int, dict[str, Any]] = {}
-    for s in range(1, steps + 1):
-        if switch is not None and s - 1 == at:
-            for i in range(eng.runs):
-                eng.apply(i, switch)
-        eng.step()
-        if s % every == 0 or s == steps:
-            ticks = eng.tick()
-            for i, t in ticks.items():
-                if (switch is not None and s > at and expect is not None
-                        and met_at[i] is None and holds(t, expect)):
-                    met_at[i] = s - at
-    wall = time.perf_counter() - t0
-    print(f"  {steps} steps of {len(seeds)} seeds in {wall:.0f} s", file=sys.stderr, flush=True)
-    return dict(final=[ticks[i] for i in range(eng.runs)], met_at=met_at, wall=wall)
-
-
-def med(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def spread(xs: list[int]) -> str:
-    """The range over seeds: "1" or "7–8"."""
-    return f"{min(xs)}" if min(xs) == max(xs) else f"{min(xs)}–{max(xs)}"
-
-
-def fmt(x: float) -> str:
-    return f"{x:g}" if x == int(x) else f"{x:.2f}"
 
 
 def cells(fin: list[dict[str, Any]]) -> str:
@@ -124,40 +61,35 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     seeds = seeds_arg(a.seeds)
-    n = len(seeds)
     t_all = time.perf_counter()
     rows, controls, switches = [], [], []
     for name in a.presets.split(","):
         p = PRESETS[name]
         assert p.expect is not None
-        r = train(values(name), seeds, every=a.every)
+        r = train("vae", values(name), seeds, a.every)
         fin = [dict(t, latent=values(name)["latent"]) for t in r["final"]]
-        ok = sum(holds(t, p.expect) for t in fin)
-        rows.append(f"| `{name}` | {claim_text(name)} | {ok}/{n} | {cells(fin)} | "
-                    f"{values(name)['steps']} | {r['wall']:.0f} |")
+        rows.append(row([f"`{name}`", claim_text(name), met(fin, p.expect), cells(fin),
+                         values(name)["steps"], f"{r['wall']:.0f}"]))
         if p.control:
             c = [dict(t, latent=values(name)["latent"])
-                 for t in train({**values(name), **p.control}, seeds, every=a.every)["final"]]
-            off = ", ".join(f"{k}={v}" for k, v in p.control.items())
-            controls.append(f"| `{name}` | {off} | {sum(holds(t, p.expect) for t in c)}/{n} | "
-                            f"{cells(c)} |")
+                 for t in train("vae", {**values(name), **p.control}, seeds, a.every)["final"]]
+            controls.append(row([f"`{name}`", knobs_text(p.control), met(c, p.expect),
+                                 cells(c)]))
     src = values(a.source)
     for name in filter(None, a.switch_to.split(",")):
         p = PRESETS[name]
         assert p.expect is not None
         change = {k: v for k, v in values(name).items() if src.get(k) != v and k != "steps"}
-        r = train(src, seeds, every=a.every, switch=change, at=src["steps"], after=a.after,
-                  expect=p.expect)
-        met = [m for m in r["met_at"] if m is not None]
+        r = train("vae", src, seeds, a.every, switch=change, after=a.after, expect=p.expect)
+        ok = [m for m in r["met_at"] if m is not None]
         fin = [dict(t, latent=src["latent"]) for t in r["final"]]
-        label = ", ".join(f"{k}={v}" for k, v in change.items())
-        switches.append(f"| `{a.source}` → `{name}` ({label}) | {src['steps']} | "
-                        f"{claim_text(name).replace(' at the end', '')} | {len(met)}/{n} | "
-                        f"{spread(met) if met else '—'} | {cells(fin)} |")
+        switches.append(row([f"`{a.source}` → `{name}` ({knobs_text(change)})", src["steps"],
+                             claim_text(name).replace(" at the end", ""),
+                             f"{len(ok)}/{len(seeds)}", spread(ok) if ok else "—", cells(fin)]))
     section = document(a, rows, controls, switches, time.perf_counter() - t_all)
     print("\n".join(section))
     if a.write:
-        write_block(Path(a.write), section)
+        write_block(Path(a.write), section, BEGIN, END)
 
 
 BEGIN, END = "<!-- vae: bench/vae_presets.py -->", "<!-- /vae -->"
@@ -192,42 +124,22 @@ def document(a: argparse.Namespace, rows: list[str], controls: list[str], switch
            "of 500 prior samples decoded and classified by the digits classifier (a class "
            "holds at least a quarter of a fair share of samples the classifier is ≥ 90 % sure "
            "of); I(x; z) is the estimate of docs/metrics.md. *Success* means the final tick "
-           "meets the claim.", "",
-           f"Seeds {a.seeds}; torch {torch.__version__}, {platform.machine()}, "
-           f"{datetime.date.today()}; {total_s / 60:.1f} min in all (a shared 2-core machine).",
-           "",
-           f"| preset | claim | success | {COLS} | steps | wall s ({len(seeds_arg(a.seeds))} "
-           "seeds) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|", *rows]
+           "meets the claim.", "", machine_line(a.seeds, total_s), "",
+           *table(f"preset | claim | success | {COLS} | steps | wall s "
+                  f"({len(seeds_arg(a.seeds))} seeds)", rows)]
     if controls:
         out += ["", "### Controls: each remedy twin with its remedy switched off", "",
-                f"| preset | switched off | meets the twin's claim | {COLS} |",
-                "|---|---|---|---|---|---|---|---|---|", *controls]
+                *table(f"preset | switched off | meets the twin's claim | {COLS}", controls)]
     if switches:
         out += ["", "### Switching a collapsed run live", "",
                 f"Each seed's `{a.source}` run trains its {values(a.source)['steps']} steps, "
                 "then the remedy arrives as one live change and the run goes on; a seed counts "
                 f"when the claim holds at a check (every {a.every} steps) within {a.after} "
                 "steps of the switch. The other columns are at the end.", "",
-                f"| switch | at step | claim | met within {a.after} steps | steps to meet it | "
-                f"{COLS} |", "|---|---|---|---|---|---|---|---|---|---|---|", *switches]
-    out += ["", "### What each preset is for", ""]
-    for name in a.presets.split(","):
-        out.append(f"- **`{name}`** — {PRESETS[name].help}")
-    out += ["", FINDINGS, END]
+                *table(f"switch | at step | claim | met within {a.after} steps | steps to meet "
+                       f"it | {COLS}", switches)]
+    out += [*purposes(PRESETS, a.presets.split(",")), "", FINDINGS, END]
     return out
-
-
-def write_block(path: Path, section: list[str]) -> None:
-    """Replace the block between BEGIN and END in `path` (or append it)."""
-    text = path.read_text() if path.exists() else ""
-    block = "\n".join(section)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def group_out(s: Supervisor, g: dict[str, Any], conn: HTTPConnection) -> GroupOu
     places = s.queue_places()
     return GroupOut(id=g["id"], label=g.get("label"), created=g["created"],
                     base=shown_config(conn, g["base"], True), varied=g["varied"],
-                    runs=[run_out(r, conn, places) for r in s.group_runs(g["id"])])
+                    runs=[run_out(r, conn, places) for r in s.groups.runs_of(g["id"])])
 
 
 def get_group(request: Request, gid: str) -> dict[str, Any]:
@@ -103,7 +103,7 @@ async def create_group(body: CompareIn, request: Request) -> GroupOut:
         check_budget(request.app.state.settings.run_memory_mb, cfg, f"variants[{i}].",
                      request.app.state.settings.run_step_seconds)
     s = sup(request)
-    g = s.new_group(base, variants, body.label)
+    g = s.groups.new(base, variants, body.label)
     for v, cfg in zip(variants, configs, strict=False):
         s.create(cfg, group_id=g["id"], label=variant_label(v), schedule=False)
     s.schedule()  # all at once, so the runs that can train batched start together
@@ -113,8 +113,7 @@ async def create_group(body: CompareIn, request: Request) -> GroupOut:
 @router.get("", response_model=GroupList)
 async def list_groups(request: Request) -> GroupList:
     s = sup(request)
-    return GroupList(groups=[group_out(s, g, request) for g in
-                             sorted(s.groups.values(), key=lambda g: g["created"])])
+    return GroupList(groups=[group_out(s, g, request) for g in s.groups])
 
 
 @router.get("/{group_id}", response_model=GroupOut, responses=ERRORS)
@@ -129,12 +128,13 @@ async def control_group(body: GroupControlIn, request: Request,
     """Pause, resume or stop every run of the group; runs whose state refuses it are listed."""
     g = get_group(request, group_id)
     s = sup(request)
+    runs = s.groups.runs_of(g["id"])
     if body.action == "resume":  # interrupted runs queue again
-        check_room(request, sum(r.status == RunState.interrupted for r in s.group_runs(g["id"])))
+        check_room(request, sum(r.status == RunState.interrupted for r in runs))
     results = []
-    for r in s.group_runs(g["id"]):
+    for r in runs:
         try:
-            res = await s.control(r, {"action": body.action})
+            res = await s.controls.apply(r, {"action": body.action})
             results.append(dict(id=r.id, accepted=res["accepted"], status=r.status.value))
         except Conflict as e:
             results.append(dict(id=r.id, error=str(e), status=r.status.value))
@@ -147,7 +147,7 @@ async def extend_group(body: ExtendIn, request: Request, group_id: str = GroupId
     """Add one more variant to a group (at most 8 runs)."""
     g = get_group(request, group_id)
     s = sup(request)
-    if len(s.group_runs(g["id"])) >= MAX_RUNS:
+    if len(s.groups.runs_of(g["id"])) >= MAX_RUNS:
         raise Conflict(f"group {g['id']} already has {MAX_RUNS} runs, the most a group holds")
     check_room(request, 1)
     check_kept(request, None, 1)

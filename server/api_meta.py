@@ -7,8 +7,8 @@ import time
 from fastapi import APIRouter, Request
 
 from collapse_lab.server import protocol
+from collapse_lab.server.dispatch import project_version
 from collapse_lab.server.models import HealthOut, OptionsOut
-from collapse_lab.server.supervisor import project_version
 
 router = APIRouter(prefix="/api", tags=["meta"])
 

@@ -106,7 +106,7 @@ def own_folder(conn: HTTPConnection) -> FilePath | None:
 
 def check_kept(request: HTTPConnection, owner: str | None, new: int) -> None:
     """Refuse (429) runs whose keeping would need someone else's runs deleted: pruning takes
-    only the starter's own oldest finished runs (server/supervisor.py: `over_quota`)."""
+    only the starter's own oldest finished runs (server/placement.py: `over_quota`)."""
     s, st = sup(request), request.app.state.settings
     extra = s.over_quota(owner, new)
     if extra <= len(s.prunable(owner)):
@@ -239,13 +239,13 @@ async def stop_runs(body: StopIn, request: Request) -> StopOut:
     elif body.group is not None:
         if body.group not in s.groups:
             raise HTTPException(404, f"group: no compare group {body.group!r}")
-        targets = s.group_runs(body.group)
+        targets = s.groups.runs_of(body.group)
     else:
         targets = [r for r in s.runs.values() if r.status not in FINAL]
     stopped, already = [], []
     for run in targets:
         try:
-            await s.control(run, {"action": "stop"})
+            await s.controls.apply(run, {"action": "stop"})
             stopped.append(run.id)
         except Conflict:
             already.append(run.id)
@@ -283,7 +283,7 @@ async def control_run(body: ControlIn, request: Request, run_id: str = RunId) ->
     The teacher any run; a student their own."""
     run = get_run(request, run_id)
     require_run_control(request, run)
-    res = await sup(request).control(run, await control_body(request, run, body))
+    res = await sup(request).controls.apply(run, await control_body(request, run, body))
     return ControlOut(run_id=run.id, status=run.status, **res)
 
 

@@ -196,7 +196,7 @@ class Tracker:
         run.provenance = dict(tracked=True, modes=measure.kind, client=facts,
                               device=f"tracked · {facts.get('host', 'its own loop')}")
         run.started = time.time()
-        self.sup._set_status(run, RunState.running, None)
+        self.sup.set_status(run, RunState.running, None)
         link = Link(run, specs, Series(measure))
         self.links[run.id] = link
         self._fix_picture(link)
@@ -219,7 +219,7 @@ class Tracker:
         if run.status == RunState.interrupted:
             run.transition(RunState.queued, "the tracked loop reconnected")
             run.ended = None
-            self.sup._set_status(run, RunState.running, "the tracked loop reconnected")
+            self.sup.set_status(run, RunState.running, "the tracked loop reconnected")
         self._fix_picture(link)
         return link
 
@@ -282,7 +282,7 @@ class Tracker:
                 run.hub.publish_frame(final)
         if run.status == RunState.stopping and status == "done":
             reason = "stopped from the dashboard"
-        self.sup._set_status(run, RunState(status), reason)
+        self.sup.set_status(run, RunState(status), reason)
         run.ended = time.time()
         self.sup.store.save_run(run.record())
 
@@ -327,12 +327,12 @@ class Tracker:
             if run.status in FINAL or run.status == RunState.stopping:
                 raise Conflict(f"run {run.id} is already {run.status.value}")
             link = self.links.get(run.id)
-            self.sup._set_status(run, RunState.stopping, "stop requested: the loop is told")
+            self.sup.set_status(run, RunState.stopping, "stop requested: the loop is told")
             if link is None or link.ws is None:
                 if link is not None and link.series is not None:
                     self.finish(link, "done", "stopped from the dashboard")
                 else:
-                    self.sup._set_status(run, RunState.done, "stopped from the dashboard")
+                    self.sup.set_status(run, RunState.done, "stopped from the dashboard")
             else:
                 self.push(link, {"type": "stop"})
             return dict(accepted={"action": "stop"}, applied=False)
@@ -382,8 +382,8 @@ class Tracker:
             if link.grace is not None:
                 link.grace.cancel()
             if link.run.status in LIVE:
-                self.sup._set_status(link.run, RunState.interrupted,
-                                     "the server shut down during the run")
+                self.sup.set_status(link.run, RunState.interrupted,
+                                    "the server shut down during the run")
 
 
 # ---------------------------------------------------------------------------- the websocket

@@ -37,13 +37,14 @@ from collapse_lab.server import (
     ws,
 )
 from collapse_lab.server.auth import set_session_cookie, slow_down, token_attempt, token_matches
+from collapse_lab.server.dispatch import project_version
 from collapse_lab.server.errors import config_body, validation_body
 from collapse_lab.server.guard import Guard, HostCheck
 from collapse_lab.server.identity import Identity
 from collapse_lab.server.openapi import install_openapi
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
-from collapse_lab.server.supervisor import Conflict, Supervisor, project_version
+from collapse_lab.server.supervisor import Conflict, Supervisor
 from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)

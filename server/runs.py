@@ -38,7 +38,7 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.queued: frozenset({RunState.running, RunState.done, RunState.failed,
                                 RunState.interrupted}),
     # running -> queued: placed on a worker that was ending and never started it: it waits
-    # again for a place (server/supervisor.py, `_on_exit`)
+    # again for a place (server/dispatch.py, `on_exit`)
     RunState.running: frozenset({RunState.queued, RunState.paused, RunState.stopping, *FINAL}),
     RunState.paused: frozenset({RunState.running, RunState.stopping, *FINAL}),
     RunState.stopping: FINAL,

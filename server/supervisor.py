@@ -1,4 +1,5 @@
-"""The run registry: creating, scheduling, controlling, resuming and deleting runs.
+"""The run registry: creating, starting (and packing), and deleting runs, and the workers they
+train in.
 
 Every run is a `Run` record (server/runs.py) kept in memory and written through to the store. A
 run trains in a worker process (server/workers.py, server/worker.py); one worker may train many
@@ -9,48 +10,41 @@ runs, and runs that agree on the shape of the step share one stacked engine insi
   whose runs it can share a step with, up to `pack_limit` runs a worker, instead of waiting.
 
 At most `max_workers` worker processes run at once; runs that find no place wait as `queued`.
-Which place a run may take, the queue's order and the quotas are decided in server/placement.py;
-a run's checkpoint files are server/checkpoints.py's.
+The rest the supervisor composes, one job a module:
 
-A control is validated once, here, against the trainer's registry; the server's copy of the
-run's config changes when the control is accepted, so the next control is checked against it.
+- server/placement.py: which place a run may take, the queue's order and the quotas;
+- server/dispatch.py: what the workers say (ticks, events, hello, checkpoints, ends, exits);
+- server/control.py: a run's controls (live changes, pause / step / stop) and resume;
+- server/groups.py: compare groups;
+- server/checkpoints.py: a run's checkpoint files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import platform
 import secrets
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from collapse_lab.server import messages, pipe
-from collapse_lab.server.budget import check_budget, worker_memory_mb
+from collapse_lab.server.budget import worker_memory_mb
 from collapse_lab.server.checkpoints import Checkpoints
+from collapse_lab.server.control import Controls
+from collapse_lab.server.dispatch import Dispatch
+from collapse_lab.server.groups import Groups
 from collapse_lab.server.placement import Placement
 from collapse_lab.server.runs import FINAL, LIVE, Conflict, Run, RunState
 from collapse_lab.server.settings import Settings
 from collapse_lab.server.store import Store
-from collapse_lab.server.workers import WorkerHandle, kill_later, spawn
+from collapse_lab.server.workers import WorkerHandle, spawn
 from collapse_lab.trainer import commands
-from collapse_lab.trainer.families import make_config, parse_command, stack_key
+from collapse_lab.trainer.families import make_config, stack_key
 from collapse_lab.trainer.knobs import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FINAL", "LIVE", "Conflict", "Run", "RunState", "Supervisor", "project_version"]
-
-
-def project_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("collapse-lab")
-    except Exception:  # noqa: BLE001 - not installed (source checkout)
-        return "source"
+__all__ = ["FINAL", "LIVE", "Conflict", "Run", "RunState", "Supervisor"]
 
 
 def _may_use_cuda(config: dict[str, Any]) -> bool:
@@ -67,7 +61,6 @@ class Supervisor:
         self.settings = settings
         self.store = store
         self.runs: dict[str, Run] = {}
-        self.groups: dict[str, dict[str, Any]] = {}
         self.handles: list[WorkerHandle] = []  # live worker processes
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
@@ -76,6 +69,9 @@ class Supervisor:
         self.tracker: Any = None  # server/api_track.py: runs whose steps come from outside
         self.checkpoints = Checkpoints(settings.checkpoint_dir)
         self.placement = Placement(settings, self.runs, self.handles)
+        self.groups = Groups(store, self.runs)
+        self.dispatch = Dispatch(self)
+        self.controls = Controls(self)
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -95,8 +91,7 @@ class Supervisor:
             run = Run(**{**d, "status": RunState(d["status"])})
             run.ready.set()
             self.runs[run.id] = run
-        for g in await asyncio.to_thread(self.store.load_groups):
-            self.groups[g["id"]] = g
+        await self.groups.load()
 
     async def shutdown(self) -> None:
         """Stop every worker: a stop for each run, then terminate, then kill, each after a
@@ -106,8 +101,8 @@ class Supervisor:
             self.tracker.interrupt_all()
         for r in self.runs.values():
             if r.status == RunState.queued:
-                self._set_status(r, RunState.interrupted,
-                                 "the server shut down before it started")
+                self.set_status(r, RunState.interrupted,
+                                "the server shut down before it started")
         workers = list(self.handles)
         for w in workers:
             w.shutdown = True
@@ -181,6 +176,10 @@ class Supervisor:
             self._keys[run.id] = stack_key(make_config(run.config))
         return self._keys[run.id]
 
+    def forget_key(self, run: Run) -> None:
+        """The run's config changed: its stack key is worked out again when next needed."""
+        self._keys.pop(run.id, None)
+
     def schedule(self) -> None:
         if self.closing or self.loop is None:
             return
@@ -190,7 +189,7 @@ class Supervisor:
             try:
                 key = self._key(run)
             except ConfigError as e:  # a stored config this version no longer accepts
-                self._set_status(run, RunState.failed, f"config: {e}")
+                self.set_status(run, RunState.failed, f"config: {e}")
                 continue
             # a free worker slot first (runs spread over the cores); else a live worker whose
             # runs it can share a step with
@@ -236,12 +235,13 @@ class Supervisor:
             from collapse_lab.server import ray_backend
 
             cuda = run.config.get("device") != "cpu" and self.ray_resources.get("GPU", 0) > 0
-            w = ray_backend.spawn(spec, key, name, self.loop, self._on_message, self._on_exit,
-                                  self._on_bulk, gpus=s.ray_gpus_per_worker if cuda else 0.0,
+            w = ray_backend.spawn(spec, key, name, self.loop, self.dispatch.on_message,
+                                  self.dispatch.on_exit, self.dispatch.on_bulk,
+                                  gpus=s.ray_gpus_per_worker if cuda else 0.0,
                                   cpus=s.ray_cpus_per_worker)
         else:
-            w = spawn(spec, key, name, self.loop, self._on_message, self._on_exit,
-                      self._on_bulk)
+            w = spawn(spec, key, name, self.loop, self.dispatch.on_message,
+                      self.dispatch.on_exit, self.dispatch.on_bulk)
         self.handles.append(w)
         for r in mates:
             self._placed(r, w)
@@ -252,7 +252,7 @@ class Supervisor:
         if not w.send(pipe.Join(self._run_spec(run))):  # it is gone: wait for another place
             w.run_ids.remove(run.id)
             run.worker = None
-            self._set_status(run, RunState.queued, "waiting for a free worker")
+            self.set_status(run, RunState.queued, "waiting for a free worker")
             if self.loop is not None:
                 self.loop.call_soon(self.schedule)
 
@@ -261,126 +261,11 @@ class Supervisor:
         built it; the websocket waits for that)."""
         run.worker = w
         run.ready.clear()
-        self._set_status(run, RunState.running,
-                         "resumed from its checkpoint" if run.resume_from else None)
+        self.set_status(run, RunState.running,
+                        "resumed from its checkpoint" if run.resume_from else None)
 
-    # ------------------------------------------------------------------ worker messages
-    def _on_bulk(self, msg: Any) -> Any:
-        """On a worker's reader thread: store writes; returns what the loop still needs."""
-        match msg:
-            case pipe.Tick(run_id=rid, scalars=t) if rid in self.runs:
-                self.store.add_tick(rid, t)
-            case pipe.Snapshot(run_id=rid, step=step, data=data) if rid in self.runs:
-                self.store.add_snapshot(rid, step, data)
-                if self.runs[rid].watched:
-                    return None  # frames keep the hub's latest picture fresh
-        return msg
-
-    def _on_message(self, w: WorkerHandle, msg: Any) -> None:
-        run = self.runs.get(getattr(msg, "run_id", ""))
-        if run is None:
-            return  # deleted while its worker winds down (or a pong)
-        match msg:
-            case pipe.Frame(data=data):
-                run.hub.publish_frame(data)
-            case pipe.Snapshot(data=data):  # an unwatched run: a late viewer starts here
-                if not run.hub.viewers:
-                    run.hub.latest = data
-            case pipe.Tick(scalars=t):
-                run.step, run.config_version, run.last = t["step"], t["config_version"], t
-            case pipe.Event(event=ev):
-                self._on_event(run, ev)
-            case pipe.Hello():
-                self._on_hello(w, run, msg)
-            case pipe.Checkpoint(step=step):
-                run.checkpoint_step = step
-                self.store.save_run(run.record())
-                # the ticks up to `step` were queued before this (on the reader thread): once
-                # they are committed, older checkpoints are no longer what a resume needs
-                self.store.after_commit(
-                    lambda: self.checkpoints.remove_before(run.id, step))
-            case pipe.End(status=status, reason=reason):
-                w.ended.add(run.id)
-                steps = run.config["steps"]
-                if w.shutdown and status == "done" and (steps == 0 or run.step < steps):
-                    # stopped by the shutdown, not finished (steps 0: trains until stopped)
-                    status, reason = "interrupted", "the server shut down during the run"
-                self._finish(run, w, RunState(status), reason)
-
-    def _on_hello(self, w: WorkerHandle, run: Run, msg: pipe.Hello) -> None:
-        w.hello.add(run.id)
-        info = dict(msg.info)
-        run.config = info.pop("config", run.config)
-        dataset = info.pop("dataset", None)
-        now = time.time()
-        run.started = run.started or now
-        run.ended = None
-        run.provenance = dict(run.provenance or {}, **info, seed=run.config.get("seed"),
-                              config_at_start=run.config, collapse_lab=project_version(),
-                              python=sys.version.split()[0], platform=platform.platform(),
-                              worker_started=now, worker_runs=len(w.run_ids),
-                              backend=self.settings.backend)
-        run.hello = dict(dataset=dataset, value_kind=msg.value_kind)
-        run.real, run.step, run.config_version = msg.real, msg.step, msg.version
-        run.resume_from = None
-        self.store.save_run(run.record())
-        self.store.save_real(run.id, msg.real)
-        run.ready.set()
-
-    def _on_event(self, run: Run, ev: dict[str, Any]) -> None:
-        self.store.add_event(run.id, ev)
-        run.hub.publish(messages.Event(event=ev))
-        kind = ev.get("type")
-        if kind == "config":
-            run.config, run.config_version = ev["config"], ev["version"]
-            self._keys.pop(run.id, None)
-            self.store.save_run(run.record())
-        elif kind == "rejected" and ev.get("config"):
-            run.config = ev["config"]  # what the run really has (the copy ran ahead)
-            self._keys.pop(run.id, None)
-        elif kind == "state" and run.status in (RunState.running, RunState.paused):
-            run.step = ev["step"]  # exact: steps since the last tick are not in any tick
-            self._set_status(run, RunState(ev["state"]), ev.get("reason"))
-
-    def _on_exit(self, w: WorkerHandle, code: int | None) -> None:
-        if w in self.handles:
-            self.handles.remove(w)
-        for rid in w.run_ids:
-            run = self.runs.get(rid)
-            if run is None or run.worker is not w or rid in w.ended:
-                continue
-            if w.shutdown:
-                self._finish(run, w, RunState.interrupted, "the server shut down during the run")
-            elif run.status == RunState.stopping:
-                self._finish(run, w, RunState.done,
-                             f"stopped (worker killed after {self.settings.stop_timeout:g} s)")
-            elif rid not in w.hello and code == 0 and run.status == RunState.running:
-                # it joined a worker whose last run was ending: the worker finished cleanly
-                # without taking it up, so it waits again for a place instead of failing
-                run.worker = None
-                self._set_status(run, RunState.queued, "waiting for a free worker")
-            else:
-                why = w.exit_reason or f"exit code {code}"
-                self._finish(run, w, RunState.failed,
-                             f"worker died ({why})" if rid in w.hello
-                             else f"worker exited before starting the run ({why})")
-        if self.loop and not self.loop.is_closed():
-            self.schedule()
-
-    def _finish(self, run: Run, w: WorkerHandle, status: RunState, reason: str) -> None:
-        """Run's part of worker w is over."""
-        if run.worker is not w:
-            return
-        run.worker = None
-        run.resume_from = None
-        run.ready.set()
-        if run.status in FINAL:
-            return
-        run.ended = time.time()
-        if run.id in self.runs:
-            self._set_status(run, status, reason)
-
-    def _set_status(self, run: Run, status: RunState, reason: str | None) -> None:
+    def set_status(self, run: Run, status: RunState, reason: str | None) -> None:
+        """The one way a run changes state: recorded, and told to its viewers if it moved."""
         changed = run.transition(status, reason)
         if run.id in self.runs:
             self.store.save_run(run.record())
@@ -400,87 +285,12 @@ class Supervisor:
         watched, manifold = bool(run.hub.viewers), self._wants_manifold(run)
         if (watched, manifold) != (run.watched, run.manifold):
             run.watched, run.manifold = watched, manifold
-            self._send(run, pipe.Watch(run.id, watched, manifold))
+            self.send(run, pipe.Watch(run.id, watched, manifold))
 
-    def _send(self, run: Run, msg: Any) -> None:
+    def send(self, run: Run, msg: Any) -> None:
+        """A message to the run's worker, if it has one."""
         if run.worker is not None:
             run.worker.send(msg)
-
-    # ------------------------------------------------------------------ control
-    async def control(self, run: Run, cmd: dict[str, Any]) -> dict[str, Any]:
-        """Apply a control body; returns what was accepted. Raises ConfigError or Conflict."""
-        if self.tracker is not None and run.config.get("family") == "tracked":
-            return await self.tracker.control(run, cmd)
-        st = run.status
-        if "set" in cmd:
-            if st in FINAL or st == RunState.stopping:
-                raise Conflict(f"run {run.id} is {st.value}; only an active run takes changes")
-            cfg = make_config(run.config)
-            # the one place a change is validated: the worker and the engine trust the value
-            change = parse_command(cmd, cfg, live=st != RunState.queued)
-            assert isinstance(change, commands.Set)
-            accepted = dict(change.changes)
-            check_budget(self.settings.run_memory_mb, cfg.replace(**accepted),
-                         step_seconds=self.settings.run_step_seconds)
-            run.config = cfg.replace(**accepted).to_dict()  # the next control sees this
-            self._keys.pop(run.id, None)
-            if st == RunState.queued:  # nothing started: any knob may still change
-                self.store.save_run(run.record())
-                return dict(accepted=accepted, applied=True)
-            self._send(run, pipe.Control(run.id, change))
-            return dict(accepted=accepted, applied=False)
-        action = cmd["action"]
-        if action == "resume" and st == RunState.interrupted:
-            return await self.resume(run)
-        if action == "stop":
-            return self._stop(run)
-        if st not in (RunState.running, RunState.paused):
-            raise Conflict(f"run {run.id} is {st.value}; '{action}' needs a running or paused "
-                           "run" + ("" if st != RunState.done else
-                                    " (resume works on interrupted runs only)"))
-        typed = parse_command(cmd, make_config(run.config))
-        self._send(run, pipe.Control(run.id, typed))
-        return dict(accepted=commands.body(typed), applied=False)
-
-    def _stop(self, run: Run) -> dict[str, Any]:
-        st = run.status
-        if st == RunState.queued:
-            self._set_status(run, RunState.done, "stopped before it started")
-            return dict(accepted={"action": "stop"}, applied=True)
-        if st in FINAL or st == RunState.stopping:
-            raise Conflict(f"run {run.id} is already {st.value}")
-        self._set_status(run, RunState.stopping, "stop requested")
-        self._send(run, pipe.Control(run.id, commands.Stop()))
-        w = run.worker
-        if w is not None and self.loop is not None and len(w.live()) == 1:
-            # a worker of its own that does not stop in time is ended; a shared one is not
-            # (the other runs would fail with it)
-            kill_later(self.loop, w, self.settings.stop_timeout,
-                       lambda: run.worker is w and run.status == RunState.stopping)
-        return dict(accepted={"action": "stop"}, applied=False)
-
-    # ------------------------------------------------------------------ resume
-    def _pick_checkpoint(self, run: Run) -> tuple[int, Path | None]:
-        """The checkpoint a resume continues from, against the stored series (flushed first)."""
-        self.store.flush()
-        return self.checkpoints.pick(run.id, self.store.last_tick_step(run.id))
-
-    async def resume(self, run: Run) -> dict[str, Any]:
-        """Continue an interrupted run from its newest usable checkpoint: the step the reply
-        names is the step training goes on from, and the series has no gap or duplicate."""
-        step, path = await asyncio.to_thread(self._pick_checkpoint, run)
-        self.checkpoints.remove_after(run.id, step)  # past the stored series: trained again
-        # ticks after the checkpoint are trained again; a config event after it is replayed
-        # by nobody, so the stored config is the checkpoint's
-        self.store.truncate_after(run.id, step if path else -1, 1 << 30 if path else -1)
-        run.resume_from = str(path) if path else None
-        run.step = step
-        run.transition(RunState.queued, "resuming")
-        run.ended = None
-        self.store.save_run(run.record())
-        run.hub.publish(messages.Status(status="queued", reason="resuming"))
-        self.schedule()
-        return dict(accepted={"action": "resume"}, applied=True, from_step=step)
 
     # ------------------------------------------------------------------ delete
     def delete(self, run: Run) -> None:
@@ -493,20 +303,7 @@ class Supervisor:
             else:
                 w.process.terminate()
         self.runs.pop(run.id, None)
-        self._keys.pop(run.id, None)
+        self.forget_key(run)
         self.store.delete_run(run.id)
         self.checkpoints.remove_all(run.id)
         run.hub.publish(messages.Status(status="deleted", reason="run deleted"))
-
-    # ------------------------------------------------------------------ groups
-    def new_group(self, base: dict[str, Any], varied: list[dict[str, Any]],
-                  label: str | None) -> dict[str, Any]:
-        gid = "g" + secrets.token_hex(4)
-        g = dict(id=gid, created=time.time(), label=label, base=base, varied=varied)
-        self.groups[gid] = g
-        self.store.save_group(g)
-        return g
-
-    def group_runs(self, gid: str) -> list[Run]:
-        return sorted((r for r in self.runs.values() if r.group_id == gid),
-                      key=lambda r: r.created)

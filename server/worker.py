@@ -120,7 +120,7 @@ class _View:
 
 def write_checkpoint(state: Any, prefix: Path) -> Path:
     """Write `<prefix>-<step>.pt` (atomically). The server removes older ones once the series
-    up to this step is stored (server/supervisor.py, `_prune_checkpoints`): a worker running
+    up to this step is stored (server/dispatch.py, on a `Checkpoint`): a worker running
     ahead of the store never deletes the checkpoint a resume would need."""
     prefix.parent.mkdir(parents=True, exist_ok=True)  # deleted mid-run: made again
     path = prefix.parent / f"{prefix.name}-{state.step:09d}.pt"

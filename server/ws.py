@@ -124,7 +124,7 @@ async def receiver(ws: WebSocket, sup: Supervisor, run: Run, viewer: Viewer) -> 
             continue
         try:
             cmd = CONTROL.validate_python(body)
-            await sup.control(run, await control_body(ws, run, cmd))
+            await sup.controls.apply(run, await control_body(ws, run, cmd))
         except ValidationError as e:
             detail = validation_body([dict(x) for x in e.errors()])
             field = detail["field"] if detail["field"] != "body" else None

@@ -191,6 +191,15 @@ def test_a_first_visit_has_a_way_in_and_reset_starts_again(browser, server):
         for name, text in hints:
             assert "card" in stats[name]["show"] and text == stats[name]["hint"]
         page.screenshot(path=SHOTS / "42-first-visit-welcome.png")
+        # its words are the family's, and follow the family the page is switched to
+        fams = {f["name"]: f["welcome"] for f in
+                httpx.get(f"{server}/api/options").json()["families"]}
+        assert page.inner_text("#welcome-headline") == fams["gan"]["headline"]
+        page.select_option("#family", "vae")
+        assert page.inner_text("#welcome-headline") == fams["vae"]["headline"]
+        assert page.inner_text("#welcome-preset") == "Try vae-collapse-digits"
+        page.select_option("#family", "gan")
+        assert page.inner_text("#welcome-hint") == fams["gan"]["hint"]
         page.click("#welcome-preset")
         assert page.input_value("#preset") == "collapse-ring8"
         assert not page.is_visible("#welcome")

@@ -114,3 +114,75 @@ def test_options_say_from_which_step_a_family_is_judged_and_what_a_card_shows_un
     for host in under.values():  # each is written under a stat that has a card
         assert host in names
         assert "card" in next(s for s in opts["stats"] if s["name"] == host)["show"]
+
+
+def test_options_mark_each_familys_main_knobs_for_the_panel():
+    """The panel shows a family's `main` data and optimisation knobs up front (controls.js); the
+    GAN's are the ones it always showed, and no family's main knobs are all under "more"."""
+    fams = {f["name"]: f for f in registry.options()["families"]}
+    main = {n: {k["name"] for k in f["knobs"] if k["main"]} for n, f in fams.items()}
+    assert main["gan"] == {"dataset", "lr_g", "lr_d", "n_critic", "beta1"}
+    assert main["vae"] == {"dataset", "lr"}
+    assert main["diffusion"] == {"dataset", "train_points", "lr"}
+    assert main["decoding"] == {"dataset", "lm_lr"} and main["evolution"] == {"dataset"}
+    for f in fams.values():
+        for k in f["knobs"]:
+            assert isinstance(k["main"], bool)
+            if k["main"]:  # a main knob is one a main section takes: data or optimisation
+                assert k["group"] in ("data", "optim"), k
+
+
+def test_each_family_welcomes_a_first_visit_with_its_own_preset():
+    """The page's welcome (welcome.js) is the family's: a headline naming what collapses, and a
+    first preset of its own whose hint names the preset it is rescued by."""
+    opts = registry.options()
+    family_of = {p["name"]: p["family"] for p in opts["presets"]}
+    twins = {p["name"]: p["twin_of"] for p in opts["presets"]}
+    for f in opts["families"]:
+        w = f["welcome"]
+        assert w["headline"].startswith("Watch ") and w["headline"].endswith("."), f["name"]
+        assert family_of[w["preset"]] == f["name"]
+        rescue = [n for n, t in twins.items() if t == w["preset"] and n in w["hint"]]
+        assert rescue, (f["name"], w["hint"])  # the hint points to a calibrated twin
+    heads = [f["welcome"]["headline"] for f in opts["families"]]
+    assert len(set(heads)) == len(heads)
+    assert sum("GAN" in h for h in heads) == 1
+
+
+# a small, quick config of each family, CPU
+_TINY = {
+    "gan": dict(g_width=16, d_width=16, z_dim=4, batch_size=32, eval_samples=200, grid_size=8),
+    "evolution": dict(dataset="ring8", population=64, grid_size=8),
+    "vae": dict(latent=4, encoder_width=16, decoder_width=16, batch_size=16),
+    "diffusion": dict(dataset="circle", width=16, depth=2, noise_levels=10, batch=32,
+                      samples=64, sample_steps=5, grid_size=8),
+    "decoding": dict(dataset="templates", hidden=16, embed=8),
+}
+
+
+@pytest.mark.parametrize("family", list(families.FAMILIES))
+def test_runs_that_differ_only_in_threads_share_one_engine(family):
+    """`threads` is a process-wide setting the step never reads: two runs that differ only in it
+    stack (one engine); two that differ in a knob of the step's shape do not."""
+    from collapse_lab.trainer.loop import Trainer
+
+    assert set(_TINY) == set(families.FAMILIES)  # a new family: add its small config here
+    base = dict(_TINY[family], family=family, device="cpu", steps=4)
+    a, b = (families.make_config(dict(base, threads=t)) for t in (1, 2))
+    assert families.stack_key(a) == families.stack_key(b)
+    t = Trainer()
+    t.add_many([("a", a, None), ("b", b, None)], tick=False)
+    assert len(t.engines) == 1 and t.engines[0].runs == 2
+    c = families.make_config(dict(base, threads=1, speed=5.0))  # a pace is the whole engine's
+    assert families.stack_key(c) != families.stack_key(a)
+    t.add("c", c, tick=False)
+    assert len(t.engines) == 2
+    torch.set_num_threads(1)  # the process-wide setting the runs above changed, put back
+
+
+def test_a_vae_ignores_the_landscape_grid_so_it_does_not_split_a_stack():
+    """A VAE draws no landscape: runs that differ in grid_size still stack."""
+    a, b = (families.make_config(dict(_TINY["vae"], family="vae", grid_size=g))
+            for g in (16, 64))
+    assert families.stack_key(a) == families.stack_key(b)
+    assert "grid_size" not in dict(families.stack_key(a)[1:])

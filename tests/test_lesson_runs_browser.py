@@ -188,14 +188,20 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     teacher.click("#class-open")
     student = students[1]
     wait_js(student, "document.body.dataset.role === 'student'", timeout=10_000)
+    # the follow button stays where it is while the connection badge's text changes each second
+    box = student.locator("#follow-toggle").bounding_box()
     student.click("#follow-toggle")
+    wait_js(student, "!app.classroom.follow.following", timeout=5_000)
     student.click("#start")
     wait_js(student, "app.live.run && app.live.run.mine", timeout=30_000)
     own = js(student, "app.live.run.id")
+    wait_js(student, "document.getElementById('conn').dataset.state === 'open'", timeout=30_000)
+    moved = student.locator("#follow-toggle").bounding_box()
+    assert abs(moved["x"] + moved["width"] - box["x"] - box["width"]) < 1, (box, moved)
     student.click("#follow-toggle")  # back with the class
-    # re-attaching reopens the presented run (its history and socket) while the student's own run
-    # and the lesson's train beside it on the same cores: once seen to take over 15 s in CI
-    wait_js(student, f"app.state.run === '{shown}'", timeout=30_000)
+    wait_js(student, "app.classroom.follow.following", timeout=5_000)
+    # re-attaching shows the presented run at once; its history and socket follow
+    wait_js(student, f"app.state.run === '{shown}'", timeout=10_000)
 
     # the teacher opens History: the class stays on the lesson's run
     teacher.click(".tab[data-view='history']")

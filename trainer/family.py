@@ -272,6 +272,19 @@ class Restack(Exception):
 
 
 @dataclass(frozen=True)
+class Welcome:
+    """A first visit's way in on the family's page (frontend/js/welcome.js): the headline, the
+    preset to try first (one of the family's own) and what to watch when it runs."""
+
+    headline: str
+    preset: str
+    hint: str
+
+    def describe(self) -> dict[str, Any]:
+        return dict(headline=self.headline, preset=self.preset, hint=self.hint)
+
+
+@dataclass(frozen=True)
 class Family:
     """Everything the rest of Collapse Lab knows about a family (docs/families.md)."""
 
@@ -310,6 +323,8 @@ class Family:
     # it a run has had no time to cover anything (a GAN's generator is a blob between the modes
     # for its first few hundred steps), so a red "0 / 8" would judge it too early
     judge_from: int = 0
+    # the page's welcome on a first visit to this family
+    welcome: Welcome | None = None
 
     def __repr__(self) -> str:
         return f"Family({self.name!r})"
@@ -321,7 +336,8 @@ class Family:
                     datasets=list(self.datasets), stats=[s.describe() for s in self.stats],
                     frame=self.frame.describe(), parts=list(self.parts),
                     groups=list(self.groups), remedies=[r.describe() for r in self.remedies],
-                    presets=sorted(self.presets()), judge_from=self.judge_from)
+                    presets=sorted(self.presets()), judge_from=self.judge_from,
+                    welcome=self.welcome.describe() if self.welcome else None)
 
     @property
     def live_knobs(self) -> frozenset[str]:

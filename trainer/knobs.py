@@ -44,6 +44,12 @@ class Knob:
     nullable: bool = False
     # the step's shape depends on it: runs that differ in it cannot share one stacked step
     structural: bool = False
+    # the stacked step never reads it (a process-wide setting such as `threads`, or a knob the
+    # family ignores): runs that differ in it may still share one stack, live or not
+    outside_step: bool = False
+    # a main control: the panel shows it in its group's main section (data, optimisation), not
+    # under "More settings" (frontend/js/controls.js)
+    main: bool = False
     # how people see it: `label` names its control ("G learning rate"); `short` names it in a
     # legend, a chart marker or a title ("lr_g 2e-4, β1 0.5"). Unset: derived from the name.
     label: str = ""
@@ -55,12 +61,12 @@ class Knob:
         return self.label or self.name.replace("_", " ")
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able: name, label, short, type, default, help, group, live, nullable, and range
-        or choices."""
+        """JSON-able: name, label, short, type, default, help, group, live, main, nullable, and
+        range or choices."""
         d: dict[str, Any] = dict(name=self.name, label=self.words, short=self.short or self.name,
                                  type=self.type, default=self.default,
                                  help=self.help, group=self.group, live=self.live,
-                                 nullable=self.nullable)
+                                 main=self.main, nullable=self.nullable)
         if self.choices:
             d["choices"] = list(self.choices)
         if self.lo is not None:
@@ -130,8 +136,9 @@ class KnobSet:
     of combinations (each raises ConfigError naming the field) and `fill`, values completed
     before they are checked (e.g. trainer/run_knobs.py: `fill_data`).
 
-    A stack is the runs one engine steps together: they may differ in their seed and in every
-    live knob that is a value, not a shape (`structural`); every other knob is the stack's.
+    A stack is the runs one engine steps together: they may differ in their seed, in every live
+    knob that is a value, not a shape (`structural`), and in every knob the step never reads
+    (`outside_step`); every other knob is the stack's.
     """
 
     def __init__(self, family: str, knobs: Iterable[Knob], *, module: str, name: str, doc: str,
@@ -141,7 +148,8 @@ class KnobSet:
         self.family = family
         self.knobs: dict[str, Knob] = {k.name: k for k in knobs}
         self.live = frozenset(n for n, k in self.knobs.items() if k.live)
-        per_run = {"seed"} | {n for n in self.live if not self.knobs[n].structural}
+        per_run = ({"seed"} | {n for n in self.live if not self.knobs[n].structural}
+                   | {n for n, k in self.knobs.items() if k.outside_step})
         self.stack = tuple(n for n in self.knobs if n not in per_run)
         self.checks = tuple(checks)
         self.fill = fill

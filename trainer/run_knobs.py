@@ -19,7 +19,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 DATA: dict[str, Knob] = {k.name: k for k in (
     Knob("dataset", "choice", "ring8", "toy distribution to learn", group="data",
-         choices=DATASETS, label="Dataset"),
+         choices=DATASETS, label="Dataset", main=True),
     Knob("data", "str", None, "path of a CSV of 2-D points (dataset=csv)", group="data",
          nullable=True, label="Data file"),
     Knob("clusters", "int", 0, "modes of user CSV data (k-means k); 0 = choose by silhouette",
@@ -43,8 +43,10 @@ RUN: dict[str, Knob] = {k.name: k for k in (
          label="Landscape grid", short="grid"),
     Knob("device", "choice", "auto", "auto = CUDA when present, else CPU", group="run",
          choices=DEVICES, label="Device"),
+    # a process-wide setting (trainer/loop.py: the last run added to a worker decides), so it
+    # does not split a stack
     Knob("threads", "int", 0, "CPU threads for this run; 0 = torch's default", group="run",
-         lo=0, hi=256, label="CPU threads", short="threads"),
+         lo=0, hi=256, label="CPU threads", short="threads", outside_step=True),
 )}
 
 

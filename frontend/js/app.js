@@ -295,6 +295,7 @@ function useFamily(name) {
   cloneFor = null;
   fillCloneChoices(app.live ? app.live.run : null);
   compareChoices();
+  if (app.welcome) app.welcome.follow(fam);
   if (app.live) setRunUI(app.live.run); // what may be edited follows the run shown
   return true;
 }
@@ -1069,6 +1070,7 @@ async function openFirstState(firstHash) {
   writeHash();
   await app.classroom.ready();
   app.welcome = new Welcome({
+    family: () => familyOf({ config: { family: app.options.family } }),
     lessons: () => app.lessons.teacher,
     openLessons: () => app.lessons.togglePicker(),
     usePreset: (name) => {

@@ -102,7 +102,9 @@ export class Classroom {
     this.showBtn = el("button", { type: "button", class: "small", id: "present-this", text: "Show the class", title: "Show the class what this page shows now (the class follows your page until you open something else)" });
     this.showBtn.addEventListener("click", () => this.stateChanged(true));
     this.seesBox = el("div", { class: "class-sees", id: "class-sees", hidden: true, role: "status" }, this.seesText, this.showBtn);
-    bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.seesBox, this.followBox, this.audienceEl, this.classBtn), $("conn"));
+    // after the run's connection badge, whose text changes every second ("live · 9.8 frames/s",
+    // "reconnecting…"): were the class bar before it, its buttons would move under the pointer
+    bar.insertBefore(el("div", { class: "class-bar" }, this.badge, this.seesBox, this.followBox, this.audienceEl, this.classBtn), $("type-size"));
     this.note = el("p", { class: "role-note", id: "role-note", hidden: true });
     this.nameInput = el("input", { type: "text", id: "student-name", maxlength: 32, autocomplete: "nickname", placeholder: "your name", "aria-label": "your name for the class" });
     const join = el("button", { type: "submit", class: "small", text: "Join" });

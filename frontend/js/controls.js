@@ -66,19 +66,22 @@ export function showValue(knob, v) {
 }
 
 // Sections of the panel: group names of the registry -> heading; "more" goes into a <details>.
+// A knob the registry marks `main` goes into its group's main section ("data-main"), where
+// there is one; every other knob of that group waits under "More settings".
 const SECTIONS = [
   { title: "Data & objective", groups: ["data-main", "objective"] },
   { title: "Remedies", groups: ["remedy"] },
   { title: "Optimisation", groups: ["optim-main"] },
   { title: "More settings", groups: ["data", "optim", "model", "run"], details: true },
 ];
-const MAIN_DATA = new Set(["dataset"]);
-const MAIN_OPTIM = new Set(["lr_g", "lr_d", "n_critic", "beta1"]);
+const MAIN_GROUPS = new Set(SECTIONS.flatMap((s) => s.groups).filter((g) => g.endsWith("-main")));
 
-function sectionGroup(knob) {
-  if (knob.group === "data" && MAIN_DATA.has(knob.name)) return "data-main";
-  if (knob.group === "optim" && MAIN_OPTIM.has(knob.name)) return "optim-main";
-  return knob.group;
+/** The title of the panel's section a knob (from /api/options) is shown in; null: none. */
+export function knobSection(knob) {
+  const main = `${knob.group}-main`;
+  const group = knob.main && MAIN_GROUPS.has(main) ? main : knob.group;
+  const sec = SECTIONS.find((s) => s.groups.includes(group));
+  return sec ? sec.title : null;
 }
 
 /** A knob's words in the controls: its `label` from the registry (/api/options). */
@@ -111,7 +114,7 @@ export function buildControls(root, options, onChange, opts = {}) {
   const helps = { objectiveHelp, datasetHelp, autoValue, refreshAuto: null };
 
   for (const sec of SECTIONS) {
-    const knobs = options.knobs.filter((k) => sec.groups.includes(sectionGroup(k)));
+    const knobs = options.knobs.filter((k) => knobSection(k) === sec.title);
     if (!knobs.length) continue;
     const body = el("div", { class: "knobs" });
     if (sec.details) {

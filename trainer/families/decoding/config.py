@@ -38,7 +38,7 @@ SPACE = KnobSet(
 KNOBS: dict[str, Knob] = SPACE.knobs
 LIVE = SPACE.live
 # what fixes the shape of a stacked training step: the text, the model's sizes, its batch, the
-# device, the speed and the threads; every other knob is a per-run value
+# device and the speed; every other knob is a per-run value (threads among them)
 STACK = SPACE.stack
 DecodingConfig: Any = SPACE.config
 coerce = SPACE.coerce

@@ -8,7 +8,7 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.decoding import config, cost, presets
 from collapse_lab.trainer.families.decoding.engine import DecodingEngine, DecState
 from collapse_lab.trainer.families.decoding.remedies import REMEDIES
-from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
+from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat, Welcome
 
 STATS = (
     Stat("lm_loss", "LM loss", "loss", "training loss: the negative log-likelihood of a sentence "
@@ -62,4 +62,11 @@ FAMILY = Family(
     parts=("both",),
     groups=("data", "model", "objective", "remedy", "optim", "run"),
     remedies=tuple(REMEDIES.values()),
+    welcome=Welcome(
+        "Watch beam search write only the likeliest sentences of a language, live, and other "
+        "decoders write them all.",
+        "decoding-beam-collapse",
+        "Loads a small language model decoded by beam search: press Start run and watch its "
+        "strings keep to one or two of the six templates. Then pick decoding-sampling and switch "
+        "the run to it."),
 )

@@ -23,7 +23,7 @@ _LM = (
     Knob("lm_batch", "int", 64, "sentences in each training batch", group="optim", lo=1,
          hi=1024, structural=True),
     Knob("lm_lr", "float", 3e-3, "Adam's learning rate", group="optim", live=True, lo=1e-5,
-         hi=0.1, log=True),
+         hi=0.1, log=True, main=True),
 )
 
 _DECODE = (

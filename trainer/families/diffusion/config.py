@@ -42,7 +42,7 @@ SPACE = KnobSet(
 KNOBS: dict[str, Knob] = SPACE.knobs
 LIVE = SPACE.live
 # what fixes the shape of a stacked step: the data, the network, the noise levels, the batch,
-# the samples, the grid, the device, the speed and the threads; every other knob is per run
+# the samples, the grid, the device and the speed; every other knob is per run
 STACK = SPACE.stack
 DiffConfig: Any = SPACE.config
 coerce = SPACE.coerce

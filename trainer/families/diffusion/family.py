@@ -8,7 +8,7 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.diffusion import config, cost, presets
 from collapse_lab.trainer.families.diffusion.engine import DiffState, DiffusionEngine
 from collapse_lab.trainer.families.diffusion.remedies import REMEDIES
-from collapse_lab.trainer.family import Claim, Family, Frame, Preset, Stat
+from collapse_lab.trainer.family import Claim, Family, Frame, Preset, Stat, Welcome
 
 STATS = (
     Stat("denoise_loss", "denoising loss", "loss", "mean squared error of the predicted "
@@ -62,4 +62,11 @@ FAMILY = Family(
     parts=("both",),
     groups=("data", "model", "objective", "remedy", "optim", "run"),
     remedies=tuple(REMEDIES.values()),
+    welcome=Welcome(
+        "Watch a diffusion model learn its few training points by heart, live, instead of the "
+        "distribution they came from.",
+        "diffusion-memorise-circle",
+        "Loads a model trained on only 8 points of a circle: press Start run and watch its "
+        "samples pile onto those 8 points instead of spreading along the circle. Then compare it "
+        "with diffusion-more-data-circle, the same model on 1,024 points."),
 )

@@ -19,7 +19,8 @@ MAX_TRAIN = 4096  # the largest training set: every run's points are a prefix of
 _DIFF = (
     Knob("train_points", "int", 16, "training set: this many points drawn once from the data "
          "(the first of a fixed draw of 4,096 for the seed, so more points keep the old ones); "
-         "few points trained long are memorised", group="data", live=True, lo=8, hi=MAX_TRAIN),
+         "few points trained long are memorised", group="data", live=True, lo=8, hi=MAX_TRAIN,
+         main=True),
     Knob("width", "int", 128, "units in each hidden layer of the noise predictor",
          group="model", lo=8, hi=512, structural=True),
     Knob("depth", "int", 3, "hidden layers of the noise predictor", group="model", lo=1, hi=6,
@@ -30,7 +31,7 @@ _DIFF = (
          "betas or Nichol & Dhariwal's cosine ᾱ", group="objective", live=True,
          choices=SCHEDULES),
     Knob("lr", "float", 3e-3, "Adam's learning rate", group="optim", live=True, lo=1e-5,
-         hi=0.1, log=True),
+         hi=0.1, log=True, main=True),
     Knob("batch", "int", 256, "noised training points per step (drawn with replacement from "
          "the training set)", group="optim", lo=8, hi=8192, structural=True),
     Knob("weight_decay", "float", 0.0, "decoupled weight decay (AdamW): pulls every weight "

@@ -34,7 +34,7 @@ SPACE = KnobSet(
 KNOBS: dict[str, Knob] = SPACE.knobs
 LIVE = SPACE.live
 # what fixes the shape of a stacked generation: the data, the population's size, the landscape's
-# grid, the device, the speed and the threads; every other knob is a per-run value
+# grid, the device and the speed; every other knob is a per-run value
 STACK = SPACE.stack
 EvoConfig: Any = SPACE.config
 coerce = SPACE.coerce

@@ -8,7 +8,7 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.evolution import config, cost, presets
 from collapse_lab.trainer.families.evolution.engine import EvolutionEngine, EvoState
 from collapse_lab.trainer.families.evolution.remedies import REMEDIES
-from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
+from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat, Welcome
 
 STATS = (
     Stat("fitness_mean", "mean fitness", "fitness", "the population's mean fitness (the "
@@ -66,4 +66,10 @@ FAMILY = Family(
     # a population starts spread over the plane and settles on its peaks within a few dozen
     # generations (docs/presets.md): its count of peaks held is judged from generation 50
     judge_from=50,
+    welcome=Welcome(
+        "Watch a population converge on one peak of its data, live, and spread it back out.",
+        "evolution-collapse-ring8",
+        "Loads a genetic algorithm that converges too early: press Start run and watch the ring's "
+        "eight peaks fall to one or two. Then pick evolution-rescue-ring8 and switch the run to "
+        "it."),
 )

@@ -11,7 +11,7 @@ from collapse_lab.trainer.families.gan.objectives import get_objective
 from collapse_lab.trainer.families.gan.remedies import REMEDIES
 from collapse_lab.trainer.families.gan.state import RunState
 from collapse_lab.trainer.families.gan.stats import STEP
-from collapse_lab.trainer.family import Family, Frame
+from collapse_lab.trainer.family import Family, Frame, Welcome
 
 
 def _frame_info(cfg: Any) -> dict[str, Any]:
@@ -46,4 +46,9 @@ FAMILY = Family(
     # for its first few hundred steps a generator is a blob between the modes: its count of
     # modes covered is judged (coloured) from step 500 (docs/dashboard.md)
     judge_from=500,
+    welcome=Welcome(
+        "Watch a GAN lose the modes of its data, live, and steer it back.",
+        "collapse-ring8",
+        "Loads a run that collapses within a minute: press Start run and watch the ring's eight "
+        "modes fall to one or two. Then pick wgan-gp-ring8 and switch the run to it."),
 )

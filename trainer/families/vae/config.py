@@ -12,8 +12,10 @@ from collapse_lab.trainer.run_knobs import DATA, RUN
 _RUN_KNOBS = {**DATA, **RUN}  # the knobs every family's run has (trainer/run_knobs.py)
 
 _RUN = ("speed", "seed")
-# grid_size is a knob of every run (sweeps set it); a VAE draws no landscape and ignores it
-_REST = ("grid_size", "device", "threads")
+# grid_size is a knob of every run (sweeps set it); a VAE draws no landscape and ignores it, so
+# runs that differ in it still share a stack
+_REST = ("device", "threads")
+_GRID = dataclasses.replace(_RUN_KNOBS["grid_size"], outside_step=True)
 _DATASET = dataclasses.replace(_RUN_KNOBS["dataset"], default="digits", choices=("digits",),
                                help="images to learn: scikit-learn's 8×8 handwritten digits")
 _STEPS = dataclasses.replace(_RUN_KNOBS["steps"], default=3000,
@@ -24,14 +26,14 @@ FAMILY = "vae"  # every vae config's `family` (trainer/families/__init__.py)
 
 # digits only: no data file, no scale, so none of the data knobs' rules; no combination to refuse
 SPACE = KnobSet(
-    FAMILY, (_DATASET, *VAE, _STEPS, *(_RUN_KNOBS[n] for n in _RUN), _TICK,
+    FAMILY, (_DATASET, *VAE, _STEPS, *(_RUN_KNOBS[n] for n in _RUN), _TICK, _GRID,
              *(_RUN_KNOBS[n] for n in _REST)),
     module=__name__, name="VaeConfig", doc="Every knob of a vae run, with its default.")
 
 KNOBS: dict[str, Knob] = SPACE.knobs
 LIVE = SPACE.live
 # what fixes the shape of a stacked step: the networks, the batch, the device, the speed (and
-# the knobs no run changes live); every other knob is a per-run value
+# the knobs no run changes live, but threads and grid_size); every other knob is a per-run value
 STACK = SPACE.stack
 VaeConfig: Any = SPACE.config
 coerce = SPACE.coerce

@@ -8,7 +8,7 @@ from collapse_lab.trainer.datasets import Dataset
 from collapse_lab.trainer.families.vae import config, cost, presets
 from collapse_lab.trainer.families.vae.engine import ACTIVE, VaeEngine, VaeState
 from collapse_lab.trainer.families.vae.remedies import REMEDIES
-from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat
+from collapse_lab.trainer.family import Claim, Family, Frame, Panel, Preset, Stat, Welcome
 
 STATS = (
     Stat("recon_loss", "reconstruction", "vae", "the decoder's cross-entropy of an image "
@@ -73,4 +73,10 @@ FAMILY = Family(
     parts=("both",),
     groups=("data", "model", "objective", "remedy", "optim", "run"),
     remedies=tuple(REMEDIES.values()),
+    welcome=Welcome(
+        "Watch a VAE stop using its code, live: every prior sample blurs into one average digit.",
+        "vae-collapse-digits",
+        "Loads a VAE with β 4: press Start run and watch its active latent units fall to one or "
+        "none and its prior samples turn into one blurred digit. Then compare it with "
+        "vae-free-bits-digits, the same VAE with free bits."),
 )

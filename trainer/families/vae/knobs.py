@@ -39,7 +39,8 @@ VAE: tuple[Knob, ...] = (
          group="remedy", live=True, lo=0, hi=AGGRESSIVE_MAX, label="aggressive encoder steps",
          short="aggr"),
     Knob("lr", "float", 1e-3, "Adam learning rate of encoder and decoder", group="optim",
-         live=True, lo=1e-5, hi=1e-1, log=True, label="learning rate", short="lr"),
+         live=True, lo=1e-5, hi=1e-1, log=True, label="learning rate", short="lr",
+         main=True),
     Knob("batch_size", "int", 128, "images per step", group="optim", lo=8, hi=1024,
          structural=True, label="batch size", short="batch"),
 )
