@@ -282,6 +282,9 @@ def test_the_cli_trains_a_decoding_preset_and_lists_the_family(tmp_path):
                          "--hidden", "32", "--json", "--data-dir", str(tmp_path)))
     assert out["config"]["family"] == "decoding" and out["final"]["step"] == 40
     assert out["final"]["outputs"] == 128 and math.isfinite(out["final"]["lm_loss"])
+    # every final number is a registered stat (occupancy: the per-mode shares, a list)
+    stats = {s["name"] for s in reg["stats"]}
+    assert set(out["final"]) - {"occupancy"} <= stats, set(out["final"]) - stats
     p = subprocess.run([sys.executable, "-m", "collapse_lab.server.cli", "train", "--family",
                         "decoding", "--top-p", "2", "--steps", "1"], capture_output=True,
                        text=True, env=env, timeout=300)

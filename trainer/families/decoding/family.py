@@ -25,6 +25,9 @@ STATS = (
     Stat("self_bleu", "self-BLEU", "text", "each decoded string's BLEU-3 against the others, "
          "averaged (Zhu et al. 2018): 1 = they say the same", fmt=".3f",
          show=("card", "chart", "csv"), color="#b91c1c"),
+    Stat("outputs", "strings decoded", "text", "strings the tick decoded: samples when "
+         "sampling, else the beams that survived (at most beam_width; 1 for greedy)",
+         integer=True, fmt="d", show=("csv",)),
 )
 
 
