@@ -53,3 +53,27 @@ def test_a_costly_live_change_asks_first(server, browser):
         js(page, "fetch('/api/runs/' + app.live.run.id + '/control', {method: 'POST', "
            "headers: {'content-type': 'application/json'}, body: JSON.stringify({action: "
            "'stop'})})")
+
+
+def test_a_costly_live_change_of_a_diffusion_run_asks_first(server, browser):
+    """Every family has a cost model: a diffusion run's sampler pushed from 10 to 1,000 steps
+    a tick is held and explained, naming sample_steps, until the user decides."""
+    with watched_page(browser, viewport={"width": 1280, "height": 800}) as page:
+        open_page(page, server + "/#preset=diffusion-memorise-circle&noise_levels=1000"
+                  "&steps=200000")
+        page.click("#start")
+        wait_js(page, "app.live.run && app.live.run.status === 'running' && "
+                "L.perf.frames.length >= 2", timeout=90_000)
+        page.focus("#knob-sample_steps")
+        page.keyboard.press("End")  # the slider's end: 1,000 sampler steps
+        page.wait_for_selector("#cost-ask:not([hidden])", timeout=30_000)
+        text = page.inner_text("#cost-ask-text")
+        assert "would slow this run about" in text and "sample_steps weighs most" in text, text
+        page.screenshot(path=SHOTS / "cost-ask-diffusion.png")
+        page.click("#cost-ask-cancel")
+        assert page.is_hidden("#cost-ask")
+        page.wait_for_timeout(500)
+        assert js(page, "app.live.run.config.sample_steps") == 10
+        js(page, "fetch('/api/runs/' + app.live.run.id + '/control', {method: 'POST', "
+           "headers: {'content-type': 'application/json'}, body: JSON.stringify({action: "
+           "'stop'})})")
