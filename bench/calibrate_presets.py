@@ -222,17 +222,14 @@ out. Both medians are of the steps to rescue; the covered column is the median c
 | switch at 3,000 | claim | met in 6,000 | steps to it | median, all | median, rescued | covered |
 |---|---|---|---|---|---|---|
 | → `wgan-gp-ring8` | ≥ 7 of 8 modes covered | 7/10 | 1,500–4,500 | 4,000 | 3,000 | 6 |
-| → `gp-ring8` | ≥ 7 of 8 modes covered | 3/10 | 4,000–5,500 | > 6,000 | — | 3 |
-| → `pacgan-ring8` | ≥ 6 of 8 modes covered | 2/10 | 2,500–3,000 | > 6,000 | 2,750 | 2.5 |
+| → `gp-ring8` | ≥ 7 of 8 modes covered | 3/10 | 3,500–5,500 | > 6,000 | 3,500 | 4.5 |
+| → `pacgan-ring8` | ≥ 6 of 8 modes covered | 2/10 | 5,500–6,000 | > 6,000 | 5,750 | 3 |
 
-The WGAN-GP row was measured again with every seed's checks kept (`--pack 10 --csv
+All three rows are measured with every seed's checks kept (`--pack 10 --csv
 docs/live-switch.csv`: the ten seeds stacked in one engine, each run's numbers its own up to
-float rounding — which over 9,000 steps of a GAN can move a seed's outcome by a check or two —
-so the row, not the earlier one-process-a-seed run, is what the lesson quotes). The penalty and
-packing rows are that earlier run, whose steps per seed were not kept: fewer than half their
-seeds were rescued, so the median over every seed is beyond the window whatever those steps
-were; packing's two rescued seeds give their median (2,500 and 3,000), the penalty's three are
-known only to lie in 4,000–5,500. The lessons quote these figures from
+float rounding — which over 9,000 steps of a GAN can move a seed's outcome by a check or two;
+an earlier one-process-a-seed run of the penalty and packing twins rescued as many seeds, 3 and
+2, at 4,000–5,500 and 2,500–3,000 steps). The lessons quote these figures from
 `server/lesson_facts.json`, which tests/test_lessons.py derives again from docs/live-switch.csv
 and checks against this table.
 
