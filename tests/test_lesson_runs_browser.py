@@ -280,3 +280,64 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     for pg in (teacher, *students):
         pg.context.close()
     assert not errors, errors
+
+
+def test_the_class_follows_a_lesson_of_every_family_and_a_student_runs_one(browser, server):
+    """The lessons beyond the GAN in front of a class: each starts its family's run on the
+    teacher's page, the student's page follows it with that family's panels and numbers; a student
+    the teacher lets run starts a run of another family, which the server counts as theirs."""
+    errors: list[str] = []
+    teacher = page(browser, errors, "teacher")
+    student = page(browser, errors, "student")
+    teacher.goto(f"{server}/?token={TOKEN}")
+    ready(teacher)
+    student.goto(server + "/")
+    ready(student)
+    teacher.wait_for_function(
+        "() => /^[1-9]\\d* watching/.test(document.getElementById('audience').textContent)")
+    for lesson, family in (("evolution", "evolution"), ("vae", "vae"),
+                           ("memorisation", "diffusion"), ("decoding", "decoding")):
+        pick_lesson(teacher, lesson)
+        wait_js(teacher, f"app.live.run && app.live.run.config.family === '{family}' "
+                         "&& app.lessons.owned.length === 1", timeout=60_000)
+        rid = js(teacher, "app.live.run.id")
+        # the step axes start at the run's first step, not around the preset's claim alone
+        wait_js(teacher, "app.live.charts.markers.length > 0", timeout=30_000)
+        for chart in ("chart-loss", "chart-modes"):
+            (lo, hi), first = js(teacher, f"[document.getElementById('{chart}').layout.xaxis"
+                                          ".range, app.live.charts.stepSeen ? "
+                                          "app.live.charts.steps[0] : 0]")
+            assert lo <= first < hi, (family, chart, lo, hi, first)
+        wait_js(student, f"app.state.run === '{rid}' && app.live.run "
+                         f"&& app.live.run.id === '{rid}'", timeout=20_000)
+        # the student's page draws the family's own ticks: its stats, under its family's cards
+        wait_js(student, "app.live.log.last && app.live.log.last.step > 0", timeout=90_000)
+        assert js(student, "app.live.run.config.family") == family
+        assert js(student, "document.body.dataset.role") == "viewer"
+        assert student.is_hidden("#start")  # watch only until the teacher lets students run
+        student.screenshot(path=SHOTS / f"lessons-family-{family}-student.png")
+    teacher.click("#lesson-end")
+    wait_nothing_training(server)
+
+    teacher.click("#class-open")
+    teacher.check("#class-students")
+    teacher.click("#class-open")
+    wait_js(student, "document.body.dataset.role === 'student'", timeout=10_000)
+    student.click("#follow-toggle")
+    student.select_option("#family", "vae")
+    wait_js(student, "app.controls && document.getElementById('knob-beta')", timeout=10_000)
+    student.click("#start")
+    wait_js(student, "app.live.run && app.live.run.mine && app.live.run.config.family === 'vae'",
+            timeout=30_000)
+    own = js(student, "app.live.run")
+    with api(server) as c:
+        listed = c.get(f"/api/runs/{own['id']}").json()
+    # the API says whose kind of run it is (never who): a student's, not the teacher's
+    assert listed["config"]["family"] == "vae" and listed["owner"] == own["owner"] == "student"
+    assert listed["owner"] != js(teacher, "app.classroom.session.owner")
+    with api(server) as c:
+        c.post("/api/runs/stop", json={"all": True})
+    wait_nothing_training(server)
+    for pg in (teacher, student):
+        pg.context.close()
+    assert not errors, errors

@@ -44,6 +44,12 @@ export function typeFonts() {
   return { font: { ...FONT, size: Math.round(11 * k) }, legend: Math.round(10 * k) };
 }
 
+/** The step axis; pinned to `lay`'s range where axesLayout pins it (a run with no curve yet). */
+function stepAxis(lay = {}) {
+  return { title: { text: "step", standoff: 2 }, gridcolor: "#eceef3", zeroline: false,
+    ...(lay["xaxis.range"] ? { range: lay["xaxis.range"], autorange: false } : {}) };
+}
+
 function baseLayout(extra = {}) {
   const f = typeFonts();
   return {
@@ -53,9 +59,9 @@ function baseLayout(extra = {}) {
     plot_bgcolor: "#ffffff",
     showlegend: true,
     legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: f.legend } },
-    xaxis: { title: { text: "step", standoff: 2 }, gridcolor: "#eceef3", zeroline: false },
+    xaxis: stepAxis(),
     yaxis: { gridcolor: "#eceef3", zeroline: false },
-    uirevision: "keep", // zoom survives updates
+    uirevision: "keep", // zoom survives updates (of one run: Charts.reset gives each run its own)
     ...extra,
   };
 }
@@ -117,6 +123,9 @@ export class RunCharts {
     this.stepSeen = ticks.length > 0;
     this.applied = { loss: {}, modes: {} };
     this.zoomed = { loss: false, modes: false };
+    // a new revision: Plotly keeps what a relayout set (a zoom, the pinned step axis) across
+    // updates of one revision, so another run (or this one opened again) starts from its own
+    this.revision = (this.revision || 0) + 1;
     for (const t of ticks) { this.noteTerms(t); this.keep(t); }
     const col = (key) => ({ x: ticks.map((t) => t.step), y: ticks.map((t) => finiteOrNull(t[key])) });
 
@@ -128,6 +137,8 @@ export class RunCharts {
     const lossLay = this.axesLayout("loss");
     P.react(this.els.loss, lossTraces, baseLayout({
       ...(this.lossY2 ? { margin: MARGIN_Y2 } : {}),
+      uirevision: this.revision,
+      xaxis: stepAxis(lossLay),
       yaxis: { title: { text: fam.title, standoff: 4 }, gridcolor: "#eceef3", zeroline: false,
         ...(lossLay["yaxis.range"] ? { range: lossLay["yaxis.range"] } : {}) },
       ...(this.lossY2 ? { yaxis2: { title: { text: fam.title2, standoff: 2 }, overlaying: "y",
@@ -166,6 +177,8 @@ export class RunCharts {
     const m = this.metric;
     return baseLayout({
       margin: MARGIN_Y2,
+      uirevision: this.revision,
+      xaxis: stepAxis(lay),
       yaxis: { title: { text: "modes", standoff: 4 }, range: [0, Math.max(this.k, 1) + 0.5],
         gridcolor: "#eceef3", zeroline: false },
       yaxis2: { title: { text: m.label, standoff: 2, font: { color: m.color } }, overlaying: "y",
