@@ -1,5 +1,6 @@
 """The Ray backend against a real local Ray (2 CPUs): runs through the server, a viewer, a live
-change, a killed actor, and a sweep on Ray.
+change (a GAN's, and a run of every other family switched to its remedy twin), a killed actor,
+and a sweep on Ray.
 
 Marked `ray` (skip them with `-m "not ray"`). Without Ray installed they skip with the reason,
 except under CI=true, where that is a failure (.ci/run installs the `ray` extra).
@@ -21,6 +22,8 @@ from polling import wait_for
 from collapse_lab.server import protocol
 from collapse_lab.server.app import create_app
 from collapse_lab.server.settings import Settings
+from collapse_lab.trainer import families
+from collapse_lab.trainer.registry import PRESETS, preset_values
 
 try:
     import ray
@@ -77,6 +80,42 @@ def test_a_run_trains_streams_and_takes_a_live_change_on_ray(client):
     ticks = client.get(f"/api/runs/{rid}/history").json()["ticks"]
     assert [t["step"] for t in ticks] == list(range(0, 401, 5))
     assert ticks[-1]["config_version"] == 1
+
+
+OTHER_FAMILIES = [f for f in families.FAMILIES if f != families.DEFAULT]
+
+
+@pytest.mark.parametrize("family", OTHER_FAMILIES)
+def test_every_family_trains_streams_and_switches_to_its_remedy_twin_on_ray(client, family):
+    """A family's first preset on Ray, watched, switched live to a remedy twin's live knobs (as
+    the page's "switch this run to the preset" sends them), to the end of its steps."""
+    collapse = next(n for n, p in PRESETS.items() if p.family == family and not p.base)
+    twin = next(n for n, p in PRESETS.items() if p.base == collapse)
+    live = families.get(family).live_knobs - {"steps", "tick_every", "speed"}
+    start, target = preset_values(collapse), preset_values(twin)
+    change = {k: v for k, v in target.items() if k in live and start.get(k) != v}
+    assert change, (collapse, twin)  # the twin differs from its collapse preset in a live knob
+    r = client.post("/api/runs", json=dict(preset=collapse, steps=60, tick_every=10))
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    with client.websocket_connect(f"ws://127.0.0.1/ws/runs/{rid}", headers=ORIGIN) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        frames = 0
+        while frames < 2:
+            m = ws.receive()
+            if m.get("bytes") is not None:
+                protocol.decode(m["bytes"])
+                frames += 1
+        ws.send_text(json.dumps({"set": change}))
+        wait_for(lambda: get(client, rid)["config_version"] == 1, timeout=60)
+    run = wait_for(lambda: (j := get(client, rid))["status"] in ("done", "failed") and j,
+                   timeout=180)
+    assert run["status"] == "done" and run["reason"] == "finished 60 steps", run["reason"]
+    assert run["provenance"]["backend"] == "ray" and run["provenance"]["pid"] != os.getpid()
+    assert run["config"]["family"] == family
+    assert all(run["config"][k] == v for k, v in change.items()), (change, run["config"])
+    ticks = client.get(f"/api/runs/{rid}/history").json()["ticks"]
+    assert ticks[-1]["step"] == 60 and ticks[-1]["config_version"] == 1
 
 
 def test_a_killed_actor_fails_its_run_and_nothing_else(client):
