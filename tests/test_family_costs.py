@@ -20,7 +20,7 @@ from collapse_lab.trainer import families, registry
 TOKEN = "teacher-secret-28"
 OTHERS = ("evolution", "vae", "diffusion", "decoding")
 # a classroom's tighter per-step budget than the default 10 s: the largest decoding run (hidden
-# 512, lm_batch 1,024) takes about 2.5 s a step and the largest VAE's about 11 s, within or
+# 512, lm_batch 1,024) takes about 2.7 s a step and the largest VAE's about 11 s, within or
 # near the default; every preset is far under
 STEP_S = 1.0
 # per family, a run far past STEP_S and the knob that weighs most in it
