@@ -35,6 +35,10 @@ class Estimate(BaseModel):
     parts_ms: dict[str, float] = Field(description="the estimate's terms (bench/costs.py)")
     why: str = Field("", description="what the largest time term counts")
     why_memory: str = Field("", description="what the largest memory part holds")
+    tick_ms: float = Field(0.0, description="estimated milliseconds of one tick: the step that "
+                           "ticks takes them all, so they are held to the per-step budget too")
+    heaviest_tick: str = Field("", description="the knob that weighs most in a tick")
+    why_tick: str = Field("", description="what a tick's largest term counts")
     budget_mb: float = Field(description="the per-run budget (setting run_memory_mb)")
     budget_step_ms: float = Field(description="the per-step budget (run_step_seconds)")
     fits: bool = Field(description="within both budgets: such a run would be accepted")
@@ -59,7 +63,8 @@ def _out(request: Request, cfg: Any) -> Estimate:
         raise ConfigError("family", f"no cost model for a {cfg.family} run")
     e = estimate(cfg)
     return Estimate(**e, budget_mb=budget, budget_step_ms=step,
-                    fits=e["memory_mb"] <= budget and e["step_ms"] <= step)
+                    fits=(e["memory_mb"] <= budget and e["step_ms"] <= step
+                          and e.get("tick_ms", 0.0) <= step))
 
 
 def _object(text: str, name: str) -> dict[str, Any]:

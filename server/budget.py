@@ -2,7 +2,8 @@
 created or changed, and the estimate served. Every family has a model (trainer/families/*/
 cost.py, the shared shape in trainer/cost.py), registered as its `Family.estimate`.
 
-Over `run_memory_mb`, or slower than `run_step_seconds` a step, a run is refused with a 422 that
+Over `run_memory_mb`, or slower than `run_step_seconds` a step — on average, or in the step that
+ticks (a tick's own time: a worker's other runs wait for it) — a run is refused with a 422 that
 names the knob weighing most and says what the run would need; nothing starts. The estimate is
 a guide: workers also run under an address-space limit (`worker_memory_mb`, server/worker.py),
 so a wrong one fails that worker's runs with "out of memory", never the machine.
@@ -39,6 +40,12 @@ def check_budget(budget_mb: float, config: dict[str, Any] | Any, where: str = ""
         raise ConfigError(f"{where}{knob}", f"this run would take about "
                           f"{est['step_ms'] / 1000:.3g} s a step, over the per-run budget of "
                           f"{step_seconds:g} s (setting run_step_seconds): {why}; {lower}")
+    if est.get("tick_ms", 0.0) > step_seconds * 1000:  # the step that ticks takes it all
+        knob = est["heaviest_tick"]
+        raise ConfigError(f"{where}{knob}", f"each tick of this run would take about "
+                          f"{est['tick_ms'] / 1000:.3g} s, over the per-run budget of "
+                          f"{step_seconds:g} s a step (setting run_step_seconds): "
+                          f"{est['why_tick']}; lower {knob} (currently {getattr(cfg, knob)})")
     return est
 
 

@@ -20,7 +20,7 @@ from collapse_lab.trainer import families, registry
 TOKEN = "teacher-secret-28"
 OTHERS = ("evolution", "vae", "diffusion", "decoding")
 # a classroom's tighter per-step budget than the default 10 s: the largest decoding run (hidden
-# 512, lm_batch 1,024) takes about 2.5 s a step and the largest VAE's about 11 s, within or
+# 512, lm_batch 1,024) takes about 2.7 s a step and the largest VAE's about 11 s, within or
 # near the default; every preset is far under
 STEP_S = 1.0
 # per family, a run far past STEP_S and the knob that weighs most in it
@@ -113,15 +113,17 @@ def test_every_shipped_preset_fits_the_default_budget(tmp_path):
 @pytest.mark.parametrize("fam", OTHERS)
 def test_a_live_change_over_the_budget_is_refused(tmp_path, fam):
     """A running run of each family and a live change that multiplies its cost: with the
-    per-step budget between the two estimates, the change estimate says it does not fit and
-    asks, the change is a 422 naming the knob, and the run keeps training as it was."""
+    per-step budget between the two estimates (the run's ticking step within it), the change
+    estimate says it does not fit and asks, the change is a 422 naming the knob, and the run
+    keeps training as it was."""
     small, change, knob = LIVE[fam]
     config = dict(small, family=fam, device="cpu", steps=0)
     cfg = families.make_config(config)
     now = families.of(cfg).estimate(cfg)
     after = families.of(cfg).estimate(cfg.replace(**change))
-    assert after["step_ms"] > 3 * now["step_ms"], (now, after)
-    budget_s = math.sqrt(now["step_ms"] * after["step_ms"]) / 1000  # between the two
+    top = max(now["step_ms"], now["tick_ms"])  # the run's slowest step now: the one ticking
+    assert after["step_ms"] > 2 * top, (now, after)
+    budget_s = math.sqrt(top * after["step_ms"]) / 1000  # between the two
     with client(tmp_path, run_step_seconds=budget_s) as c:
         rid = c.post("/api/runs", json=config).json()["id"]
         wait_for(lambda: c.get(f"/api/runs/{rid}").json()["status"] == "running", timeout=60)
@@ -181,3 +183,26 @@ def test_a_students_run_of_any_family_is_counted_and_refused_over_budget(tmp_pat
                 .status_code == 200
         wait_for(lambda: all(c.get(f"/api/runs/{i}").json()["status"] in ("done", "failed")
                              for i in ids), timeout=60)
+
+
+def test_a_run_whose_every_tick_is_over_the_budget_is_refused(tmp_path):
+    """1,000 sampler steps × 4,096 samples every 100 steps: a step costs little on average, but
+    the step that ticks takes the whole tick (and the worker's other runs wait for it), so with
+    the default budget the run is a 422 naming sample_steps and the tick's time; raising
+    tick_every would not shorten a tick, so it is never the knob named."""
+    config = dict(family="diffusion", device="cpu", noise_levels=1000, sample_steps=1000,
+                  samples=4096, tick_every=100)
+    with client(tmp_path) as c:
+        est = estimate(c, config)
+        step = est["budget_step_ms"]
+        assert est["step_ms"] <= step < est["tick_ms"] and not est["fits"], est
+        assert est["heaviest_tick"] == "sample_steps", est
+        r = c.post("/api/runs", json=config)
+        assert r.status_code == 422 and r.json()["field"] == "sample_steps", r.text
+        assert "each tick of this run would take about " in r.json()["detail"], r.text
+        assert f"over the per-run budget of {step / 1000:g} s a step" in r.json()["detail"]
+        r = c.post("/api/runs", json=dict(config, tick_every=10_000))  # a tick is a tick
+        assert r.status_code == 422 and r.json()["field"] == "sample_steps", r.text
+        assert c.get("/api/runs").json()["runs"] == []
+        small = estimate(c, dict(config, sample_steps=100))  # a tenth of the sampler fits
+        assert small["fits"] and small["tick_ms"] < est["tick_ms"] / 5, small

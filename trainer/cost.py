@@ -52,8 +52,8 @@ def heaviest(cfg: Any, knobs: dict[str, Any], drivers: tuple[str, ...]) -> str:
 
 
 def result(parts_s: dict[str, float], memory: dict[str, float], base_mb: float, knob: str,
-           memory_knob: str, why: str, why_memory: str, floor_mb: float = 0.0
-           ) -> dict[str, Any]:
+           memory_knob: str, why: str, why_memory: str, floor_mb: float = 0.0,
+           tick_s: float = 0.0, tick_knob: str = "", why_tick: str = "") -> dict[str, Any]:
     """An estimate as every family returns it (server/api_estimate.py `Estimate`)."""
     secs = sum(parts_s.values())
     return dict(memory_mb=round(max(floor_mb, base_mb + sum(memory.values())), 1),
@@ -61,21 +61,32 @@ def result(parts_s: dict[str, float], memory: dict[str, float], base_mb: float, 
                 steps_per_sec=round(1.0 / secs, 1) if secs > 0 else None,
                 heaviest=knob, heaviest_memory=memory_knob,
                 parts_ms={k: round(v * 1e3, 3) for k, v in parts_s.items()}, why=why,
-                why_memory=why_memory)
+                why_memory=why_memory, tick_ms=round(tick_s * 1e3, 3),
+                heaviest_tick=tick_knob, why_tick=why_tick)
 
 
 def estimate(cfg: Any, model: Any, watched: bool = True) -> dict[str, Any]:
     """The estimate of `cfg` by a family's cost module `model`: its FEATURES, `work`,
     `memory_parts`, `drivers(cfg)` (the knobs behind each time term and memory part), WHY
-    (what each term and part counts, for a refusal), `knobs()` and `coefficients()`."""
+    (what each term and part counts, for a refusal), TICKED (the terms a tick's work over
+    tick_every), `knobs()` and `coefficients()`.
+
+    `tick_ms` is one tick's own time (the ticked terms × tick_every): a step spreads it over
+    tick_every steps, but the step that ticks takes all of it, and a worker's other runs wait
+    that long, so the budget bounds it too (server/budget.py)."""
     co = model.coefficients()
     w = model.work(cfg, watched)
     parts = {k: co["seconds"][k] * w[k] for k in model.FEATURES}
     mem = model.memory_parts(cfg, watched)
     top = max(parts, key=lambda k: parts[k])
     top_mem = max(mem, key=lambda k: mem[k]) if mem else top
+    top_tick = max(model.TICKED, key=lambda k: parts[k])
     knobs, drivers = model.knobs(), model.drivers(cfg)
+    # raising tick_every spreads a tick, it never shortens one: not a knob to name for it
+    tick_drivers = tuple(d for d in drivers[top_tick] if d != "-tick_every") or ("tick_every",)
     return result(parts, mem, co["memory"]["base_mb"], heaviest(cfg, knobs, drivers[top]),
                   heaviest(cfg, knobs, drivers.get(top_mem, drivers[top])),
                   model.WHY[top], model.WHY.get(top_mem, model.WHY[top]),
-                  co["memory"].get("floor_mb", 0.0))
+                  co["memory"].get("floor_mb", 0.0),
+                  sum(parts[k] for k in model.TICKED) * max(cfg.tick_every, 1),
+                  heaviest(cfg, knobs, tick_drivers), model.WHY[top_tick])

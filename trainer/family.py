@@ -304,9 +304,9 @@ class Family:
     fresh: Callable[[Any, Dataset], Any]  # (cfg, dataset) -> the RunState of an untrained run
     load: Callable[[dict[str, Any]], Any]  # a checkpoint's dict -> its RunState
     engine: Callable[[Sequence[Any], Dataset, torch.device], Engine]
-    # a run's cost before it starts, from its knobs (memory_mb, step_ms, steps_per_sec, heaviest,
-    # heaviest_memory, parts_ms, why, why_memory: trainer/cost.py; every family's cost.py);
-    # None = the family has no cost model, nothing is refused
+    # a run's cost before it starts, from its knobs (memory_mb, step_ms, steps_per_sec, tick_ms,
+    # heaviest, heaviest_memory, heaviest_tick, parts_ms, why, why_memory, why_tick:
+    # trainer/cost.py; every family's cost.py); None = no cost model, nothing is refused
     estimate: Callable[[Any], dict[str, Any]] | None = None
     # what a frame of a run says of the picture beside the stats, for the page (the GAN: how to
     # draw D's value, `value_kind`, and the objective)

@@ -34,6 +34,7 @@ from collapse_lab.trainer.families.decoding.config import KNOBS
 
 TABLE = Path(__file__).resolve().with_name("costs.json")
 FEATURES = ("const", "tick", "train", "decode", "search", "text")
+TICKED = ("tick", "decode", "search", "text")  # the terms that are a tick's work over tick_every
 # where costs.json is missing: its fit (bench/costs.py on the machine of docs/performance.md,
 # "Costs"), rounded
 DEFAULT = ('{"seconds": {"const": 0.0098, "tick": 0.004, "train": 2.7e-10, "decode": 0.0, '

@@ -29,6 +29,7 @@ from collapse_lab.trainer.families.diffusion.model import EMBED
 
 TABLE = Path(__file__).resolve().with_name("costs.json")
 FEATURES = ("const", "tick", "train", "sample", "near")
+TICKED = ("tick", "sample", "near")  # the terms that are a tick's work over tick_every
 # where costs.json is missing: its fit (bench/costs.py on the machine of docs/performance.md,
 # "Costs"), rounded
 DEFAULT = ('{"seconds": {"const": 0.0022, "tick": 0.02, "train": 2.7e-10, '

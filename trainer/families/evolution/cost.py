@@ -34,6 +34,7 @@ from collapse_lab.trainer.families.evolution.landscape import KDE_POINTS
 
 TABLE = Path(__file__).resolve().with_name("costs.json")
 FEATURES = ("const", "tick", "pop", "pairs", "grid", "field")
+TICKED = ("tick", "grid", "field")  # the terms that are a tick's work over tick_every
 MIXTURES = ("ring8", "grid25")  # the Gaussian mixtures: an exact landscape of one peak a mode
 # where costs.json is missing: its fit (bench/costs.py on the machine of docs/performance.md,
 # "Costs"), rounded

@@ -114,7 +114,21 @@ def estimate(cfg: Any, watched: bool = True) -> dict[str, Any]:
                 steps_per_sec=round(1.0 / secs, 1) if secs > 0 else None,
                 heaviest=knob, heaviest_memory=mem_knob,
                 parts_ms={k: round(v * 1e3, 3) for k, v in parts.items()},
-                why=why(cfg), why_memory=why(cfg))
+                why=why(cfg), why_memory=why(cfg),
+                tick_ms=round(parts["tick"] * max(cfg.tick_every, 1) * 1e3, 3),
+                heaviest_tick=tick_knob(cfg, watched),
+                why_tick="each tick evaluates eval_samples samples of G and, watched, D's "
+                         "landscape over grid_size² points")
+
+
+def tick_knob(cfg: Any, watched: bool = True) -> str:
+    """Which of a tick's two parts weighs more: G's samples or D's landscape."""
+    samples = cfg.eval_samples * cfg.g_depth * cfg.g_width ** 2
+    grid = cfg.grid_size ** 2 if watched and cfg.dataset != "digits" else 0
+    landscape = grid * (cfg.d_depth * cfg.d_width ** 2
+                        + (min(cfg.batch_size, 128) * cfg.mbd_kernels * cfg.mbd_dim
+                           if cfg.minibatch_disc else 0))
+    return "grid_size" if landscape > samples else "eval_samples"
 
 
 def why(cfg: Any) -> str:

@@ -34,6 +34,7 @@ from collapse_lab.trainer.families.vae.engine import MI_IMAGES, PRIOR_SAMPLES, R
 
 TABLE = Path(__file__).resolve().with_name("costs.json")
 FEATURES = ("updates", "tick", "train", "eval")
+TICKED = ("tick", "eval")  # the terms that are a tick's work over tick_every
 DIGITS, PIXELS = 1797, 64  # scikit-learn's 8×8 digits (trainer/digits.py)
 # where costs.json is missing: its fit (bench/costs.py on the machine of docs/performance.md,
 # "Costs"), rounded
