@@ -149,9 +149,8 @@ took 5–10× its idle time — PacGAN4's 2,000 steps 1,249 s, 5-step unrolling'
 1,572 s — which is why the rows have the seeds they have.
 
 **What the runs show.** The table above has the seeds each row got — 5 for every ring row, 3 for
-VEEGAN's and PacGAN's GAN rows on the grid, none yet for the other grid rows — so VEEGAN's rows
-have the paper's 5 runs and PacGAN's half of its 10; rows of fewer than 3 seeds would get no
-verdict. The spread between seeds is wide: PacGAN's GAN ended with 3.5–53.1 % high quality over
+every grid row — so VEEGAN's ring rows have the paper's 5 runs and PacGAN's half of its 10; rows
+of fewer than 3 seeds would get no verdict. The spread between seeds is wide: PacGAN's GAN ended with 3.5–53.1 % high quality over
 seeds 0–4, and VEEGAN's GAN captured 8, 8, 7, 3 and 1 modes, at 2,000 steps, so a single run
 says little about a paper's mean.
 
@@ -170,7 +169,11 @@ mean, 5.4 ± 1.4, misses. VEEGAN does not give the networks or rates of its GAN;
 `collapse-ring8` is the setting that shows its row reliably (1–2 modes, 87 % high quality), and it
 is labelled as a lesson preset, not as the paper's row. On the grid, VEEGAN's GAN setting captures
 5.7 ± 1.8 of 25 (published 3.3) and PacGAN's 12.0 ± 2.1 (published 17.3 ± 0.8), both with 2–5 %
-high quality: samples smeared between the modes, far from the papers' lengths. What was tried: the
+high quality: samples smeared between the modes, far from the papers' lengths. VEEGAN's unrolled
+row meets on modes (22.0 ± 0.6 against 23.6: unrolling spreads the mass over the whole grid
+within 1,500 steps) with 2.9 % high quality against 16 %; PacGAN2 and PacGAN4 capture only
+7.7 ± 0.3 and 6.7 ± 2.3 of 25 (published 23.8 and 24.8) with 1–3 % high quality — at 2,000 of
+the paper's steps, packing has not yet spread the mass the way it does on the ring. What was tried: the
 papers' own settings as far as the engine goes (the knobs above); longer runs were not affordable
 here (at the measured costs the papers' lengths are 4½–8 hours of one idle core per PacGAN run and
 1–1¼ hours per unrolled run, 10 or 5 seeds a row), and no knob was tuned to meet a published
