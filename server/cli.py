@@ -22,13 +22,10 @@ from typing import Any, NoReturn
 from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
 from collapse_lab.trainer.knobs import ConfigError
+from collapse_lab.server.protocol import FRAME_KEYS
 from collapse_lab.trainer.registry import knobs
 
 log = logging.getLogger("collapse_lab")
-
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels", "arrows",
-              "manifold_note")
-
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2."""
@@ -113,7 +110,7 @@ class Progress:
 
 
 def scalar_view(tick: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in tick.items() if k not in ARRAY_KEYS}
+    return {k: v for k, v in tick.items() if k not in FRAME_KEYS}
 
 
 def print_table(tick: dict[str, Any], cfg, info: dict[str, Any]) -> None:

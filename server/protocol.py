@@ -156,6 +156,12 @@ def panel_json(value: Any, depth: int = 0) -> Any:
     raise ProtocolError(f"a panel's value holds a {type(value).__name__}, not JSON")
 
 
+# a tick's keys that only its frame carries (arrays, pictures and what describes them): the
+# worker sends a run's numbers without them and `collapse-lab train --json` prints none of them
+FRAME_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "manifold_note",
+              "panels", "arrows")
+
+
 def encode_frame(tick: dict[str, Any], status: str = "running",
                  extra: dict[str, Any] | None = None) -> bytes:
     """A type-1 frame from a trainer tick dict (trainer.loop.Trainer.tick).

@@ -30,13 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from collapse_lab.server import pipe
+from collapse_lab.server.protocol import FRAME_KEYS
 from collapse_lab.trainer.commands import Command, Event, Pause, StateChanged, to_dict
 
 log = logging.getLogger(__name__)
-
-ARRAY_KEYS = ("samples", "value_grid", "nearest", "hq", "extent", "manifold", "panels",
-              "arrows")
-
 
 class Outbox:
     """Ordered never-dropped messages plus one latest-wins frame slot per run.
@@ -274,7 +271,7 @@ class _Worker:
         v = self.views[rid]
         snapshot = self.snapshot_due(rid)
         v.ticks += 1
-        self.box.put(pipe.Tick(rid, {k: x for k, x in tick.items() if k not in ARRAY_KEYS}))
+        self.box.put(pipe.Tick(rid, {k: x for k, x in tick.items() if k not in FRAME_KEYS}))
         now = time.monotonic()
         frame = None
         pictured = "value_grid" in tick or "extent" not in tick  # images need no landscape
