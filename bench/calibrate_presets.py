@@ -149,37 +149,36 @@ took 5–10× its idle time — PacGAN4's 2,000 steps 1,249 s, 5-step unrolling'
 1,572 s — which is why the rows have the seeds they have.
 
 **What the runs show.** The table above has the seeds each row got — 5 for every ring row, 3 for
-every grid row — so VEEGAN's ring rows have the paper's 5 runs and PacGAN's half of its 10; rows
-of fewer than 3 seeds would get no verdict. The spread between seeds is wide: PacGAN's GAN ended with 3.5–53.1 % high quality over
-seeds 0–4, and VEEGAN's GAN captured 8, 8, 7, 3 and 1 modes, at 2,000 steps, so a single run
-says little about a paper's mean.
+every grid row — so VEEGAN's ring rows have the paper's 5 runs and PacGAN's half of its 10; rows of
+fewer than 3 seeds would get no verdict. The spread between seeds is wide: PacGAN's GAN ended with
+3.5–53.1 % high quality over seeds 0–4, and VEEGAN's GAN captured 8, 8, 7, 3 and 1 modes, at 2,000
+steps, so a single run says little about a paper's mean.
 
-Where we meet and where we miss, and why. *Modes* meet the published figure on five ring rows:
-the unrolled GAN, k = 5 (7.6 ± 0.4 against VEEGAN's 7.6) and k = 10 (7.8 ± 0.2 against Metz et
-al.'s 8), PacGAN's GAN (7.0 ± 0.4 against 6.3 ± 0.5) and PacGAN2 (8.0 against 7.9 ± 0.1);
-PacGAN4 misses narrowly (7.4 ± 0.2 against 7.8 ± 0.1). *High quality* misses on every row: after
-2,000 steps (1,500 unrolled) the samples lie round the ring but have not yet tightened to within
-3 std of the centres — 0.03 on PacGAN's ring — so 10–40 % are high quality where PacGAN, 200
-times longer, reports 95–98 %, and VEEGAN's unrolled rows 35.6 %. *Reverse KL* meets for
-PacGAN's GAN (0.57 ± 0.10 against 0.45 ± 0.09) and misses for the packed rows (0.41 and 0.62
-against 0.07), whose mass is spread round the modes but not yet shared evenly. *VEEGAN's GAN row*
-(1 mode, 99.3 % high quality) is half reproduced: two of five seeds collapse (3 and 1 modes
-captured, 1.4 and 0.0 % high quality) while three keep their mass round the ring, blurred — the
-mean, 5.4 ± 1.4, misses. VEEGAN does not give the networks or rates of its GAN; our lesson preset
-`collapse-ring8` is the setting that shows its row reliably (1–2 modes, 87 % high quality), and it
-is labelled as a lesson preset, not as the paper's row. On the grid, VEEGAN's GAN setting captures
-5.7 ± 1.8 of 25 (published 3.3) and PacGAN's 12.0 ± 2.1 (published 17.3 ± 0.8), both with 2–5 %
-high quality: samples smeared between the modes, far from the papers' lengths. VEEGAN's unrolled
-row meets on modes (22.0 ± 0.6 against 23.6: unrolling spreads the mass over the whole grid
-within 1,500 steps) with 2.9 % high quality against 16 %; PacGAN2 and PacGAN4 capture only
-7.7 ± 0.3 and 6.7 ± 2.3 of 25 (published 23.8 and 24.8) with 1–3 % high quality — at 2,000 of
-the paper's steps, packing has not yet spread the mass the way it does on the ring. What was tried: the
-papers' own settings as far as the engine goes (the knobs above); longer runs were not affordable
-here (at the measured costs the papers' lengths are 4½–8 hours of one idle core per PacGAN run and
-1–1¼ hours per unrolled run, 10 or 5 seeds a row), and no knob was tuned to meet a published
-number: a paper row follows its paper or it is not that row. `unrolled-ring8`, the lesson
-preset that unrolls on our collapse recipe, stays a negative on a different experiment, labelled
-as a lesson preset.
+Where we meet and where we miss, and why. *Modes* meet the published figure on five ring rows: the
+unrolled GAN, k = 5 (7.6 ± 0.4 against VEEGAN's 7.6) and k = 10 (7.8 ± 0.2 against Metz et al.'s
+8), PacGAN's GAN (7.0 ± 0.4 against 6.3 ± 0.5) and PacGAN2 (8.0 against 7.9 ± 0.1); PacGAN4 misses
+narrowly (7.4 ± 0.2 against 7.8 ± 0.1). *High quality* misses on every row: after 2,000 steps
+(1,500 unrolled) the samples lie round the ring but have not yet tightened to within 3 std of the
+centres — 0.03 on PacGAN's ring — so 10–40 % are high quality where PacGAN, 200 times longer,
+reports 95–98 %, and VEEGAN's unrolled rows 35.6 %. *Reverse KL* meets for PacGAN's GAN (0.57 ±
+0.10 against 0.45 ± 0.09) and misses for the packed rows (0.41 and 0.62 against 0.07), whose mass
+is spread round the modes but not yet shared evenly. *VEEGAN's GAN row* (1 mode, 99.3 % high
+quality) is half reproduced: two of five seeds collapse (3 and 1 modes captured, 1.4 and 0.0 % high
+quality) while three keep their mass round the ring, blurred — the mean, 5.4 ± 1.4, misses. VEEGAN
+does not give the networks or rates of its GAN; our lesson preset `collapse-ring8` is the setting
+that shows its row reliably (1–2 modes, 87 % high quality), and it is labelled as a lesson preset,
+not as the paper's row. On the grid, VEEGAN's GAN setting captures 5.7 ± 1.8 of 25 (published 3.3)
+and PacGAN's 12.0 ± 2.1 (published 17.3 ± 0.8), both with 2–5 % high quality: samples smeared
+between the modes, far from the papers' lengths. VEEGAN's unrolled row meets on modes (22.0 ± 0.6
+against 23.6: unrolling spreads the mass over the whole grid within 1,500 steps) with 2.9 % high
+quality against 16 %; PacGAN2 and PacGAN4 capture only 7.7 ± 0.3 and 6.7 ± 2.3 of 25 (published
+23.8 and 24.8) with 1–3 % high quality — at 2,000 of the paper's steps, packing has not yet spread
+the mass the way it does on the ring. What was tried: the papers' own settings as far as the engine
+goes (the knobs above); longer runs were not affordable here (at the measured costs the papers'
+lengths are 4½–8 hours of one idle core per PacGAN run and 1–1¼ hours per unrolled run, 10 or 5
+seeds a row), and no knob was tuned to meet a published number: a paper row follows its paper or it
+is not that row. `unrolled-ring8`, the lesson preset that unrolls on our collapse recipe, stays a
+negative on a different experiment, labelled as a lesson preset.
 """
 
 def _write_keeping_blocks(path: Path, text: str) -> None:

@@ -19,10 +19,10 @@ import typing
 from pathlib import Path
 from typing import Any, NoReturn
 
+from collapse_lab.server.protocol import FRAME_KEYS
 from collapse_lab.server.settings import default_data_dir
 from collapse_lab.server.sweep import register as add_sweep
 from collapse_lab.trainer.knobs import ConfigError
-from collapse_lab.server.protocol import FRAME_KEYS
 from collapse_lab.trainer.registry import knobs
 
 log = logging.getLogger("collapse_lab")
