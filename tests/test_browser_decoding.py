@@ -50,7 +50,8 @@ def test_beam_collapse_in_the_page_rescued_live_by_sampling(browser, server):
                 timeout=60_000)
         # trained a few hundred steps, beam search writes one or two templates
         wait_js(page, f"{STEP} >= 300 && {COVERED} >= 1 && {COVERED} <= 2"
-                " && app.live.familyPanels.draws >= 1", timeout=120_000)
+                " && app.live.familyPanels.draws >= 1 && (app.live.familyPanels.latest || {})"
+                ".strings", timeout=120_000)
         assert js(page, "document.getElementById('family-panels').hidden") is False
         assert js(page, "getComputedStyle(document.getElementById('samples-panel')).display"
                   ) == "none" or js(page, "document.getElementById('samples-panel').hidden")

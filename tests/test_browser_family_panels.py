@@ -52,8 +52,8 @@ def test_an_evolution_run_draws_its_fitness_histogram_live_and_in_replay(browser
     run = httpx.post(f"{server}/api/runs", json=body).json()
     with watched_page(browser, viewport={"width": 1280, "height": 800}) as page:
         open_page(page, f"{server}/#run={run['id']}")
-        wait_js(page, "L.perf.frames.length >= 3 && app.live.familyPanels.draws >= 1",
-                timeout=90_000)
+        wait_js(page, "L.perf.frames.length >= 3 && app.live.familyPanels.draws >= 1"
+                " && (app.live.familyPanels.latest || {}).fitness_hist", timeout=90_000)
         assert js(page, "document.getElementById('family-panels').hidden") is False
         assert page.eval_on_selector_all("#family-panels .fp-panel",
                                          "els => els.map(e => e.dataset.panel)") == ["fitness_hist"]

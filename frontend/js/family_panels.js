@@ -457,7 +457,9 @@ export class FamilyPanels {
    */
   update(values) {
     if (!this.panels.length) return;
-    this.latest = values || {};
+    // a frame may lack a panel (a tick the engine did not picture: the first after a viewer
+    // came or after the run moved): what is drawn of it stays, and so does its value
+    this.latest = { ...(this.latest || {}), ...(values || {}) };
     if (this.timer) return;
     const wait = this.throttle.wait(performance.now());
     if (wait <= 0) this.drawNow();
