@@ -295,6 +295,11 @@ def test_the_class_follows_a_lesson_of_every_family_and_a_student_runs_one(brows
     ready(student)
     teacher.wait_for_function(
         "() => /^[1-9]\\d* watching/.test(document.getElementById('audience').textContent)")
+    # students watch only (whatever an earlier lesson of this server allowed)
+    teacher.click("#class-open")
+    teacher.uncheck("#class-students")
+    teacher.click("#class-open")
+    wait_js(student, "document.body.dataset.role === 'viewer'", timeout=10_000)
     for lesson, family in (("evolution", "evolution"), ("vae", "vae"),
                            ("memorisation", "diffusion"), ("decoding", "decoding")):
         pick_lesson(teacher, lesson)
