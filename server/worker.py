@@ -119,13 +119,22 @@ def write_checkpoint(state: Any, prefix: Path) -> Path:
     """Write `<prefix>-<step>.pt` (atomically). The server removes older ones once the series
     up to this step is stored (server/dispatch.py, on a `Checkpoint`): a worker running
     ahead of the store never deletes the checkpoint a resume would need."""
-    prefix.parent.mkdir(parents=True, exist_ok=True)  # deleted mid-run: made again
     path = prefix.parent / f"{prefix.name}-{state.step:09d}.pt"
+
+    def write() -> None:
+        prefix.parent.mkdir(parents=True, exist_ok=True)  # deleted mid-run: made again
+        try:
+            state.save(path)
+        except BaseException:
+            path.with_suffix(path.suffix + ".tmp").unlink(missing_ok=True)  # no half file left
+            raise
+
     try:
-        state.save(path)
-    except BaseException:
-        path.with_suffix(path.suffix + ".tmp").unlink(missing_ok=True)  # no half file left
-        raise
+        write()
+    except Exception:
+        if prefix.parent.is_dir():
+            raise
+        write()  # the folder went away while it was written: once more, in a new one
     return path
 
 

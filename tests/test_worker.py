@@ -6,6 +6,8 @@ import multiprocessing as mp
 import time
 from contextlib import contextmanager
 
+import torch
+
 from collapse_lab.server import pipe
 from collapse_lab.server import worker as worker_mod
 
@@ -131,3 +133,33 @@ def test_a_runs_last_frame_goes_before_its_end():
     kinds = [(type(m).__name__, getattr(m, "run_id", None), getattr(m, "data", None)) for m in out]
     assert kinds == [("Frame", "a", b"final"), ("End", "a", None), ("Frame", "b", b"other run")]
     assert not closed
+
+
+def test_a_checkpoint_whose_folder_vanishes_mid_write_is_written_again(tmp_path):
+    """The checkpoints folder deleted between a checkpoint's write and its rename (a person
+    cleaning up a data dir): the folder is made again and the checkpoint written there, instead
+    of the worker, and every run in it, failing."""
+    import shutil
+
+    from collapse_lab.server.worker import write_checkpoint
+    from collapse_lab.trainer.family import save_atomic
+
+    folder = tmp_path / "checkpoints"
+
+    class State:
+        step = 14
+        saves = 0
+
+        def save(self, path):
+            self.saves += 1
+            if self.saves == 1:  # the first write loses its folder before the rename
+                tmp = path.with_suffix(".pt.tmp")
+                torch.save({"step": self.step}, tmp)
+                shutil.rmtree(folder)
+                tmp.replace(path)  # FileNotFoundError, as in save_atomic
+            save_atomic({"step": self.step}, path)
+
+    state = State()
+    path = write_checkpoint(state, folder / "run")
+    assert state.saves == 2 and path == folder / "run-000000014.pt"
+    assert torch.load(path)["step"] == 14 and not list(folder.glob("*.tmp"))
