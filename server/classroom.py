@@ -195,6 +195,10 @@ async def _receiver(ws: WebSocket, room: Classroom, m: Member) -> None:
             if m.following != msg.following:
                 m.following = msg.following
                 room.audience_changed()
+            if msg.following and room.presented is not None:
+                # back with the class: what it sees now, whatever this page last heard
+                m.mailbox.push_text(json.dumps({"type": "present", "seq": room.seq,
+                                                "state": room.presented}, separators=(",", ":")))
             continue
         # the role is checked on every message: a rotated token ends the teacher's say at once
         if role(ws) == Role.viewer:
