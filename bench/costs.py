@@ -108,6 +108,19 @@ FAMILIES: dict[str, tuple[list[tuple[str, dict]], list[str]]] = {
 FAMILY = "gan"
 
 
+def fit_table(rows: list, seconds: dict, features: tuple) -> list[dict]:
+    """Print each case's measured and estimated steps/s; the same as rows for costs.json."""
+    print("| case | measured steps/s | estimated steps/s | error |")
+    print("|---|---:|---:|---:|")
+    table = []
+    for name, over, s, w in rows:
+        est = sum(seconds[f] * w[f] for f in features)
+        print(f"| {name} | {1 / s:.1f} | {1 / est:.1f} | {100 * (est / s - 1):+.0f} % |")
+        table.append(dict(case=name, knobs=over, measured_steps_per_sec=round(1 / s, 2),
+                          estimated_steps_per_sec=round(1 / est, 2)))
+    return table
+
+
 def config(over: dict):
     if FAMILY != "gan":
         from collapse_lab.trainer.families import make_config as any_config
@@ -185,14 +198,7 @@ def main() -> None:
 
     print(f"\ntorch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"1 thread, {a.seconds} s per case\n")
-    print("| case | measured steps/s | estimated steps/s | error |")
-    print("|---|---:|---:|---:|")
-    table = []
-    for name, over, s, w in rows:
-        est = sum(seconds[f] * w[f] for f in cost.FEATURES)
-        print(f"| {name} | {1 / s:.1f} | {1 / est:.1f} | {100 * (est / s - 1):+.0f} % |")
-        table.append(dict(case=name, knobs=over, measured_steps_per_sec=round(1 / s, 2),
-                          estimated_steps_per_sec=round(1 / est, 2)))
+    table = fit_table(rows, seconds, cost.FEATURES)
     print("\n| case | peak RSS MB |\n|---|---:|")
     for name, mb in mem_rows.items():
         print(f"| {name} | {mb:.0f} |")
@@ -239,14 +245,7 @@ def family(a: argparse.Namespace) -> None:
     print(f"\n{a.family}: torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}, 1 thread, {a.seconds} s per case, "
           f"fastest of {a.rounds} rounds\n")
-    print("| case | measured steps/s | estimated steps/s | error |")
-    print("|---|---:|---:|---:|")
-    table = []
-    for name, over, s, w in rows:
-        est = sum(seconds[f] * w[f] for f in model.FEATURES)
-        print(f"| {name} | {1 / s:.1f} | {1 / est:.1f} | {100 * (est / s - 1):+.0f} % |")
-        table.append(dict(case=name, knobs=over, measured_steps_per_sec=round(1 / s, 2),
-                          estimated_steps_per_sec=round(1 / est, 2)))
+    table = fit_table(rows, seconds, model.FEATURES)
     print("\n| case | peak RSS MB | estimated MB |\n|---|---:|---:|")
     for name, mb in mem_rows.items():
         est_mb = max(co["memory"]["floor_mb"],
