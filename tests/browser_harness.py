@@ -175,6 +175,27 @@ def js(page, expr: str):
     return page.evaluate(f"() => {{ {PRELUDE} return ({expr}); }}")
 
 
+# what a page shows and follows, reported when a wait times out (so a failure says where it is)
+PAGE_STATE = """({view: app.state.view, run: app.state.run, runs: app.state.runs,
+  live: app.live.runId, conn: (document.getElementById('conn') || {}).dataset,
+  lesson: app.lessons && app.lessons.cursor ? [app.lessons.cursor.name, app.lessons.cursor.step] : null,
+  following: app.classroom && app.classroom.follow.following,
+  seq: app.classroom && app.classroom.follow.seq,
+  latest: app.classroom && app.classroom.follow.latest,
+  role: document.body.dataset.role})"""
+
+
 def wait_js(page, expr: str, timeout: float = 60_000) -> None:
-    """Wait until a JS expression is truthy in the page, once the app exists."""
-    page.wait_for_function(f"() => {{ {PRELUDE} return !!(app && ({expr})); }}", timeout=timeout)
+    """Wait until a JS expression is truthy in the page, once the app exists; on a timeout the
+    error says what the page showed then."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => {{ {PRELUDE} return !!(app && ({expr})); }}",
+                               timeout=timeout)
+    except PlaywrightTimeout:
+        try:
+            seen = js(page, PAGE_STATE)
+        except Exception as e:  # noqa: BLE001 - the page may be gone; say so instead
+            seen = f"(page state unreadable: {e})"
+        raise AssertionError(f"waited {timeout / 1000:g} s for {expr!r}; the page: {seen}") from None
