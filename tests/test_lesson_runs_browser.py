@@ -76,6 +76,14 @@ def pick_lesson(teacher, name: str) -> None:
     teacher.click(f".lesson-choice[data-lesson='{name}']")
 
 
+def lesson_run(teacher, extra: str = "true") -> str:
+    """Wait until the live view shows the run the lesson just started, and return its id.
+    (Until the lesson's run opens, the live view still holds the run it showed before.)"""
+    wait_js(teacher, "app.live.run && app.lessons.owned.length === 1 "
+                     f"&& app.live.run.id === app.lessons.owned[0] && ({extra})", timeout=60_000)
+    return js(teacher, "app.live.run.id")
+
+
 def next_step(teacher, step: int) -> None:
     teacher.click("#lesson-next")
     wait_js(teacher, f"app.classroom.sent && app.classroom.sent.lesson_step === {step}")
@@ -96,7 +104,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
 
     # ------------------------------------------------------------ lesson 1: one run
     pick_lesson(teacher, "collapse-ring")
-    wait_js(teacher, "app.live.run && app.lessons.owned.length === 1", timeout=60_000)
+    lesson_run(teacher)
     first = js(teacher, "app.live.run")
     assert first["config"]["steps"] == 6000  # as long as the lesson needs, not endless
     for s in students:
@@ -153,11 +161,11 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
 
     # ------------------------------------------------------------ lesson 3, picked straight away
     pick_lesson(teacher, "wgan-gp-live")  # the comparison's runs stop: the lesson moved on
-    wait_js(teacher, "app.live.run && app.lessons.owned.length === 1", timeout=60_000)
+    run3 = lesson_run(teacher)  # not the first lesson's run, which the live view held till now
+    assert run3 != first["id"]
     with api(server) as c:
         for rid in pair:
             assert c.get(f"/api/runs/{rid}").json()["status"] in ("stopping", "done")
-    run3 = js(teacher, "app.live.run.id")
     wait_js(teacher, "app.live.log.last && app.live.log.last.step >= 200", timeout=90_000)
     next_step(teacher, 1)  # the live switch to WGAN-GP
     wait_js(teacher, "app.live.run.config.objective === 'wgan-gp'", timeout=30_000)
@@ -178,8 +186,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
 
     # ------------------------------------------------------------ private until presented
     pick_lesson(teacher, "collapse-ring")
-    wait_js(teacher, "app.live.run && app.lessons.owned.length === 1", timeout=60_000)
-    shown = js(teacher, "app.live.run.id")
+    shown = lesson_run(teacher)
     for s in students:
         wait_js(s, f"app.state.run === '{shown}'", timeout=10_000)
     # a student's own run, to stop from History
@@ -303,9 +310,7 @@ def test_the_class_follows_a_lesson_of_every_family_and_a_student_runs_one(brows
     for lesson, family in (("evolution", "evolution"), ("vae", "vae"),
                            ("memorisation", "diffusion"), ("decoding", "decoding")):
         pick_lesson(teacher, lesson)
-        wait_js(teacher, f"app.live.run && app.live.run.config.family === '{family}' "
-                         "&& app.lessons.owned.length === 1", timeout=60_000)
-        rid = js(teacher, "app.live.run.id")
+        rid = lesson_run(teacher, f"app.live.run.config.family === '{family}'")
         # the step axes start at the run's first step, not around the preset's claim alone
         wait_js(teacher, "app.live.charts.markers.length > 0", timeout=30_000)
         for chart in ("chart-loss", "chart-modes"):
