@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { classApi } from "./class_api.js";
 import { el } from "./dom.js";
 import { queueText } from "./history.js";
-import { FollowSwitch, applyPresented, describePresented, presentedOf, samePresented, sameScene } from "./follow.js";
+import { FollowSwitch, Latest, applyPresented, describePresented, presentedOf, samePresented, sameScene } from "./follow.js";
 import { ACTIVE, runButtonsDisabled } from "./live.js";
 import { backoffDelay } from "./series.js";
 import { powers, roleHint, roleLabel } from "./role.js";
@@ -40,13 +40,16 @@ export class Classroom {
     this.forced = false; // the next send is an explicit "show the class"
     this.lessons = null; // the lesson view (lesson_view.js), set by it
     this.isReady = false; // the page has opened what its own link says
+    // a follower's presented states, applied one at a time, the newest last
+    this.applier = new Latest((p) => this.apply(p),
+      (e) => this.h.toast(`could not open what the teacher shows: ${e.message}`));
     this.buildTopbar();
   }
 
   /** The page opened its own link: a follower now shows what the teacher presents. */
   async ready() {
     this.isReady = true;
-    if (this.follow.following && this.follow.latest && !this.powers().teacher) await this.apply(this.follow.latest);
+    if (this.follow.following && this.follow.latest && !this.powers().teacher) await this.applier.push(this.follow.latest);
     // a reloaded teacher page that opened what the class sees presents again
     if (this.powers().teacher && this.classSees && sameScene(this.mine(), this.classSees)) this.presenting = true;
     this.stateChanged();
@@ -330,7 +333,7 @@ export class Classroom {
   // ---------------------------------------------------------------------------- following
   async onPresent(msg) {
     const state = this.follow.receive(msg);
-    if (state && this.isReady) await this.apply(state);
+    if (state && this.isReady) await this.applier.push(state);
   }
 
   async apply(presented) {
@@ -362,7 +365,7 @@ export class Classroom {
     const latest = this.follow.attach();
     this.sendFollow();
     this.renderFollow();
-    if (latest) await this.apply(latest);
+    if (latest) await this.applier.push(latest);
   }
 
   /** A follower who navigates (tabs, open buttons, the scrubber, layers) or starts a run of

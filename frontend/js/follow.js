@@ -61,6 +61,43 @@ export function applyPresented(state, presented) {
   return { state: next, reopen, replayOnly };
 }
 
+/**
+ * Runs `fn` on values one at a time, newest last: a value pushed while `fn` runs on an earlier
+ * one waits, and of the values that waited only the newest is run. A follower applies presented
+ * states through it: two applied at once (a run opening, a lesson loading) could finish in
+ * either order and leave the page on the older one. `push` resolves when nothing is left to run.
+ */
+export class Latest {
+  constructor(fn, onError = () => {}) {
+    this.fn = fn;
+    this.onError = onError;
+    this.waiting = null; // {value} of the newest value not yet run
+    this.running = null; // the promise of the run in progress
+  }
+
+  push(value) {
+    this.waiting = { value };
+    if (!this.running) this.running = this.drain();
+    return this.running;
+  }
+
+  async drain() {
+    try {
+      while (this.waiting) {
+        const { value } = this.waiting;
+        this.waiting = null;
+        try {
+          await this.fn(value);
+        } catch (e) {
+          this.onError(e);
+        }
+      }
+    } finally {
+      this.running = null;
+    }
+  }
+}
+
 /** A follower's switch: following the teacher, or exploring alone. */
 export class FollowSwitch {
   constructor(following = true) {

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { powers, roleLabel, roleHint } from "../js/role.js";
-import { FollowSwitch, applyPresented, describePresented, presentedOf, samePresented, sameScene } from "../js/follow.js";
+import { FollowSwitch, Latest, applyPresented, describePresented, presentedOf, samePresented, sameScene } from "../js/follow.js";
 import { LessonCursor, describeAction, measuredOutcome, paragraphs, startBody, LOOK_TARGETS } from "../js/lesson.js";
 import { queueText } from "../js/history.js";
 import { LIMITS, blobPoints, checkDrawing, extentOf, parseCSV, rng, sprayPoints, toCSV } from "../js/points.js";
@@ -77,6 +77,40 @@ const LESSON = {
     { title: "four", text: "t", sources: ["x"], action: { type: "replay", step: 600 }, look: [] },
   ],
 };
+
+test("presented states are applied one at a time, the newest last", async () => {
+  const applied = [];
+  let running = 0, most = 0;
+  const gates = [];
+  const latest = new Latest(async (v) => {
+    running += 1;
+    most = Math.max(most, running);
+    await new Promise((resolve) => gates.push(resolve)); // as slow as the test says
+    applied.push(v);
+    running -= 1;
+  });
+  const done = latest.push("run a");
+  latest.push("run b"); // arrive while "run a" still opens
+  latest.push("run c");
+  assert.equal(gates.length, 1); // only "run a" is being applied
+  gates[0]();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(gates.length, 2); // then the newest that waited, never "run b"
+  gates[1]();
+  await done;
+  assert.deepEqual(applied, ["run a", "run c"]);
+  assert.equal(most, 1);
+  assert.equal(latest.running, null);
+  // an error is reported and the next value still applies
+  const errors = [];
+  const failing = new Latest(async (v) => { if (v === 1) throw new Error("gone"); applied.push(v); },
+    (e) => errors.push(e.message));
+  const p = failing.push(1);
+  failing.push(2);
+  await p;
+  assert.deepEqual(errors, ["gone"]);
+  assert.equal(applied.at(-1), 2);
+});
 
 test("lesson steps move with clamping and run each action once", () => {
   const c = new LessonCursor(LESSON);
