@@ -325,6 +325,8 @@ def test_the_class_follows_a_lesson_of_every_family_and_a_student_runs_one(brows
         assert js(student, "app.live.run.config.family") == family
         assert js(student, "document.body.dataset.role") == "viewer"
         assert student.is_hidden("#start")  # watch only until the teacher lets students run
+        # a first visit's welcome offers to start a run: not on a page that follows a lesson
+        assert student.is_hidden("#welcome") and student.is_hidden("#welcome-preset")
         student.screenshot(path=SHOTS / f"lessons-family-{family}-student.png")
     teacher.click("#lesson-end")
     wait_nothing_training(server)

@@ -139,6 +139,7 @@ export class Classroom {
     this.renderFollow();
     this.gate(this.app.live && this.app.live.run);
     if (this.lessons) this.lessons.gate();
+    if (!p.start && this.app.welcome) this.app.welcome.hide(); // its buttons would start runs
   }
 
   /** The teacher's line: whether the class sees this page, or what it sees instead. */
@@ -340,6 +341,8 @@ export class Classroom {
     const app = this.app;
     const { state, reopen, replayOnly } = applyPresented(app.state, presented);
     app.state = state;
+    // the teacher shows a run or a lesson: the page is no first visit's blank page any more
+    if ((state.run || presented.lesson || state.view !== "live") && app.welcome) app.welcome.hide();
     this.h.writeHash();
     for (const k of ["heat", "real", "arrows"]) { const c = $(`show-${k}`); if (c) c.checked = state.show[k]; }
     app.live.samples.setShow(state.show);

@@ -3,7 +3,8 @@
 // stays closed on this browser). Shown only to a page that may start runs, on a plain address
 // (a link with a run, a view or settings already says what to look at; one that names only the
 // family does not). Its headline, first preset and hint are the family's own (its `welcome` in
-// /api/options `families`), and follow the family the page is switched to.
+// /api/options `families`), and follow the family the page is switched to. It leaves a page
+// that follows the teacher onto a run or a lesson, and one that may no longer start runs.
 
 import { el } from "./dom.js";
 
@@ -79,10 +80,16 @@ export class Welcome {
     this.hint.textContent = w.hint;
   }
 
-  /** Close it for good (on this browser): a run started, a lesson chosen, or Close. */
-  dismiss() {
+  /** Take it off the page for now (it may show on a later visit): the page follows the
+   * teacher's lesson, or may no longer start runs, so its buttons would offer what it cannot do. */
+  hide() {
     if (this.box) this.box.remove();
     this.box = null;
+  }
+
+  /** Close it for good (on this browser): a run started, a lesson chosen, or Close. */
+  dismiss() {
+    this.hide();
     try { localStorage.setItem(KEY, "1"); } catch { /* private mode: shown again next time */ }
   }
 }
