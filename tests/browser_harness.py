@@ -178,7 +178,8 @@ def js(page, expr: str):
 # what a page shows and follows, reported when a wait times out (so a failure says where it is)
 PAGE_STATE = """({view: app.state.view, run: app.state.run, runs: app.state.runs,
   live: app.live.runId, conn: (document.getElementById('conn') || {}).dataset,
-  lesson: app.lessons && app.lessons.cursor ? [app.lessons.cursor.name, app.lessons.cursor.step] : null,
+  lesson: app.lessons && app.lessons.cursor
+    ? [app.lessons.cursor.name, app.lessons.cursor.step] : null,
   following: app.classroom && app.classroom.follow.following,
   seq: app.classroom && app.classroom.follow.seq,
   latest: app.classroom && app.classroom.follow.latest,
@@ -198,4 +199,5 @@ def wait_js(page, expr: str, timeout: float = 60_000) -> None:
             seen = js(page, PAGE_STATE)
         except Exception as e:  # noqa: BLE001 - the page may be gone; say so instead
             seen = f"(page state unreadable: {e})"
-        raise AssertionError(f"waited {timeout / 1000:g} s for {expr!r}; the page: {seen}") from None
+        raise AssertionError(
+            f"waited {timeout / 1000:g} s for {expr!r}; the page: {seen}") from None
