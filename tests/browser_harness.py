@@ -201,3 +201,14 @@ def wait_js(page, expr: str, timeout: float = 60_000) -> None:
             seen = f"(page state unreadable: {e})"
         raise AssertionError(
             f"waited {timeout / 1000:g} s for {expr!r}; the page: {seen}") from None
+
+
+def wait_until(page, check, timeout: float = 30_000, what: str = "") -> None:
+    """Wait until `check()` (a test-side condition, e.g. on requests or websocket frames the page
+    sent) is true, letting Playwright deliver the page's events meanwhile (it delivers them only
+    while the test waits on it). Fails with `what` after `timeout` ms."""
+    end = time.monotonic() + timeout / 1000
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"waited {timeout / 1000:g} s for {what or check}")
+        page.wait_for_timeout(50)

@@ -22,6 +22,7 @@ from browser_harness import (
     require_chromium,
     server_fixture,
     wait_js,
+    wait_until,
     watched_page,
 )
 
@@ -121,7 +122,7 @@ def test_first_visit_data_first_then_a_run_until_stopped(page, server):
     page.click("#stop")
     wait_js(page, "app.live.run.status === 'done'", timeout=60_000)
     # a frame may say "done" a moment before the status message that carries the reason
-    wait_js(page, "(app.live.run.reason || '').startsWith('stopped at step')", timeout=10_000)
+    wait_js(page, "(app.live.run.reason || '').startsWith('stopped at step')", timeout=30_000)
     assert js(page, "document.getElementById('m-status').textContent").startswith("done: stopped")
 
 
@@ -154,7 +155,9 @@ def test_slow_motion_split_steps_and_keys_after_a_click(page, server):
     page.keyboard.press("d")
     page.keyboard.press("g")
     page.keyboard.press("s")
-    page.wait_for_timeout(300)
+    # each press sends its POST once the page gets to it (a busy machine: not within 300 ms)
+    wait_until(page, lambda: len([b for b in sent if b.get("action") == "step"]) >= 6,
+               what="six step requests")
     steps = [b for b in sent if b.get("action") == "step"]
     assert [b.get("part") for b in steps] == ["d", "g", "both", "d", "g", "both"]
     assert all(b["n"] == 1 for b in steps)
@@ -176,8 +179,11 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
     assert not any("layers" in str(p) for p in sent)  # off by default: nothing asked
     page.check("#show-manifold")
     assert "manifold=1" in page.url
-    page.wait_for_timeout(300)
-    assert {"layers": {"manifold": True}} in [json.loads(p) for p in sent if "layers" in p]
+
+    def layers() -> list[dict]:
+        return [json.loads(p) for p in sent if "layers" in p]
+
+    wait_until(page, lambda: {"layers": {"manifold": True}} in layers(), what="manifold asked")
     assert page.is_visible("#manifold-note")
     # the server adds G's image of its latent grid to the frames from now on, and it is drawn
     wait_js(page, "app.live.shown && app.live.shown.manifold", timeout=60_000)
@@ -196,8 +202,8 @@ def test_manifold_layer_is_asked_of_the_server_and_drawn(page, server):
         return [near.manifoldSide, far.manifold === null]; }""")
     assert borrowed == [side, True]
     page.uncheck("#show-manifold")  # off again: the server is told
-    page.wait_for_timeout(300)
-    assert [json.loads(p) for p in sent if "layers" in p][-1] == {"layers": {"manifold": False}}
+    wait_until(page, lambda: layers()[-1] == {"layers": {"manifold": False}},
+               what="manifold off told")
     page.check("#show-manifold")
     # the drawing layer: a frame carrying G's image of a 3×3 grid (the protocol's encoder in the
     # page) is drawn as teal lines over the samples
