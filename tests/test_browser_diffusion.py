@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import httpx
 import pytest
@@ -109,7 +110,17 @@ def test_a_comparison_of_few_and_many_points_and_bad_input_named(browser, server
         page.wait_for_selector(".cmp-card >> nth=1")
         page.wait_for_function(
             "() => [...document.querySelectorAll('.cmp-card')].length === 2", timeout=60_000)
-        page.wait_for_timeout(20_000)
+        # both train (one group, side by side) past step 500, until the few points are copied:
+        # about 20 s on an idle machine; a busy one gets further in its own time
+        deadline = time.monotonic() + 240
+        while True:
+            now = [httpx.get(f"{server}/api/runs/{rid}").json() for rid in ids]
+            got = [(r["step"], (r.get("last") or {}).get("memorised")) for r in now]
+            if all(step >= 500 for step, _ in got) and None not in (got[0][1], got[1][1]) \
+                    and got[0][1] > got[1][1] + 0.1:
+                break
+            assert time.monotonic() < deadline, got
+            page.wait_for_timeout(1000)
         page.screenshot(path=SHOTS / "62-diffusion-compare.png", full_page=True)
     finals = [httpx.get(f"{server}/api/runs/{rid}/history").json() for rid in ids]
     for rid in ids:
