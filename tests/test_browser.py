@@ -118,8 +118,10 @@ def test_live_run_steer_share_and_replay(page, server, browser):
     page.wait_for_selector(f"tr[data-run='{run_id}'] .badge[data-status='done']")
     page.screenshot(path=SHOTS / "06-history.png")
     replay_url = shared.split("#")[0] + f"#run={run_id}&replay={js(page, 'app.state.replay')}"
-    open_page(page, replay_url)
-    page.wait_for_selector("#scrubber:not([hidden])", timeout=30_000)
+    open_page(page, replay_url)  # (only the hash differs: the same page opens it)
+    # the replay opened again by the link, not the scrubber left from before
+    wait_js(page, f"app.live.replay && app.live.run.id === '{run_id}' && app.state.view === 'live'"
+                  " && !document.getElementById('scrubber').hidden", timeout=30_000)
     assert page.input_value("#scrub") == "0"
 
 
