@@ -181,6 +181,9 @@ def test_a_lesson_with_a_teacher_and_two_students(browser, server):
     wait_js(teacher, f"app.classroom.sent.replay === {step}")
     wait_js(follower, f"app.state.replay === {step}", timeout=FOLLOW_MS)
     follower.wait_for_selector("#scrubber:not([hidden])", timeout=30_000)
+    # ... and draws that frame, not the last one (its own view of the run loaded the replay too,
+    # when the run ended: the later opening wins, however long each download takes)
+    wait_js(follower, f"app.live.shown && app.live.shown.step === {step}", timeout=30_000)
     # the teacher scrubs; the follower's replay moves with it
     teacher.fill("#scrub", "2")
     teacher.dispatch_event("#scrub", "input")

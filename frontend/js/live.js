@@ -65,6 +65,12 @@ export class LiveView {
     this.replay = null;
     this.playTimer = 0;
     this.statusStep = -1; // the step at which the run's status was last learned from hello or an event
+    // which opening of a run the page is on: a load (history, replay) that comes back after the
+    // page opened another run, or this one again, or closed the view, is dropped. Two loads of
+    // one run can finish in either order (a run that ended here while a follower was sent its
+    // replay at a step): the later opening's must win, not the slower download.
+    this.generation = 0;
+    this.opening = false;
     this.layers = { manifold: false }; // optional frame parts this viewer draws (asked of the server)
     this.shown = null; // the frame the samples panel shows (live or replayed)
     this.data = null; // {name, real} of the dataset drawn before any run (preview)
@@ -189,15 +195,17 @@ export class LiveView {
   /** Show run `run` (a RunOut): history first, then the live stream (or the replay when over). */
   async open(run, replayStep = null) {
     this.close();
+    const gen = this.generation;
     this.opening = true;
     try {
       await this.load(run, replayStep);
     } finally {
-      this.opening = false;
+      if (gen === this.generation) this.opening = false;
     }
   }
 
   async load(run, replayStep) {
+    const gen = this.generation;
     this.run = run;
     this.statusStep = run.step || 0;
     this.finished = FINAL.has(run.status);
@@ -219,11 +227,12 @@ export class LiveView {
     $("scrubber").hidden = true;
     try {
       const h = await api.history(run.id);
-      if (this.run !== run) return;
+      if (gen !== this.generation || this.run !== run) return;
       for (const t of h.ticks) this.log.push(t);
       this.events = h.events.filter((e) => e.type === "config");
       if (this.dataset) this.charts.reset(this.dataset, this.log.ticks, this.markers());
     } catch (e) {
+      if (gen !== this.generation) return; // another run opened meanwhile: not this one's socket
       this.hooks.error(`could not load the run's history: ${e.message}`);
     }
     if (FINAL.has(run.status)) {
@@ -393,14 +402,16 @@ export class LiveView {
   // ------------------------------------------------------------------ replay
   async loadReplay(step) {
     const run = this.run;
+    const gen = this.generation;
     let body;
     try {
       body = await api.replay(run.id);
     } catch (e) {
-      this.hooks.error(`could not load the replay: ${e.message}`);
+      if (gen === this.generation) this.hooks.error(`could not load the replay: ${e.message}`);
       return;
     }
-    if (this.run !== run && (!this.run || this.run.id !== run.id)) return;
+    // opened again meanwhile (another run, or this one at a step): that opening draws
+    if (gen !== this.generation || !this.run || this.run.id !== run.id) return;
     const frames = [];
     for (const rec of unpackRecords(body)) {
       const m = decode(rec);
@@ -473,6 +484,8 @@ export class LiveView {
     this.shown = null;
     this.lastManifold = null;
     this.charts.cursor = null;
+    this.generation += 1; // whatever was still loading is for a view no longer shown
+    this.opening = false;
   }
 
   describe(ev) {
