@@ -82,18 +82,18 @@ def test_a_tracked_loop_is_live_in_the_page_and_steered_from_it(server, browser)
             print(f"page change → run.knobs: {(seen['lr_g'] - t0) * 1000:.0f} ms")
             # the change is marked on the charts (a config event, as for any run)
             wait_js(page, "app.live.events.some((e) => e.changes && e.changes.lr_g === 0.005)",
-                    10_000)
+                    30_000)
             bad = page.locator("#tk-lr_g")
             bad.fill("5")
             bad.dispatch_event("change")
-            page.wait_for_selector("#tk-lr_g[aria-invalid='true']", timeout=5_000)
+            page.wait_for_selector("#tk-lr_g[aria-invalid='true']", timeout=30_000)
             assert run.knobs["lr_g"] == 5e-3  # refused: unchanged
             spread.set()
             wait_js(page, "document.getElementById('m-covered').textContent === '8 / 8'",
                     30_000)
             page.screenshot(path=str(SHOTS / "tracked-live-8-modes.png"))
             page.click("#stop")
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 30  # the server's answer, on a busy machine
             while not run.stop_requested and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert run.stop_requested
