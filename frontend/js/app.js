@@ -521,6 +521,7 @@ async function openRun(runOrId, replayStep = null) {
     try {
       run = await api.run(runOrId);
     } catch (e) {
+      if (app.state.run !== runOrId) return; // another run was asked for meanwhile
       if (e instanceof ApiError && e.status === 404) {
         setConnection({ state: "missing" });
         app.state.run = null;
@@ -530,6 +531,9 @@ async function openRun(runOrId, replayStep = null) {
       showError(e);
       return;
     }
+    // another run was asked for while this one was fetched (a follower sent on, a click after
+    // a click): that one opens; this one, answering last, must not replace it
+    if (app.state.run !== run.id) return;
   }
   app.state.run = run.id;
   if (!isTracked(run)) followFamily((run.config && run.config.family) || DEFAULT_FAMILY);
