@@ -713,11 +713,14 @@ function openCompare(runs, groupId, label = null) {
 }
 
 async function loadCompareFromState() {
+  const asked = JSON.stringify([app.state.group, app.state.runs]);
   try {
     let runs;
     let label = null;
     if (app.state.group) ({ runs, label } = await api.group(app.state.group));
     else runs = await Promise.all(app.state.runs.map((id) => api.run(id)));
+    // the page moved on while these were fetched (another comparison, another view): not these
+    if (app.state.view !== "compare" || JSON.stringify([app.state.group, app.state.runs]) !== asked) return;
     app.compare.show(runs, app.state.group);
     showGroupState(runs, label);
   } catch (e) {
