@@ -237,7 +237,7 @@ export class LiveView {
     }
     if (FINAL.has(run.status)) {
       await this.loadReplay(replayStep);
-      this.hooks.connection({ state: "closed" });
+      if (gen === this.generation) this.hooks.connection({ state: "closed" }); // (not another run's badge)
     } else {
       this.connect();
     }
