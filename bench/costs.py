@@ -2,15 +2,15 @@
 
 For a spread of configurations (network sizes, batch sizes, n_critic, unrolling, penalties,
 minibatch discrimination at several sizes, tick_every), times the driver's `Trainer.advance()`
-with D's landscape drawn at every tick (a watched run), and in a subprocess per configuration
+with D's landscape drawn at every tick (a watched run) in `--rounds` interleaved rounds keeping
+the fastest (a shared machine's load only ever slows a case), and in a subprocess per configuration
 the peak memory of a short run. Fits the per-unit costs of trainer/families/gan/cost.py by
 non-negative least squares on relative error, prints measured against predicted, and with
 `--write` stores the coefficients and the table in costs.json.
 
 `--family evolution|vae|diffusion|decoding` does the same for that family's model
 (trainer/families/NAME/cost.py, trainer/cost.py): its own spread of configurations (FAMILIES
-below), each timed in `--rounds` interleaved rounds keeping the fastest (a shared machine's
-load only ever slows a case), its per-unit costs fitted alike, `base_mb` the peak RSS of the
+below), timed alike, its per-unit costs fitted alike, `base_mb` the peak RSS of the
 memory case with the most counted tensors less those tensors, `floor_mb` the default's peak, and
 the memory cases' measured peak beside the estimate.
 
@@ -141,6 +141,18 @@ def seconds_per_step(over: dict, seconds: float) -> float:
     return (time.perf_counter() - t0) / n
 
 
+def fastest(cases: list[tuple[str, dict]], rounds: int, seconds: float) -> dict[str, float]:
+    """Each case's seconds per step: the fastest of `rounds` interleaved timings (others' load
+    on a shared machine only ever slows a case, so the fastest is the nearest to an idle one)."""
+    best = {name: float("inf") for name, _ in cases}
+    for r in range(rounds):
+        for name, over in cases:
+            best[name] = min(best[name], seconds_per_step(over, seconds))
+            print(f"  round {r + 1} timed {name}: {1 / best[name]:.1f} steps/s",
+                  file=sys.stderr, flush=True)
+    return best
+
+
 def peak_mb(over: dict, steps: int = 30) -> float:
     """Peak RSS of a fresh process that trains `steps` steps of `over`."""
     code = ("import json,sys,torch; torch.set_num_threads(1);"
@@ -163,8 +175,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=0.6)
     ap.add_argument("--write", action="store_true", help="store the fit in costs.json")
     ap.add_argument("--family", default="gan", choices=("gan", *FAMILIES))
-    ap.add_argument("--rounds", type=int, default=3, help="other families: each case timed "
-                    "this many times, interleaved, the fastest kept")
+    ap.add_argument("--rounds", type=int, default=3, help="each case timed this many times, "
+                    "interleaved, the fastest kept")
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.family != "gan":
@@ -172,11 +184,8 @@ def main() -> None:
         return
     from scipy.optimize import nnls
 
-    rows = []
-    for name, over in CASES:
-        s = seconds_per_step(over, a.seconds)
-        rows.append((name, over, s, cost.work(config(over))))
-        print(f"  timed {name}: {1 / s:.1f} steps/s", file=sys.stderr, flush=True)
+    best = fastest(CASES, a.rounds, a.seconds)
+    rows = [(name, over, best[name], cost.work(config(over))) for name, over in CASES]
     X = np.array([[w[f] for f in cost.FEATURES] for _, _, _, w in rows])
     y = np.array([s for _, _, s, _ in rows])
     coef, _ = nnls(X / y[:, None], np.ones_like(y))  # relative error: slow cases weigh alike
@@ -197,7 +206,7 @@ def main() -> None:
     co = dict(seconds=seconds, memory=memory)
 
     print(f"\ntorch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"1 thread, {a.seconds} s per case\n")
+          f"1 thread, {a.seconds} s per case, fastest of {a.rounds} rounds\n")
     table = fit_table(rows, seconds, cost.FEATURES)
     print("\n| case | peak RSS MB |\n|---|---:|")
     for name, mb in mem_rows.items():
@@ -218,12 +227,7 @@ def family(a: argparse.Namespace) -> None:
     FAMILY = a.family
     model = importlib.import_module(f"collapse_lab.trainer.families.{a.family}.cost")
     cases, memory_cases = FAMILIES[a.family]
-    best = {name: float("inf") for name, _ in cases}
-    for r in range(a.rounds):  # the fastest of interleaved rounds: others' load only slows
-        for name, over in cases:
-            best[name] = min(best[name], seconds_per_step(over, a.seconds))
-            print(f"  round {r + 1} timed {name}: {1 / best[name]:.1f} steps/s",
-                  file=sys.stderr, flush=True)
+    best = fastest(cases, a.rounds, a.seconds)
     rows = [(name, over, best[name], model.work(config(over))) for name, over in cases]
     X = np.array([[w[f] for f in model.FEATURES] for _, _, _, w in rows])
     y = np.array([s for _, _, s, _ in rows])

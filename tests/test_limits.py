@@ -432,6 +432,7 @@ def rss_mb(pid: int) -> float:
 
 # ---------------------------------------------------------------------------- a cost before work
 HEAVY = dict(minibatch_disc=True, mbd_kernels=128, mbd_dim=32, batch_size=1024, gp=10.0)
+SLOW = dict(HEAVY, batch_size=512)  # within 3 GB, but many seconds a step
 BIG = dict(batch_size=4096, g_width=1024, d_width=1024, g_depth=8, d_depth=8,
            eval_samples=20000, grid_size=256)
 
@@ -439,12 +440,17 @@ BIG = dict(batch_size=4096, g_width=1024, d_width=1024, g_depth=8, d_depth=8,
 def test_a_run_past_the_memory_budget_is_refused_naming_the_knob(tmp_path):
     """Minibatch discrimination 128×32 at batch 1024 with a gradient penalty: 422 naming
     batch_size, with what it would take (before: accepted; its worker grew to 4.9 GB before
-    the kernel killed it); networks 8×1024 at batch 4096: 422 for memory. The same through a
-    compare group; the estimate endpoints say what a config and a change cost."""
+    the kernel killed it); at batch 512 it fits in memory but a step takes too long: 422 for
+    time; networks 8×1024 at batch 4096: 422 for memory. The same through a compare group;
+    the estimate endpoints say what a config and a change cost."""
     import json as _json
 
     with _client(tmp_path, run_memory_mb=3072) as c:
         r = c.post("/api/runs", json=dict(SMALL, **HEAVY))
+        assert r.status_code == 422 and r.json()["field"] == "batch_size", r.text
+        assert "GB, over the per-run budget of 3.0 GB (setting run_memory_mb)" in \
+            r.json()["detail"]
+        r = c.post("/api/runs", json=dict(SMALL, **SLOW))
         assert r.status_code == 422 and r.json()["field"] == "batch_size", r.text
         assert "s a step, over the per-run budget of 10 s (setting run_step_seconds)" in \
             r.json()["detail"]
