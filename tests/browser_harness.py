@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("COLLAPSE_LAB_CHROMIUM", "/usr/bin/chromium")
@@ -207,8 +208,5 @@ def wait_until(page, check, timeout: float = 30_000, what: str = "") -> None:
     """Wait until `check()` (a test-side condition, e.g. on requests or websocket frames the page
     sent) is true, letting Playwright deliver the page's events meanwhile (it delivers them only
     while the test waits on it). Fails with `what` after `timeout` ms."""
-    end = time.monotonic() + timeout / 1000
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"waited {timeout / 1000:g} s for {what or check}")
-        page.wait_for_timeout(50)
+    wait_for(check, timeout / 1000, what=what or repr(check),
+             pause=lambda s: page.wait_for_timeout(s * 1000))

@@ -10,9 +10,12 @@ T = TypeVar("T")
 
 
 def wait_for(fn: Callable[[], T], timeout: float = 60.0, every: float = 0.05,
-             ignoring: tuple[type[BaseException], ...] = ()) -> T:
-    """Call fn until it returns something truthy, and return that; fail after `timeout` s.
-    Exceptions of the types in `ignoring` (a server not up yet: OSError) count as "not yet"."""
+             ignoring: tuple[type[BaseException], ...] = (), what: str = "",
+             pause: Callable[[float], object] = time.sleep) -> T:
+    """Call fn until it returns something truthy, and return that; fail after `timeout` s,
+    naming `what` was waited for. Exceptions of the types in `ignoring` (a server not up yet:
+    OSError) count as "not yet". `pause(seconds)` waits between calls (a browser test passes
+    one that lets Playwright deliver the page's events meanwhile)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
@@ -21,5 +24,5 @@ def wait_for(fn: Callable[[], T], timeout: float = 60.0, every: float = 0.05,
             v = None
         if v:
             return v
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+        pause(every)
+    raise AssertionError(f"waited {timeout:g} s for {what or 'a condition'}")
