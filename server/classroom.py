@@ -126,7 +126,11 @@ class Classroom:
     def present(self, state: Presented) -> None:
         self.seq += 1
         self.presented = state.model_dump(mode="json")
-        self._send({"type": "present", "seq": self.seq, "state": self.presented})
+        self._send(self.presented_message())
+
+    def presented_message(self) -> dict[str, Any]:
+        """The `present` message of what the class sees now."""
+        return {"type": "present", "seq": self.seq, "state": self.presented}
 
     def announce_settings(self) -> None:
         self._send({"type": "settings", "settings": self.settings()})
@@ -197,8 +201,7 @@ async def _receiver(ws: WebSocket, room: Classroom, m: Member) -> None:
                 room.audience_changed()
             if msg.following and room.presented is not None:
                 # back with the class: what it sees now, whatever this page last heard
-                m.mailbox.push_text(json.dumps({"type": "present", "seq": room.seq,
-                                                "state": room.presented}, separators=(",", ":")))
+                m.mailbox.push_text(json.dumps(room.presented_message(), separators=(",", ":")))
             continue
         # the role is checked on every message: a rotated token ends the teacher's say at once
         if role(ws) == Role.viewer:
