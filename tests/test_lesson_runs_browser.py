@@ -22,9 +22,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 VIEWPORT = {"width": 1280, "height": 800}
 TOKEN = "class-secret-42"
 ACTIVE = ("queued", "running", "paused", "stopping")
-# what a page shows after a class-channel message (the teacher's page → the server → each page,
-# which may then open a run) is waited for 30 s: a 2-core CI machine that trains three runs and
-# draws three pages can take seconds where an idle one takes a fraction of one
+# what a page shows after a server round trip (a class-channel message: the teacher's page → the
+# server → each page, which may then open a run) is waited for this long: a 2-core CI machine
+# that trains three runs and draws three pages can take seconds where an idle one takes a
+# fraction of one
+ROUND_TRIP_MS = 30_000
 
 require_chromium()
 
@@ -63,7 +65,7 @@ def page(browser, errors: list[str], name: str):
 
 
 def ready(pg) -> None:
-    pg.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    pg.wait_for_selector("body[data-ready='1']", timeout=ROUND_TRIP_MS)
 
 
 def topbar_fits(pg) -> list[str]:
@@ -111,7 +113,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     first = js(teacher, "app.live.run")
     assert first["config"]["steps"] == 6000  # as long as the lesson needs, not endless
     for s in students:
-        wait_js(s, f"app.state.run === '{first['id']}'", timeout=30_000)
+        wait_js(s, f"app.state.run === '{first['id']}'", timeout=ROUND_TRIP_MS)
     assert teacher.inner_text("#class-sees-text") == "Presenting"
     # the preset switch would undo the step: not offered during the lesson
     assert teacher.is_hidden("#apply-preset") and teacher.is_disabled("#preset")
@@ -127,14 +129,14 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     text = teacher.inner_text(".lesson-text")
     assert "{{" not in text and "one on 8 seeds of 10" in text
     wait_js(students[0], "/This run:/.test(document.getElementById('lesson-outcome')"
-                         "?.textContent || '')", timeout=30_000)
+                         "?.textContent || '')", timeout=ROUND_TRIP_MS)
     teacher.screenshot(path=SHOTS / "lessons-01-outcome-teacher.png")
     assert topbar_fits(teacher) == []
     students[0].screenshot(path=SHOTS / "lessons-02-outcome-student.png")
     teacher.click("#lesson-end")
     wait_nothing_training(server)
     for s in students:
-        wait_js(s, "document.getElementById('lesson').hidden", timeout=30_000)
+        wait_js(s, "document.getElementById('lesson').hidden", timeout=ROUND_TRIP_MS)
     with api(server) as c:  # stopped, not deleted: kept in History
         assert c.get(f"/api/runs/{first['id']}").json()["status"] == "done"
 
@@ -145,7 +147,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     pair = js(teacher, "app.state.runs")
     for s in students:
         wait_js(s, f"app.state.view === 'compare' && app.state.runs.join() === '{','.join(pair)}'",
-                timeout=30_000)
+                timeout=ROUND_TRIP_MS)
     # the top bar names the comparison, not an older run; the sidebar shows what the pair shares
     title = teacher.inner_text("#run-title")
     assert title.startswith("comparison of 2 runs") and "ring8" in title and "seed 3" in title
@@ -171,7 +173,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
             assert c.get(f"/api/runs/{rid}").json()["status"] in ("stopping", "done")
     wait_js(teacher, "app.live.log.last && app.live.log.last.step >= 200", timeout=90_000)
     next_step(teacher, 1)  # the live switch to WGAN-GP
-    wait_js(teacher, "app.live.run.config.objective === 'wgan-gp'", timeout=30_000)
+    wait_js(teacher, "app.live.run.config.objective === 'wgan-gp'", timeout=ROUND_TRIP_MS)
     next_step(teacher, 2)
     wait_js(teacher, "/after the change/.test(document.getElementById('lesson-outcome')"
                      ".textContent)", timeout=120_000)
@@ -182,7 +184,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     assert f"on {met} seeds of {seeds}" in teacher.inner_text("#lesson-outcome")
     for s in students:
         wait_js(s, f"app.state.run === '{run3}' && document.getElementById('lesson-step')"
-                   ".dataset.step === '2'", timeout=30_000)
+                   ".dataset.step === '2'", timeout=ROUND_TRIP_MS)
     teacher.screenshot(path=SHOTS / "lessons-04-switch-outcome.png")
     teacher.click("#lesson-end")
     wait_nothing_training(server)
@@ -191,27 +193,28 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     pick_lesson(teacher, "collapse-ring")
     shown = lesson_run(teacher)
     for s in students:
-        wait_js(s, f"app.state.run === '{shown}'", timeout=30_000)
+        wait_js(s, f"app.state.run === '{shown}'", timeout=ROUND_TRIP_MS)
     # a student's own run, to stop from History
     teacher.click("#class-open")
     teacher.check("#class-students")
     teacher.click("#class-open")
     student = students[1]
-    wait_js(student, "document.body.dataset.role === 'student'", timeout=30_000)
+    wait_js(student, "document.body.dataset.role === 'student'", timeout=ROUND_TRIP_MS)
     # the follow button stays where it is while the connection badge's text changes each second
     box = student.locator("#follow-toggle").bounding_box()
     student.click("#follow-toggle")
-    wait_js(student, "!app.classroom.follow.following", timeout=30_000)
+    wait_js(student, "!app.classroom.follow.following", timeout=ROUND_TRIP_MS)
     student.click("#start")
-    wait_js(student, "app.live.run && app.live.run.mine", timeout=30_000)
+    wait_js(student, "app.live.run && app.live.run.mine", timeout=ROUND_TRIP_MS)
     own = js(student, "app.live.run.id")
-    wait_js(student, "document.getElementById('conn').dataset.state === 'open'", timeout=30_000)
+    wait_js(student, "document.getElementById('conn').dataset.state === 'open'",
+            timeout=ROUND_TRIP_MS)
     moved = student.locator("#follow-toggle").bounding_box()
     assert abs(moved["x"] + moved["width"] - box["x"] - box["width"]) < 1, (box, moved)
     student.click("#follow-toggle")  # back with the class
-    wait_js(student, "app.classroom.follow.following", timeout=30_000)
+    wait_js(student, "app.classroom.follow.following", timeout=ROUND_TRIP_MS)
     # re-attaching shows the presented run at once; its history and socket follow
-    wait_js(student, f"app.state.run === '{shown}'", timeout=30_000)
+    wait_js(student, f"app.state.run === '{shown}'", timeout=ROUND_TRIP_MS)
 
     # the teacher opens History: the class stays on the lesson's run
     teacher.click(".tab[data-view='history']")
@@ -238,12 +241,12 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
         assert js(s, "app.state.view") == "live" and js(s, "app.state.run") == shown
     # opens a finished run privately, then shows it to the class on purpose
     teacher.click(f"#history-table tr[data-run='{first['id']}'] button:has-text('Replay')")
-    wait_js(teacher, f"app.state.run === '{first['id']}'", timeout=30_000)
+    wait_js(teacher, f"app.state.run === '{first['id']}'", timeout=ROUND_TRIP_MS)
     time.sleep(1.0)
     assert js(students[0], "app.state.run") == shown
     teacher.click("#present-this")
     for s in students:
-        wait_js(s, f"app.state.run === '{first['id']}'", timeout=30_000)
+        wait_js(s, f"app.state.run === '{first['id']}'", timeout=ROUND_TRIP_MS)
     assert teacher.inner_text("#class-sees-text") == "Presenting"
 
     # ------------------------------------------------------------ stop everything from History
@@ -255,7 +258,7 @@ def test_three_lessons_leave_nothing_training_and_the_teacher_acts_privately(bro
     wait_nothing_training(server)
     teacher.wait_for_function(
         "() => document.getElementById('history-active').textContent === 'nothing training'",
-        timeout=30_000)
+        timeout=ROUND_TRIP_MS)
     assert teacher.is_hidden("#history-stop-all")
     assert js(students[0], "app.state.run") == first["id"]
     teacher.click("#lesson-end")
@@ -309,20 +312,20 @@ def test_the_class_follows_a_lesson_of_every_family_and_a_student_runs_one(brows
     teacher.click("#class-open")
     teacher.uncheck("#class-students")
     teacher.click("#class-open")
-    wait_js(student, "document.body.dataset.role === 'viewer'", timeout=30_000)
+    wait_js(student, "document.body.dataset.role === 'viewer'", timeout=ROUND_TRIP_MS)
     for lesson, family in (("evolution", "evolution"), ("vae", "vae"),
                            ("memorisation", "diffusion"), ("decoding", "decoding")):
         pick_lesson(teacher, lesson)
         rid = lesson_run(teacher, f"app.live.run.config.family === '{family}'")
         # the step axes start at the run's first step, not around the preset's claim alone
-        wait_js(teacher, "app.live.charts.markers.length > 0", timeout=30_000)
+        wait_js(teacher, "app.live.charts.markers.length > 0", timeout=ROUND_TRIP_MS)
         for chart in ("chart-loss", "chart-modes"):
             (lo, hi), first = js(teacher, f"[document.getElementById('{chart}').layout.xaxis"
                                           ".range, app.live.charts.stepSeen ? "
                                           "app.live.charts.steps[0] : 0]")
             assert lo <= first < hi, (family, chart, lo, hi, first)
         wait_js(student, f"app.state.run === '{rid}' && app.live.run "
-                         f"&& app.live.run.id === '{rid}'", timeout=30_000)
+                         f"&& app.live.run.id === '{rid}'", timeout=ROUND_TRIP_MS)
         # the student's page draws the family's own ticks: its stats, under its family's cards
         wait_js(student, "app.live.log.last && app.live.log.last.step > 0", timeout=90_000)
         assert js(student, "app.live.run.config.family") == family
@@ -337,13 +340,13 @@ def test_the_class_follows_a_lesson_of_every_family_and_a_student_runs_one(brows
     teacher.click("#class-open")
     teacher.check("#class-students")
     teacher.click("#class-open")
-    wait_js(student, "document.body.dataset.role === 'student'", timeout=30_000)
+    wait_js(student, "document.body.dataset.role === 'student'", timeout=ROUND_TRIP_MS)
     student.click("#follow-toggle")
     student.select_option("#family", "vae")
-    wait_js(student, "app.controls && document.getElementById('knob-beta')", timeout=30_000)
+    wait_js(student, "app.controls && document.getElementById('knob-beta')", timeout=ROUND_TRIP_MS)
     student.click("#start")
     wait_js(student, "app.live.run && app.live.run.mine && app.live.run.config.family === 'vae'",
-            timeout=30_000)
+            timeout=ROUND_TRIP_MS)
     own = js(student, "app.live.run")
     with api(server) as c:
         listed = c.get(f"/api/runs/{own['id']}").json()
